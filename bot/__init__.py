@@ -1,0 +1,1 @@
+"""Channels (Telegram and the console), configuration, wiring and the command line."""

@@ -1,0 +1,471 @@
+"""The ``needsbot`` command line: set-up, directory, invites, tickets and running the product."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+import redis
+import redis.asyncio
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+
+from bot.settings import ConfigurationError, Settings, load_settings
+from casework import directory, queries
+from casework.clock import SystemClock
+from casework.domain import OPEN_STATUSES, DomainError, Role, ServiceType, TicketStatus
+from storage import Database, create_database, migrate
+
+T = TypeVar("T")
+
+log = logging.getLogger("needsbot")
+clock = SystemClock()
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(f"needsbot: {message}", err=True)
+    sys.exit(code)
+
+
+def _redacted(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest.split("/", 1)[0]:
+        rest = "***@" + rest.split("@", 1)[1]
+    return f"{scheme}{sep}{rest}"
+
+
+def _database_problem(error: Exception, settings: Settings) -> str:
+    text = str(getattr(error, "orig", error)).lower()
+    if "no such table" in text or ("does not exist" in text and "relation" in text):
+        return "the database is not set up yet: run `needsbot db upgrade` first"
+    return f"cannot use the database at {_redacted(settings.database_url)} ({type(error).__name__})"
+
+
+class NeedsbotGroup(click.Group):
+    """Turns configuration, input and database problems into one clear line and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigurationError as error:
+            fail(f"configuration error: {error}", code=2)
+        except DomainError as error:
+            fail(str(error))
+
+
+def settings_of(ctx: click.Context) -> Settings:
+    obj = ctx.ensure_object(dict)
+    if "settings" not in obj:
+        obj["settings"] = load_settings()
+        logging.basicConfig(
+            level=obj["settings"].log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+    settings: Settings = obj["settings"]
+    return settings
+
+
+def run_with_database(ctx: click.Context, work: Callable[[Database], Awaitable[T]]) -> T:
+    settings = settings_of(ctx)
+    _prepare_sqlite_directory(settings)
+
+    async def main() -> T:
+        database = create_database(settings.database_url)
+        try:
+            return await work(database)
+        finally:
+            await database.dispose()
+
+    try:
+        return asyncio.run(main())
+    except (OperationalError, ProgrammingError, DBAPIError, OSError) as error:
+        if isinstance(error, OSError) and not isinstance(error, ConnectionError | TimeoutError):
+            raise
+        fail(_database_problem(error, settings))
+
+
+def _prepare_sqlite_directory(settings: Settings) -> None:
+    if settings.uses_sqlite:
+        path = settings.database_url.split(":///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {field.name: _jsonable(getattr(value, field.name)) for field in dataclasses.fields(value)}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, frozenset | set):
+        return sorted(_jsonable(item) for item in value)
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    return value
+
+
+def echo_json(value: Any) -> None:
+    click.echo(json.dumps(_jsonable(value), ensure_ascii=False, indent=2))
+
+
+def _local(settings: Settings, moment: datetime | None) -> str:
+    return moment.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+
+@click.group(cls=NeedsbotGroup)
+@click.version_option(package_name="needsbot")
+def cli() -> None:
+    """needsbot: finds the needs of people in social assistance and turns them into referral tickets."""
+
+
+# --- database ---------------------------------------------------------------------------------------
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Alembic revision to reach.")
+@click.pass_context
+def db_upgrade(ctx: click.Context, revision: str) -> None:
+    """Create or migrate the database schema."""
+    settings = settings_of(ctx)
+    _prepare_sqlite_directory(settings)
+    logging.getLogger("alembic").setLevel(logging.INFO)
+    try:
+        migrate.upgrade(settings.database_url, revision)
+    except (OperationalError, DBAPIError, ConnectionError, TimeoutError) as error:
+        fail(_database_problem(error, settings))
+    click.echo(f"database at {_redacted(settings.database_url)} is at revision {revision}")
+
+
+# --- demo data and the directory --------------------------------------------------------------------
+
+
+@cli.group()
+def demo() -> None:
+    """Demonstration data."""
+
+
+@demo.command("load")
+@click.pass_context
+def demo_load(ctx: click.Context) -> None:
+    """Load the demonstration district when the database has no areas yet."""
+    summary = run_with_database(ctx, lambda database: directory.load_demo_if_empty(database, now=clock.now()))
+    if summary is None:
+        click.echo("the database already has areas; demonstration data not loaded")
+    else:
+        click.echo(
+            f"loaded demonstration data: {summary.areas_created} areas, "
+            f"{summary.organisations_created} organisations"
+        )
+
+
+@cli.group()
+def areas() -> None:
+    """Areas: district → street or township → community."""
+
+
+@areas.command("import")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.pass_context
+def areas_import(ctx: click.Context, file: Path) -> None:
+    """Create or update areas (and agencies) from a YAML or CSV FILE."""
+    parsed = directory.read_directory_file(file)
+    summary = run_with_database(
+        ctx, lambda database: directory.import_directory(database, parsed, now=clock.now())
+    )
+    click.echo(
+        f"areas: {summary.areas_created} created, {summary.areas_updated} updated; "
+        f"organisations: {summary.organisations_created} created, "
+        f"{summary.organisations_existing} already there"
+    )
+
+
+@areas.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def areas_list(ctx: click.Context, as_json: bool) -> None:
+    """Show the area tree."""
+
+    async def work(database: Database) -> list[Any]:
+        async with database.transaction() as tx:
+            return await tx.areas.list_all()
+
+    found = run_with_database(ctx, work)
+    if as_json:
+        echo_json(found)
+        return
+    children: dict[int | None, list[Any]] = {}
+    for area in found:
+        children.setdefault(area.parent_id, []).append(area)
+
+    def show(parent: int | None, depth: int) -> None:
+        for area in children.get(parent, []):
+            click.echo(f"{'  ' * depth}{area.code}  {area.name}  {area.name_en}".rstrip())
+            show(area.id, depth + 1)
+
+    show(None, 0)
+
+
+SERVICE_TYPE = click.Choice([kind.value for kind in ServiceType])
+
+
+@cli.group()
+def orgs() -> None:
+    """Social work service agencies."""
+
+
+@orgs.command("add")
+@click.option("--name", required=True, help="The agency's name.")
+@click.option("--service-type", "service_types", multiple=True, type=SERVICE_TYPE, help="Repeat for each.")
+@click.option("--area", "area_codes", multiple=True, help="Code of an area served; repeat for each.")
+@click.option("--contact", default="", help="How to reach the agency.")
+@click.pass_context
+def orgs_add(
+    ctx: click.Context, name: str, service_types: tuple[str, ...], area_codes: tuple[str, ...], contact: str
+) -> None:
+    """Register an agency with the services it offers and the areas it serves."""
+    organisation = run_with_database(
+        ctx,
+        lambda database: directory.add_organisation(
+            database,
+            name=name,
+            contact=contact,
+            service_types=[ServiceType(kind) for kind in service_types],
+            area_codes=area_codes,
+            now=clock.now(),
+        ),
+    )
+    click.echo(f"added organisation {organisation.id}: {organisation.name}")
+
+
+@orgs.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def orgs_list(ctx: click.Context, as_json: bool) -> None:
+    """List the agencies."""
+
+    async def work(database: Database) -> list[Any]:
+        async with database.transaction() as tx:
+            return await tx.organisations.list_all()
+
+    found = run_with_database(ctx, work)
+    if as_json:
+        echo_json(found)
+        return
+    for organisation in found:
+        kinds = ", ".join(sorted(organisation.service_types))
+        click.echo(f"{organisation.id:>4}  {organisation.name}  [{kinds}]")
+
+
+# --- invites -----------------------------------------------------------------------------------------
+
+
+@cli.group()
+def invite() -> None:
+    """Enrolment invites for volunteers, social workers, supervisors and admins."""
+
+
+@invite.command("create")
+@click.option("--role", required=True, type=click.Choice([role.value for role in directory.INVITE_ROLES]))
+@click.option("--area", "area_code", required=True, help="Code of the area the person will serve.")
+@click.option("--org", "organisation", default=None, help="Name of the person's agency.")
+@click.option("--expires", default="7d", show_default=True, help="Validity: 30m, 12h, 7d, 2w.")
+@click.pass_context
+def invite_create(
+    ctx: click.Context, role: str, area_code: str, organisation: str | None, expires: str
+) -> None:
+    """Issue a one-time code; the person sends /start CODE to the bot (or opens the deep link)."""
+    valid_for = directory.parse_duration(expires)
+    settings = settings_of(ctx)
+    issued = run_with_database(
+        ctx,
+        lambda database: directory.create_invite(
+            database,
+            role=Role(role),
+            area_code=area_code,
+            organisation_name=organisation,
+            valid_for=valid_for,
+            now=clock.now(),
+        ),
+    )
+    click.echo(f"code:    {issued.code}")
+    if settings.telegram_bot_username:
+        click.echo(f"link:    {directory.deep_link(settings.telegram_bot_username, issued.code)}")
+    else:
+        click.echo(
+            f"link:    {directory.deep_link('<bot>', issued.code)}"
+            "  (set TELEGRAM_BOT_USERNAME to fill in <bot>)"
+        )
+    click.echo(f"role:    {issued.invite.role.value} in {issued.area.name} ({issued.area.code})")
+    click.echo(f"expires: {_local(settings, issued.invite.expires_at)} {settings.timezone}")
+
+
+# --- tickets -----------------------------------------------------------------------------------------
+
+
+@cli.group()
+def tickets() -> None:
+    """Referral tickets."""
+
+
+@tickets.command("list")
+@click.option("--status", "statuses", multiple=True, type=click.Choice([s.value for s in TicketStatus]))
+@click.option("--area", "area_code", default=None, help="Area code; includes the areas below it.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def tickets_list(ctx: click.Context, statuses: tuple[str, ...], area_code: str | None, as_json: bool) -> None:
+    """List tickets, oldest first."""
+    settings = settings_of(ctx)
+    rows = run_with_database(
+        ctx,
+        lambda database: queries.list_tickets(
+            database, statuses=[TicketStatus(s) for s in statuses] or None, area_code=area_code
+        ),
+    )
+    if as_json:
+        echo_json(
+            [
+                {**_jsonable(row.ticket), "area_code": row.area.code, "assignee": _name(row.assignee)}
+                for row in rows
+            ]
+        )
+        return
+    if not rows:
+        click.echo("no tickets")
+        return
+    for row in rows:
+        ticket = row.ticket
+        click.echo(
+            f"{ticket.reference}  {ticket.status.value:<11}  {ticket.urgency.value:<8}  "
+            f"{ticket.service_type.value:<21}  {row.area.code:<14}  {_local(settings, ticket.created_at)}  "
+            f"{_name(row.assignee) or '-'}"
+        )
+
+
+def _name(person: Any) -> str | None:
+    return (person.display_name or f"#{person.id}") if person is not None else None
+
+
+@tickets.command("show")
+@click.argument("reference")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def tickets_show(ctx: click.Context, reference: str, as_json: bool) -> None:
+    """Show one ticket with its trail (the read is recorded in the trail)."""
+    settings = settings_of(ctx)
+    details = run_with_database(
+        ctx,
+        lambda database: queries.ticket_details(
+            database, reference, now=clock.now(), reader_id=None, via="command line"
+        ),
+    )
+    if as_json:
+        echo_json(details)
+        return
+    ticket = details.ticket
+    click.echo(
+        f"{ticket.reference}  {ticket.status.value}  {ticket.urgency.value}  {ticket.service_type.value}"
+    )
+    click.echo(f"area:       {' / '.join(area.name for area in details.area_path)}")
+    click.echo(f"summary:    {ticket.summary or '-'}")
+    click.echo(f"assignee:   {_name(details.assignee) or '-'}")
+    click.echo(f"agency:     {details.organisation.name if details.organisation else '-'}")
+    click.echo(f"opened:     {_local(settings, ticket.created_at)}")
+    click.echo(f"claim by:   {_local(settings, ticket.claim_deadline)}")
+    click.echo(f"resolve by: {_local(settings, ticket.resolve_deadline)}")
+    click.echo(f"reports:    {details.reports}")
+    if details.events:
+        click.echo("trail:")
+        for event in details.events:
+            change = f" {event.from_status or ''}→{event.to_status}" if event.to_status else ""
+            note = f"  {event.note}" if event.note else ""
+            actor = f"#{event.actor_id}" if event.actor_id is not None else "system"
+            click.echo(f"  {_local(settings, event.created_at)}  {actor:<8} {event.action}{change}{note}")
+    for referral in details.referrals:
+        target = (
+            f"person #{referral.to_person_id}"
+            if referral.to_person_id
+            else f"agency #{referral.to_organisation_id}"
+        )
+        click.echo(f"referral:   to {target}  {referral.status.value}  {referral.reason or ''}".rstrip())
+    for feedback in details.feedback:
+        click.echo(f"rating:     {feedback.rating}/5  {feedback.comment or ''}".rstrip())
+
+
+@cli.command("health")
+@click.pass_context
+def health(ctx: click.Context) -> None:
+    """Check that the database is reachable and migrated, and Redis answers when configured."""
+    settings = settings_of(ctx)
+
+    async def work(database: Database) -> list[str]:
+        problems = []
+        async with database.engine.connect() as connection:
+            current = await connection.run_sync(migrate.current_revision)
+        if current != migrate.head_revision():
+            problems.append(
+                f"database is at revision {current}, not {migrate.head_revision()}: run `needsbot db upgrade`"
+            )
+        if settings.redis_url:
+            client = redis.asyncio.Redis.from_url(
+                settings.redis_url, socket_timeout=3, socket_connect_timeout=3
+            )
+            try:
+                await client.ping()
+            except redis.RedisError as error:
+                problems.append(f"Redis does not answer ({type(error).__name__})")
+            finally:
+                await client.aclose()
+        return problems
+
+    problems = run_with_database(ctx, work)
+    for problem in problems:
+        click.echo(f"needsbot: {problem}", err=True)
+    if problems:
+        sys.exit(1)
+    click.echo("ok")
+
+
+# --- running -----------------------------------------------------------------------------------------
+
+
+@cli.command("run")
+@click.pass_context
+def run(ctx: click.Context) -> None:
+    """Start needsbot with the configured database and show what it serves."""
+    settings = settings_of(ctx)
+
+    async def work(database: Database) -> dict[str, int]:
+        async with database.transaction() as tx:
+            return {
+                "areas": await tx.areas.count(),
+                "organisations": await tx.organisations.count(),
+                "open tickets": len(await tx.tickets.find(statuses=OPEN_STATUSES)),
+            }
+
+    counts = run_with_database(ctx, work)
+    click.echo(f"needsbot · database {_redacted(settings.database_url)} · time zone {settings.timezone}")
+    click.echo("  " + " · ".join(f"{count} {what}" for what, count in counts.items()))
+
+
+def main() -> None:
+    cli(prog_name="needsbot")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The ticket domain: referral tickets, their lifecycle, routing and alerts."""

@@ -1,0 +1,361 @@
+"""The directory the casework routes over: areas, agencies and enrolment invites."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from casework.domain import (
+    AREA_LEVEL_DEPTH,
+    Area,
+    AreaLevel,
+    InvalidInput,
+    Invite,
+    NotFound,
+    Organisation,
+    Role,
+    ServiceType,
+)
+from storage import Database
+
+AREA_CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+INVITE_ROLES = (Role.VOLUNTEER, Role.SOCIAL_WORKER, Role.SUPERVISOR, Role.ADMIN)
+_DURATION = re.compile(r"^\s*(\d{1,4})\s*([mhdw])\s*$")
+_DURATION_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+DEMO_FILE = Path(__file__).resolve().parent / "data" / "demo.yml"
+
+
+@dataclass(frozen=True, slots=True)
+class AreaRecord:
+    code: str
+    name: str
+    level: AreaLevel
+    name_en: str = ""
+    parent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrganisationRecord:
+    name: str
+    contact: str = ""
+    service_types: tuple[ServiceType, ...] = ()
+    areas: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class DirectoryFile:
+    areas: list[AreaRecord] = field(default_factory=list)
+    organisations: list[OrganisationRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ImportSummary:
+    areas_created: int
+    areas_updated: int
+    organisations_created: int
+    organisations_existing: int
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30m``, ``12h``, ``7d`` or ``2w``."""
+    match = _DURATION.match(text)
+    if not match or int(match.group(1)) == 0:
+        raise InvalidInput(f"'{text}' is not a duration such as 30m, 12h, 7d or 2w")
+    return timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def _text(entry: Mapping[str, Any], key: str, where: str, *, required: bool = True) -> str:
+    value = entry.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise InvalidInput(f"{where}: '{key}' is missing")
+        return ""
+    if not isinstance(value, str | int):
+        raise InvalidInput(f"{where}: '{key}' must be text")
+    return str(value).strip()
+
+
+def _area_record(entry: Any, where: str, parent: str | None) -> AreaRecord:
+    if not isinstance(entry, Mapping):
+        raise InvalidInput(f"{where}: expected a mapping with code, name and level")
+    code = _text(entry, "code", where)
+    if not AREA_CODE.match(code):
+        raise InvalidInput(f"{where}: code '{code}' must be lower-case letters, digits, '-' or '_'")
+    level_text = _text(entry, "level", where)
+    try:
+        level = AreaLevel(level_text)
+    except ValueError:
+        raise InvalidInput(
+            f"{where}: level '{level_text}' is not one of {', '.join(level.value for level in AreaLevel)}"
+        ) from None
+    explicit_parent = _text(entry, "parent", where, required=False) or None
+    if explicit_parent and parent and explicit_parent != parent:
+        raise InvalidInput(f"{where}: parent '{explicit_parent}' contradicts its place under '{parent}'")
+    return AreaRecord(
+        code=code,
+        name=_text(entry, "name", where),
+        level=level,
+        name_en=_text(entry, "name_en", where, required=False),
+        parent=parent or explicit_parent,
+    )
+
+
+def _flatten(entries: Any, where: str, parent: str | None, into: list[AreaRecord]) -> None:
+    if not isinstance(entries, list):
+        raise InvalidInput(f"{where}: expected a list of areas")
+    for index, entry in enumerate(entries, start=1):
+        here = f"{where}[{index}]"
+        record = _area_record(entry, here, parent)
+        into.append(record)
+        children = entry.get("children")
+        if children is not None:
+            _flatten(children, f"{here}.children", record.code, into)
+
+
+def _organisation_record(entry: Any, where: str) -> OrganisationRecord:
+    if not isinstance(entry, Mapping):
+        raise InvalidInput(f"{where}: expected a mapping with name, service_types and areas")
+    kinds = entry.get("service_types") or []
+    areas = entry.get("areas") or []
+    if not isinstance(kinds, list) or not isinstance(areas, list):
+        raise InvalidInput(f"{where}: service_types and areas must be lists")
+    return OrganisationRecord(
+        name=_text(entry, "name", where),
+        contact=_text(entry, "contact", where, required=False),
+        service_types=tuple(parse_service_type(str(kind), where) for kind in kinds),
+        areas=tuple(str(code) for code in areas),
+    )
+
+
+def parse_service_type(text: str, where: str = "service type") -> ServiceType:
+    try:
+        return ServiceType(text.strip())
+    except ValueError:
+        raise InvalidInput(
+            f"{where}: '{text}' is not a service type ({', '.join(kind.value for kind in ServiceType)})"
+        ) from None
+
+
+def parse_directory_yaml(content: str, name: str = "file") -> DirectoryFile:
+    try:
+        document = yaml.safe_load(content)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark is not None else ""
+        raise InvalidInput(f"{name}: not valid YAML{line}") from None
+    result = DirectoryFile()
+    if isinstance(document, list):
+        document = {"areas": document}
+    if not isinstance(document, Mapping):
+        raise InvalidInput(f"{name}: expected a list of areas or a mapping with 'areas' and 'organisations'")
+    _flatten(document.get("areas") or [], f"{name}: areas", None, result.areas)
+    organisations = document.get("organisations") or []
+    if not isinstance(organisations, list):
+        raise InvalidInput(f"{name}: organisations must be a list")
+    result.organisations = [
+        _organisation_record(entry, f"{name}: organisations[{index}]")
+        for index, entry in enumerate(organisations, start=1)
+    ]
+    return result
+
+
+def parse_areas_csv(content: str, name: str = "file") -> DirectoryFile:
+    reader = csv.DictReader(io.StringIO(content))
+    missing = {"code", "name", "level"} - set(reader.fieldnames or [])
+    if missing:
+        raise InvalidInput(f"{name}: the header must name code, name, level (and may name name_en, parent)")
+    records = [
+        _area_record(row, f"{name}: line {reader.line_num}", None) for row in reader if any(row.values())
+    ]
+    return DirectoryFile(areas=records)
+
+
+def read_directory_file(path: Path) -> DirectoryFile:
+    try:
+        content = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InvalidInput(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise InvalidInput(f"{path}: cannot be read as UTF-8 text ({type(error).__name__})") from None
+    if path.suffix.lower() == ".csv":
+        return parse_areas_csv(content, path.name)
+    if path.suffix.lower() in (".yml", ".yaml"):
+        return parse_directory_yaml(content, path.name)
+    raise InvalidInput(f"{path}: expected a .yml, .yaml or .csv file")
+
+
+def _in_tree_order(records: list[AreaRecord], known: Mapping[str, Area]) -> list[AreaRecord]:
+    """Parents before children; every parent named must be in the file or already stored."""
+    by_code: dict[str, AreaRecord] = {}
+    for record in records:
+        if record.code in by_code:
+            raise InvalidInput(f"area code '{record.code}' appears twice")
+        by_code[record.code] = record
+    ordered: list[AreaRecord] = []
+    placed: set[str] = set()
+
+    def place(record: AreaRecord, trail: tuple[str, ...]) -> None:
+        if record.code in placed:
+            return
+        if record.code in trail:
+            raise InvalidInput(f"areas form a cycle: {' → '.join((*trail, record.code))}")
+        if record.parent is not None:
+            parent = by_code.get(record.parent)
+            if parent is not None:
+                place(parent, (*trail, record.code))
+            elif record.parent not in known:
+                raise InvalidInput(f"area '{record.code}' names an unknown parent '{record.parent}'")
+        ordered.append(record)
+        placed.add(record.code)
+
+    for record in records:
+        place(record, ())
+    return ordered
+
+
+def _check_level(record: AreaRecord, parent_level: AreaLevel | None) -> None:
+    depth = AREA_LEVEL_DEPTH[record.level]
+    if parent_level is None:
+        if depth != 0:
+            raise InvalidInput(f"area '{record.code}' is a {record.level.value} and needs a parent")
+    elif AREA_LEVEL_DEPTH[parent_level] != depth - 1:
+        raise InvalidInput(
+            f"area '{record.code}' is a {record.level.value} and cannot sit under a {parent_level.value}"
+        )
+
+
+async def import_directory(database: Database, directory: DirectoryFile, *, now: datetime) -> ImportSummary:
+    """Create or update the areas and add the organisations of a directory file, all or nothing."""
+    created = updated = organisations_created = organisations_existing = 0
+    async with database.transaction() as tx:
+        stored = {area.code: area for area in await tx.areas.list_all()}
+        for record in _in_tree_order(directory.areas, stored):
+            parent = stored.get(record.parent) if record.parent else None
+            _check_level(record, parent.level if parent else None)
+            area, was_created = await tx.areas.upsert(
+                code=record.code,
+                name=record.name,
+                name_en=record.name_en,
+                level=record.level,
+                parent_id=parent.id if parent else None,
+            )
+            stored[area.code] = area
+            created += was_created
+            updated += not was_created
+        for organisation in directory.organisations:
+            if await tx.organisations.by_name(organisation.name):
+                organisations_existing += 1
+                continue
+            await tx.organisations.add(
+                name=organisation.name,
+                contact=organisation.contact,
+                service_types=organisation.service_types,
+                area_ids=[_known_area(stored, code).id for code in organisation.areas],
+                now=now,
+            )
+            organisations_created += 1
+    return ImportSummary(created, updated, organisations_created, organisations_existing)
+
+
+def _known_area(stored: Mapping[str, Area], code: str) -> Area:
+    area = stored.get(code)
+    if area is None:
+        raise NotFound(f"no area with code '{code}'")
+    return area
+
+
+async def load_demo_if_empty(database: Database, *, now: datetime) -> ImportSummary | None:
+    """Load the demonstration district into a new database; leave a database with areas alone."""
+    async with database.transaction() as tx:
+        if await tx.areas.count():
+            return None
+    return await import_directory(database, read_directory_file(DEMO_FILE), now=now)
+
+
+async def add_organisation(
+    database: Database,
+    *,
+    name: str,
+    now: datetime,
+    contact: str = "",
+    service_types: Iterable[ServiceType] = (),
+    area_codes: Iterable[str] = (),
+) -> Organisation:
+    name = name.strip()
+    if not name:
+        raise InvalidInput("an organisation needs a name")
+    async with database.transaction() as tx:
+        area_ids = []
+        for code in area_codes:
+            area = await tx.areas.by_code(code)
+            if area is None:
+                raise NotFound(f"no area with code '{code}'")
+            area_ids.append(area.id)
+        return await tx.organisations.add(
+            name=name, contact=contact.strip(), service_types=service_types, area_ids=area_ids, now=now
+        )
+
+
+def hash_invite_code(code: str) -> str:
+    return hashlib.sha256(code.strip().encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedInvite:
+    code: str
+    invite: Invite
+    area: Area
+    organisation: Organisation | None
+
+
+async def create_invite(
+    database: Database,
+    *,
+    role: Role,
+    area_code: str,
+    now: datetime,
+    valid_for: timedelta,
+    organisation_name: str | None = None,
+    created_by_id: int | None = None,
+) -> IssuedInvite:
+    """Issue a one-time enrolment code; only its hash is stored."""
+    if role not in INVITE_ROLES:
+        raise InvalidInput(
+            f"invites are for {', '.join(r.value for r in INVITE_ROLES)}; recipients need none"
+        )
+    if valid_for <= timedelta(0):
+        raise InvalidInput("an invite must be valid for some time")
+    code = secrets.token_urlsafe(12)
+    async with database.transaction() as tx:
+        area = await tx.areas.by_code(area_code)
+        if area is None:
+            raise NotFound(f"no area with code '{area_code}'")
+        organisation = None
+        if organisation_name is not None:
+            organisation = await tx.organisations.by_name(organisation_name.strip())
+            if organisation is None:
+                raise NotFound(f"no organisation named '{organisation_name}'")
+        invite = await tx.invites.add(
+            code_hash=hash_invite_code(code),
+            role=role,
+            area_id=area.id,
+            organisation_id=organisation.id if organisation else None,
+            created_by_id=created_by_id,
+            expires_at=now + valid_for,
+            now=now,
+        )
+    return IssuedInvite(code=code, invite=invite, area=area, organisation=organisation)
+
+
+def deep_link(bot_username: str, code: str) -> str:
+    return f"https://t.me/{bot_username}?start={code}"

@@ -1,0 +1,1 @@
+"""Understanding messages: intent classification, crisis screening and policy answers."""

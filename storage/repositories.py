@@ -1,0 +1,1053 @@
+"""Repositories: typed data access that speaks in domain records, one ``Transaction`` per operation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Table, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from casework.domain import (
+    OPEN_STATUSES,
+    Area,
+    AreaLevel,
+    Channel,
+    Conflict,
+    Consent,
+    ConsentPurpose,
+    Feedback,
+    Household,
+    Invite,
+    NeedReport,
+    NotFound,
+    Organisation,
+    OutboxAlert,
+    OutboxStatus,
+    Person,
+    Referral,
+    ReferralStatus,
+    Role,
+    ServiceType,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+    Urgency,
+    VulnerabilityTag,
+)
+from storage.models import (
+    AreaRow,
+    ConsentRow,
+    FeedbackRow,
+    HouseholdRow,
+    InviteRow,
+    NeedReportRow,
+    OrganisationRow,
+    OutboxRow,
+    PersonRow,
+    ProcessedUpdateRow,
+    ReferralRow,
+    TicketEventRow,
+    TicketRow,
+    TicketSequenceRow,
+    organisation_service_types,
+    person_areas,
+    person_service_types,
+)
+
+TICKET_REFERENCE_PREFIX = "SA"
+
+
+class _Repository:
+    def __init__(self, session: AsyncSession, dialect: str) -> None:
+        self._session = session
+        self._dialect = dialect
+
+    async def _insert_ignoring_conflict(self, table: Table, values: dict[str, Any]) -> bool:
+        """Insert a row unless a unique key already has it; True when the row is new."""
+        dialect_insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        statement = dialect_insert(table).values(**values).on_conflict_do_nothing()
+        result = await self._session.execute(statement)
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _area(row: AreaRow) -> Area:
+    return Area(
+        id=row.id, code=row.code, name=row.name, name_en=row.name_en, level=row.level, parent_id=row.parent_id
+    )
+
+
+class AreaRepository(_Repository):
+    async def add(
+        self, *, code: str, name: str, level: AreaLevel, name_en: str = "", parent_id: int | None = None
+    ) -> Area:
+        row = AreaRow(code=code, name=name, name_en=name_en, level=level, parent_id=parent_id)
+        self._session.add(row)
+        try:
+            async with self._session.begin_nested():
+                await self._session.flush()
+        except IntegrityError:
+            raise Conflict(f"an area with code '{code}' already exists") from None
+        return _area(row)
+
+    async def upsert(
+        self, *, code: str, name: str, level: AreaLevel, name_en: str = "", parent_id: int | None = None
+    ) -> tuple[Area, bool]:
+        """Create the area or update the one with this code; True in the pair when it was created."""
+        row = await self._session.scalar(select(AreaRow).where(AreaRow.code == code))
+        if row is None:
+            return await self.add(
+                code=code, name=name, level=level, name_en=name_en, parent_id=parent_id
+            ), True
+        row.name, row.name_en, row.level, row.parent_id = name, name_en, level, parent_id
+        await self._session.flush()
+        return _area(row), False
+
+    async def get(self, area_id: int) -> Area | None:
+        row = await self._session.get(AreaRow, area_id)
+        return _area(row) if row else None
+
+    async def by_code(self, code: str) -> Area | None:
+        row = await self._session.scalar(select(AreaRow).where(AreaRow.code == code))
+        return _area(row) if row else None
+
+    async def list_all(self) -> list[Area]:
+        rows = await self._session.scalars(select(AreaRow).order_by(AreaRow.parent_id, AreaRow.id))
+        return [_area(row) for row in rows]
+
+    async def children(self, parent_id: int | None) -> list[Area]:
+        condition = AreaRow.parent_id.is_(None) if parent_id is None else AreaRow.parent_id == parent_id
+        rows = await self._session.scalars(select(AreaRow).where(condition).order_by(AreaRow.id))
+        return [_area(row) for row in rows]
+
+    async def ancestors(self, area_id: int) -> list[Area]:
+        """The area itself first, then each parent up to the root."""
+        chain: list[Area] = []
+        current: int | None = area_id
+        while current is not None and len(chain) < 16:
+            area = await self.get(current)
+            if area is None:
+                break
+            chain.append(area)
+            current = area.parent_id
+        return chain
+
+    async def descendant_ids(self, area_id: int) -> set[int]:
+        """The area and every area below it."""
+        found = {area_id}
+        frontier = [area_id]
+        while frontier:
+            rows = await self._session.scalars(select(AreaRow.id).where(AreaRow.parent_id.in_(frontier)))
+            frontier = [child for child in rows if child not in found]
+            found.update(frontier)
+        return found
+
+    async def count(self) -> int:
+        return await self._session.scalar(select(func.count()).select_from(AreaRow)) or 0
+
+
+class OrganisationRepository(_Repository):
+    async def _to_domain(self, row: OrganisationRow) -> Organisation:
+        kinds = await self._session.scalars(
+            select(organisation_service_types.c.service_type).where(
+                organisation_service_types.c.organisation_id == row.id
+            )
+        )
+        return Organisation(
+            id=row.id,
+            name=row.name,
+            contact=row.contact,
+            service_types=frozenset(kinds),
+            area_ids=frozenset(area.id for area in row.areas),
+            active=row.active,
+        )
+
+    async def add(
+        self,
+        *,
+        name: str,
+        now: datetime,
+        contact: str = "",
+        service_types: Iterable[ServiceType] = (),
+        area_ids: Iterable[int] = (),
+    ) -> Organisation:
+        if await self._session.scalar(select(OrganisationRow.id).where(OrganisationRow.name == name)):
+            raise Conflict(f"an organisation named '{name}' already exists")
+        areas = list(await self._session.scalars(select(AreaRow).where(AreaRow.id.in_(list(area_ids)))))
+        row = OrganisationRow(name=name, contact=contact, active=True, created_at=now, areas=areas)
+        self._session.add(row)
+        await self._session.flush()
+        kinds = sorted(set(service_types))
+        if kinds:
+            await self._session.execute(
+                insert(organisation_service_types),
+                [{"organisation_id": row.id, "service_type": kind} for kind in kinds],
+            )
+        return await self._to_domain(row)
+
+    async def get(self, organisation_id: int) -> Organisation | None:
+        row = await self._session.get(OrganisationRow, organisation_id)
+        return await self._to_domain(row) if row else None
+
+    async def by_name(self, name: str) -> Organisation | None:
+        row = await self._session.scalar(select(OrganisationRow).where(OrganisationRow.name == name))
+        return await self._to_domain(row) if row else None
+
+    async def list_all(self, *, active_only: bool = False) -> list[Organisation]:
+        query = select(OrganisationRow).order_by(OrganisationRow.id)
+        if active_only:
+            query = query.where(OrganisationRow.active.is_(True))
+        return [await self._to_domain(row) for row in await self._session.scalars(query)]
+
+    async def count(self) -> int:
+        return await self._session.scalar(select(func.count()).select_from(OrganisationRow)) or 0
+
+
+class PersonRepository(_Repository):
+    async def _to_domain(self, row: PersonRow) -> Person:
+        kinds = await self._session.scalars(
+            select(person_service_types.c.service_type).where(person_service_types.c.person_id == row.id)
+        )
+        return Person(
+            id=row.id,
+            telegram_user_id=row.telegram_user_id,
+            display_name=row.display_name,
+            language=row.language,
+            role=row.role,
+            organisation_id=row.organisation_id,
+            area_ids=frozenset(area.id for area in row.areas),
+            service_types=frozenset(kinds),
+            active=row.active,
+            phone=row.phone,
+            created_at=row.created_at,
+        )
+
+    async def _row(self, person_id: int) -> PersonRow:
+        row = await self._session.get(PersonRow, person_id)
+        if row is None:
+            raise NotFound(f"no person with id {person_id}")
+        return row
+
+    async def add(
+        self,
+        *,
+        now: datetime,
+        telegram_user_id: int | None = None,
+        display_name: str = "",
+        language: str = "zh",
+        role: Role = Role.RECIPIENT,
+        organisation_id: int | None = None,
+        area_ids: Iterable[int] = (),
+        service_types: Iterable[ServiceType] = (),
+        phone: str | None = None,
+    ) -> Person:
+        if telegram_user_id is not None and await self.by_telegram_id(telegram_user_id):
+            raise Conflict("this Telegram account is already registered")
+        row = PersonRow(
+            telegram_user_id=telegram_user_id,
+            display_name=display_name,
+            language=language,
+            role=role,
+            organisation_id=organisation_id,
+            phone=phone,
+            active=True,
+            created_at=now,
+        )
+        row.areas = list(await self._session.scalars(select(AreaRow).where(AreaRow.id.in_(list(area_ids)))))
+        self._session.add(row)
+        await self._session.flush()
+        await self.set_service_types(row.id, service_types)
+        return await self._to_domain(row)
+
+    async def get(self, person_id: int) -> Person | None:
+        row = await self._session.get(PersonRow, person_id)
+        return await self._to_domain(row) if row else None
+
+    async def by_telegram_id(self, telegram_user_id: int) -> Person | None:
+        row = await self._session.scalar(
+            select(PersonRow).where(PersonRow.telegram_user_id == telegram_user_id)
+        )
+        return await self._to_domain(row) if row else None
+
+    async def update(
+        self,
+        person_id: int,
+        *,
+        display_name: str | None = None,
+        language: str | None = None,
+        role: Role | None = None,
+        organisation_id: int | None = None,
+        phone: str | None = None,
+        active: bool | None = None,
+    ) -> Person:
+        row = await self._row(person_id)
+        if display_name is not None:
+            row.display_name = display_name
+        if language is not None:
+            row.language = language
+        if role is not None:
+            row.role = role
+        if organisation_id is not None:
+            row.organisation_id = organisation_id
+        if phone is not None:
+            row.phone = phone
+        if active is not None:
+            row.active = active
+        await self._session.flush()
+        return await self._to_domain(row)
+
+    async def set_areas(self, person_id: int, area_ids: Iterable[int]) -> Person:
+        row = await self._row(person_id)
+        row.areas = list(await self._session.scalars(select(AreaRow).where(AreaRow.id.in_(list(area_ids)))))
+        await self._session.flush()
+        return await self._to_domain(row)
+
+    async def set_service_types(self, person_id: int, service_types: Iterable[ServiceType]) -> None:
+        await self._session.execute(
+            delete(person_service_types).where(person_service_types.c.person_id == person_id)
+        )
+        kinds = sorted(set(service_types))
+        if kinds:
+            await self._session.execute(
+                insert(person_service_types),
+                [{"person_id": person_id, "service_type": kind} for kind in kinds],
+            )
+
+    async def find(
+        self, *, role: Role | None = None, area_ids: Iterable[int] | None = None, active_only: bool = True
+    ) -> list[Person]:
+        query = select(PersonRow).order_by(PersonRow.id)
+        if role is not None:
+            query = query.where(PersonRow.role == role)
+        if active_only:
+            query = query.where(PersonRow.active.is_(True))
+        if area_ids is not None:
+            query = query.where(
+                PersonRow.id.in_(
+                    select(person_areas.c.person_id).where(person_areas.c.area_id.in_(list(area_ids)))
+                )
+            )
+        return [await self._to_domain(row) for row in await self._session.scalars(query)]
+
+    async def erase(self, person_id: int, now: datetime) -> None:
+        """Remove what identifies the person; the row stays so anonymised case records keep their shape."""
+        row = await self._row(person_id)
+        row.telegram_user_id = None
+        row.display_name = ""
+        row.phone = None
+        row.active = False
+        row.erased_at = now
+        row.areas = []
+        await self._session.flush()
+
+
+def _household(row: HouseholdRow) -> Household:
+    return Household(
+        id=row.id,
+        area_id=row.area_id,
+        address=row.address,
+        size=row.size,
+        vulnerability_tags=frozenset(VulnerabilityTag(tag) for tag in row.vulnerability_tags),
+        created_at=row.created_at,
+    )
+
+
+class HouseholdRepository(_Repository):
+    async def add(
+        self,
+        *,
+        area_id: int,
+        now: datetime,
+        address: str = "",
+        size: int | None = None,
+        vulnerability_tags: Iterable[VulnerabilityTag] = (),
+    ) -> Household:
+        row = HouseholdRow(
+            area_id=area_id,
+            address=address,
+            size=size,
+            vulnerability_tags=sorted({VulnerabilityTag(tag).value for tag in vulnerability_tags}),
+            created_at=now,
+        )
+        self._session.add(row)
+        await self._session.flush()
+        return _household(row)
+
+    async def get(self, household_id: int) -> Household | None:
+        row = await self._session.get(HouseholdRow, household_id)
+        return _household(row) if row else None
+
+    async def in_area(self, area_id: int) -> list[Household]:
+        rows = await self._session.scalars(
+            select(HouseholdRow).where(HouseholdRow.area_id == area_id).order_by(HouseholdRow.id)
+        )
+        return [_household(row) for row in rows]
+
+
+def _report(row: NeedReportRow) -> NeedReport:
+    return NeedReport(
+        id=row.id,
+        text=row.text,
+        language=row.language,
+        intent=row.intent,
+        confidence=row.confidence,
+        service_type=row.service_type,
+        urgency=row.urgency,
+        reporter_id=row.reporter_id,
+        household_id=row.household_id,
+        ticket_id=row.ticket_id,
+        on_behalf=row.on_behalf,
+        anonymous=row.anonymous,
+        channel=row.channel,
+        created_at=row.created_at,
+    )
+
+
+class NeedReportRepository(_Repository):
+    async def add(
+        self,
+        *,
+        text: str,
+        language: str,
+        intent: str,
+        confidence: float,
+        urgency: Urgency,
+        channel: Channel,
+        now: datetime,
+        service_type: ServiceType | None = None,
+        reporter_id: int | None = None,
+        household_id: int | None = None,
+        ticket_id: int | None = None,
+        on_behalf: bool = False,
+        anonymous: bool = False,
+    ) -> NeedReport:
+        row = NeedReportRow(
+            text=text,
+            language=language,
+            intent=intent,
+            confidence=confidence,
+            service_type=service_type,
+            urgency=urgency,
+            reporter_id=None if anonymous else reporter_id,
+            household_id=household_id,
+            ticket_id=ticket_id,
+            on_behalf=on_behalf,
+            anonymous=anonymous,
+            channel=channel,
+            created_at=now,
+        )
+        self._session.add(row)
+        await self._session.flush()
+        return _report(row)
+
+    async def get(self, report_id: int) -> NeedReport | None:
+        row = await self._session.get(NeedReportRow, report_id)
+        return _report(row) if row else None
+
+    async def attach_to_ticket(self, report_id: int, ticket_id: int) -> None:
+        await self._session.execute(
+            update(NeedReportRow).where(NeedReportRow.id == report_id).values(ticket_id=ticket_id)
+        )
+
+    async def for_ticket(self, ticket_id: int) -> list[NeedReport]:
+        rows = await self._session.scalars(
+            select(NeedReportRow).where(NeedReportRow.ticket_id == ticket_id).order_by(NeedReportRow.id)
+        )
+        return [_report(row) for row in rows]
+
+    async def by_reporter(self, reporter_id: int) -> list[NeedReport]:
+        rows = await self._session.scalars(
+            select(NeedReportRow).where(NeedReportRow.reporter_id == reporter_id).order_by(NeedReportRow.id)
+        )
+        return [_report(row) for row in rows]
+
+    async def redact_by_reporter(self, reporter_id: int) -> int:
+        """Blank the words of every report the person made, keeping labels for statistics."""
+        result = await self._session.execute(
+            update(NeedReportRow)
+            .where(NeedReportRow.reporter_id == reporter_id)
+            .values(text="", reporter_id=None, anonymous=True)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+_TICKET_TIMESTAMP_FOR_STATUS: dict[TicketStatus, str] = {
+    TicketStatus.ASSIGNED: "assigned_at",
+    TicketStatus.IN_PROGRESS: "in_progress_at",
+    TicketStatus.REFERRED: "referred_at",
+    TicketStatus.RESOLVED: "resolved_at",
+    TicketStatus.CLOSED: "closed_at",
+    TicketStatus.REOPENED: "reopened_at",
+}
+
+
+def _ticket(row: TicketRow) -> Ticket:
+    return Ticket(
+        id=row.id,
+        reference=row.reference,
+        service_type=row.service_type,
+        urgency=row.urgency,
+        status=row.status,
+        area_id=row.area_id,
+        household_id=row.household_id,
+        reporter_id=row.reporter_id,
+        assignee_id=row.assignee_id,
+        organisation_id=row.organisation_id,
+        summary=row.summary,
+        outcome=row.outcome,
+        claim_deadline=row.claim_deadline,
+        resolve_deadline=row.resolve_deadline,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        assigned_at=row.assigned_at,
+        in_progress_at=row.in_progress_at,
+        referred_at=row.referred_at,
+        resolved_at=row.resolved_at,
+        closed_at=row.closed_at,
+        reopened_at=row.reopened_at,
+    )
+
+
+def _event(row: TicketEventRow) -> TicketEvent:
+    return TicketEvent(
+        id=row.id,
+        ticket_id=row.ticket_id,
+        actor_id=row.actor_id,
+        action=row.action,
+        from_status=row.from_status,
+        to_status=row.to_status,
+        note=row.note,
+        created_at=row.created_at,
+    )
+
+
+def _referral(row: ReferralRow) -> Referral:
+    return Referral(
+        id=row.id,
+        ticket_id=row.ticket_id,
+        from_person_id=row.from_person_id,
+        to_person_id=row.to_person_id,
+        to_organisation_id=row.to_organisation_id,
+        status=row.status,
+        reason=row.reason,
+        outcome=row.outcome,
+        created_at=row.created_at,
+        responded_at=row.responded_at,
+        completed_at=row.completed_at,
+    )
+
+
+def _feedback(row: FeedbackRow) -> Feedback:
+    return Feedback(
+        id=row.id,
+        ticket_id=row.ticket_id,
+        person_id=row.person_id,
+        rating=row.rating,
+        comment=row.comment,
+        created_at=row.created_at,
+    )
+
+
+class TicketRepository(_Repository):
+    async def next_reference(self, day: date) -> str:
+        """Allocate the next readable reference of the day, e.g. ``SA-20261129-0042``.
+
+        The counter row is locked by the update until the transaction ends, so two concurrent
+        openings never get the same number.
+        """
+        await self._insert_ignoring_conflict(TicketSequenceRow.__table__, {"day": day, "last_value": 0})  # type: ignore[arg-type]
+        value = await self._session.scalar(
+            update(TicketSequenceRow)
+            .where(TicketSequenceRow.day == day)
+            .values(last_value=TicketSequenceRow.last_value + 1)
+            .returning(TicketSequenceRow.last_value)
+        )
+        return f"{TICKET_REFERENCE_PREFIX}-{day:%Y%m%d}-{value:04d}"
+
+    async def add(
+        self,
+        *,
+        reference: str,
+        service_type: ServiceType,
+        urgency: Urgency,
+        area_id: int,
+        now: datetime,
+        summary: str = "",
+        household_id: int | None = None,
+        reporter_id: int | None = None,
+        claim_deadline: datetime | None = None,
+        resolve_deadline: datetime | None = None,
+    ) -> Ticket:
+        row = TicketRow(
+            reference=reference,
+            service_type=service_type,
+            urgency=urgency,
+            status=TicketStatus.NEW,
+            area_id=area_id,
+            household_id=household_id,
+            reporter_id=reporter_id,
+            summary=summary,
+            claim_deadline=claim_deadline,
+            resolve_deadline=resolve_deadline,
+            created_at=now,
+            updated_at=now,
+        )
+        self._session.add(row)
+        await self._session.flush()
+        return _ticket(row)
+
+    async def get(self, ticket_id: int) -> Ticket | None:
+        row = await self._session.get(TicketRow, ticket_id, populate_existing=True)
+        return _ticket(row) if row else None
+
+    async def by_reference(self, reference: str) -> Ticket | None:
+        row = await self._session.scalar(
+            select(TicketRow).where(TicketRow.reference == reference.strip().upper())
+        )
+        return _ticket(row) if row else None
+
+    async def find(
+        self,
+        *,
+        statuses: Iterable[TicketStatus] | None = None,
+        area_ids: Iterable[int] | None = None,
+        service_types: Iterable[ServiceType] | None = None,
+        reporter_id: int | None = None,
+        assignee_id: int | None = None,
+        limit: int = 200,
+    ) -> list[Ticket]:
+        query = select(TicketRow).order_by(TicketRow.created_at, TicketRow.id).limit(limit)
+        if statuses is not None:
+            query = query.where(TicketRow.status.in_(list(statuses)))
+        if area_ids is not None:
+            query = query.where(TicketRow.area_id.in_(list(area_ids)))
+        if service_types is not None:
+            query = query.where(TicketRow.service_type.in_(list(service_types)))
+        if reporter_id is not None:
+            query = query.where(TicketRow.reporter_id == reporter_id)
+        if assignee_id is not None:
+            query = query.where(TicketRow.assignee_id == assignee_id)
+        return [_ticket(row) for row in await self._session.scalars(query)]
+
+    async def open_for_household(self, household_id: int, since: datetime) -> list[Ticket]:
+        rows = await self._session.scalars(
+            select(TicketRow)
+            .where(
+                TicketRow.household_id == household_id,
+                TicketRow.status.in_(list(OPEN_STATUSES)),
+                TicketRow.created_at >= since,
+            )
+            .order_by(TicketRow.id)
+        )
+        return [_ticket(row) for row in rows]
+
+    async def transition(
+        self,
+        ticket_id: int,
+        *,
+        to_status: TicketStatus,
+        now: datetime,
+        expected: Iterable[TicketStatus] | None = None,
+        require_unassigned: bool = False,
+        **fields: Any,
+    ) -> Ticket | None:
+        """Move the ticket to ``to_status`` atomically, only if it is still in one of ``expected``.
+
+        Returns the updated ticket, or None when the condition no longer held (someone else acted
+        first). The status's own timestamp is set alongside.
+        """
+        allowed = {
+            "assignee_id",
+            "organisation_id",
+            "outcome",
+            "claim_deadline",
+            "resolve_deadline",
+            "urgency",
+        }
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"cannot set {sorted(unknown)} through a transition")
+        values: dict[str, Any] = {"status": to_status, "updated_at": now, **fields}
+        stamp = _TICKET_TIMESTAMP_FOR_STATUS.get(to_status)
+        if stamp:
+            values[stamp] = now
+        statement = update(TicketRow).where(TicketRow.id == ticket_id)
+        if expected is not None:
+            statement = statement.where(TicketRow.status.in_(list(expected)))
+        if require_unassigned:
+            statement = statement.where(TicketRow.assignee_id.is_(None))
+        result = await self._session.execute(
+            statement.values(**values).execution_options(synchronize_session=False)
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            return None
+        return await self.get(ticket_id)
+
+    async def add_event(
+        self,
+        *,
+        ticket_id: int,
+        action: str,
+        now: datetime,
+        actor_id: int | None = None,
+        from_status: TicketStatus | None = None,
+        to_status: TicketStatus | None = None,
+        note: str | None = None,
+    ) -> TicketEvent:
+        row = TicketEventRow(
+            ticket_id=ticket_id,
+            actor_id=actor_id,
+            action=action,
+            from_status=from_status,
+            to_status=to_status,
+            note=note,
+            created_at=now,
+        )
+        self._session.add(row)
+        await self._session.flush()
+        return _event(row)
+
+    async def events(self, ticket_id: int) -> list[TicketEvent]:
+        rows = await self._session.scalars(
+            select(TicketEventRow).where(TicketEventRow.ticket_id == ticket_id).order_by(TicketEventRow.id)
+        )
+        return [_event(row) for row in rows]
+
+    async def add_referral(
+        self,
+        *,
+        ticket_id: int,
+        now: datetime,
+        from_person_id: int | None = None,
+        to_person_id: int | None = None,
+        to_organisation_id: int | None = None,
+        reason: str | None = None,
+    ) -> Referral:
+        if to_person_id is None and to_organisation_id is None:
+            raise ValueError("a referral goes to a person or an organisation")
+        row = ReferralRow(
+            ticket_id=ticket_id,
+            from_person_id=from_person_id,
+            to_person_id=to_person_id,
+            to_organisation_id=to_organisation_id,
+            status=ReferralStatus.PENDING,
+            reason=reason,
+            created_at=now,
+        )
+        self._session.add(row)
+        await self._session.flush()
+        return _referral(row)
+
+    async def get_referral(self, referral_id: int) -> Referral | None:
+        row = await self._session.get(ReferralRow, referral_id, populate_existing=True)
+        return _referral(row) if row else None
+
+    async def set_referral_status(
+        self,
+        referral_id: int,
+        *,
+        to_status: ReferralStatus,
+        now: datetime,
+        expected: Iterable[ReferralStatus],
+        reason: str | None = None,
+        outcome: str | None = None,
+    ) -> Referral | None:
+        values: dict[str, Any] = {"status": to_status}
+        if to_status in (ReferralStatus.ACCEPTED, ReferralStatus.DECLINED, ReferralStatus.WITHDRAWN):
+            values["responded_at"] = now
+        if to_status is ReferralStatus.COMPLETED:
+            values["completed_at"] = now
+        if reason is not None:
+            values["reason"] = reason
+        if outcome is not None:
+            values["outcome"] = outcome
+        result = await self._session.execute(
+            update(ReferralRow)
+            .where(ReferralRow.id == referral_id, ReferralRow.status.in_(list(expected)))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            return None
+        return await self.get_referral(referral_id)
+
+    async def referrals(self, ticket_id: int) -> list[Referral]:
+        rows = await self._session.scalars(
+            select(ReferralRow).where(ReferralRow.ticket_id == ticket_id).order_by(ReferralRow.id)
+        )
+        return [_referral(row) for row in rows]
+
+    async def add_feedback(
+        self,
+        *,
+        ticket_id: int,
+        rating: int,
+        now: datetime,
+        person_id: int | None = None,
+        comment: str | None = None,
+    ) -> Feedback:
+        if not 1 <= rating <= 5:
+            raise ValueError("a rating is a whole number from 1 to 5")
+        row = FeedbackRow(
+            ticket_id=ticket_id, person_id=person_id, rating=rating, comment=comment, created_at=now
+        )
+        self._session.add(row)
+        try:
+            async with self._session.begin_nested():
+                await self._session.flush()
+        except IntegrityError:
+            raise Conflict("this ticket has already been rated") from None
+        return _feedback(row)
+
+    async def feedback(self, ticket_id: int) -> list[Feedback]:
+        rows = await self._session.scalars(
+            select(FeedbackRow).where(FeedbackRow.ticket_id == ticket_id).order_by(FeedbackRow.id)
+        )
+        return [_feedback(row) for row in rows]
+
+
+def _consent(row: ConsentRow) -> Consent:
+    return Consent(
+        id=row.id,
+        person_id=row.person_id,
+        purpose=row.purpose,
+        notice_version=row.notice_version,
+        granted_at=row.granted_at,
+        withdrawn_at=row.withdrawn_at,
+    )
+
+
+class ConsentRepository(_Repository):
+    async def grant(
+        self, *, person_id: int, purpose: ConsentPurpose, notice_version: str, now: datetime
+    ) -> Consent:
+        """Record consent; an active consent for the same purpose is withdrawn first, then granted anew."""
+        await self.withdraw(person_id=person_id, purpose=purpose, now=now)
+        row = ConsentRow(person_id=person_id, purpose=purpose, notice_version=notice_version, granted_at=now)
+        self._session.add(row)
+        await self._session.flush()
+        return _consent(row)
+
+    async def withdraw(self, *, person_id: int, purpose: ConsentPurpose, now: datetime) -> int:
+        result = await self._session.execute(
+            update(ConsentRow)
+            .where(
+                ConsentRow.person_id == person_id,
+                ConsentRow.purpose == purpose,
+                ConsentRow.withdrawn_at.is_(None),
+            )
+            .values(withdrawn_at=now)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def active(self, person_id: int) -> dict[ConsentPurpose, Consent]:
+        rows = await self._session.scalars(
+            select(ConsentRow).where(ConsentRow.person_id == person_id, ConsentRow.withdrawn_at.is_(None))
+        )
+        return {row.purpose: _consent(row) for row in rows}
+
+    async def history(self, person_id: int) -> list[Consent]:
+        rows = await self._session.scalars(
+            select(ConsentRow).where(ConsentRow.person_id == person_id).order_by(ConsentRow.id)
+        )
+        return [_consent(row) for row in rows]
+
+
+def _invite(row: InviteRow) -> Invite:
+    return Invite(
+        id=row.id,
+        role=row.role,
+        area_id=row.area_id,
+        organisation_id=row.organisation_id,
+        expires_at=row.expires_at,
+        created_at=row.created_at,
+        used_by_id=row.used_by_id,
+        used_at=row.used_at,
+    )
+
+
+class InviteRepository(_Repository):
+    async def add(
+        self,
+        *,
+        code_hash: str,
+        role: Role,
+        area_id: int,
+        expires_at: datetime,
+        now: datetime,
+        organisation_id: int | None = None,
+        created_by_id: int | None = None,
+    ) -> Invite:
+        row = InviteRow(
+            code_hash=code_hash,
+            role=role,
+            area_id=area_id,
+            organisation_id=organisation_id,
+            created_by_id=created_by_id,
+            expires_at=expires_at,
+            created_at=now,
+        )
+        self._session.add(row)
+        await self._session.flush()
+        return _invite(row)
+
+    async def by_hash(self, code_hash: str) -> Invite | None:
+        row = await self._session.scalar(select(InviteRow).where(InviteRow.code_hash == code_hash))
+        return _invite(row) if row else None
+
+    async def redeem(self, invite_id: int, *, person_id: int, now: datetime) -> bool:
+        """Mark the invite used by this person; False when it was used already or has expired."""
+        result = await self._session.execute(
+            update(InviteRow)
+            .where(InviteRow.id == invite_id, InviteRow.used_by_id.is_(None), InviteRow.expires_at > now)
+            .values(used_by_id=person_id, used_at=now)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def find(self, *, include_used: bool = False) -> list[Invite]:
+        query = select(InviteRow).order_by(InviteRow.id)
+        if not include_used:
+            query = query.where(InviteRow.used_by_id.is_(None))
+        return [_invite(row) for row in await self._session.scalars(query)]
+
+
+class ProcessedUpdateRepository(_Repository):
+    async def record(self, *, channel: Channel, update_id: int, now: datetime) -> bool:
+        """True the first time an update is seen; False for a re-delivery.
+
+        Called in the same transaction as the update's effects, so a crash before commit leaves the
+        update unrecorded and its redelivery is handled in full.
+        """
+        return await self._insert_ignoring_conflict(
+            ProcessedUpdateRow.__table__,  # type: ignore[arg-type]
+            {"channel": channel.value, "update_id": update_id, "processed_at": now},
+        )
+
+    async def prune(self, *, older_than: datetime) -> int:
+        result = await self._session.execute(
+            delete(ProcessedUpdateRow).where(ProcessedUpdateRow.processed_at < older_than)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _alert(row: OutboxRow) -> OutboxAlert:
+    return OutboxAlert(
+        id=row.id,
+        idempotency_key=row.idempotency_key,
+        recipient_person_id=row.recipient_person_id,
+        recipient_chat_id=row.recipient_chat_id,
+        ticket_id=row.ticket_id,
+        payload=dict(row.payload),
+        status=row.status,
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        last_error=row.last_error,
+        created_at=row.created_at,
+        sent_at=row.sent_at,
+    )
+
+
+class OutboxRepository(_Repository):
+    async def add(
+        self,
+        *,
+        idempotency_key: str,
+        payload: dict[str, Any],
+        now: datetime,
+        recipient_person_id: int | None = None,
+        recipient_chat_id: int | None = None,
+        ticket_id: int | None = None,
+    ) -> OutboxAlert | None:
+        """Queue an alert in the caller's transaction; None when the same key was queued before."""
+        if recipient_person_id is None and recipient_chat_id is None:
+            raise ValueError("an alert needs a recipient person or chat")
+        created = await self._insert_ignoring_conflict(
+            OutboxRow.__table__,  # type: ignore[arg-type]
+            {
+                "idempotency_key": idempotency_key,
+                "recipient_person_id": recipient_person_id,
+                "recipient_chat_id": recipient_chat_id,
+                "ticket_id": ticket_id,
+                "payload": payload,
+                "status": OutboxStatus.PENDING.value,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            },
+        )
+        return await self.by_key(idempotency_key) if created else None
+
+    async def by_key(self, idempotency_key: str) -> OutboxAlert | None:
+        row = await self._session.scalar(
+            select(OutboxRow)
+            .where(OutboxRow.idempotency_key == idempotency_key)
+            .execution_options(populate_existing=True)
+        )
+        return _alert(row) if row else None
+
+    async def get(self, alert_id: int) -> OutboxAlert | None:
+        row = await self._session.get(OutboxRow, alert_id, populate_existing=True)
+        return _alert(row) if row else None
+
+    async def due(self, *, now: datetime, limit: int = 100) -> list[OutboxAlert]:
+        rows = await self._session.scalars(
+            select(OutboxRow)
+            .where(
+                OutboxRow.status == OutboxStatus.PENDING,
+                or_(OutboxRow.next_attempt_at.is_(None), OutboxRow.next_attempt_at <= now),
+            )
+            .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
+            .limit(limit)
+        )
+        return [_alert(row) for row in rows]
+
+    async def mark_sent(self, alert_id: int, *, now: datetime) -> bool:
+        result = await self._session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == alert_id, OutboxRow.status == OutboxStatus.PENDING)
+            .values(status=OutboxStatus.SENT, sent_at=now, attempts=OutboxRow.attempts + 1, last_error=None)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def mark_failed(
+        self, alert_id: int, *, error: str, retry_at: datetime | None
+    ) -> OutboxAlert | None:
+        """Count a failed attempt; with no ``retry_at`` the alert becomes undeliverable."""
+        status = OutboxStatus.PENDING if retry_at is not None else OutboxStatus.UNDELIVERABLE
+        await self._session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == alert_id)
+            .values(
+                status=status,
+                attempts=OutboxRow.attempts + 1,
+                last_error=error[:500],
+                next_attempt_at=retry_at,
+            )
+        )
+        return await self.get(alert_id)
+
+    async def with_status(self, status: OutboxStatus, *, limit: int = 200) -> list[OutboxAlert]:
+        rows = await self._session.scalars(
+            select(OutboxRow).where(OutboxRow.status == status).order_by(OutboxRow.id).limit(limit)
+        )
+        return [_alert(row) for row in rows]
+
+
+class Transaction:
+    """The repositories of one unit of work, all sharing one session and one database transaction."""
+
+    def __init__(self, session: AsyncSession, dialect: str) -> None:
+        self.session = session
+        self.areas = AreaRepository(session, dialect)
+        self.organisations = OrganisationRepository(session, dialect)
+        self.people = PersonRepository(session, dialect)
+        self.households = HouseholdRepository(session, dialect)
+        self.reports = NeedReportRepository(session, dialect)
+        self.tickets = TicketRepository(session, dialect)
+        self.consents = ConsentRepository(session, dialect)
+        self.invites = InviteRepository(session, dialect)
+        self.updates = ProcessedUpdateRepository(session, dialect)
+        self.outbox = OutboxRepository(session, dialect)

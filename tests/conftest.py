@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from storage import Database, create_database
+from storage.migrate import upgrade
+from storage.models import Base
+from tests.services import scratch_postgres_database
+
+NOW = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def now() -> datetime:
+    return NOW
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once; each test works on its own copy."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.sqlite3"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL database of this run's own, migrated to head once."""
+    with scratch_postgres_database() as url:
+        upgrade(url)
+        yield url
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    path = tmp_path / "needsbot.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
+async def _emptied(url: str) -> Database:
+    database = create_database(url)
+    tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+    async with database.engine.begin() as connection:
+        await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    return database
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def database(request: pytest.FixtureRequest) -> AsyncIterator[Database]:
+    """The same migrated, empty store on SQLite and on PostgreSQL: every contract test runs on both."""
+    if request.param == "sqlite":
+        db = create_database(request.getfixturevalue("sqlite_url"))
+    else:
+        db = await _emptied(request.getfixturevalue("postgres_url"))
+    try:
+        yield db
+    finally:
+        await db.dispose()

@@ -1,0 +1,74 @@
+"""Reaching the PostgreSQL and Redis servers the tests use.
+
+Locally an unreachable server skips the tests that need it; with ``REQUIRE_SERVICES=1`` (as CI sets)
+it fails them instead, so a green CI run always means they ran.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+TEST_POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def unavailable(what: str) -> None:
+    message = f"{what} is not reachable"
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{message}, and REQUIRE_SERVICES=1 forbids skipping", pytrace=False)
+    pytest.skip(message)
+
+
+def reachable(url: str, default_port: int) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default_port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def _plain(url: str) -> str:
+    return url.replace("+asyncpg", "")
+
+
+@contextmanager
+def scratch_postgres_database(prefix: str = "needsbot_test") -> Iterator[str]:
+    """Create a database of its own on the test server for this run; drop it afterwards."""
+    if not reachable(TEST_POSTGRES_URL, 5432):
+        unavailable(f"PostgreSQL at {TEST_POSTGRES_URL}")
+    name = f"{prefix}_{secrets.token_hex(4)}"
+
+    async def run(sql: str) -> None:
+        connection = await asyncpg.connect(_plain(TEST_POSTGRES_URL))
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    def run_apart(sql: str) -> None:
+        # Fixtures may be set up from inside the test's event loop: use a loop of our own.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(asyncio.run, run(sql)).result()
+
+    run_apart(f'CREATE DATABASE "{name}"')
+    try:
+        yield _with_database(TEST_POSTGRES_URL, name)
+    finally:
+        run_apart(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

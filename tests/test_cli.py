@@ -1,0 +1,306 @@
+from __future__ import annotations
+
+import asyncio
+import json
+from contextlib import chdir
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from bot.cli import cli
+from casework.directory import hash_invite_code
+from casework.domain import AreaLevel, Role, ServiceType, TicketStatus, Urgency
+from storage import create_database
+
+NOW = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
+
+
+class Needsbot:
+    """Runs ``needsbot`` commands against one database, as a person at a terminal would."""
+
+    def __init__(self, database_url: str, tmp_path: Path) -> None:
+        self.database_url = database_url
+        self.tmp_path = tmp_path
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, **environment: str) -> Result:
+        env = {"DATABASE_URL": self.database_url, "TELEGRAM_BOT_USERNAME": "", **environment}
+        with chdir(self.tmp_path):
+            return self.runner.invoke(cli, list(args), env=env, catch_exceptions=False)
+
+    def write(self, name: str, content: str) -> Path:
+        path = self.tmp_path / name
+        path.write_text(content, encoding="utf-8")
+        return path
+
+
+@pytest.fixture
+def needsbot(sqlite_url: str, tmp_path: Path) -> Needsbot:
+    return Needsbot(sqlite_url, tmp_path)
+
+
+def seed_tickets(database_url: str) -> list[str]:
+    async def seed() -> list[str]:
+        database = create_database(database_url)
+        try:
+            async with database.transaction() as tx:
+                district = await tx.areas.add(code="d1", name="一区", level=AreaLevel.DISTRICT)
+                street = await tx.areas.add(
+                    code="s1", name="一街", level=AreaLevel.STREET, parent_id=district.id
+                )
+                other = await tx.areas.add(
+                    code="s2", name="二街", level=AreaLevel.STREET, parent_id=district.id
+                )
+                worker = await tx.people.add(now=NOW, display_name="王社工", role=Role.SOCIAL_WORKER)
+                references = []
+                for area, kind in (
+                    (street, ServiceType.RESOURCE_LINKING),
+                    (other, ServiceType.SOCIAL_INTEGRATION),
+                ):
+                    reference = await tx.tickets.next_reference(NOW.date())
+                    await tx.tickets.add(
+                        reference=reference,
+                        service_type=kind,
+                        urgency=Urgency.HIGH,
+                        area_id=area.id,
+                        summary="房租困难",
+                        now=NOW,
+                    )
+                    references.append(reference)
+                first = await tx.tickets.by_reference(references[0])
+                assert first is not None
+                await tx.tickets.transition(
+                    first.id, to_status=TicketStatus.ASSIGNED, now=NOW, assignee_id=worker.id
+                )
+                return references
+        finally:
+            await database.dispose()
+
+    return asyncio.run(seed())
+
+
+def test_upgrade_then_health_reports_ok(tmp_path: Path) -> None:
+    needsbot = Needsbot(f"sqlite:///{tmp_path / 'fresh' / 'needsbot.sqlite3'}", tmp_path)
+    assert needsbot("health").exit_code == 1
+    upgraded = needsbot("db", "upgrade")
+    assert upgraded.exit_code == 0, upgraded.output
+    health = needsbot("health")
+    assert health.exit_code == 0
+    assert health.output.strip() == "ok"
+
+
+def test_a_command_on_a_database_never_set_up_says_what_to_do(tmp_path: Path) -> None:
+    needsbot = Needsbot(f"sqlite:///{tmp_path / 'empty.sqlite3'}", tmp_path)
+    result = needsbot("tickets", "list")
+    assert result.exit_code == 1
+    assert "run `needsbot db upgrade` first" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_an_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
+    needsbot = Needsbot("postgresql://nobody:pw@127.0.0.1:1/none", tmp_path)
+    result = needsbot("tickets", "list")
+    assert result.exit_code == 1
+    assert "cannot use the database at postgresql+asyncpg://***@127.0.0.1:1/none" in result.output
+    assert "pw" not in result.output
+
+
+def test_demo_data_loads_once_into_a_new_database(needsbot: Needsbot) -> None:
+    first = needsbot("demo", "load")
+    assert first.exit_code == 0
+    assert "7 areas, 2 organisations" in first.output
+    again = needsbot("demo", "load")
+    assert "already has areas" in again.output
+    listed = json.loads(needsbot("areas", "list", "--json").output)
+    levels = [area["level"] for area in listed]
+    assert levels.count("district") == 1
+    assert levels.count("street") == 2
+    assert levels.count("community") == 4
+    assert len(json.loads(needsbot("orgs", "list", "--json").output)) == 2
+
+
+def test_areas_import_from_yaml_creates_then_updates(needsbot: Needsbot) -> None:
+    areas = needsbot.write(
+        "areas.yml",
+        """
+areas:
+  - {code: west, name: 城西区, name_en: West District, level: district, children: [
+      {code: w1, name: 西一街道, level: street, children: [{code: w1a, name: 甲社区, level: community}]}]}
+organisations:
+  - {name: 西城社工站, service_types: [resource_linking], areas: [w1]}
+""",
+    )
+    created = needsbot("areas", "import", str(areas))
+    assert created.exit_code == 0, created.output
+    assert "3 created, 0 updated" in created.output
+    assert "organisations: 1 created" in created.output
+    again = needsbot("areas", "import", str(areas))
+    assert "0 created, 3 updated" in again.output
+    assert "1 already there" in again.output
+    tree = needsbot("areas", "list").output.splitlines()
+    assert tree == ["west  城西区  West District", "  w1  西一街道", "    w1a  甲社区"]
+
+
+def test_areas_import_from_csv_accepts_children_before_parents(needsbot: Needsbot) -> None:
+    areas = needsbot.write(
+        "areas.csv",
+        "code,name,name_en,level,parent\nc1,一社区,,community,s1\ns1,一街道,,street,d1\nd1,一区,One,district,\n",
+    )
+    result = needsbot("areas", "import", str(areas))
+    assert result.exit_code == 0, result.output
+    assert "3 created" in result.output
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "complaint"),
+    [
+        ("bad.yml", "areas: [ {code: x", "not valid YAML at line"),
+        ("level.yml", "- {code: x, name: X, level: county}", "level 'county' is not one of"),
+        ("code.yml", "- {code: 'Big Area', name: X, level: district}", "code 'Big Area' must be lower-case"),
+        ("orphan.csv", "code,name,level,parent\nc1,一社区,community,nowhere\n", "unknown parent 'nowhere'"),
+        ("header.csv", "id,title\n1,x\n", "the header must name code, name, level"),
+        ("order.yml", "- {code: s, name: S, level: street}", "is a street and needs a parent"),
+        (
+            "twice.yml",
+            "- {code: d, name: D, level: district}\n- {code: d, name: E, level: district}",
+            "appears twice",
+        ),
+        ("areas.txt", "whatever", "expected a .yml, .yaml or .csv file"),
+        (
+            "org.yml",
+            "organisations: [{name: X, service_types: [food], areas: []}]",
+            "'food' is not a service type",
+        ),
+    ],
+)
+def test_a_bad_areas_file_is_refused_with_a_clear_message(
+    needsbot: Needsbot, name: str, content: str, complaint: str
+) -> None:
+    result = needsbot("areas", "import", str(needsbot.write(name, content)))
+    assert result.exit_code == 1
+    assert complaint in result.output
+    assert "Traceback" not in result.output
+    assert json.loads(needsbot("areas", "list", "--json").output) == []
+
+
+def test_a_missing_areas_file_is_named(needsbot: Needsbot) -> None:
+    result = needsbot("areas", "import", "no-such.yml")
+    assert result.exit_code == 1
+    assert "no-such.yml: no such file" in result.output
+
+
+def test_orgs_add_lists_and_refuses_duplicates_and_unknown_areas(needsbot: Needsbot) -> None:
+    needsbot("demo", "load")
+    added = needsbot(
+        "orgs", "add", "--name", "新希望社工", "--service-type", "capacity_building", "--area", "xingfu"
+    )
+    assert added.exit_code == 0, added.output
+    listed = json.loads(needsbot("orgs", "list", "--json").output)
+    assert listed[-1]["name"] == "新希望社工"
+    assert listed[-1]["service_types"] == ["capacity_building"]
+    duplicate = needsbot("orgs", "add", "--name", "新希望社工")
+    assert duplicate.exit_code == 1
+    assert "already exists" in duplicate.output
+    unknown = needsbot("orgs", "add", "--name", "别的", "--area", "atlantis")
+    assert unknown.exit_code == 1
+    assert "no area with code 'atlantis'" in unknown.output
+    bad_kind = needsbot("orgs", "add", "--name", "别的", "--service-type", "food")
+    assert bad_kind.exit_code == 2
+    assert "Invalid value for '--service-type'" in bad_kind.output
+
+
+def test_invite_create_prints_a_code_whose_hash_alone_is_stored(needsbot: Needsbot) -> None:
+    needsbot("demo", "load")
+    result = needsbot(
+        "invite",
+        "create",
+        "--role",
+        "social_worker",
+        "--area",
+        "heping",
+        "--org",
+        "阳光社会工作服务中心",
+        "--expires",
+        "2d",
+        TELEGRAM_BOT_USERNAME="needs_helper_bot",
+    )
+    assert result.exit_code == 0, result.output
+    lines = dict(line.split(":", 1) for line in result.output.splitlines())
+    code = lines["code"].strip()
+    assert lines["link"].strip() == f"https://t.me/needs_helper_bot?start={code}"
+
+    async def stored() -> tuple[str, datetime, datetime] | None:
+        database = create_database(needsbot.database_url)
+        try:
+            async with database.transaction() as tx:
+                invite = await tx.invites.by_hash(hash_invite_code(code))
+                return (invite.role, invite.created_at, invite.expires_at) if invite else None
+        finally:
+            await database.dispose()
+
+    found = asyncio.run(stored())
+    assert found is not None
+    role, created_at, expires_at = found
+    assert role == "social_worker"
+    assert expires_at - created_at == timedelta(days=2)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "complaint"),
+    [
+        (("--role", "recipient", "--area", "heping"), 2, "Invalid value for '--role'"),
+        (("--role", "volunteer", "--area", "atlantis"), 1, "no area with code 'atlantis'"),
+        (("--role", "volunteer", "--area", "heping", "--expires", "soon"), 1, "not a duration"),
+        (("--role", "volunteer", "--area", "heping", "--org", "无名机构"), 1, "no organisation named"),
+        (("--role", "volunteer"), 2, "Missing option '--area'"),
+    ],
+)
+def test_invite_create_refuses_bad_input(
+    needsbot: Needsbot, args: tuple[str, ...], code: int, complaint: str
+) -> None:
+    needsbot("demo", "load")
+    result = needsbot("invite", "create", *args)
+    assert result.exit_code == code
+    assert complaint in result.output
+
+
+def test_tickets_list_filters_by_status_and_area_and_prints_json(needsbot: Needsbot) -> None:
+    first, second = seed_tickets(needsbot.database_url)
+    everything = needsbot("tickets", "list")
+    assert everything.exit_code == 0
+    assert [line.split()[0] for line in everything.output.splitlines()] == [first, second]
+    assert "王社工" in everything.output
+    assigned = json.loads(needsbot("tickets", "list", "--status", "assigned", "--json").output)
+    assert [ticket["reference"] for ticket in assigned] == [first]
+    assert assigned[0]["assignee"] == "王社工"
+    in_area = json.loads(needsbot("tickets", "list", "--area", "s2", "--json").output)
+    assert [ticket["reference"] for ticket in in_area] == [second]
+    whole_district = json.loads(needsbot("tickets", "list", "--area", "d1", "--json").output)
+    assert len(whole_district) == 2
+    assert needsbot("tickets", "list", "--status", "closed").output.strip() == "no tickets"
+    assert needsbot("tickets", "list", "--status", "lost").exit_code == 2
+
+
+def test_tickets_show_prints_the_ticket_and_records_the_read(needsbot: Needsbot) -> None:
+    first, _ = seed_tickets(needsbot.database_url)
+    shown = needsbot("tickets", "show", first.lower())
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.startswith(f"{first}  assigned  high  resource_linking")
+    assert "一区 / 一街" in shown.output
+    details = json.loads(needsbot("tickets", "show", first, "--json").output)
+    assert details["ticket"]["reference"] == first
+    assert [event["action"] for event in details["events"]] == ["read", "read"]
+    missing = needsbot("tickets", "show", "SA-20000101-0001")
+    assert missing.exit_code == 1
+    assert "no ticket with reference" in missing.output
+
+
+@pytest.mark.postgres
+def test_the_command_line_works_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
+    needsbot = Needsbot(postgres_url, tmp_path)
+    assert needsbot("db", "upgrade").exit_code == 0
+    assert needsbot("health").output.strip() == "ok"
+    needsbot("areas", "import", str(needsbot.write("a.yml", "- {code: pgd, name: 区, level: district}")))
+    assert "pgd" in needsbot("areas", "list").output
