@@ -40,6 +40,7 @@ from casework.domain import (
 )
 from storage.models import (
     AreaRow,
+    Base,
     ConsentRow,
     FeedbackRow,
     HouseholdRow,
@@ -73,6 +74,19 @@ class _Repository:
         result = await self._session.execute(statement)
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    async def _add_unique(self, row: Base, conflict: str) -> None:
+        """Insert the row in a savepoint; a unique-key clash undoes only it and raises ``Conflict``.
+
+        The row is added inside the savepoint: one added before it would be flushed by the outer
+        transaction, and its failure would undo everything done there.
+        """
+        try:
+            async with self._session.begin_nested():
+                self._session.add(row)
+                await self._session.flush()
+        except IntegrityError:
+            raise Conflict(conflict) from None
+
 
 def _area(row: AreaRow) -> Area:
     return Area(
@@ -85,12 +99,7 @@ class AreaRepository(_Repository):
         self, *, code: str, name: str, level: AreaLevel, name_en: str = "", parent_id: int | None = None
     ) -> Area:
         row = AreaRow(code=code, name=name, name_en=name_en, level=level, parent_id=parent_id)
-        self._session.add(row)
-        try:
-            async with self._session.begin_nested():
-                await self._session.flush()
-        except IntegrityError:
-            raise Conflict(f"an area with code '{code}' already exists") from None
+        await self._add_unique(row, f"an area with code '{code}' already exists")
         return _area(row)
 
     async def upsert(
@@ -794,12 +803,7 @@ class TicketRepository(_Repository):
         row = FeedbackRow(
             ticket_id=ticket_id, person_id=person_id, rating=rating, comment=comment, created_at=now
         )
-        self._session.add(row)
-        try:
-            async with self._session.begin_nested():
-                await self._session.flush()
-        except IntegrityError:
-            raise Conflict("this ticket has already been rated") from None
+        await self._add_unique(row, "this ticket has already been rated")
         return _feedback(row)
 
     async def feedback(self, ticket_id: int) -> list[Feedback]:
