@@ -2,125 +2,35 @@
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
-import json
 import logging
 import sys
-from collections.abc import Awaitable, Callable
-from datetime import datetime
-from enum import Enum
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any
 
 import click
 import redis
 import redis.asyncio
-from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
-from bot.settings import ConfigurationError, Settings, load_settings
+from bot.cli_nlu import nlu, policy
+from bot.cli_support import (
+    NeedsbotGroup,
+    database_problem,
+    echo_json,
+    fail,
+    jsonable,
+    local_time,
+    prepare_sqlite_directory,
+    redacted,
+    run_with_database,
+    settings_of,
+)
 from casework import directory, queries
 from casework.clock import SystemClock
-from casework.domain import OPEN_STATUSES, DomainError, Role, ServiceType, TicketStatus
-from storage import Database, create_database, migrate
+from casework.domain import OPEN_STATUSES, Role, ServiceType, TicketStatus
+from storage import Database, migrate
 
-T = TypeVar("T")
-
-log = logging.getLogger("needsbot")
 clock = SystemClock()
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    click.echo(f"needsbot: {message}", err=True)
-    sys.exit(code)
-
-
-def _redacted(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    if "@" in rest.split("/", 1)[0]:
-        rest = "***@" + rest.split("@", 1)[1]
-    return f"{scheme}{sep}{rest}"
-
-
-def _database_problem(error: Exception, settings: Settings) -> str:
-    text = str(getattr(error, "orig", error)).lower()
-    if "no such table" in text or ("does not exist" in text and "relation" in text):
-        return "the database is not set up yet: run `needsbot db upgrade` first"
-    return f"cannot use the database at {_redacted(settings.database_url)} ({type(error).__name__})"
-
-
-class NeedsbotGroup(click.Group):
-    """Turns configuration, input and database problems into one clear line and an exit code."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except ConfigurationError as error:
-            fail(f"configuration error: {error}", code=2)
-        except DomainError as error:
-            fail(str(error))
-
-
-def settings_of(ctx: click.Context) -> Settings:
-    obj = ctx.ensure_object(dict)
-    if "settings" not in obj:
-        obj["settings"] = load_settings()
-        logging.basicConfig(
-            level=obj["settings"].log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
-        logging.getLogger("alembic").setLevel(logging.WARNING)
-    settings: Settings = obj["settings"]
-    return settings
-
-
-def run_with_database(ctx: click.Context, work: Callable[[Database], Awaitable[T]]) -> T:
-    settings = settings_of(ctx)
-    _prepare_sqlite_directory(settings)
-
-    async def main() -> T:
-        database = create_database(settings.database_url)
-        try:
-            return await work(database)
-        finally:
-            await database.dispose()
-
-    try:
-        return asyncio.run(main())
-    except (OperationalError, ProgrammingError, DBAPIError, OSError) as error:
-        if isinstance(error, OSError) and not isinstance(error, ConnectionError | TimeoutError):
-            raise
-        fail(_database_problem(error, settings))
-
-
-def _prepare_sqlite_directory(settings: Settings) -> None:
-    if settings.uses_sqlite:
-        path = settings.database_url.split(":///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-
-
-def _jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {field.name: _jsonable(getattr(value, field.name)) for field in dataclasses.fields(value)}
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, frozenset | set):
-        return sorted(_jsonable(item) for item in value)
-    if isinstance(value, list | tuple):
-        return [_jsonable(item) for item in value]
-    if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
-    return value
-
-
-def echo_json(value: Any) -> None:
-    click.echo(json.dumps(_jsonable(value), ensure_ascii=False, indent=2))
-
-
-def _local(settings: Settings, moment: datetime | None) -> str:
-    return moment.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M") if moment else "-"
 
 
 @click.group(cls=NeedsbotGroup)
@@ -143,13 +53,13 @@ def db() -> None:
 def db_upgrade(ctx: click.Context, revision: str) -> None:
     """Create or migrate the database schema."""
     settings = settings_of(ctx)
-    _prepare_sqlite_directory(settings)
+    prepare_sqlite_directory(settings)
     logging.getLogger("alembic").setLevel(logging.INFO)
     try:
         migrate.upgrade(settings.database_url, revision)
     except (OperationalError, DBAPIError, ConnectionError, TimeoutError) as error:
-        fail(_database_problem(error, settings))
-    click.echo(f"database at {_redacted(settings.database_url)} is at revision {revision}")
+        fail(database_problem(error, settings))
+    click.echo(f"database at {redacted(settings.database_url)} is at revision {revision}")
 
 
 # --- demo data and the directory --------------------------------------------------------------------
@@ -312,7 +222,7 @@ def invite_create(
             "  (set TELEGRAM_BOT_USERNAME to fill in <bot>)"
         )
     click.echo(f"role:    {issued.invite.role.value} in {issued.area.name} ({issued.area.code})")
-    click.echo(f"expires: {_local(settings, issued.invite.expires_at)} {settings.timezone}")
+    click.echo(f"expires: {local_time(settings, issued.invite.expires_at)} {settings.timezone}")
 
 
 # --- tickets -----------------------------------------------------------------------------------------
@@ -340,7 +250,7 @@ def tickets_list(ctx: click.Context, statuses: tuple[str, ...], area_code: str |
     if as_json:
         echo_json(
             [
-                {**_jsonable(row.ticket), "area_code": row.area.code, "assignee": _name(row.assignee)}
+                {**jsonable(row.ticket), "area_code": row.area.code, "assignee": _name(row.assignee)}
                 for row in rows
             ]
         )
@@ -352,8 +262,8 @@ def tickets_list(ctx: click.Context, statuses: tuple[str, ...], area_code: str |
         ticket = row.ticket
         click.echo(
             f"{ticket.reference}  {ticket.status.value:<11}  {ticket.urgency.value:<8}  "
-            f"{ticket.service_type.value:<21}  {row.area.code:<14}  {_local(settings, ticket.created_at)}  "
-            f"{_name(row.assignee) or '-'}"
+            f"{ticket.service_type.value:<21}  {row.area.code:<14}  "
+            f"{local_time(settings, ticket.created_at)}  {_name(row.assignee) or '-'}"
         )
 
 
@@ -385,9 +295,9 @@ def tickets_show(ctx: click.Context, reference: str, as_json: bool) -> None:
     click.echo(f"summary:    {ticket.summary or '-'}")
     click.echo(f"assignee:   {_name(details.assignee) or '-'}")
     click.echo(f"agency:     {details.organisation.name if details.organisation else '-'}")
-    click.echo(f"opened:     {_local(settings, ticket.created_at)}")
-    click.echo(f"claim by:   {_local(settings, ticket.claim_deadline)}")
-    click.echo(f"resolve by: {_local(settings, ticket.resolve_deadline)}")
+    click.echo(f"opened:     {local_time(settings, ticket.created_at)}")
+    click.echo(f"claim by:   {local_time(settings, ticket.claim_deadline)}")
+    click.echo(f"resolve by: {local_time(settings, ticket.resolve_deadline)}")
     click.echo(f"reports:    {details.reports}")
     if details.events:
         click.echo("trail:")
@@ -395,7 +305,7 @@ def tickets_show(ctx: click.Context, reference: str, as_json: bool) -> None:
             change = f" {event.from_status or ''}→{event.to_status}" if event.to_status else ""
             note = f"  {event.note}" if event.note else ""
             actor = f"#{event.actor_id}" if event.actor_id is not None else "system"
-            click.echo(f"  {_local(settings, event.created_at)}  {actor:<8} {event.action}{change}{note}")
+            click.echo(f"  {local_time(settings, event.created_at)}  {actor:<8} {event.action}{change}{note}")
     for referral in details.referrals:
         target = (
             f"person #{referral.to_person_id}"
@@ -459,8 +369,12 @@ def run(ctx: click.Context) -> None:
             }
 
     counts = run_with_database(ctx, work)
-    click.echo(f"needsbot · database {_redacted(settings.database_url)} · time zone {settings.timezone}")
+    click.echo(f"needsbot · database {redacted(settings.database_url)} · time zone {settings.timezone}")
     click.echo("  " + " · ".join(f"{count} {what}" for what, count in counts.items()))
+
+
+cli.add_command(nlu)
+cli.add_command(policy)
 
 
 def main() -> None:

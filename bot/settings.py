@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SQLITE_PATH = Path("var") / "needsbot.sqlite3"
+DEFAULT_MODEL_DIR = Path("var") / "nlu"
 
 _BOT_TOKEN = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{30,100}$")
 _WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
@@ -59,7 +60,9 @@ class Settings(BaseSettings):
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = Field(default=8443, ge=1, le=65535)
     nlu_backend: NluBackend = NluBackend.EMBEDDED
+    nlu_model_dir: Path = DEFAULT_MODEL_DIR
     rasa_url: str = "http://127.0.0.1:5005"
+    rasa_timeout: float = Field(default=2.0, gt=0, le=30)
     default_language: Language = Language.ZH
     timezone: str = "Asia/Shanghai"
     log_level: str = "INFO"

@@ -2,38 +2,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from contextlib import chdir
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from bot.cli import cli
 from casework.directory import hash_invite_code
 from casework.domain import AreaLevel, Role, ServiceType, TicketStatus, Urgency
 from storage import create_database
+from tests.cli_runner import Needsbot
 
 NOW = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
-
-
-class Needsbot:
-    """Runs ``needsbot`` commands against one database, as a person at a terminal would."""
-
-    def __init__(self, database_url: str, tmp_path: Path) -> None:
-        self.database_url = database_url
-        self.tmp_path = tmp_path
-        self.runner = CliRunner()
-
-    def __call__(self, *args: str, **environment: str) -> Result:
-        env = {"DATABASE_URL": self.database_url, "TELEGRAM_BOT_USERNAME": "", **environment}
-        with chdir(self.tmp_path):
-            return self.runner.invoke(cli, list(args), env=env, catch_exceptions=False)
-
-    def write(self, name: str, content: str) -> Path:
-        path = self.tmp_path / name
-        path.write_text(content, encoding="utf-8")
-        return path
 
 
 @pytest.fixture

@@ -1,0 +1,87 @@
+"""Crisis screening: every message gets an urgency of normal, high or critical, independent of intent.
+
+The lexicon and the hotline numbers live in ``nlu/data``; this module only applies them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from casework.domain import Urgency
+from nlu.language import fold
+from nlu.types import Screening
+
+DATA = Path(__file__).resolve().parent / "data"
+CRISIS_FILE = DATA / "crisis.yml"
+HOTLINES_FILE = DATA / "hotlines.yml"
+
+
+@dataclass(frozen=True, slots=True)
+class Hotline:
+    id: str
+    number: str
+    name: dict[str, str]
+    kinds: frozenset[str]
+
+    def label(self, language: str) -> str:
+        return self.name.get(language) or self.name["zh"]
+
+
+def _compile(patterns: list[str]) -> re.Pattern[str] | None:
+    if not patterns:
+        return None
+    return re.compile("|".join(f"(?:{pattern})" for pattern in patterns), re.IGNORECASE)
+
+
+def _patterns(section: Any) -> list[str]:
+    if isinstance(section, dict):
+        return [str(pattern) for patterns in section.values() for pattern in patterns or []]
+    return [str(pattern) for pattern in section or []]
+
+
+class CrisisScreener:
+    def __init__(self, lexicon: dict[str, Any], hotlines: list[Hotline]) -> None:
+        self._idioms = _compile(_patterns(lexicon.get("idioms")))
+        self._critical = {kind: _compile(_patterns(section)) for kind, section in lexicon["critical"].items()}
+        self._high = _compile(_patterns(lexicon.get("high")))
+        self.hotlines = hotlines
+
+    @classmethod
+    def load(cls, crisis_file: Path = CRISIS_FILE, hotlines_file: Path = HOTLINES_FILE) -> CrisisScreener:
+        lexicon = yaml.safe_load(crisis_file.read_text(encoding="utf-8"))
+        entries = yaml.safe_load(hotlines_file.read_text(encoding="utf-8"))["hotlines"]
+        hotlines = [
+            Hotline(
+                id=entry["id"],
+                number=str(entry["number"]),
+                name=entry["name"],
+                kinds=frozenset(entry["kinds"]),
+            )
+            for entry in entries
+        ]
+        return cls(lexicon, hotlines)
+
+    def screen(self, text: str) -> Screening:
+        folded = fold(text)
+        if self._idioms is not None:
+            # Blank figures of speech out with a separator, so what stood around them does not join.
+            folded = self._idioms.sub(" | ", folded)
+        kinds = tuple(
+            kind for kind, pattern in self._critical.items() if pattern is not None and pattern.search(folded)
+        )
+        if kinds:
+            return Screening(Urgency.CRITICAL, kinds)
+        if self._high is not None and self._high.search(folded):
+            return Screening(Urgency.HIGH)
+        return Screening(Urgency.NORMAL)
+
+    def hotlines_for(self, kinds: tuple[str, ...] | list[str]) -> list[Hotline]:
+        """The numbers for these kinds of danger, most specific first, each once."""
+        wanted = set(kinds)
+        chosen = [hotline for hotline in self.hotlines if hotline.kinds & wanted]
+        return sorted(chosen, key=lambda hotline: len(hotline.kinds))
