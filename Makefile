@@ -1,8 +1,9 @@
 # needsbot — `make run` sets everything up and starts the bot; `make test` checks everything.
 
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
-# Rasa 3.6 needs Python 3.8-3.10: python3.10 on the PATH, or the newest 3.10 that pyenv holds.
-PYTHON310 ?= $(shell command -v python3.10 2>/dev/null || ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)/versions/3.10.*/bin/python 2>/dev/null | tail -n 1)
+# Rasa 3.6 needs Python 3.10 (or 3.8, 3.9): the newest 3.10 that pyenv holds, else a working python3.10.
+PYTHON310 ?= $(shell for candidate in $$(ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)/versions/3.10.*/bin/python 2>/dev/null | sort -V -r) python3.10; do \
+	$$candidate -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' 2>/dev/null && { echo $$candidate; break; }; done)
 VENV := .venv
 BIN := $(VENV)/bin
 RASA_VENV := .venv-rasa
