@@ -12,22 +12,22 @@ import redis
 import redis.asyncio
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from bot.cli_casework import people, scheduler, tickets
 from bot.cli_nlu import nlu, policy
 from bot.cli_support import (
     NeedsbotGroup,
     database_problem,
     echo_json,
     fail,
-    jsonable,
     local_time,
     prepare_sqlite_directory,
     redacted,
     run_with_database,
     settings_of,
 )
-from casework import directory, queries
+from casework import directory
 from casework.clock import SystemClock
-from casework.domain import OPEN_STATUSES, Role, ServiceType, TicketStatus
+from casework.domain import OPEN_STATUSES, Role, ServiceType
 from storage import Database, migrate
 
 clock = SystemClock()
@@ -228,95 +228,6 @@ def invite_create(
 # --- tickets -----------------------------------------------------------------------------------------
 
 
-@cli.group()
-def tickets() -> None:
-    """Referral tickets."""
-
-
-@tickets.command("list")
-@click.option("--status", "statuses", multiple=True, type=click.Choice([s.value for s in TicketStatus]))
-@click.option("--area", "area_code", default=None, help="Area code; includes the areas below it.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_context
-def tickets_list(ctx: click.Context, statuses: tuple[str, ...], area_code: str | None, as_json: bool) -> None:
-    """List tickets, oldest first."""
-    settings = settings_of(ctx)
-    rows = run_with_database(
-        ctx,
-        lambda database: queries.list_tickets(
-            database, statuses=[TicketStatus(s) for s in statuses] or None, area_code=area_code
-        ),
-    )
-    if as_json:
-        echo_json(
-            [
-                {**jsonable(row.ticket), "area_code": row.area.code, "assignee": _name(row.assignee)}
-                for row in rows
-            ]
-        )
-        return
-    if not rows:
-        click.echo("no tickets")
-        return
-    for row in rows:
-        ticket = row.ticket
-        click.echo(
-            f"{ticket.reference}  {ticket.status.value:<11}  {ticket.urgency.value:<8}  "
-            f"{ticket.service_type.value:<21}  {row.area.code:<14}  "
-            f"{local_time(settings, ticket.created_at)}  {_name(row.assignee) or '-'}"
-        )
-
-
-def _name(person: Any) -> str | None:
-    return (person.display_name or f"#{person.id}") if person is not None else None
-
-
-@tickets.command("show")
-@click.argument("reference")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_context
-def tickets_show(ctx: click.Context, reference: str, as_json: bool) -> None:
-    """Show one ticket with its trail (the read is recorded in the trail)."""
-    settings = settings_of(ctx)
-    details = run_with_database(
-        ctx,
-        lambda database: queries.ticket_details(
-            database, reference, now=clock.now(), reader_id=None, via="command line"
-        ),
-    )
-    if as_json:
-        echo_json(details)
-        return
-    ticket = details.ticket
-    click.echo(
-        f"{ticket.reference}  {ticket.status.value}  {ticket.urgency.value}  {ticket.service_type.value}"
-    )
-    click.echo(f"area:       {' / '.join(area.name for area in details.area_path)}")
-    click.echo(f"summary:    {ticket.summary or '-'}")
-    click.echo(f"assignee:   {_name(details.assignee) or '-'}")
-    click.echo(f"agency:     {details.organisation.name if details.organisation else '-'}")
-    click.echo(f"opened:     {local_time(settings, ticket.created_at)}")
-    click.echo(f"claim by:   {local_time(settings, ticket.claim_deadline)}")
-    click.echo(f"resolve by: {local_time(settings, ticket.resolve_deadline)}")
-    click.echo(f"reports:    {details.reports}")
-    if details.events:
-        click.echo("trail:")
-        for event in details.events:
-            change = f" {event.from_status or ''}→{event.to_status}" if event.to_status else ""
-            note = f"  {event.note}" if event.note else ""
-            actor = f"#{event.actor_id}" if event.actor_id is not None else "system"
-            click.echo(f"  {local_time(settings, event.created_at)}  {actor:<8} {event.action}{change}{note}")
-    for referral in details.referrals:
-        target = (
-            f"person #{referral.to_person_id}"
-            if referral.to_person_id
-            else f"agency #{referral.to_organisation_id}"
-        )
-        click.echo(f"referral:   to {target}  {referral.status.value}  {referral.reason or ''}".rstrip())
-    for feedback in details.feedback:
-        click.echo(f"rating:     {feedback.rating}/5  {feedback.comment or ''}".rstrip())
-
-
 @cli.command("health")
 @click.pass_context
 def health(ctx: click.Context) -> None:
@@ -375,6 +286,9 @@ def run(ctx: click.Context) -> None:
 
 cli.add_command(nlu)
 cli.add_command(policy)
+cli.add_command(tickets)
+cli.add_command(people)
+cli.add_command(scheduler)
 
 
 def main() -> None:

@@ -62,6 +62,7 @@ def settings_of(ctx: click.Context) -> Settings:
             level=obj["settings"].log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
         logging.getLogger("alembic").setLevel(logging.WARNING)
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
     settings: Settings = obj["settings"]
     return settings
 

@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     nlu_model_dir: Path = DEFAULT_MODEL_DIR
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_timeout: float = Field(default=2.0, gt=0, le=30)
+    deadlines_file: Path | None = None
     default_language: Language = Language.ZH
     timezone: str = "Asia/Shanghai"
     log_level: str = "INFO"
@@ -73,7 +74,12 @@ class Settings(BaseSettings):
         return normalise_database_url(value.strip())
 
     @field_validator(
-        "redis_url", "telegram_api_base_url", "webhook_url", "telegram_bot_username", mode="before"
+        "redis_url",
+        "telegram_api_base_url",
+        "webhook_url",
+        "telegram_bot_username",
+        "deadlines_file",
+        mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:

@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
 from bot.settings import NluBackend, Settings
+from casework import jobs
+from casework.clock import SystemClock
+from casework.deadlines import DeadlinePolicy
+from casework.notify import Notifier
+from casework.relay import AlertDelivery, OutboxRelay, RedisStreamRelay
+from casework.scheduling import (
+    Leadership,
+    LeaseLeadership,
+    RedisLeadership,
+    ScheduledFollowUps,
+    SchedulerRunner,
+    build_scheduler,
+    process_identity,
+)
+from casework.service import Casework, FollowUps, FollowUpWork
 from nlu import embedded
 from nlu.crisis import CrisisScreener
 from nlu.policy import PolicyKnowledgeBase
 from nlu.rasa_client import RasaClassifier
 from nlu.understanding import EmbeddedClassifier, IntentClassifier, ParseAssembler
+from storage import Database
 
 
 def build_embedded_classifier(settings: Settings) -> EmbeddedClassifier:
@@ -24,3 +46,82 @@ def build_classifier(settings: Settings, backend: NluBackend | None = None) -> I
 
 def build_knowledge_base() -> PolicyKnowledgeBase:
     return PolicyKnowledgeBase.load()
+
+
+# --- casework ---------------------------------------------------------------------------------------
+
+clock = SystemClock()
+
+
+def build_deadline_policy(settings: Settings) -> DeadlinePolicy:
+    return DeadlinePolicy.load(settings.deadlines_file) if settings.deadlines_file else DeadlinePolicy.load()
+
+
+def build_casework(
+    settings: Settings,
+    database: Database,
+    *,
+    follow_ups: FollowUps | None = None,
+    on_alerts_queued: Callable[[], None] | None = None,
+) -> Casework:
+    return Casework(
+        database,
+        clock,
+        build_deadline_policy(settings),
+        timezone=settings.tz,
+        follow_ups=follow_ups,
+        on_alerts_queued=on_alerts_queued,
+    )
+
+
+@dataclass
+class CaseworkServices:
+    """The casework with its scheduler and alert relay running in this process."""
+
+    casework: Casework
+    runner: SchedulerRunner
+    relay: OutboxRelay | RedisStreamRelay | None
+    _stop: asyncio.Event
+    _tasks: list[asyncio.Task[None]]
+    _redis: aioredis.Redis | None
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._redis is not None:
+            await self._redis.aclose()
+
+
+async def start_casework_services(
+    settings: Settings, database: Database, *, notifier: Notifier | None = None, run_relay: bool = True
+) -> CaseworkServices:
+    """Start the scheduler (paused until this process leads) and, given a notifier, the alert relay.
+
+    With ``REDIS_URL`` the leader lock and the alert stream live in Redis; without it the lease is a
+    database row and the relay reads the outbox table directly.
+    """
+    client = aioredis.Redis.from_url(settings.redis_url) if settings.redis_url else None
+    scheduler = build_scheduler(settings.database_url, settings.tz)
+    leadership: Leadership = RedisLeadership(client) if client else LeaseLeadership(database, clock)
+    runner = SchedulerRunner(scheduler, leadership)
+    runner.start_paused()
+    relay: OutboxRelay | RedisStreamRelay | None = None
+    if run_relay and notifier is not None:
+        delivery = AlertDelivery(database, notifier, clock)
+        relay = (
+            RedisStreamRelay(client, delivery, consumer=process_identity())
+            if client
+            else OutboxRelay(delivery)
+        )
+    casework = build_casework(
+        settings,
+        database,
+        follow_ups=ScheduledFollowUps(scheduler),
+        on_alerts_queued=relay.wake if relay is not None else None,
+    )
+    jobs.install(FollowUpWork(casework))
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(runner.run(stop))]
+    if relay is not None:
+        tasks.append(asyncio.create_task(relay.run(stop)))
+    return CaseworkServices(casework, runner, relay, stop, tasks, client)

@@ -23,6 +23,7 @@ from casework.domain import (
     Invite,
     NotFound,
     Organisation,
+    Person,
     Role,
     ServiceType,
 )
@@ -355,6 +356,28 @@ async def create_invite(
             now=now,
         )
     return IssuedInvite(code=code, invite=invite, area=area, organisation=organisation)
+
+
+COMMAND_LINE_OPERATOR = "needsbot command line"
+
+
+async def command_line_actor(database: Database, person_id: int | None, *, now: datetime) -> Person:
+    """Who acts when a command changes a ticket: the person named, who must be a supervisor or admin,
+    or else the command-line operator, an admin account made on first use so the trail names it."""
+    async with database.transaction() as tx:
+        if person_id is not None:
+            person = await tx.people.get(person_id)
+            if person is None or not person.active:
+                raise NotFound(f"no active person with id {person_id}")
+            if person.role not in (Role.SUPERVISOR, Role.ADMIN):
+                raise InvalidInput(
+                    "ticket changes from the command line are made as a supervisor or an admin"
+                )
+            return person
+        for admin in await tx.people.find(role=Role.ADMIN):
+            if admin.display_name == COMMAND_LINE_OPERATOR and admin.telegram_user_id is None:
+                return admin
+        return await tx.people.add(now=now, display_name=COMMAND_LINE_OPERATOR, role=Role.ADMIN)
 
 
 def deep_link(bot_username: str, code: str) -> str:

@@ -189,6 +189,9 @@ class Ticket:
     resolved_at: datetime | None = None
     closed_at: datetime | None = None
     reopened_at: datetime | None = None
+    visited_at: datetime | None = None
+    needs_home_visit: bool = False
+    escalation_level: int = 0
 
     @property
     def is_open(self) -> bool:
@@ -247,6 +250,14 @@ class Consent:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkerGroup:
+    id: int
+    area_id: int
+    chat_id: int
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
 class Invite:
     id: int
     role: Role
@@ -272,6 +283,9 @@ class OutboxAlert:
     last_error: str | None = None
     created_at: datetime | None = None
     sent_at: datetime | None = None
+    event: str = ""
+    published_at: datetime | None = None
+    delivery_ref: dict[str, Any] | None = field(default=None, hash=False)
 
 
 class DomainError(Exception):

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -176,6 +177,32 @@ class TicketRow(Base):
     resolved_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     reopened_at: Mapped[datetime | None]
+    visited_at: Mapped[datetime | None]
+    needs_home_visit: Mapped[bool] = mapped_column(default=False, server_default=false())
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class WorkerGroupRow(Base):
+    """A Telegram group of an area's social workers, where the bot posts that area's new tickets."""
+
+    __tablename__ = "worker_groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id", ondelete="CASCADE"), unique=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    registered_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    registered_at: Mapped[datetime]
+
+
+class LeaseRow(Base):
+    """A named lease one process holds at a time (the scheduler's leadership without Redis)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime]
 
 
 class TicketSequenceRow(Base):
@@ -308,6 +335,7 @@ class OutboxRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    event: Mapped[str] = mapped_column(String(40), default="", server_default="")
     recipient_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
     recipient_chat_id: Mapped[int | None] = mapped_column(BigInteger)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
@@ -318,6 +346,8 @@ class OutboxRow(Base):
     last_error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    published_at: Mapped[datetime | None]
+    delivery_ref: Mapped[dict[str, Any] | None]
 
     __table_args__ = (
         Index("ix_alert_outbox_status_next_attempt_at", "status", "next_attempt_at"),

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Table, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,6 +37,7 @@ from casework.domain import (
     TicketStatus,
     Urgency,
     VulnerabilityTag,
+    WorkerGroup,
 )
 from storage.models import (
     AreaRow,
@@ -45,6 +46,7 @@ from storage.models import (
     FeedbackRow,
     HouseholdRow,
     InviteRow,
+    LeaseRow,
     NeedReportRow,
     OrganisationRow,
     OutboxRow,
@@ -54,6 +56,7 @@ from storage.models import (
     TicketEventRow,
     TicketRow,
     TicketSequenceRow,
+    WorkerGroupRow,
     organisation_service_types,
     person_areas,
     person_service_types,
@@ -517,6 +520,9 @@ def _ticket(row: TicketRow) -> Ticket:
         resolved_at=row.resolved_at,
         closed_at=row.closed_at,
         reopened_at=row.reopened_at,
+        visited_at=row.visited_at,
+        needs_home_visit=row.needs_home_visit,
+        escalation_level=row.escalation_level,
     )
 
 
@@ -641,6 +647,58 @@ class TicketRepository(_Repository):
             query = query.where(TicketRow.assignee_id == assignee_id)
         return [_ticket(row) for row in await self._session.scalars(query)]
 
+    async def open_counts_by_assignee(
+        self, assignee_ids: Iterable[int], statuses: Iterable[TicketStatus]
+    ) -> dict[int, int]:
+        ids = list(assignee_ids)
+        if not ids:
+            return {}
+        rows = await self._session.execute(
+            select(TicketRow.assignee_id, func.count())
+            .where(TicketRow.assignee_id.in_(ids), TicketRow.status.in_(list(statuses)))
+            .group_by(TicketRow.assignee_id)
+        )
+        return {int(assignee): int(count) for assignee, count in rows.all() if assignee is not None}
+
+    async def unclaimed_past(self, now: datetime) -> list[Ticket]:
+        """Open tickets nobody holds whose claim deadline has passed, oldest deadline first."""
+        rows = await self._session.scalars(
+            select(TicketRow)
+            .where(
+                TicketRow.status.in_([TicketStatus.NEW, TicketStatus.REOPENED]),
+                TicketRow.assignee_id.is_(None),
+                TicketRow.organisation_id.is_(None),
+                TicketRow.claim_deadline.is_not(None),
+                TicketRow.claim_deadline <= now,
+            )
+            .order_by(TicketRow.claim_deadline, TicketRow.id)
+        )
+        return [_ticket(row) for row in rows]
+
+    async def raise_escalation(self, ticket_id: int, *, to_level: int, now: datetime) -> bool:
+        """Record that the ticket was escalated to ``to_level``; False when it already was."""
+        result = await self._session.execute(
+            update(TicketRow)
+            .where(TicketRow.id == ticket_id, TicketRow.escalation_level < to_level)
+            .values(escalation_level=to_level, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def update_fields(self, ticket_id: int, *, now: datetime, **fields: Any) -> Ticket | None:
+        """Change fields that are not a status transition (visit, home-visit need, summary)."""
+        allowed = {"visited_at", "needs_home_visit", "summary", "household_id", "escalation_level"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"cannot set {sorted(unknown)} directly")
+        await self._session.execute(
+            update(TicketRow)
+            .where(TicketRow.id == ticket_id)
+            .values(updated_at=now, **fields)
+            .execution_options(synchronize_session=False)
+        )
+        return await self.get(ticket_id)
+
     async def open_for_household(self, household_id: int, since: datetime) -> list[Ticket]:
         rows = await self._session.scalars(
             select(TicketRow)
@@ -725,6 +783,19 @@ class TicketRepository(_Repository):
         )
         return [_event(row) for row in rows]
 
+    async def open_in_area(self, area_id: int, since: datetime) -> list[Ticket]:
+        rows = await self._session.scalars(
+            select(TicketRow)
+            .where(
+                TicketRow.area_id == area_id,
+                TicketRow.status.in_(list(OPEN_STATUSES)),
+                TicketRow.created_at >= since,
+                TicketRow.household_id.is_not(None),
+            )
+            .order_by(TicketRow.id)
+        )
+        return [_ticket(row) for row in rows]
+
     async def add_referral(
         self,
         *,
@@ -782,6 +853,18 @@ class TicketRepository(_Repository):
         if not result.rowcount:  # type: ignore[attr-defined]
             return None
         return await self.get_referral(referral_id)
+
+    async def pending_referral(self, ticket_id: int) -> Referral | None:
+        row = await self._session.scalar(
+            select(ReferralRow)
+            .where(
+                ReferralRow.ticket_id == ticket_id,
+                ReferralRow.status.in_([ReferralStatus.PENDING, ReferralStatus.ACCEPTED]),
+            )
+            .order_by(ReferralRow.id.desc())
+            .limit(1)
+        )
+        return _referral(row) if row else None
 
     async def referrals(self, ticket_id: int) -> list[Referral]:
         rows = await self._session.scalars(
@@ -951,6 +1034,9 @@ def _alert(row: OutboxRow) -> OutboxAlert:
         last_error=row.last_error,
         created_at=row.created_at,
         sent_at=row.sent_at,
+        event=row.event,
+        published_at=row.published_at,
+        delivery_ref=dict(row.delivery_ref) if row.delivery_ref is not None else None,
     )
 
 
@@ -964,6 +1050,7 @@ class OutboxRepository(_Repository):
         recipient_person_id: int | None = None,
         recipient_chat_id: int | None = None,
         ticket_id: int | None = None,
+        event: str = "",
     ) -> OutboxAlert | None:
         """Queue an alert in the caller's transaction; None when the same key was queued before."""
         if recipient_person_id is None and recipient_chat_id is None:
@@ -975,6 +1062,7 @@ class OutboxRepository(_Repository):
                 "recipient_person_id": recipient_person_id,
                 "recipient_chat_id": recipient_chat_id,
                 "ticket_id": ticket_id,
+                "event": event or str(payload.get("event", "")),
                 "payload": payload,
                 "status": OutboxStatus.PENDING.value,
                 "attempts": 0,
@@ -983,6 +1071,30 @@ class OutboxRepository(_Repository):
             },
         )
         return await self.by_key(idempotency_key) if created else None
+
+    async def queue(
+        self,
+        *,
+        event: str,
+        payload: dict[str, Any],
+        now: datetime,
+        ticket_id: int | None,
+        recipient_person_id: int | None = None,
+        recipient_chat_id: int | None = None,
+        key_suffix: str = "",
+    ) -> OutboxAlert | None:
+        """Queue an alert keyed by (ticket, recipient, event): queuing the same one again does nothing."""
+        recipient = f"p{recipient_person_id}" if recipient_person_id is not None else f"c{recipient_chat_id}"
+        key = f"t{ticket_id if ticket_id is not None else '-'}:{recipient}:{event}{key_suffix}"
+        return await self.add(
+            idempotency_key=key,
+            payload={"event": event, **payload},
+            now=now,
+            recipient_person_id=recipient_person_id,
+            recipient_chat_id=recipient_chat_id,
+            ticket_id=ticket_id,
+            event=event,
+        )
 
     async def by_key(self, idempotency_key: str) -> OutboxAlert | None:
         row = await self._session.scalar(
@@ -1019,25 +1131,191 @@ class OutboxRepository(_Repository):
     async def mark_failed(
         self, alert_id: int, *, error: str, retry_at: datetime | None
     ) -> OutboxAlert | None:
-        """Count a failed attempt; with no ``retry_at`` the alert becomes undeliverable."""
+        """Count a failed attempt; with no ``retry_at`` the alert becomes undeliverable.
+
+        A retried alert is due for publication again at ``retry_at``.
+        """
         status = OutboxStatus.PENDING if retry_at is not None else OutboxStatus.UNDELIVERABLE
         await self._session.execute(
             update(OutboxRow)
-            .where(OutboxRow.id == alert_id)
+            .where(OutboxRow.id == alert_id, OutboxRow.status == OutboxStatus.PENDING)
             .values(
                 status=status,
                 attempts=OutboxRow.attempts + 1,
                 last_error=error[:500],
                 next_attempt_at=retry_at,
+                published_at=None,
             )
         )
         return await self.get(alert_id)
+
+    async def claim_for_delivery(
+        self, alert_id: int, *, now: datetime, until: datetime
+    ) -> OutboxAlert | None:
+        """Take the alert for one delivery attempt until ``until``; None when it is not due or not pending.
+
+        Two relays racing for the same alert: one update matches, the other finds it no longer due.
+        """
+        result = await self._session.execute(
+            update(OutboxRow)
+            .where(
+                OutboxRow.id == alert_id,
+                OutboxRow.status == OutboxStatus.PENDING,
+                or_(OutboxRow.next_attempt_at.is_(None), OutboxRow.next_attempt_at <= now),
+            )
+            .values(next_attempt_at=until)
+        )
+        return await self.get(alert_id) if result.rowcount else None  # type: ignore[attr-defined]
+
+    async def postpone(self, alert_id: int, *, until: datetime) -> None:
+        """Try again later without counting an attempt (it waits on another alert)."""
+        await self._session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == alert_id, OutboxRow.status == OutboxStatus.PENDING)
+            .values(next_attempt_at=until, published_at=None)
+        )
+
+    async def close_without_sending(self, alert_id: int, *, reason: str, now: datetime) -> None:
+        """Nothing is left to deliver (an edit of an alert that never arrived, say)."""
+        await self._session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == alert_id, OutboxRow.status == OutboxStatus.PENDING)
+            .values(status=OutboxStatus.SENT, sent_at=now, last_error=reason[:500], delivery_ref={})
+        )
+
+    async def unpublished(
+        self, *, now: datetime, stale_before: datetime | None = None, limit: int = 200
+    ) -> list[OutboxAlert]:
+        """Pending alerts due now that are not in the stream: never published, or published before
+        ``stale_before`` and still not delivered (the stream lost them, or a consumer died with them)."""
+        in_stream: ColumnElement[bool] = OutboxRow.published_at.is_(None)
+        if stale_before is not None:
+            in_stream = or_(in_stream, OutboxRow.published_at < stale_before)
+        rows = await self._session.scalars(
+            select(OutboxRow)
+            .where(
+                OutboxRow.status == OutboxStatus.PENDING,
+                in_stream,
+                or_(OutboxRow.next_attempt_at.is_(None), OutboxRow.next_attempt_at <= now),
+            )
+            .order_by(OutboxRow.id)
+            .limit(limit)
+        )
+        return [_alert(row) for row in rows]
+
+    async def mark_published(self, alerts: Iterable[OutboxAlert], *, now: datetime) -> None:
+        """Record that these alerts, as read, went into the stream. A row that a delivery attempt
+        changed in the meantime (failed, postponed, sent) keeps what that attempt wrote."""
+        for alert in alerts:
+            unchanged_time = (
+                OutboxRow.next_attempt_at == alert.next_attempt_at
+                if alert.next_attempt_at is not None
+                else OutboxRow.next_attempt_at.is_(None)
+            )
+            await self._session.execute(
+                update(OutboxRow)
+                .where(
+                    OutboxRow.id == alert.id,
+                    OutboxRow.status == OutboxStatus.PENDING,
+                    OutboxRow.attempts == alert.attempts,
+                    unchanged_time,
+                )
+                .values(published_at=now)
+            )
+
+    async def record_delivery(self, alert_id: int, *, ref: dict[str, Any], now: datetime) -> bool:
+        """Mark the alert sent with where it went (so it can be edited later); False if already sent."""
+        result = await self._session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == alert_id, OutboxRow.status == OutboxStatus.PENDING)
+            .values(
+                status=OutboxStatus.SENT,
+                sent_at=now,
+                attempts=OutboxRow.attempts + 1,
+                last_error=None,
+                delivery_ref=ref,
+            )
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def for_ticket(self, ticket_id: int, *, event: str | None = None) -> list[OutboxAlert]:
+        query = select(OutboxRow).where(OutboxRow.ticket_id == ticket_id).order_by(OutboxRow.id)
+        if event is not None:
+            query = query.where(OutboxRow.event == event)
+        return [_alert(row) for row in await self._session.scalars(query)]
 
     async def with_status(self, status: OutboxStatus, *, limit: int = 200) -> list[OutboxAlert]:
         rows = await self._session.scalars(
             select(OutboxRow).where(OutboxRow.status == status).order_by(OutboxRow.id).limit(limit)
         )
         return [_alert(row) for row in rows]
+
+
+def _group(row: WorkerGroupRow) -> WorkerGroup:
+    return WorkerGroup(id=row.id, area_id=row.area_id, chat_id=row.chat_id, title=row.title)
+
+
+class WorkerGroupRepository(_Repository):
+    async def register(
+        self, *, area_id: int, chat_id: int, title: str, now: datetime, registered_by_id: int | None = None
+    ) -> WorkerGroup:
+        """Register the chat as the area's workers' group, replacing an earlier one of the area or chat."""
+        await self._session.execute(
+            delete(WorkerGroupRow).where(
+                or_(WorkerGroupRow.area_id == area_id, WorkerGroupRow.chat_id == chat_id)
+            )
+        )
+        row = WorkerGroupRow(
+            area_id=area_id,
+            chat_id=chat_id,
+            title=title,
+            registered_by_id=registered_by_id,
+            registered_at=now,
+        )
+        self._session.add(row)
+        await self._session.flush()
+        return _group(row)
+
+    async def by_chat(self, chat_id: int) -> WorkerGroup | None:
+        row = await self._session.scalar(select(WorkerGroupRow).where(WorkerGroupRow.chat_id == chat_id))
+        return _group(row) if row else None
+
+    async def nearest(self, area_chain: Sequence[int]) -> WorkerGroup | None:
+        """The group of the nearest area in the chain (the area itself first) that has one."""
+        if not area_chain:
+            return None
+        rows = {
+            row.area_id: row
+            for row in await self._session.scalars(
+                select(WorkerGroupRow).where(WorkerGroupRow.area_id.in_(list(area_chain)))
+            )
+        }
+        for area_id in area_chain:
+            if area_id in rows:
+                return _group(rows[area_id])
+        return None
+
+    async def unregister(self, chat_id: int) -> bool:
+        result = await self._session.execute(delete(WorkerGroupRow).where(WorkerGroupRow.chat_id == chat_id))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+class LeaseRepository(_Repository):
+    async def acquire(self, name: str, *, holder: str, until: datetime, now: datetime) -> bool:
+        """Take or renew the lease; True when ``holder`` has it until ``until``."""
+        await self._insert_ignoring_conflict(
+            LeaseRow.__table__,  # type: ignore[arg-type]
+            {"name": name, "holder": holder, "expires_at": until},
+        )
+        result = await self._session.execute(
+            update(LeaseRow)
+            .where(LeaseRow.name == name, or_(LeaseRow.holder == holder, LeaseRow.expires_at <= now))
+            .values(holder=holder, expires_at=until)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def release(self, name: str, *, holder: str) -> None:
+        await self._session.execute(delete(LeaseRow).where(LeaseRow.name == name, LeaseRow.holder == holder))
 
 
 class Transaction:
@@ -1055,3 +1333,5 @@ class Transaction:
         self.invites = InviteRepository(session, dialect)
         self.updates = ProcessedUpdateRepository(session, dialect)
         self.outbox = OutboxRepository(session, dialect)
+        self.groups = WorkerGroupRepository(session, dialect)
+        self.leases = LeaseRepository(session, dialect)

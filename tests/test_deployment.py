@@ -98,10 +98,13 @@ def test_the_bot_environment_passes_the_bot_validation(
     assert settings.webhook_url == COMPOSE_ENVIRONMENT["WEBHOOK_URL"]
 
 
-def test_the_migration_job_and_the_bot_share_one_configuration(compose: dict[str, Any]) -> None:
+def test_the_migration_job_the_scheduler_and_the_bot_share_one_configuration(compose: dict[str, Any]) -> None:
     services = compose["services"]
     assert services["migrate"]["environment"] == services["bot"]["environment"]
+    assert services["scheduler"]["environment"] == services["bot"]["environment"]
     assert services["migrate"]["command"] == ["needsbot", "db", "upgrade"]
+    assert services["scheduler"]["command"] == ["needsbot", "scheduler", "run"]
+    assert "test" in services["scheduler"]["healthcheck"]
 
 
 def test_env_example_documents_every_setting_and_nothing_else() -> None:

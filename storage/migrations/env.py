@@ -14,10 +14,19 @@ config = context.config
 target_metadata = Base.metadata
 
 
+# Tables other libraries keep in the same database; Alembic neither creates nor drops them.
+FOREIGN_TABLES = frozenset({"apscheduler_jobs"})
+
+
+def _include(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    return not (type_ == "table" and name in FOREIGN_TABLES)
+
+
 def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        include_object=_include,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         compare_server_default=True,

@@ -1,0 +1,221 @@
+"""APScheduler 3 for deadlines, reminders and follow-ups: jobs persist in the database, and only the
+process holding the scheduler lease runs them.
+
+Every process starts its scheduler paused, so follow-ups it schedules are written to the shared job
+store. One process at a time holds the lease (a row in the database, or a Redis lock) and runs its
+scheduler; if it stops, another takes the lease when it expires and runs what fell due meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from datetime import datetime, timedelta, tzinfo
+from typing import Protocol
+
+import redis.asyncio as aioredis
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING, STATE_STOPPED
+from redis.exceptions import LockError, RedisError
+
+from casework import jobs
+from casework.clock import Clock
+from storage import Database
+
+log = logging.getLogger(__name__)
+
+JOB_TABLE = "apscheduler_jobs"
+LEASE_NAME = "scheduler"
+
+# Misfire grace, on purpose: a reminder or survey that fell due while no scheduler ran is still worth
+# sending days later; a digest older than a day is not; the deadline sweep always runs, once, however
+# many minutes were missed (coalesce).
+REMINDER_GRACE = timedelta(days=3)
+SURVEY_GRACE = timedelta(days=7)
+DIGEST_GRACE = timedelta(hours=12)
+SWEEP_EVERY = timedelta(minutes=1)
+
+
+def sync_database_url(url: str) -> str:
+    """The job store uses a blocking engine: the same database through a synchronous driver."""
+    if url.startswith("sqlite+aiosqlite"):
+        return url.replace("sqlite+aiosqlite", "sqlite", 1)
+    if url.startswith("postgresql+asyncpg"):
+        return url.replace("postgresql+asyncpg", "postgresql+psycopg", 1)
+    return url
+
+
+def build_scheduler(database_url: str, timezone: tzinfo) -> AsyncIOScheduler:
+    return AsyncIOScheduler(
+        jobstores={"default": SQLAlchemyJobStore(url=sync_database_url(database_url), tablename=JOB_TABLE)},
+        job_defaults={
+            "coalesce": True,
+            "max_instances": 1,
+            "misfire_grace_time": int(REMINDER_GRACE.total_seconds()),
+        },
+        timezone=timezone,
+    )
+
+
+def install_recurring_jobs(scheduler: AsyncIOScheduler) -> None:
+    scheduler.add_job(
+        jobs.sweep_deadlines,
+        "interval",
+        seconds=int(SWEEP_EVERY.total_seconds()),
+        id="sweep_deadlines",
+        replace_existing=True,
+        misfire_grace_time=None,
+    )
+    scheduler.add_job(
+        jobs.weekly_digest,
+        "cron",
+        day_of_week="mon",
+        hour=9,
+        id="weekly_digest",
+        replace_existing=True,
+        misfire_grace_time=int(DIGEST_GRACE.total_seconds()),
+    )
+
+
+class ScheduledFollowUps:
+    """``FollowUps`` kept in the scheduler's job store, one job per ticket and kind."""
+
+    def __init__(self, scheduler: AsyncIOScheduler) -> None:
+        self.scheduler = scheduler
+
+    def home_visit_due(self, ticket_id: int, at: datetime) -> None:
+        self.scheduler.add_job(
+            jobs.home_visit_reminder,
+            "date",
+            run_date=at,
+            args=[ticket_id],
+            id=f"home_visit:{ticket_id}",
+            replace_existing=True,
+            misfire_grace_time=int(REMINDER_GRACE.total_seconds()),
+        )
+
+    def survey_due(self, ticket_id: int, at: datetime) -> None:
+        self.scheduler.add_job(
+            jobs.satisfaction_survey,
+            "date",
+            run_date=at,
+            args=[ticket_id],
+            id=f"survey:{ticket_id}",
+            replace_existing=True,
+            misfire_grace_time=int(SURVEY_GRACE.total_seconds()),
+        )
+
+    def cancel(self, ticket_id: int) -> None:
+        for kind in ("home_visit", "survey"):
+            with contextlib.suppress(JobLookupError):
+                self.scheduler.remove_job(f"{kind}:{ticket_id}")
+
+
+class Leadership(Protocol):
+    async def hold(self) -> bool:
+        """Take or renew leadership; True while this process has it."""
+
+    async def release(self) -> None: ...
+
+
+def process_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class LeaseLeadership:
+    """Leadership as a lease row in the database (works on SQLite and PostgreSQL alike)."""
+
+    def __init__(self, database: Database, clock: Clock, *, ttl: timedelta = timedelta(seconds=30)) -> None:
+        self.database = database
+        self.clock = clock
+        self.ttl = ttl
+        self.holder = process_identity()
+
+    async def hold(self) -> bool:
+        now = self.clock.now()
+        async with self.database.transaction() as tx:
+            return await tx.leases.acquire(LEASE_NAME, holder=self.holder, until=now + self.ttl, now=now)
+
+    async def release(self) -> None:
+        async with self.database.transaction() as tx:
+            await tx.leases.release(LEASE_NAME, holder=self.holder)
+
+
+class RedisLeadership:
+    """Leadership as a Redis lock with a timeout, renewed while held."""
+
+    def __init__(self, client: aioredis.Redis, *, ttl: timedelta = timedelta(seconds=30)) -> None:
+        self._lock = client.lock("needsbot:scheduler:leader", timeout=ttl.total_seconds(), blocking=False)
+
+    async def hold(self) -> bool:
+        try:
+            if await self._lock.owned():
+                await self._lock.reacquire()
+                return True
+            return bool(await self._lock.acquire(blocking=False))
+        except (LockError, RedisError, OSError) as error:
+            log.warning("scheduler leadership lost (%s)", type(error).__name__)
+            return False
+
+    async def release(self) -> None:
+        try:
+            if await self._lock.owned():
+                await self._lock.release()
+        except (LockError, RedisError, OSError):
+            pass
+
+
+class SchedulerRunner:
+    """Runs the scheduler while this process leads, keeps it paused otherwise."""
+
+    def __init__(
+        self,
+        scheduler: AsyncIOScheduler,
+        leadership: Leadership,
+        *,
+        renew_every: timedelta = timedelta(seconds=10),
+    ) -> None:
+        self.scheduler = scheduler
+        self.leadership = leadership
+        self.renew_every = renew_every
+        self.leading = False
+
+    def start_paused(self) -> None:
+        """Open the job store so follow-ups can be scheduled, without running any job yet."""
+        if self.scheduler.state == STATE_STOPPED:
+            self.scheduler.start(paused=True)
+
+    async def step(self) -> bool:
+        self.start_paused()
+        leading = await self.leadership.hold()
+        if leading and self.scheduler.state == STATE_PAUSED:
+            install_recurring_jobs(self.scheduler)
+            self.scheduler.resume()
+            log.info("this process now runs the scheduler")
+        elif not leading and self.scheduler.state == STATE_RUNNING:
+            self.scheduler.pause()
+            log.info("another process runs the scheduler now")
+        self.leading = leading
+        return leading
+
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            while not stop.is_set():
+                await self.step()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self.renew_every.total_seconds())
+        finally:
+            await self.shutdown()
+
+    async def shutdown(self) -> None:
+        if self.scheduler.state != STATE_STOPPED:
+            self.scheduler.shutdown(wait=False)
+        if self.leading:
+            await self.leadership.release()
+            self.leading = False

@@ -1,0 +1,1003 @@
+"""Casework operations: each is one transaction that changes the ticket, writes its audit trail and
+queues its alerts in the same commit (the outbox), after checking the actor may do it."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any, Protocol
+
+from rapidfuzz import fuzz
+
+from casework import routing
+from casework.access import Forbidden, Operation, check
+from casework.clock import Clock
+from casework.deadlines import DeadlinePolicy, SlaState
+from casework.domain import (
+    OPEN_STATUSES,
+    Area,
+    Channel,
+    Conflict,
+    Feedback,
+    InvalidInput,
+    NeedReport,
+    NotFound,
+    Organisation,
+    Person,
+    Referral,
+    ReferralStatus,
+    Role,
+    ServiceType,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+    Urgency,
+    VulnerabilityTag,
+)
+from storage import Database
+from storage.repositories import Transaction
+
+DUPLICATE_WINDOW = timedelta(days=30)
+ADDRESS_SIMILARITY = 85  # rapidfuzz ratio (0-100) at which two addresses are taken to be one household
+VISIT_TAGS = frozenset(
+    {
+        VulnerabilityTag.ELDER_ALONE,
+        VulnerabilityTag.DISABILITY,
+        VulnerabilityTag.LEFT_BEHIND_CHILD,
+        VulnerabilityTag.SERIOUS_ILLNESS,
+    }
+)
+WORKING_STATUSES = frozenset({TicketStatus.ASSIGNED, TicketStatus.IN_PROGRESS, TicketStatus.REOPENED})
+
+
+class AlreadyClaimed(Conflict):
+    def __init__(self, holder: str) -> None:
+        super().__init__(f"{holder} already has this ticket")
+        self.holder = holder
+
+
+class FollowUps(Protocol):
+    """Reminders that fall due later: the scheduler keeps them across restarts."""
+
+    def home_visit_due(self, ticket_id: int, at: datetime) -> None: ...
+
+    def survey_due(self, ticket_id: int, at: datetime) -> None: ...
+
+    def cancel(self, ticket_id: int) -> None: ...
+
+
+@dataclass(slots=True)
+class RecordingFollowUps:
+    scheduled: dict[str, datetime] = field(default_factory=dict)
+
+    def home_visit_due(self, ticket_id: int, at: datetime) -> None:
+        self.scheduled[f"home_visit:{ticket_id}"] = at
+
+    def survey_due(self, ticket_id: int, at: datetime) -> None:
+        self.scheduled[f"survey:{ticket_id}"] = at
+
+    def cancel(self, ticket_id: int) -> None:
+        for key in [key for key in self.scheduled if key.endswith(f":{ticket_id}")]:
+            del self.scheduled[key]
+
+
+@dataclass(frozen=True, slots=True)
+class NewReport:
+    """A need as the conversation gathered it."""
+
+    text: str
+    language: str
+    intent: str
+    confidence: float
+    service_type: ServiceType
+    urgency: Urgency
+    area_id: int
+    channel: Channel
+    summary: str = ""
+    reporter_id: int | None = None
+    anonymous: bool = False
+    on_behalf: bool = False
+    household_address: str = ""
+    household_size: int | None = None
+    vulnerability_tags: frozenset[VulnerabilityTag] = frozenset()
+    needs_home_visit: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    ticket: Ticket
+    report: NeedReport
+    joined_existing: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TicketView:
+    ticket: Ticket
+    area_path: tuple[Area, ...]
+    sla: SlaState
+    assignee: Person | None
+    organisation: Organisation | None
+    reports: tuple[NeedReport, ...]
+    events: tuple[TicketEvent, ...]
+    referrals: tuple[Referral, ...]
+    feedback: tuple[Feedback, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueItem:
+    ticket: Ticket
+    area: Area
+    sla: SlaState
+
+
+def normalised_address(text: str) -> str:
+    folded = unicodedata.normalize("NFKC", text).lower()
+    return "".join(character for character in folded if character.isalnum())
+
+
+def same_household(a: str, b: str) -> bool:
+    left, right = normalised_address(a), normalised_address(b)
+    if not left or not right:
+        return False
+    return left in right or right in left or fuzz.ratio(left, right) >= ADDRESS_SIMILARITY
+
+
+def _person_name(person: Person | None) -> str:
+    if person is None:
+        return "—"
+    return person.display_name or f"#{person.id}"
+
+
+class Casework:
+    def __init__(
+        self,
+        database: Database,
+        clock: Clock,
+        policy: DeadlinePolicy,
+        *,
+        timezone: tzinfo = UTC,
+        follow_ups: FollowUps | None = None,
+        on_alerts_queued: Callable[[], None] | None = None,
+    ) -> None:
+        self.timezone = timezone  # the day in a ticket reference is the local day
+        self.database = database
+        self.clock = clock
+        self.policy = policy
+        self.follow_ups = follow_ups or RecordingFollowUps()
+        self._on_alerts_queued = on_alerts_queued or (lambda: None)
+
+    # --- shared steps ---------------------------------------------------------------------------
+
+    async def _ticket(self, tx: Transaction, ticket_id: int) -> Ticket:
+        ticket = await tx.tickets.get(ticket_id)
+        if ticket is None:
+            raise NotFound(f"no ticket {ticket_id}")
+        return ticket
+
+    async def _checked(
+        self,
+        tx: Transaction,
+        actor: Person,
+        operation: Operation,
+        ticket_id: int,
+        referral: Referral | None = None,
+    ) -> tuple[Ticket, list[int]]:
+        ticket = await self._ticket(tx, ticket_id)
+        chain = await routing.area_chain(tx, ticket.area_id)
+        check(actor, operation, ticket, chain, referral)
+        return ticket, chain
+
+    async def _card(self, tx: Transaction, ticket: Ticket) -> dict[str, Any]:
+        """What an alert says about a ticket: enough to decide, nothing that identifies the household."""
+        area = await tx.areas.get(ticket.area_id)
+        return {
+            "ticket": {
+                "id": ticket.id,
+                "reference": ticket.reference,
+                "service_type": ticket.service_type.value,
+                "urgency": ticket.urgency.value,
+                "status": ticket.status.value,
+                "area": area.name if area else "",
+                "area_en": area.name_en if area else "",
+                "summary": ticket.summary,
+            }
+        }
+
+    async def _tell(
+        self,
+        tx: Transaction,
+        ticket: Ticket,
+        event: str,
+        people: Iterable[Person | int | None],
+        *,
+        extra: dict[str, Any] | None = None,
+        round_key: str = "",
+    ) -> int:
+        card = {**await self._card(tx, ticket), **(extra or {})}
+        queued = 0
+        for person in people:
+            person_id = person.id if isinstance(person, Person) else person
+            if person_id is None:
+                continue
+            alert = await tx.outbox.queue(
+                event=event,
+                payload=card,
+                now=self.clock.now(),
+                ticket_id=ticket.id,
+                recipient_person_id=person_id,
+                key_suffix=round_key,
+            )
+            queued += alert is not None
+        return queued
+
+    async def _supervisors_or_admins(self, tx: Transaction, chain: list[int]) -> list[Person]:
+        return await routing.supervisors_of(tx, chain) or await tx.people.find(role=Role.ADMIN)
+
+    async def _announce(self, tx: Transaction, ticket: Ticket, round_key: str = "") -> None:
+        """Alert the area's group or its least-loaded workers; critical tickets reach supervisors at once."""
+        route = await routing.route(tx, ticket)
+        card = await self._card(tx, ticket)
+        now = self.clock.now()
+        if route.group is not None:
+            await tx.outbox.queue(
+                event="ticket_opened",
+                payload=card,
+                now=now,
+                ticket_id=ticket.id,
+                recipient_chat_id=route.group.chat_id,
+                key_suffix=round_key,
+            )
+        await self._tell(tx, ticket, "ticket_opened", route.alerted, round_key=round_key)
+        chain = await routing.area_chain(tx, ticket.area_id)
+        if routing.escalate_at_once(ticket) or route.nobody:
+            reason = "critical" if routing.escalate_at_once(ticket) else "no_worker"
+            supervisors = await self._supervisors_or_admins(tx, chain)
+            await self._tell(
+                tx, ticket, "ticket_escalated", supervisors, extra={"reason": reason}, round_key=round_key
+            )
+
+    async def _mark_taken(self, tx: Transaction, ticket: Ticket, holder: Person) -> None:
+        """Edit the new-ticket alerts others received so they say who has it."""
+        card = await self._card(tx, ticket)
+        for alert in await tx.outbox.for_ticket(ticket.id, event="ticket_opened"):
+            if alert.recipient_person_id == holder.id:
+                continue
+            await tx.outbox.queue(
+                event="ticket_taken",
+                payload={**card, "edit_of": alert.id, "holder": _person_name(holder)},
+                now=self.clock.now(),
+                ticket_id=ticket.id,
+                recipient_person_id=alert.recipient_person_id,
+                recipient_chat_id=alert.recipient_chat_id,
+                key_suffix=f"#{alert.id}",
+            )
+
+    async def _move(
+        self,
+        tx: Transaction,
+        ticket: Ticket,
+        to_status: TicketStatus,
+        *,
+        action: str,
+        actor: Person,
+        expected: Iterable[TicketStatus],
+        refusal: str,
+        note: str | None = None,
+        **fields: Any,
+    ) -> Ticket:
+        """Change the ticket's status if it is still in one of ``expected``, and write it to the trail."""
+        moved = await tx.tickets.transition(
+            ticket.id, to_status=to_status, now=self.clock.now(), expected=expected, **fields
+        )
+        if moved is None:
+            raise Conflict(refusal)
+        await tx.tickets.add_event(
+            ticket_id=ticket.id,
+            action=action,
+            actor_id=actor.id,
+            from_status=ticket.status,
+            to_status=to_status,
+            note=note,
+            now=self.clock.now(),
+        )
+        return moved
+
+    def _committed(self) -> None:
+        self._on_alerts_queued()
+
+    # --- opening ----------------------------------------------------------------------------------
+
+    async def open_ticket(self, report: NewReport) -> Opened:
+        """Record the report; join the household's open ticket when there is one, else open and route one."""
+        if not report.text.strip():
+            raise InvalidInput("a report needs some words")
+        now = self.clock.now()
+        async with self.database.transaction() as tx:
+            area = await tx.areas.get(report.area_id)
+            if area is None:
+                raise NotFound(f"no area {report.area_id}")
+            existing = await self._household_ticket(tx, report, now)
+            household_id = existing.household_id if existing else None
+            if existing is None and (
+                report.household_address or report.vulnerability_tags or report.household_size
+            ):
+                household = await tx.households.add(
+                    area_id=area.id,
+                    address=report.household_address.strip(),
+                    size=report.household_size,
+                    vulnerability_tags=report.vulnerability_tags,
+                    now=now,
+                )
+                household_id = household.id
+            if existing is not None:
+                saved = await tx.reports.add(**self._report_fields(report, now), household_id=household_id)
+                await tx.reports.attach_to_ticket(saved.id, existing.id)
+                await tx.tickets.add_event(
+                    ticket_id=existing.id, action="report_joined", actor_id=report.reporter_id, now=now
+                )
+                ticket = existing
+                if _more_urgent(report.urgency, existing.urgency):
+                    ticket = await self._raise_urgency(tx, existing, report.urgency)
+                opened = Opened(ticket=ticket, report=saved, joined_existing=True)
+            else:
+                opened = await self._open_new(tx, report, household_id, now)
+        self._committed()
+        return opened
+
+    def _report_fields(self, report: NewReport, now: datetime) -> dict[str, Any]:
+        return {
+            "text": report.text,
+            "language": report.language,
+            "intent": report.intent,
+            "confidence": report.confidence,
+            "service_type": report.service_type,
+            "urgency": report.urgency,
+            "channel": report.channel,
+            "reporter_id": report.reporter_id,
+            "on_behalf": report.on_behalf,
+            "anonymous": report.anonymous,
+            "now": now,
+        }
+
+    async def _household_ticket(self, tx: Transaction, report: NewReport, now: datetime) -> Ticket | None:
+        if not report.household_address.strip():
+            return None
+        for ticket in await tx.tickets.open_in_area(report.area_id, since=now - DUPLICATE_WINDOW):
+            household = await tx.households.get(ticket.household_id) if ticket.household_id else None
+            if household is not None and same_household(household.address, report.household_address):
+                return ticket
+        return None
+
+    async def _open_new(
+        self, tx: Transaction, report: NewReport, household_id: int | None, now: datetime
+    ) -> Opened:
+        claim_by, resolve_by = self.policy.deadlines(report.urgency, report.service_type, now)
+        needs_visit = report.needs_home_visit
+        if needs_visit is None:
+            needs_visit = (
+                report.on_behalf
+                or bool(report.vulnerability_tags & VISIT_TAGS)
+                or report.urgency is not Urgency.NORMAL
+            )
+        reference = await tx.tickets.next_reference(now.astimezone(self.timezone).date())
+        ticket = await tx.tickets.add(
+            reference=reference,
+            service_type=report.service_type,
+            urgency=report.urgency,
+            area_id=report.area_id,
+            summary=report.summary[:500],
+            household_id=household_id,
+            reporter_id=None if report.anonymous else report.reporter_id,
+            claim_deadline=claim_by,
+            resolve_deadline=resolve_by,
+            now=now,
+        )
+        if needs_visit:
+            updated = await tx.tickets.update_fields(ticket.id, now=now, needs_home_visit=True)
+            assert updated is not None
+            ticket = updated
+        saved = await tx.reports.add(**self._report_fields(report, now), household_id=household_id)
+        await tx.reports.attach_to_ticket(saved.id, ticket.id)
+        await tx.tickets.add_event(
+            ticket_id=ticket.id,
+            action="opened",
+            actor_id=ticket.reporter_id,
+            to_status=TicketStatus.NEW,
+            now=now,
+        )
+        await self._announce(tx, ticket)
+        return Opened(ticket=ticket, report=saved, joined_existing=False)
+
+    async def _raise_urgency(self, tx: Transaction, ticket: Ticket, urgency: Urgency) -> Ticket:
+        now = self.clock.now()
+        claim_by, resolve_by = self.policy.deadlines(urgency, ticket.service_type, ticket.created_at)
+        updated = await tx.tickets.transition(
+            ticket.id,
+            to_status=ticket.status,
+            now=now,
+            urgency=urgency,
+            claim_deadline=min(claim_by, ticket.claim_deadline or claim_by),
+            resolve_deadline=min(resolve_by, ticket.resolve_deadline or resolve_by),
+        )
+        assert updated is not None
+        await tx.tickets.add_event(ticket_id=ticket.id, action="urgency_raised", note=urgency.value, now=now)
+        if urgency is Urgency.CRITICAL:
+            chain = await routing.area_chain(tx, ticket.area_id)
+            supervisors = await self._supervisors_or_admins(tx, chain)
+            await self._tell(
+                tx,
+                updated,
+                "ticket_escalated",
+                supervisors,
+                extra={"reason": "critical"},
+                round_key="#urgent",
+            )
+        return updated
+
+    # --- claiming and assigning -----------------------------------------------------------------
+
+    async def claim(self, actor: Person, ticket_id: int) -> Ticket:
+        """First claim wins; a later one raises ``AlreadyClaimed`` naming who has it."""
+        now = self.clock.now()
+        async with self.database.transaction() as tx:
+            ticket, _ = await self._checked(tx, actor, Operation.CLAIM, ticket_id)
+            claimed = await tx.tickets.transition(
+                ticket.id,
+                to_status=TicketStatus.ASSIGNED,
+                now=now,
+                expected={TicketStatus.NEW, TicketStatus.REOPENED},
+                require_unassigned=True,
+                assignee_id=actor.id,
+            )
+            if claimed is None:
+                current = await self._ticket(tx, ticket_id)
+                if current.assignee_id == actor.id:
+                    return current
+                holder = await tx.people.get(current.assignee_id) if current.assignee_id else None
+                raise AlreadyClaimed(_person_name(holder) if holder else "someone")
+            await tx.tickets.add_event(
+                ticket_id=ticket.id,
+                action="claimed",
+                actor_id=actor.id,
+                from_status=ticket.status,
+                to_status=TicketStatus.ASSIGNED,
+                now=now,
+            )
+            await self._mark_taken(tx, claimed, actor)
+            await self._tell(tx, claimed, "case_claimed", [claimed.reporter_id])
+        if claimed.needs_home_visit and claimed.visited_at is None:
+            self.follow_ups.home_visit_due(claimed.id, now + self.policy.home_visit_after)
+        self._committed()
+        return claimed
+
+    async def assign(self, actor: Person, ticket_id: int, worker_id: int) -> Ticket:
+        """A supervisor gives the ticket to a worker of its area (or moves it to another)."""
+        now = self.clock.now()
+        async with self.database.transaction() as tx:
+            ticket, chain = await self._checked(tx, actor, Operation.ASSIGN, ticket_id)
+            if actor.role not in (Role.SUPERVISOR, Role.ADMIN):
+                raise Forbidden("only a supervisor assigns tickets")
+            worker = await tx.people.get(worker_id)
+            if worker is None or worker.role is not Role.SOCIAL_WORKER or not worker.active:
+                raise InvalidInput("tickets are assigned to active social workers")
+            if not worker.area_ids & set(chain):
+                raise InvalidInput(f"{_person_name(worker)} does not work in this ticket's area")
+            if not ticket.is_open:
+                raise Conflict(f"ticket {ticket.reference} is {ticket.status.value}")
+            assigned = await self._move(
+                tx,
+                ticket,
+                TicketStatus.ASSIGNED,
+                action="reassigned" if ticket.assignee_id else "assigned",
+                actor=actor,
+                expected=OPEN_STATUSES,
+                refusal=f"ticket {ticket.reference} changed meanwhile; try again",
+                note=f"to #{worker.id}",
+                assignee_id=worker.id,
+            )
+            await self._tell(tx, assigned, "ticket_assigned", [worker], round_key=f"#{now.isoformat()}")
+            await self._mark_taken(tx, assigned, worker)
+            if ticket.assignee_id is None:
+                await self._tell(tx, assigned, "case_claimed", [assigned.reporter_id])
+        if assigned.needs_home_visit and assigned.visited_at is None:
+            self.follow_ups.home_visit_due(assigned.id, now + self.policy.home_visit_after)
+        self._committed()
+        return assigned
+
+    # --- working the case -----------------------------------------------------------------------
+
+    async def add_note(self, actor: Person, ticket_id: int, note: str) -> Ticket:
+        note = note.strip()
+        if not note:
+            raise InvalidInput("a note needs some words")
+        now = self.clock.now()
+        async with self.database.transaction() as tx:
+            ticket, _ = await self._checked(tx, actor, Operation.NOTE, ticket_id)
+            if not ticket.is_open:
+                raise Conflict(f"ticket {ticket.reference} is {ticket.status.value}; reopen it first")
+            if ticket.status is TicketStatus.ASSIGNED:
+                moved = await tx.tickets.transition(
+                    ticket.id, to_status=TicketStatus.IN_PROGRESS, now=now, expected={TicketStatus.ASSIGNED}
+                )
+                ticket = moved or ticket
+            await tx.tickets.add_event(
+                ticket_id=ticket.id, action="note", actor_id=actor.id, note=note[:4000], now=now
+            )
+        return ticket
+
+    async def record_visit(self, actor: Person, ticket_id: int, note: str = "") -> Ticket:
+        """The home visit (建档访视) took place."""
+        now = self.clock.now()
+        async with self.database.transaction() as tx:
+            ticket, _ = await self._checked(tx, actor, Operation.VISIT, ticket_id)
+            if not ticket.is_open:
+                raise Conflict(f"ticket {ticket.reference} is {ticket.status.value}")
+            updated = await tx.tickets.update_fields(ticket.id, now=now, visited_at=now)
+            assert updated is not None
+            if updated.status is TicketStatus.ASSIGNED:
+                updated = (
+                    await tx.tickets.transition(
+                        ticket.id,
+                        to_status=TicketStatus.IN_PROGRESS,
+                        now=now,
+                        expected={TicketStatus.ASSIGNED},
+                    )
+                    or updated
+                )
+            await tx.tickets.add_event(
+                ticket_id=ticket.id, action="visited", actor_id=actor.id, note=note.strip() or None, now=now
+            )
+            await self._tell(tx, updated, "case_visited", [updated.reporter_id])
+        self.follow_ups.cancel(ticket_id)
+        self._committed()
+        return updated
+
+    async def resolve(self, actor: Person, ticket_id: int, outcome: str) -> Ticket:
+        outcome = outcome.strip()
+        if not outcome:
+            raise InvalidInput("say what was done: a resolution needs an outcome")
+        now = self.clock.now()
+        async with self.database.transaction() as tx:
+            ticket, _ = await self._checked(tx, actor, Operation.RESOLVE, ticket_id)
+            resolved = await self._move(
+                tx,
+                ticket,
+                TicketStatus.RESOLVED,
+                action="resolved",
+                actor=actor,
+                expected=WORKING_STATUSES | {TicketStatus.REFERRED},
+                refusal=f"ticket {ticket.reference} is {ticket.status.value} and cannot be resolved",
+                note=outcome[:4000],
+                outcome=outcome[:4000],
+            )
+            await self._tell(
+                tx, resolved, "case_resolved", [resolved.reporter_id], round_key=f"#{now.isoformat()}"
+            )
+        self._committed()
+        return resolved
+
+    async def close(self, actor: Person, ticket_id: int, note: str = "") -> Ticket:
+        """Close a resolved ticket; a supervisor may also close an open one (a duplicate, say)."""
+        now = self.clock.now()
+        async with self.database.transaction() as tx:
+            ticket, _ = await self._checked(tx, actor, Operation.CLOSE, ticket_id)
+            expected = {TicketStatus.RESOLVED}
+            if actor.role in (Role.SUPERVISOR, Role.ADMIN):
+                expected |= set(OPEN_STATUSES)
+            elif ticket.status is not TicketStatus.RESOLVED:
+                raise Conflict(f"resolve ticket {ticket.reference} with its outcome before closing it")
+            closed = await self._move(
+                tx,
+                ticket,
+                TicketStatus.CLOSED,
+                action="closed",
+                actor=actor,
+                expected=expected,
+                refusal=f"ticket {ticket.reference} is {ticket.status.value} and cannot be closed",
+                note=note.strip() or None,
+            )
+            await self._tell(tx, closed, "case_closed", [closed.reporter_id], round_key=f"#{now.isoformat()}")
+        self.follow_ups.cancel(ticket_id)
+        if closed.reporter_id is not None:
+            self.follow_ups.survey_due(closed.id, now + self.policy.survey_after)
+        self._committed()
+        return closed
+
+    async def reopen(self, actor: Person, ticket_id: int, reason: str) -> Ticket:
+        reason = reason.strip()
+        if not reason:
+            raise InvalidInput("say why the ticket is reopened")
+        now = self.clock.now()
+        async with self.database.transaction() as tx:
+            ticket, _ = await self._checked(tx, actor, Operation.REOPEN, ticket_id)
+            _, resolve_by = self.policy.deadlines(ticket.urgency, ticket.service_type, now)
+            reopened = await self._move(
+                tx,
+                ticket,
+                TicketStatus.REOPENED,
+                action="reopened",
+                actor=actor,
+                expected={TicketStatus.RESOLVED, TicketStatus.CLOSED},
+                refusal=f"ticket {ticket.reference} is {ticket.status.value}; only finished tickets reopen",
+                note=reason[:4000],
+                resolve_deadline=resolve_by,
+            )
+            if reopened.assignee_id is None:
+                await self._announce(tx, reopened, round_key=f"#{now.isoformat()}")
+        self._committed()
+        return reopened
+
+    # --- referral (转介) -------------------------------------------------------------------------
+
+    async def refer(
+        self,
+        actor: Person,
+        ticket_id: int,
+        *,
+        reason: str,
+        to_person_id: int | None = None,
+        to_organisation_id: int | None = None,
+    ) -> Referral:
+        if (to_person_id is None) == (to_organisation_id is None):
+            raise InvalidInput("refer to one worker or one agency")
+        if not reason.strip():
+            raise InvalidInput("a referral needs a reason")
+        now = self.clock.now()
+        async with self.database.transaction() as tx:
+            ticket, chain = await self._checked(tx, actor, Operation.REFER, ticket_id)
+            if not ticket.is_open:
+                raise Conflict(f"ticket {ticket.reference} is {ticket.status.value}")
+            if await tx.tickets.pending_referral(ticket.id):
+                raise Conflict(f"ticket {ticket.reference} already has a referral under way")
+            recipients: list[Person] = []
+            if to_person_id is not None:
+                target = await tx.people.get(to_person_id)
+                if target is None or target.role is not Role.SOCIAL_WORKER or not target.active:
+                    raise InvalidInput("referrals go to active social workers or to agencies")
+                if target.id == actor.id:
+                    raise InvalidInput("a referral goes to someone else")
+                recipients = [target]
+            else:
+                assert to_organisation_id is not None
+                organisation = await tx.organisations.get(to_organisation_id)
+                if organisation is None or not organisation.active:
+                    raise NotFound(f"no active agency {to_organisation_id}")
+                recipients = [
+                    person
+                    for person in await tx.people.find(role=Role.SOCIAL_WORKER)
+                    if person.organisation_id == organisation.id
+                ]
+            referral = await tx.tickets.add_referral(
+                ticket_id=ticket.id,
+                from_person_id=actor.id,
+                to_person_id=to_person_id,
+                to_organisation_id=to_organisation_id,
+                reason=reason.strip()[:2000],
+                now=now,
+            )
+            referred = await self._move(
+                tx,
+                ticket,
+                TicketStatus.REFERRED,
+                action="referred",
+                actor=actor,
+                expected=OPEN_STATUSES,
+                refusal=f"ticket {ticket.reference} changed meanwhile; try again",
+                note=reason.strip()[:2000],
+            )
+            extra = {"referral": {"id": referral.id, "reason": referral.reason, "from": _person_name(actor)}}
+            await self._tell(
+                tx, referred, "referral_requested", recipients, extra=extra, round_key=f"#{referral.id}"
+            )
+            if not recipients:
+                supervisors = await self._supervisors_or_admins(tx, chain)
+                await self._tell(
+                    tx, referred, "referral_unattended", supervisors, extra=extra, round_key=f"#{referral.id}"
+                )
+        self._committed()
+        return referral
+
+    async def respond_to_referral(
+        self, actor: Person, referral_id: int, *, accept: bool, reason: str = ""
+    ) -> Referral:
+        """The target accepts (the ticket moves to them) or declines (it returns to the queue)."""
+        now = self.clock.now()
+        async with self.database.transaction() as tx:
+            referral = await tx.tickets.get_referral(referral_id)
+            if referral is None:
+                raise NotFound(f"no referral {referral_id}")
+            ticket, chain = await self._checked(
+                tx, actor, Operation.RESPOND_REFERRAL, referral.ticket_id, referral
+            )
+            if not accept and not reason.strip():
+                raise InvalidInput("say why the referral is declined")
+            answered = await tx.tickets.set_referral_status(
+                referral.id,
+                to_status=ReferralStatus.ACCEPTED if accept else ReferralStatus.DECLINED,
+                now=now,
+                expected={ReferralStatus.PENDING},
+                reason=None if accept else reason.strip()[:2000],
+            )
+            if answered is None:
+                raise Conflict("this referral has been answered already")
+            fields: dict[str, Any]
+            if not accept:  # back to the queue
+                status, action, fields = TicketStatus.NEW, "referral_declined", {"assignee_id": None}
+                fields["organisation_id"] = None
+            elif referral.to_person_id is not None:  # the worker takes the case over
+                status, action, fields = TicketStatus.ASSIGNED, "referral_accepted", {"assignee_id": actor.id}
+            else:  # the agency works it; the referring worker still manages it
+                status, action = TicketStatus.REFERRED, "referral_accepted"
+                fields = {"organisation_id": referral.to_organisation_id}
+            moved = await self._move(
+                tx,
+                ticket,
+                status,
+                action=action,
+                actor=actor,
+                expected={TicketStatus.REFERRED},
+                refusal=f"ticket {ticket.reference} changed meanwhile",
+                note=None if accept else reason.strip()[:2000],
+                **fields,
+            )
+            extra = {"referral": {"id": referral.id, "reason": answered.reason, "by": _person_name(actor)}}
+            await self._tell(
+                tx, moved, action, [referral.from_person_id], extra=extra, round_key=f"#{referral.id}"
+            )
+            if not accept:
+                supervisors = await self._supervisors_or_admins(tx, chain)
+                await self._tell(tx, moved, action, supervisors, extra=extra, round_key=f"#{referral.id}")
+                await self._announce(tx, moved, round_key=f"#declined{referral.id}")
+        self._committed()
+        return answered
+
+    async def complete_referral(self, actor: Person, referral_id: int, outcome: str) -> Referral:
+        """The agency or worker that took the referral reports back; the outcome resolves the ticket."""
+        outcome = outcome.strip()
+        if not outcome:
+            raise InvalidInput("say what was done")
+        now = self.clock.now()
+        async with self.database.transaction() as tx:
+            referral = await tx.tickets.get_referral(referral_id)
+            if referral is None:
+                raise NotFound(f"no referral {referral_id}")
+            ticket, _ = await self._checked(
+                tx, actor, Operation.COMPLETE_REFERRAL, referral.ticket_id, referral
+            )
+            completed = await tx.tickets.set_referral_status(
+                referral.id,
+                to_status=ReferralStatus.COMPLETED,
+                now=now,
+                expected={ReferralStatus.ACCEPTED},
+                outcome=outcome[:4000],
+            )
+            if completed is None:
+                raise Conflict("only an accepted referral can be completed")
+            resolved = await self._move(
+                tx,
+                ticket,
+                TicketStatus.RESOLVED,
+                action="referral_completed",
+                actor=actor,
+                expected=WORKING_STATUSES | {TicketStatus.REFERRED},
+                refusal=f"ticket {ticket.reference} is {ticket.status.value}",
+                note=outcome[:4000],
+                outcome=outcome[:4000],
+            )
+            extra = {"outcome": outcome[:1000]}
+            people = [resolved.reporter_id, referral.from_person_id]
+            await self._tell(
+                tx, resolved, "referral_completed", people, extra=extra, round_key=f"#{referral.id}"
+            )
+        self._committed()
+        return completed
+
+    # --- reading ----------------------------------------------------------------------------------
+
+    async def view(self, actor: Person, ticket_id: int) -> TicketView:
+        """The case in full; the read is written to the ticket's audit trail."""
+        now = self.clock.now()
+        async with self.database.transaction() as tx:
+            ticket, _ = await self._checked(tx, actor, Operation.VIEW, ticket_id)
+            await tx.tickets.add_event(ticket_id=ticket.id, action="read", actor_id=actor.id, now=now)
+            return TicketView(
+                ticket=ticket,
+                area_path=tuple(reversed(await tx.areas.ancestors(ticket.area_id))),
+                sla=self.policy.state(ticket, now),
+                assignee=await tx.people.get(ticket.assignee_id) if ticket.assignee_id else None,
+                organisation=await tx.organisations.get(ticket.organisation_id)
+                if ticket.organisation_id
+                else None,
+                reports=tuple(await tx.reports.for_ticket(ticket.id)),
+                events=tuple(await tx.tickets.events(ticket.id)),
+                referrals=tuple(await tx.tickets.referrals(ticket.id)),
+                feedback=tuple(await tx.tickets.feedback(ticket.id)),
+            )
+
+    async def status(self, actor: Person, ticket_id: int) -> Ticket:
+        """Reference, status and deadlines only: what a reporter (or a volunteer) may see."""
+        async with self.database.transaction() as tx:
+            ticket, _ = await self._checked(tx, actor, Operation.STATUS, ticket_id)
+            return ticket
+
+    async def by_reference(self, reference: str) -> Ticket:
+        async with self.database.transaction() as tx:
+            ticket = await tx.tickets.by_reference(reference)
+            if ticket is None:
+                raise NotFound(f"no ticket with reference '{reference}'")
+            return ticket
+
+    async def reported_by(self, actor: Person) -> list[Ticket]:
+        async with self.database.transaction() as tx:
+            return list(reversed(await tx.tickets.find(reporter_id=actor.id)))
+
+    async def queue(self, actor: Person, *, only_overdue: bool = False) -> list[QueueItem]:
+        """Open tickets in the actor's areas (and, for a worker, service types): breached first."""
+        if actor.role not in (Role.SOCIAL_WORKER, Role.SUPERVISOR, Role.ADMIN):
+            raise Forbidden("queues are for workers and supervisors")
+        now = self.clock.now()
+        async with self.database.transaction() as tx:
+            area_ids: set[int] | None = None
+            if actor.role is not Role.ADMIN:
+                area_ids = set()
+                for area_id in actor.area_ids:
+                    area_ids |= await tx.areas.descendant_ids(area_id)
+            kinds = actor.service_types if actor.role is Role.SOCIAL_WORKER else None
+            tickets = await tx.tickets.find(
+                statuses=OPEN_STATUSES, area_ids=area_ids, service_types=kinds, limit=1000
+            )
+            areas = {area.id: area for area in await tx.areas.list_all()}
+        items = [
+            QueueItem(ticket, areas[ticket.area_id], self.policy.state(ticket, now)) for ticket in tickets
+        ]
+        if only_overdue:
+            items = [item for item in items if item.sla is SlaState.BREACHED]
+        return sorted(items, key=lambda item: self.policy.queue_order(item.ticket, now))
+
+    async def mine(self, actor: Person) -> list[QueueItem]:
+        now = self.clock.now()
+        async with self.database.transaction() as tx:
+            tickets = await tx.tickets.find(statuses=OPEN_STATUSES, assignee_id=actor.id)
+            areas = {area.id: area for area in await tx.areas.list_all()}
+        items = [
+            QueueItem(ticket, areas[ticket.area_id], self.policy.state(ticket, now)) for ticket in tickets
+        ]
+        return sorted(items, key=lambda item: self.policy.queue_order(item.ticket, now))
+
+    # --- evaluation -------------------------------------------------------------------------------
+
+    async def rate(self, actor: Person, ticket_id: int, rating: int, comment: str = "") -> Feedback:
+        if not 1 <= rating <= 5:
+            raise InvalidInput("a rating is a whole number from 1 to 5")
+        now = self.clock.now()
+        async with self.database.transaction() as tx:
+            ticket, _ = await self._checked(tx, actor, Operation.RATE, ticket_id)
+            if ticket.status not in (TicketStatus.RESOLVED, TicketStatus.CLOSED):
+                raise Conflict("a ticket is rated once it is resolved or closed")
+            feedback = await tx.tickets.add_feedback(
+                ticket_id=ticket.id,
+                rating=rating,
+                comment=comment.strip()[:2000] or None,
+                person_id=actor.id,
+                now=now,
+            )
+            await tx.tickets.add_event(
+                ticket_id=ticket.id, action="rated", actor_id=actor.id, note=str(rating), now=now
+            )
+        return feedback
+
+
+class FollowUpWork:
+    """What the scheduler's jobs do: each step is idempotent, so a job that runs twice alerts once."""
+
+    def __init__(self, casework: Casework) -> None:
+        self.casework = casework
+
+    async def escalate_overdue(self) -> int:
+        """Alert the supervisors of every ticket unclaimed at its deadline, and again at twice it."""
+        casework = self.casework
+        now = casework.clock.now()
+        escalated = 0
+        async with casework.database.transaction() as tx:
+            for ticket in await tx.tickets.unclaimed_past(now):
+                assert ticket.claim_deadline is not None
+                window = ticket.claim_deadline - ticket.created_at
+                level = 2 if now >= ticket.claim_deadline + window else 1
+                if ticket.escalation_level >= level or not await tx.tickets.raise_escalation(
+                    ticket.id, to_level=level, now=now
+                ):
+                    continue
+                chain = await routing.area_chain(tx, ticket.area_id)
+                supervisors = await casework._supervisors_or_admins(tx, chain)
+                await tx.tickets.add_event(
+                    ticket_id=ticket.id, action="escalated", note=f"level {level}", now=now
+                )
+                extra = {"reason": "unclaimed", "level": level}
+                await casework._tell(
+                    tx, ticket, "ticket_escalated", supervisors, extra=extra, round_key=f"#{level}"
+                )
+                escalated += 1
+        if escalated:
+            casework._committed()
+        return escalated
+
+    async def remind_home_visit(self, ticket_id: int) -> bool:
+        casework = self.casework
+        async with casework.database.transaction() as tx:
+            ticket = await tx.tickets.get(ticket_id)
+            if (
+                ticket is None
+                or not ticket.is_open
+                or not ticket.needs_home_visit
+                or ticket.visited_at is not None
+            ):
+                return False
+            queued = await casework._tell(tx, ticket, "home_visit_due", [ticket.assignee_id])
+        casework._committed()
+        return queued > 0
+
+    async def send_survey(self, ticket_id: int) -> bool:
+        casework = self.casework
+        async with casework.database.transaction() as tx:
+            ticket = await tx.tickets.get(ticket_id)
+            if ticket is None or ticket.status is not TicketStatus.CLOSED or ticket.reporter_id is None:
+                return False
+            reporter = await tx.people.get(ticket.reporter_id)
+            if (
+                reporter is None
+                or reporter.role is not Role.RECIPIENT
+                or await tx.tickets.feedback(ticket.id)
+            ):
+                return False
+            queued = await casework._tell(tx, ticket, "satisfaction_survey", [reporter])
+        casework._committed()
+        return queued > 0
+
+    async def send_weekly_digests(self) -> int:
+        """Each supervisor hears the week's figures for their areas."""
+        casework = self.casework
+        now = casework.clock.now()
+        week = now.astimezone(casework.timezone).strftime("%G-W%V")
+        sent = 0
+        async with casework.database.transaction() as tx:
+            for supervisor in await tx.people.find(role=Role.SUPERVISOR):
+                area_ids: set[int] = set()
+                for area_id in supervisor.area_ids:
+                    area_ids |= await tx.areas.descendant_ids(area_id)
+                tickets = await tx.tickets.find(area_ids=area_ids, limit=100_000)
+                since = now - timedelta(days=7)
+                open_tickets = [ticket for ticket in tickets if ticket.is_open]
+                ratings = [
+                    feedback.rating
+                    for ticket in tickets
+                    if ticket.closed_at and ticket.closed_at >= since
+                    for feedback in await tx.tickets.feedback(ticket.id)
+                ]
+                digest = {
+                    "week": week,
+                    "opened": sum(ticket.created_at >= since for ticket in tickets),
+                    "closed": sum(bool(ticket.closed_at and ticket.closed_at >= since) for ticket in tickets),
+                    "open": len(open_tickets),
+                    "breached": sum(casework.policy.state(t, now) is SlaState.BREACHED for t in open_tickets),
+                    "critical_open": sum(ticket.urgency is Urgency.CRITICAL for ticket in open_tickets),
+                    "average_rating": round(sum(ratings) / len(ratings), 2) if ratings else None,
+                }
+                alert = await tx.outbox.queue(
+                    event="weekly_digest",
+                    payload={"digest": digest},
+                    now=now,
+                    ticket_id=None,
+                    recipient_person_id=supervisor.id,
+                    key_suffix=f"#{week}",
+                )
+                sent += alert is not None
+        if sent:
+            casework._committed()
+        return sent
+
+
+def _more_urgent(new: Urgency, old: Urgency) -> bool:
+    order = {Urgency.NORMAL: 0, Urgency.HIGH: 1, Urgency.CRITICAL: 2}
+    return order[new] > order[old]

@@ -1,0 +1,467 @@
+"""Casework operations on SQLite and PostgreSQL: opening, routing, claiming, referral, deadlines."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from casework.access import Forbidden
+from casework.deadlines import DeadlinePolicy, SlaState
+from casework.domain import (
+    Conflict,
+    InvalidInput,
+    OutboxStatus,
+    ReferralStatus,
+    ServiceType,
+    TicketStatus,
+    Urgency,
+    VulnerabilityTag,
+)
+from casework.service import AlreadyClaimed, same_household
+from storage import Database
+from tests.casework_world import World, build_world
+
+
+@pytest.fixture
+async def world(database: Database) -> World:
+    return await build_world(database)
+
+
+async def test_a_new_ticket_alerts_the_three_least_loaded_workers_of_its_area_and_service(
+    world: World,
+) -> None:
+    # li already carries a case, so sun (district-wide) takes the third place.
+    busy = await world.casework.open_ticket(world.report())
+    await world.casework.claim(world.people["li"], busy.ticket.id)
+
+    opened = await world.casework.open_ticket(world.report(household_address="光明路3号"))
+    ticket = opened.ticket
+    assert ticket.reference.startswith("SA-20261130-")
+    assert ticket.status is TicketStatus.NEW
+    first_round, second_round = [
+        {person for _, person, _ in alerts}
+        for alerts in (
+            (await world.outbox("ticket_opened"))[:3],
+            (await world.outbox("ticket_opened"))[3:],
+        )
+    ]
+    assert first_round == world.who("wang", "li", "zhao")  # equal load: the longest enrolled first
+    assert second_round == world.who("wang", "zhao", "sun")
+    assert world.who("zhou", "wu", "agency_worker").isdisjoint(first_round | second_round)
+    assert await world.outbox("ticket_escalated") == []
+
+
+async def test_the_deadlines_follow_the_urgency(world: World) -> None:
+    normal = (await world.casework.open_ticket(world.report())).ticket
+    critical = (await world.casework.open_ticket(world.report(urgency=Urgency.CRITICAL, area="c2"))).ticket
+    assert normal.claim_deadline == normal.created_at + timedelta(hours=24)
+    assert normal.resolve_deadline == normal.created_at + timedelta(days=7)
+    assert critical.claim_deadline == critical.created_at + timedelta(minutes=15)
+
+
+async def test_a_critical_ticket_reaches_the_areas_supervisor_at_once(world: World) -> None:
+    await world.casework.open_ticket(world.report(urgency=Urgency.CRITICAL))
+    escalated = await world.outbox("ticket_escalated")
+    assert {person for _, person, _ in escalated} == world.who("chief")
+
+
+async def test_a_registered_workers_group_is_alerted_instead_of_single_workers(world: World) -> None:
+    async with world.database.transaction() as tx:
+        await tx.groups.register(
+            area_id=world.areas["s1"], chat_id=-100555, title="和平街道社工群", now=world.clock.now()
+        )
+    await world.casework.open_ticket(world.report())
+    assert await world.outbox("ticket_opened") == [("ticket_opened", None, -100555)]
+
+
+async def test_with_no_worker_for_the_service_the_supervisor_hears(world: World) -> None:
+    await world.casework.open_ticket(world.report(service_type=ServiceType.SOCIAL_INTEGRATION))
+    assert await world.outbox("ticket_opened") == []
+    assert {p for _, p, _ in await world.outbox("ticket_escalated")} == world.who("chief")
+
+
+async def test_a_second_report_of_the_same_household_joins_its_open_ticket(world: World) -> None:
+    first = await world.casework.open_ticket(world.report(household_address="光明路 12 号 3 单元"))
+    again = await world.casework.open_ticket(
+        world.report(
+            household_address="光明路12号3单元", reporter_id=world.people["volunteer"].id, on_behalf=True
+        )
+    )
+    assert again.joined_existing
+    assert again.ticket.id == first.ticket.id
+    other_house = await world.casework.open_ticket(world.report(household_address="幸福街88号"))
+    assert not other_house.joined_existing
+    other_area = await world.casework.open_ticket(
+        world.report(area="c2", household_address="光明路12号3单元")
+    )
+    assert not other_area.joined_existing
+    world.clock.advance(timedelta(days=31))
+    much_later = await world.casework.open_ticket(world.report(household_address="光明路12号3单元"))
+    assert not much_later.joined_existing
+
+
+async def test_a_critical_report_joining_a_ticket_raises_its_urgency(world: World) -> None:
+    first = await world.casework.open_ticket(world.report(household_address="光明路5号"))
+    joined = await world.casework.open_ticket(
+        world.report(household_address="光明路5号", urgency=Urgency.CRITICAL)
+    )
+    assert joined.ticket.id == first.ticket.id
+    assert joined.ticket.urgency is Urgency.CRITICAL
+    assert joined.ticket.claim_deadline == first.ticket.created_at + timedelta(minutes=15)
+    assert {p for _, p, _ in await world.outbox("ticket_escalated")} == world.who("chief")
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("光明路12号", "光明路 12 号", True),
+        ("3单元401", "光明路12号3单元401", True),
+        ("光明路12号", "幸福街8号", False),
+        ("", "x", False),
+    ],
+)
+def test_addresses_are_matched_loosely(a: str, b: str, same: bool) -> None:
+    assert same_household(a, b) is same
+
+
+async def test_the_first_claim_wins_and_the_others_alerts_say_who_has_it(world: World) -> None:
+    ticket = (await world.casework.open_ticket(world.report())).ticket
+    claimed = await world.casework.claim(world.people["zhao"], ticket.id)
+    assert claimed.status is TicketStatus.ASSIGNED
+    assert claimed.assignee_id == world.people["zhao"].id
+    with pytest.raises(AlreadyClaimed, match="zhao already has this ticket"):
+        await world.casework.claim(world.people["wang"], ticket.id)
+    taken = await world.outbox("ticket_taken")
+    assert {p for _, p, _ in taken} == world.who("wang", "li")
+    assert await world.outbox("case_claimed") == [("case_claimed", world.people["resident"].id, None)]
+    again = await world.casework.claim(world.people["zhao"], ticket.id)
+    assert again.assignee_id == world.people["zhao"].id
+
+
+async def test_two_workers_pressing_claim_at_once_get_one_winner(world: World) -> None:
+    ticket = (await world.casework.open_ticket(world.report())).ticket
+    outcomes = await asyncio.gather(
+        world.casework.claim(world.people["wang"], ticket.id),
+        world.casework.claim(world.people["li"], ticket.id),
+        return_exceptions=True,
+    )
+    winners = [outcome for outcome in outcomes if not isinstance(outcome, BaseException)]
+    losers = [outcome for outcome in outcomes if isinstance(outcome, AlreadyClaimed)]
+    assert len(winners) == 1
+    assert len(losers) == 1
+    assert losers[0].holder == ("wang" if winners[0].assignee_id == world.people["wang"].id else "li")
+    async with world.database.transaction() as tx:
+        events = [event.action for event in await tx.tickets.events(ticket.id)]
+    assert events.count("claimed") == 1
+
+
+async def test_claiming_a_ticket_that_needs_a_visit_schedules_the_reminder(world: World) -> None:
+    ticket = (
+        await world.casework.open_ticket(
+            world.report(vulnerability_tags=frozenset({VulnerabilityTag.ELDER_ALONE}))
+        )
+    ).ticket
+    assert ticket.needs_home_visit
+    await world.casework.claim(world.people["wang"], ticket.id)
+    assert world.follow_ups.scheduled[f"home_visit:{ticket.id}"] == world.clock.now() + timedelta(days=1)
+    await world.casework.record_visit(world.people["wang"], ticket.id, "已入户")
+    assert f"home_visit:{ticket.id}" not in world.follow_ups.scheduled
+    assert not await world.work.remind_home_visit(ticket.id)
+
+
+async def test_a_case_is_worked_resolved_closed_and_reopened(world: World) -> None:
+    wang = world.people["wang"]
+    ticket = (await world.casework.open_ticket(world.report())).ticket
+    await world.casework.claim(wang, ticket.id)
+    noted = await world.casework.add_note(wang, ticket.id, "已联系房东")
+    assert noted.status is TicketStatus.IN_PROGRESS
+    with pytest.raises(InvalidInput):
+        await world.casework.resolve(wang, ticket.id, "  ")
+    with pytest.raises(Conflict, match="resolve ticket"):
+        await world.casework.close(wang, ticket.id)
+    resolved = await world.casework.resolve(wang, ticket.id, "申请了临时救助，房租已补上")
+    assert resolved.outcome == "申请了临时救助，房租已补上"
+    closed = await world.casework.close(wang, ticket.id)
+    assert closed.status is TicketStatus.CLOSED
+    assert closed.closed_at == world.clock.now()
+    assert world.follow_ups.scheduled[f"survey:{ticket.id}"] == world.clock.now() + timedelta(days=1)
+    with pytest.raises(Conflict):
+        await world.casework.add_note(wang, ticket.id, "再补一句")
+    reopened = await world.casework.reopen(wang, ticket.id, "房东又要涨租")
+    assert reopened.status is TicketStatus.REOPENED
+    assert reopened.assignee_id == wang.id
+    with pytest.raises(Conflict):
+        await world.casework.reopen(wang, ticket.id, "again")
+    told = [event for event, person, _ in await world.outbox() if person == world.people["resident"].id]
+    assert told == ["case_claimed", "case_resolved", "case_closed"]
+
+
+async def test_a_supervisor_may_close_an_open_ticket_but_a_worker_may_not(world: World) -> None:
+    ticket = (await world.casework.open_ticket(world.report())).ticket
+    with pytest.raises(Forbidden):
+        await world.casework.close(world.people["wang"], ticket.id)
+    closed = await world.casework.close(world.people["chief"], ticket.id, "重复报告")
+    assert closed.status is TicketStatus.CLOSED
+
+
+async def test_a_supervisor_assigns_and_reassigns_within_the_area(world: World) -> None:
+    ticket = (await world.casework.open_ticket(world.report())).ticket
+    chief = world.people["chief"]
+    assigned = await world.casework.assign(chief, ticket.id, world.people["li"].id)
+    assert assigned.assignee_id == world.people["li"].id
+    moved = await world.casework.assign(chief, ticket.id, world.people["wang"].id)
+    assert moved.assignee_id == world.people["wang"].id
+    assert {p for _, p, _ in await world.outbox("ticket_assigned")} == world.who("li", "wang")
+    with pytest.raises(InvalidInput, match="does not work in this ticket's area"):
+        await world.casework.assign(chief, ticket.id, world.people["zhou"].id)
+    with pytest.raises(Forbidden):
+        await world.casework.assign(world.people["wang"], ticket.id, world.people["li"].id)
+    with pytest.raises(Forbidden):
+        await world.casework.assign(world.people["chief2"], ticket.id, world.people["li"].id)
+
+
+async def test_a_referral_to_a_worker_is_accepted_and_moves_the_case(world: World) -> None:
+    wang, zhou = world.people["wang"], world.people["zhou"]
+    ticket = (await world.casework.open_ticket(world.report())).ticket
+    await world.casework.claim(wang, ticket.id)
+    referral = await world.casework.refer(wang, ticket.id, reason="对方街道有专门项目", to_person_id=zhou.id)
+    assert referral.status is ReferralStatus.PENDING
+    assert (await world.casework.status(wang, ticket.id)).status is TicketStatus.REFERRED
+    assert ("referral_requested", zhou.id, None) in await world.outbox()
+    with pytest.raises(Conflict, match="already has a referral"):
+        await world.casework.refer(wang, ticket.id, reason="again", to_person_id=world.people["li"].id)
+    with pytest.raises(Forbidden):
+        await world.casework.respond_to_referral(world.people["li"], referral.id, accept=True)
+    accepted = await world.casework.respond_to_referral(zhou, referral.id, accept=True)
+    assert accepted.status is ReferralStatus.ACCEPTED
+    ticket_now = await world.casework.status(zhou, ticket.id)
+    assert ticket_now.assignee_id == zhou.id
+    assert ticket_now.status is TicketStatus.ASSIGNED
+    with pytest.raises(Conflict):
+        await world.casework.respond_to_referral(zhou, referral.id, accept=False, reason="changed my mind")
+
+
+async def test_a_declined_referral_returns_the_ticket_to_the_queue_and_tells_the_supervisor(
+    world: World,
+) -> None:
+    wang, zhou = world.people["wang"], world.people["zhou"]
+    ticket = (await world.casework.open_ticket(world.report())).ticket
+    await world.casework.claim(wang, ticket.id)
+    referral = await world.casework.refer(wang, ticket.id, reason="对方更合适", to_person_id=zhou.id)
+    with pytest.raises(InvalidInput):
+        await world.casework.respond_to_referral(zhou, referral.id, accept=False)
+    declined = await world.casework.respond_to_referral(
+        zhou, referral.id, accept=False, reason="本月个案已满"
+    )
+    assert declined.reason == "本月个案已满"
+    back = await world.casework.status(world.people["chief"], ticket.id)
+    assert back.status is TicketStatus.NEW
+    assert back.assignee_id is None
+    told = {p for e, p, _ in await world.outbox("referral_declined")}
+    assert told == world.who("wang", "chief")
+    announced_again = [p for _, p, _ in await world.outbox("ticket_opened")][3:]
+    assert set(announced_again) == world.who("wang", "li", "zhao")
+
+
+async def test_a_referral_to_an_agency_is_completed_with_its_outcome(world: World) -> None:
+    wang, member = world.people["wang"], world.people["agency_worker"]
+    ticket = (await world.casework.open_ticket(world.report())).ticket
+    await world.casework.claim(wang, ticket.id)
+    referral = await world.casework.refer(
+        wang, ticket.id, reason="需要就业培训", to_organisation_id=world.agency.id
+    )
+    assert ("referral_requested", member.id, None) in await world.outbox()
+    with pytest.raises(Conflict, match="only an accepted referral"):
+        await world.casework.complete_referral(member, referral.id, "done")
+    await world.casework.respond_to_referral(member, referral.id, accept=True)
+    view = await world.casework.view(member, ticket.id)
+    assert view.organisation is not None
+    assert view.organisation.id == world.agency.id
+    completed = await world.casework.complete_referral(member, referral.id, "已推荐参加家政培训并就业")
+    assert completed.status is ReferralStatus.COMPLETED
+    resolved = await world.casework.status(wang, ticket.id)
+    assert resolved.status is TicketStatus.RESOLVED
+    assert resolved.outcome == "已推荐参加家政培训并就业"
+    assert {p for _, p, _ in await world.outbox("referral_completed")} == world.who("resident", "wang")
+
+
+async def test_reading_a_case_is_written_to_its_trail_and_limited_to_the_area(world: World) -> None:
+    ticket = (await world.casework.open_ticket(world.report())).ticket
+    view = await world.casework.view(world.people["li"], ticket.id)
+    assert view.reports[0].text == "家里房租交不起了"
+    assert view.sla is SlaState.ON_TRACK
+    with pytest.raises(Forbidden):
+        await world.casework.view(world.people["zhou"], ticket.id)
+    with pytest.raises(Forbidden):
+        await world.casework.view(world.people["resident"], ticket.id)
+    async with world.database.transaction() as tx:
+        reads = [e for e in await tx.tickets.events(ticket.id) if e.action == "read"]
+    assert [read.actor_id for read in reads] == [world.people["li"].id]
+
+
+async def test_a_volunteer_sees_the_status_of_their_own_reports_only(world: World) -> None:
+    volunteer = world.people["volunteer"]
+    flagged = (
+        await world.casework.open_ticket(world.report(reporter_id=volunteer.id, on_behalf=True))
+    ).ticket
+    other = (await world.casework.open_ticket(world.report(area="c2"))).ticket
+    assert (await world.casework.status(volunteer, flagged.id)).reference == flagged.reference
+    assert flagged.needs_home_visit
+    with pytest.raises(Forbidden):
+        await world.casework.view(volunteer, flagged.id)
+    with pytest.raises(Forbidden):
+        await world.casework.status(volunteer, other.id)
+    assert [t.id for t in await world.casework.reported_by(volunteer)] == [flagged.id]
+
+
+async def test_an_anonymous_report_keeps_no_reporter(world: World) -> None:
+    opened = await world.casework.open_ticket(world.report(anonymous=True))
+    assert opened.ticket.reporter_id is None
+    assert opened.report.reporter_id is None
+
+
+async def test_queues_put_breached_tickets_first_and_respect_areas_and_services(world: World) -> None:
+    old = (await world.casework.open_ticket(world.report())).ticket
+    world.clock.advance(timedelta(hours=23))
+    urgent = (await world.casework.open_ticket(world.report(urgency=Urgency.HIGH, area="c2"))).ticket
+    world.clock.advance(timedelta(hours=3, minutes=30))  # 7/8 of its four hours to be claimed
+    elsewhere = (await world.casework.open_ticket(world.report(area="c3"))).ticket
+    queue = await world.casework.queue(world.people["wang"])
+    assert [item.ticket.id for item in queue] == [old.id, urgent.id]
+    assert queue[0].sla is SlaState.BREACHED
+    assert queue[1].sla is SlaState.AT_RISK
+    assert elsewhere.id not in [item.ticket.id for item in queue]
+    assert [item.ticket.id for item in await world.casework.queue(world.people["wu"])] == []
+    overdue = await world.casework.queue(world.people["chief"], only_overdue=True)
+    assert [item.ticket.id for item in overdue] == [old.id]
+    everything = await world.casework.queue(world.people["admin"])
+    assert {item.ticket.id for item in everything} == {old.id, urgent.id, elsewhere.id}
+    with pytest.raises(Forbidden):
+        await world.casework.queue(world.people["resident"])
+
+
+async def test_an_unclaimed_ticket_is_escalated_at_its_deadline_and_again_at_twice_it(world: World) -> None:
+    critical = (await world.casework.open_ticket(world.report(urgency=Urgency.CRITICAL))).ticket
+    claimed = (await world.casework.open_ticket(world.report(urgency=Urgency.CRITICAL, area="c2"))).ticket
+    await world.casework.claim(world.people["wang"], claimed.id)
+    at_open = len(await world.outbox("ticket_escalated"))
+    world.clock.advance(timedelta(minutes=14))
+    assert await world.work.escalate_overdue() == 0
+    world.clock.advance(timedelta(minutes=2))
+    assert await world.work.escalate_overdue() == 1
+    assert await world.work.escalate_overdue() == 0
+    world.clock.advance(timedelta(minutes=15))
+    assert await world.work.escalate_overdue() == 1
+    world.clock.advance(timedelta(hours=5))
+    assert await world.work.escalate_overdue() == 0
+    escalations = (await world.outbox("ticket_escalated"))[at_open:]
+    assert escalations == [("ticket_escalated", world.people["chief"].id, None)] * 2
+    async with world.database.transaction() as tx:
+        ticket = await tx.tickets.get(critical.id)
+    assert ticket is not None
+    assert ticket.escalation_level == 2
+
+
+async def test_a_deadline_missed_while_nothing_ran_escalates_once_at_the_level_reached(world: World) -> None:
+    await world.casework.open_ticket(world.report())
+    world.clock.advance(timedelta(days=3))
+    assert await world.work.escalate_overdue() == 1
+    assert await world.work.escalate_overdue() == 0
+    assert len(await world.outbox("ticket_escalated")) == 1
+
+
+def test_the_sla_state_moves_from_on_track_to_at_risk_to_breached() -> None:
+    policy = DeadlinePolicy.load()
+    from tests.casework_world import START
+
+    claim_by, resolve_by = policy.deadlines(Urgency.NORMAL, ServiceType.RESOURCE_LINKING, START)
+    from casework.domain import Ticket
+
+    ticket = Ticket(
+        id=1,
+        reference="SA-20261130-0001",
+        service_type=ServiceType.RESOURCE_LINKING,
+        urgency=Urgency.NORMAL,
+        status=TicketStatus.NEW,
+        area_id=1,
+        household_id=None,
+        reporter_id=None,
+        assignee_id=None,
+        organisation_id=None,
+        summary="",
+        outcome=None,
+        claim_deadline=claim_by,
+        resolve_deadline=resolve_by,
+        created_at=START,
+        updated_at=START,
+    )
+    assert policy.state(ticket, START + timedelta(hours=17)) is SlaState.ON_TRACK
+    assert policy.state(ticket, START + timedelta(hours=19)) is SlaState.AT_RISK
+    assert policy.state(ticket, START + timedelta(hours=24)) is SlaState.BREACHED
+    policy_advocacy = policy.deadlines(Urgency.NORMAL, ServiceType.POLICY_ADVOCACY, START)[1]
+    assert policy_advocacy == START + timedelta(days=14)
+
+
+async def test_the_home_visit_reminder_and_the_survey_go_out_once(world: World) -> None:
+    resident = world.people["resident"]
+    wang = world.people["wang"]
+    ticket = (await world.casework.open_ticket(world.report(needs_home_visit=True))).ticket
+    assert not await world.work.remind_home_visit(ticket.id)  # nobody holds it yet
+    await world.casework.claim(wang, ticket.id)
+    assert await world.work.remind_home_visit(ticket.id)
+    assert not await world.work.remind_home_visit(ticket.id)
+    assert not await world.work.send_survey(ticket.id)  # not closed yet
+    await world.casework.resolve(wang, ticket.id, "已解决")
+    await world.casework.close(wang, ticket.id)
+    assert await world.work.send_survey(ticket.id)
+    assert not await world.work.send_survey(ticket.id)
+    assert await world.outbox("home_visit_due") == [("home_visit_due", wang.id, None)]
+    assert await world.outbox("satisfaction_survey") == [("satisfaction_survey", resident.id, None)]
+
+
+async def test_the_reporter_rates_a_finished_ticket_once(world: World) -> None:
+    resident, wang = world.people["resident"], world.people["wang"]
+    ticket = (await world.casework.open_ticket(world.report())).ticket
+    with pytest.raises(Conflict):
+        await world.casework.rate(resident, ticket.id, 5)
+    await world.casework.claim(wang, ticket.id)
+    await world.casework.resolve(wang, ticket.id, "已解决")
+    with pytest.raises(Forbidden):
+        await world.casework.rate(world.people["neighbour"], ticket.id, 5)
+    with pytest.raises(InvalidInput):
+        await world.casework.rate(resident, ticket.id, 6)
+    feedback = await world.casework.rate(resident, ticket.id, 4, "社工很耐心")
+    assert feedback.rating == 4
+    with pytest.raises(Conflict):
+        await world.casework.rate(resident, ticket.id, 5)
+    await world.casework.close(wang, ticket.id)
+    assert not await world.work.send_survey(ticket.id)  # rated already
+
+
+async def test_each_supervisor_gets_one_weekly_digest_of_their_areas(world: World) -> None:
+    await world.casework.open_ticket(world.report())
+    await world.casework.open_ticket(world.report(area="c3", urgency=Urgency.CRITICAL))
+    assert await world.work.send_weekly_digests() == 2
+    assert await world.work.send_weekly_digests() == 0
+    async with world.database.transaction() as tx:
+        digests = {
+            alert.recipient_person_id: alert.payload["digest"]
+            for alert in await tx.outbox.with_status(OutboxStatus.PENDING)
+            if alert.event == "weekly_digest"
+        }
+    assert digests[world.people["chief"].id]["opened"] == 1
+    assert digests[world.people["chief2"].id]["critical_open"] == 1
+    assert digests[world.people["chief"].id]["week"] == "2026-W49"
+
+
+async def test_alerts_reach_the_notifier_through_the_relay(world: World) -> None:
+    ticket = (await world.casework.open_ticket(world.report())).ticket
+    assert await world.relay.run_once() == 3
+    await world.casework.claim(world.people["wang"], ticket.id)
+    await world.relay.run_once()
+    assert [alert.event for alert, _ in world.notifier.sent].count("ticket_opened") == 3
+    edited = {recipient.person.id for _, _, recipient in world.notifier.edited if recipient.person}
+    assert edited == world.who("li", "zhao")
+    assert "case_claimed" in world.notifier.events_for(f"person:{world.people['resident'].id}")

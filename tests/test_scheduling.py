@@ -1,0 +1,174 @@
+"""The scheduler: jobs kept in the database across restarts, run by one process at a time."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis.asyncio as aioredis
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import text
+
+from casework import jobs
+from casework.clock import SystemClock
+from casework.domain import TicketStatus
+from casework.scheduling import (
+    JOB_TABLE,
+    LeaseLeadership,
+    RedisLeadership,
+    ScheduledFollowUps,
+    SchedulerRunner,
+    build_scheduler,
+    sync_database_url,
+)
+from storage import Database
+from tests.casework_world import World, build_world
+from tests.services import TEST_REDIS_URL, reachable, unavailable
+
+
+@pytest.fixture
+async def world(database: Database) -> World:
+    async with database.engine.begin() as connection:
+        await connection.execute(text(f"DROP TABLE IF EXISTS {JOB_TABLE}"))
+    built = await build_world(database)
+    jobs.install(built.work)
+    return built
+
+
+def _scheduler(database: Database) -> AsyncIOScheduler:
+    return build_scheduler(database.engine.url.render_as_string(hide_password=False), UTC)
+
+
+async def _wait_for(condition_seconds: float, check: object) -> None:
+    deadline = asyncio.get_running_loop().time() + condition_seconds
+    while asyncio.get_running_loop().time() < deadline:
+        if await check():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.1)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("sqlite+aiosqlite:///var/x.sqlite3", "sqlite:///var/x.sqlite3"),
+        ("postgresql+asyncpg://u:p@h/db", "postgresql+psycopg://u:p@h/db"),
+    ],
+)
+def test_the_job_store_reaches_the_same_database_synchronously(url: str, expected: str) -> None:
+    assert sync_database_url(url) == expected
+
+
+async def test_one_process_holds_the_lease_until_it_lets_go_or_it_expires(world: World) -> None:
+    clock = SystemClock()
+    first = LeaseLeadership(world.database, clock, ttl=timedelta(seconds=1))
+    second = LeaseLeadership(world.database, clock, ttl=timedelta(seconds=1))
+    assert await first.hold()
+    assert not await second.hold()
+    assert await first.hold()  # renewing
+    await first.release()
+    assert await second.hold()
+    await asyncio.sleep(1.2)  # the holder stopped renewing: the lease expires
+    assert await first.hold()
+    assert not await second.hold()
+
+
+async def test_a_reminder_that_fell_due_while_no_scheduler_ran_fires_once_after_restart(world: World) -> None:
+    wang = world.people["wang"]
+    ticket = (await world.casework.open_ticket(world.report(needs_home_visit=True))).ticket
+    await world.casework.claim(wang, ticket.id)
+
+    # A bot process that does not lead schedules the reminder, then stops.
+    bot = SchedulerRunner(_scheduler(world.database), LeaseLeadership(world.database, SystemClock()))
+    bot.start_paused()
+    ScheduledFollowUps(bot.scheduler).home_visit_due(
+        ticket.id, datetime.now(UTC) + timedelta(milliseconds=300)
+    )
+    await bot.shutdown()
+    await asyncio.sleep(0.6)  # it falls due while nothing runs
+
+    # Two processes come back; one leads and runs what was missed.
+    runners = [
+        SchedulerRunner(_scheduler(world.database), LeaseLeadership(world.database, SystemClock()))
+        for _ in range(2)
+    ]
+    leading = [await runner.step() for runner in runners]
+    assert sorted(leading) == [False, True]
+
+    async def reminded() -> bool:
+        return bool(await world.outbox("home_visit_due"))
+
+    await _wait_for(10, reminded)
+    for runner in runners:
+        await runner.step()
+    await asyncio.sleep(0.3)
+    for runner in runners:
+        await runner.shutdown()
+    assert await world.outbox("home_visit_due") == [("home_visit_due", wang.id, None)]
+    async with world.database.engine.connect() as connection:
+        left = await connection.execute(text(f"SELECT id FROM {JOB_TABLE}"))  # noqa: S608 - a constant
+        job_ids = {row[0] for row in left}
+    assert f"home_visit:{ticket.id}" not in job_ids
+    assert {"sweep_deadlines", "weekly_digest"} <= job_ids
+
+
+async def test_a_cancelled_follow_up_never_fires(world: World) -> None:
+    wang = world.people["wang"]
+    ticket = (await world.casework.open_ticket(world.report(needs_home_visit=True))).ticket
+    runner = SchedulerRunner(_scheduler(world.database), LeaseLeadership(world.database, SystemClock()))
+    await runner.step()
+    follow_ups = ScheduledFollowUps(runner.scheduler)
+    await world.casework.claim(wang, ticket.id)
+    follow_ups.home_visit_due(ticket.id, datetime.now(UTC) + timedelta(milliseconds=400))
+    follow_ups.cancel(ticket.id)
+    follow_ups.cancel(ticket.id)  # cancelling twice is harmless
+    await asyncio.sleep(0.8)
+    await runner.shutdown()
+    assert await world.outbox("home_visit_due") == []
+
+
+async def test_the_recurring_sweep_escalates_overdue_tickets(world: World) -> None:
+    await world.casework.open_ticket(world.report())
+    world.clock.advance(timedelta(days=2))
+    runner = SchedulerRunner(_scheduler(world.database), LeaseLeadership(world.database, SystemClock()))
+    await runner.step()
+    runner.scheduler.modify_job("sweep_deadlines", next_run_time=datetime.now(UTC))
+
+    async def escalated() -> bool:
+        return bool(await world.outbox("ticket_escalated"))
+
+    await _wait_for(10, escalated)
+    await runner.shutdown()
+    assert len(await world.outbox("ticket_escalated")) == 1
+    ticket = (await world.casework.queue(world.people["chief"]))[0].ticket
+    assert ticket.status is TicketStatus.NEW
+    assert ticket.escalation_level == 2
+
+
+@pytest.fixture
+async def redis_client() -> AsyncIterator[aioredis.Redis]:
+    if not reachable(TEST_REDIS_URL, 6379):
+        unavailable(f"Redis at {TEST_REDIS_URL}")
+    client = aioredis.Redis.from_url(TEST_REDIS_URL)
+    await client.delete("needsbot:scheduler:leader")
+    try:
+        yield client
+    finally:
+        await client.delete("needsbot:scheduler:leader")
+        await client.aclose()
+
+
+@pytest.mark.redis
+async def test_with_redis_one_process_holds_the_leader_lock(redis_client: aioredis.Redis) -> None:
+    first = RedisLeadership(redis_client, ttl=timedelta(seconds=1))
+    second = RedisLeadership(redis_client, ttl=timedelta(seconds=1))
+    assert await first.hold()
+    assert not await second.hold()
+    assert await first.hold()
+    await first.release()
+    assert await second.hold()
+    await asyncio.sleep(1.2)  # not renewed: the lock times out
+    assert await first.hold()
+    assert not await second.hold()
+    await first.release()
