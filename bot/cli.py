@@ -13,6 +13,7 @@ import redis.asyncio
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bot.cli_casework import people, scheduler, tickets
+from bot.cli_chat import chat, run_chat
 from bot.cli_nlu import nlu, policy
 from bot.cli_support import (
     NeedsbotGroup,
@@ -268,7 +269,7 @@ def health(ctx: click.Context) -> None:
 @cli.command("run")
 @click.pass_context
 def run(ctx: click.Context) -> None:
-    """Start needsbot with the configured database and show what it serves."""
+    """Start needsbot: the console chat (the Telegram bot when TELEGRAM_BOT_TOKEN is set)."""
     settings = settings_of(ctx)
 
     async def work(database: Database) -> dict[str, int]:
@@ -282,6 +283,12 @@ def run(ctx: click.Context) -> None:
     counts = run_with_database(ctx, work)
     click.echo(f"needsbot · database {redacted(settings.database_url)} · time zone {settings.timezone}")
     click.echo("  " + " · ".join(f"{count} {what}" for what, count in counts.items()))
+    if settings.telegram_bot_token is not None:
+        fail(
+            "TELEGRAM_BOT_TOKEN is set, but this build has no Telegram front end yet; unset it to chat here",
+            2,
+        )
+    run_chat(ctx, "recipient", None, None)
 
 
 cli.add_command(nlu)
@@ -289,6 +296,7 @@ cli.add_command(policy)
 cli.add_command(tickets)
 cli.add_command(people)
 cli.add_command(scheduler)
+cli.add_command(chat)
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from casework import jobs
 from casework.clock import SystemClock
 from casework.deadlines import DeadlinePolicy
 from casework.notify import Notifier
+from casework.people import People
 from casework.relay import AlertDelivery, OutboxRelay, RedisStreamRelay
 from casework.scheduling import (
     Leadership,
@@ -24,12 +25,18 @@ from casework.scheduling import (
     process_identity,
 )
 from casework.service import Casework, FollowUps, FollowUpWork
+from dialogs.app import build_engine
+from dialogs.catalog import Catalog
+from dialogs.engine import DialogEngine, Services
+from dialogs.messages import Reply
+from dialogs.state import DialogStore, MemoryLocks, PersonLocks
 from nlu import embedded
 from nlu.crisis import CrisisScreener
 from nlu.policy import PolicyKnowledgeBase
 from nlu.rasa_client import RasaClassifier
 from nlu.understanding import EmbeddedClassifier, IntentClassifier, ParseAssembler
 from storage import Database
+from storage.dialog_state import RedisDialogStore, RedisLocks, SqlDialogStore
 
 
 def build_embedded_classifier(settings: Settings) -> EmbeddedClassifier:
@@ -83,13 +90,13 @@ class CaseworkServices:
     relay: OutboxRelay | RedisStreamRelay | None
     _stop: asyncio.Event
     _tasks: list[asyncio.Task[None]]
-    _redis: aioredis.Redis | None
+    redis: aioredis.Redis | None
 
     async def stop(self) -> None:
         self._stop.set()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._redis is not None:
-            await self._redis.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
 
 
 async def start_casework_services(
@@ -125,3 +132,50 @@ async def start_casework_services(
     if relay is not None:
         tasks.append(asyncio.create_task(relay.run(stop)))
     return CaseworkServices(casework, runner, relay, stop, tasks, client)
+
+
+# --- conversations ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Conversation:
+    """Everything a channel needs: the dialog engine and the running casework services under it."""
+
+    engine: DialogEngine
+    catalog: Catalog
+    casework: CaseworkServices
+    nlu: IntentClassifier
+
+    async def stop(self) -> None:
+        await self.casework.stop()
+        await self.nlu.aclose()
+
+
+async def start_conversation(settings: Settings, database: Database, notifier: Notifier) -> Conversation:
+    casework = await start_casework_services(settings, database, notifier=notifier)
+    client = casework.redis
+    classifier = build_classifier(settings)
+    catalog = Catalog.load()
+    people = People(database, clock)
+    services = Services(
+        nlu=classifier,
+        screener=CrisisScreener.load(),
+        knowledge=build_knowledge_base(),
+        casework=casework.casework,
+        people=people,
+        catalog=catalog,
+        clock=clock,
+    )
+    store: DialogStore = RedisDialogStore(client) if client else SqlDialogStore(database)
+    locks: PersonLocks = RedisLocks(client) if client else MemoryLocks()
+    engine = build_engine(services, store, locks, default_language=settings.default_language.value)
+
+    async def outbound(key: str, replies: list[Reply], language: str) -> None:
+        _, _, user_id = key.partition(":")
+        for reply in replies:
+            await people.message(int(user_id), reply.key, now_suffix=clock.now().isoformat())
+        if casework.relay is not None:
+            casework.relay.wake()
+
+    jobs.install_dialog_sweep(lambda: engine.sweep_abandoned(outbound))
+    return Conversation(engine=engine, catalog=catalog, casework=casework, nlu=classifier)

@@ -358,6 +358,40 @@ async def create_invite(
     return IssuedInvite(code=code, invite=invite, area=area, organisation=organisation)
 
 
+CONSOLE_DISPLAY_NAMES = {
+    Role.RECIPIENT: "console resident",
+    Role.VOLUNTEER: "console volunteer",
+    Role.SOCIAL_WORKER: "console social worker",
+    Role.SUPERVISOR: "console supervisor",
+}
+
+
+async def console_person(database: Database, user_id: int, role: Role, *, now: datetime) -> Person:
+    """The person behind a console session, enrolled as ``role`` in the first area of the tree:
+    workers and supervisors in the first street, with every service type; volunteers in its first
+    community. A console user is a demonstration account, never a real resident."""
+    async with database.transaction() as tx:
+        roots = await tx.areas.children(None)
+        if not roots:
+            raise NotFound("no areas are set up: run `needsbot demo load` or `needsbot areas import`")
+        streets = await tx.areas.children(roots[0].id) or roots
+        communities = await tx.areas.children(streets[0].id) or streets
+        area = communities[0] if role is Role.VOLUNTEER else streets[0]
+        person = await tx.people.by_telegram_id(user_id)
+        if person is None:
+            person = await tx.people.add(
+                now=now, telegram_user_id=user_id, display_name=CONSOLE_DISPLAY_NAMES.get(role, ""), role=role
+            )
+        elif person.role is not role:
+            person = await tx.people.update(person.id, role=role)
+        if role is not Role.RECIPIENT:
+            await tx.people.set_service_types(
+                person.id, list(ServiceType) if role is not Role.VOLUNTEER else []
+            )
+            person = await tx.people.set_areas(person.id, [area.id])
+        return person
+
+
 COMMAND_LINE_OPERATOR = "needsbot command line"
 
 

@@ -4,18 +4,26 @@ arguments, so they are module functions that reach the running services through 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from casework.service import FollowUpWork
 
 log = logging.getLogger(__name__)
 
 _work: FollowUpWork | None = None
+_dialog_sweep: Callable[[], Awaitable[int]] | None = None
 
 
 def install(work: FollowUpWork) -> None:
     """Give the jobs of this process the services they act through (done once, at start-up)."""
     global _work
     _work = work
+
+
+def install_dialog_sweep(sweep: Callable[[], Awaitable[int]]) -> None:
+    """How this process reminds, then lets go of, conversations left half-way."""
+    global _dialog_sweep
+    _dialog_sweep = sweep
 
 
 def _installed() -> FollowUpWork:
@@ -40,3 +48,12 @@ async def satisfaction_survey(ticket_id: int) -> None:
 
 async def weekly_digest() -> None:
     await _installed().send_weekly_digests()
+
+
+async def expire_dialogs() -> None:
+    if _dialog_sweep is None:
+        log.warning("no dialog sweep installed in this process; abandoned conversations wait")
+        return
+    touched = await _dialog_sweep()
+    if touched:
+        log.info("reminded or closed %d abandoned conversations", touched)

@@ -40,6 +40,7 @@ REMINDER_GRACE = timedelta(days=3)
 SURVEY_GRACE = timedelta(days=7)
 DIGEST_GRACE = timedelta(hours=12)
 SWEEP_EVERY = timedelta(minutes=1)
+DIALOG_SWEEP_EVERY = timedelta(minutes=5)
 
 
 def sync_database_url(url: str) -> str:
@@ -69,6 +70,14 @@ def install_recurring_jobs(scheduler: AsyncIOScheduler) -> None:
         "interval",
         seconds=int(SWEEP_EVERY.total_seconds()),
         id="sweep_deadlines",
+        replace_existing=True,
+        misfire_grace_time=None,
+    )
+    scheduler.add_job(
+        jobs.expire_dialogs,
+        "interval",
+        seconds=int(DIALOG_SWEEP_EVERY.total_seconds()),
+        id="expire_dialogs",
         replace_existing=True,
         misfire_grace_time=None,
     )

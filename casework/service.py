@@ -126,6 +126,16 @@ class TicketView:
 
 
 @dataclass(frozen=True, slots=True)
+class Target:
+    """Someone a ticket can go to: a worker (with their open load) or an agency."""
+
+    kind: str  # "person" or "agency"
+    id: int
+    name: str
+    load: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class QueueItem:
     ticket: Ticket
     area: Area
@@ -822,6 +832,47 @@ class Casework:
             ticket, _ = await self._checked(tx, actor, Operation.STATUS, ticket_id)
             return ticket
 
+    async def referral_targets(self, actor: Person, ticket_id: int, *, limit: int = 12) -> list[Target]:
+        """Whom the actor may refer the ticket to: other workers covering its area who offer its service
+        (least loaded first), then active agencies serving the area or above that offer it."""
+        async with self.database.transaction() as tx:
+            ticket, chain = await self._checked(tx, actor, Operation.REFER, ticket_id)
+            workers = await routing.candidates(tx, ticket.service_type, chain)
+            agencies = await tx.organisations.list_all(active_only=True)
+        targets = [
+            Target("person", c.worker.id, _person_name(c.worker), c.open_tickets)
+            for c in workers
+            if c.worker.id not in (actor.id, ticket.assignee_id)
+        ]
+        targets += [
+            Target("agency", agency.id, agency.name, None)
+            for agency in agencies
+            if agency.area_ids & set(chain)
+            and ticket.service_type in agency.service_types
+            and agency.id != actor.organisation_id
+        ]
+        return targets[:limit]
+
+    async def referral_under_way(self, ticket_id: int) -> bool:
+        """A referral pending, or accepted and not completed: a ticket has one at a time."""
+        async with self.database.transaction() as tx:
+            return await tx.tickets.pending_referral(ticket_id) is not None
+
+    async def assignable_workers(self, actor: Person, ticket_id: int, *, limit: int = 12) -> list[Target]:
+        """The active social workers of the ticket's area: those offering its service first, least loaded."""
+        async with self.database.transaction() as tx:
+            ticket, chain = await self._checked(tx, actor, Operation.ASSIGN, ticket_id)
+            workers = await tx.people.find(role=Role.SOCIAL_WORKER, area_ids=chain)
+            loads = await tx.tickets.open_counts_by_assignee([w.id for w in workers], OPEN_STATUSES)
+        ranked = sorted(
+            workers, key=lambda w: (ticket.service_type not in w.service_types, loads.get(w.id, 0), w.id)
+        )
+        return [
+            Target("person", w.id, _person_name(w), loads.get(w.id, 0))
+            for w in ranked
+            if w.id != ticket.assignee_id
+        ][:limit]
+
     async def by_reference(self, reference: str) -> Ticket:
         async with self.database.transaction() as tx:
             ticket = await tx.tickets.by_reference(reference)
@@ -887,6 +938,20 @@ class Casework:
                 ticket_id=ticket.id, action="rated", actor_id=actor.id, note=str(rating), now=now
             )
         return feedback
+
+    async def comment_on_rating(self, actor: Person, ticket_id: int, comment: str) -> Feedback:
+        """Add the words that go with a rating already given."""
+        comment = comment.strip()[:2000]
+        if not comment:
+            raise InvalidInput("a comment needs some words")
+        async with self.database.transaction() as tx:
+            ticket, _ = await self._checked(tx, actor, Operation.RATE, ticket_id)
+            feedback = await tx.tickets.set_feedback_comment(
+                ticket_id=ticket.id, person_id=actor.id, comment=comment
+            )
+            if feedback is None:
+                raise Conflict("rate the service first")
+            return feedback
 
 
 class FollowUpWork:

@@ -205,6 +205,17 @@ class LeaseRow(Base):
     expires_at: Mapped[datetime]
 
 
+class DialogStateRow(Base):
+    """Where a person is in a conversation, when no Redis keeps it."""
+
+    __tablename__ = "dialog_states"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    state: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(default=False, index=True)
+    updated_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class TicketSequenceRow(Base):
     """Per-day counter behind readable references such as SA-20261129-0042."""
 

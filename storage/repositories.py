@@ -889,6 +889,16 @@ class TicketRepository(_Repository):
         await self._add_unique(row, "this ticket has already been rated")
         return _feedback(row)
 
+    async def set_feedback_comment(self, *, ticket_id: int, person_id: int, comment: str) -> Feedback | None:
+        row = await self._session.scalar(
+            select(FeedbackRow).where(FeedbackRow.ticket_id == ticket_id, FeedbackRow.person_id == person_id)
+        )
+        if row is None:
+            return None
+        row.comment = comment
+        await self._session.flush()
+        return _feedback(row)
+
     async def feedback(self, ticket_id: int) -> list[Feedback]:
         rows = await self._session.scalars(
             select(FeedbackRow).where(FeedbackRow.ticket_id == ticket_id).order_by(FeedbackRow.id)

@@ -1,0 +1,56 @@
+"""``needsbot chat``: the conversations in a terminal, and ``needsbot run``'s choice of channel."""
+
+from __future__ import annotations
+
+import asyncio
+
+import click
+
+from bot import wiring
+from bot.cli_support import run_with_database, settings_of
+from bot.console import ConsoleChannel, ConsoleNotifier, read_lines
+from casework import directory
+from casework.domain import Role
+from storage import Database
+
+CONSOLE_ROLES = {
+    "recipient": Role.RECIPIENT,
+    "volunteer": Role.VOLUNTEER,
+    "worker": Role.SOCIAL_WORKER,
+    "supervisor": Role.SUPERVISOR,
+}
+# Each role's console account, unless --user names another.
+CONSOLE_USERS = {"recipient": 900_001, "volunteer": 900_002, "worker": 900_003, "supervisor": 900_004}
+
+
+def run_chat(ctx: click.Context, role: str, user_id: int | None, language: str | None) -> None:
+    settings = settings_of(ctx)
+    account = user_id if user_id is not None else CONSOLE_USERS[role]
+
+    async def run(database: Database) -> None:
+        await directory.console_person(database, account, CONSOLE_ROLES[role], now=wiring.clock.now())
+        notifier = ConsoleNotifier()
+        conversation = await wiring.start_conversation(settings, database, notifier)
+        channel = ConsoleChannel(conversation.engine, conversation.catalog, account, language)
+        notifier.channel = channel
+        click.echo(f"needsbot console · {role} #{account} · /help for the menu, Ctrl-D to leave")
+        try:
+            async for line in read_lines("> "):
+                await channel.handle_line(line)
+            await asyncio.sleep(0.5)  # alerts the last message queued
+        finally:
+            await conversation.stop()
+
+    run_with_database(ctx, run)
+
+
+@click.command("chat")
+@click.option("--as", "role", type=click.Choice(list(CONSOLE_ROLES)), default="recipient", show_default=True)
+@click.option("--user", "user_id", type=int, default=None, help="Console account id (default: one per role).")
+@click.option(
+    "--lang", "language", type=click.Choice(["zh", "en"]), default=None, help="Language to start in."
+)
+@click.pass_context
+def chat(ctx: click.Context, role: str, user_id: int | None, language: str | None) -> None:
+    """Talk to needsbot in the terminal, as a resident, volunteer, social worker or supervisor."""
+    run_chat(ctx, role, user_id, language)

@@ -1,0 +1,183 @@
+"""People as the conversations meet them: identify, language, consent, enrolment, privacy."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz, process
+
+from casework.clock import Clock
+from casework.directory import hash_invite_code
+from casework.domain import (
+    Area,
+    Consent,
+    ConsentPurpose,
+    InvalidInput,
+    NotFound,
+    Person,
+    Role,
+    Ticket,
+)
+from storage import Database
+
+NOTICE_VERSION = "2026-11"
+PHONE = re.compile(r"^(?:\+?86[- ]?)?1[3-9]\d{9}$|^\+?\d[\d -]{6,18}\d$")
+
+
+def normalise_phone(text: str) -> str:
+    """A mainland mobile number (11 digits from 1) or an international number; else InvalidInput."""
+    cleaned = re.sub(r"[\s()-]", "", text.strip())
+    if not PHONE.match(cleaned):
+        raise InvalidInput("not a phone number")
+    return cleaned
+
+
+@dataclass(frozen=True, slots=True)
+class PrivacySummary:
+    person: Person
+    consents: list[Consent]
+    reports: int
+    tickets: list[Ticket]
+    home_areas: list[Area]
+
+
+class People:
+    def __init__(self, database: Database, clock: Clock) -> None:
+        self.database = database
+        self.clock = clock
+
+    async def identify(self, user_id: int, *, display_name: str, language: str) -> tuple[Person, bool]:
+        """The person behind a channel account, enrolled as a recipient on first contact (True)."""
+        async with self.database.transaction() as tx:
+            person = await tx.people.by_telegram_id(user_id)
+            if person is not None:
+                return person, False
+            person = await tx.people.add(
+                now=self.clock.now(),
+                telegram_user_id=user_id,
+                display_name=display_name[:200],
+                language=language,
+                role=Role.RECIPIENT,
+            )
+            return person, True
+
+    async def get(self, person_id: int) -> Person:
+        async with self.database.transaction() as tx:
+            person = await tx.people.get(person_id)
+        if person is None:
+            raise NotFound(f"no person {person_id}")
+        return person
+
+    async def set_language(self, person_id: int, language: str) -> Person:
+        async with self.database.transaction() as tx:
+            return await tx.people.update(person_id, language=language)
+
+    async def set_phone(self, person_id: int, phone: str) -> Person:
+        async with self.database.transaction() as tx:
+            return await tx.people.update(person_id, phone=normalise_phone(phone))
+
+    async def set_home_area(self, person_id: int, area_id: int) -> Person:
+        async with self.database.transaction() as tx:
+            return await tx.people.set_areas(person_id, [area_id])
+
+    async def consents(self, person_id: int) -> dict[ConsentPurpose, Consent]:
+        async with self.database.transaction() as tx:
+            return await tx.consents.active(person_id)
+
+    async def consent_asked(self, person_id: int) -> bool:
+        """Whether the person has answered the consent questions at least once."""
+        async with self.database.transaction() as tx:
+            return bool(await tx.consents.history(person_id)) or bool(await tx.consents.active(person_id))
+
+    async def record_consents(self, person_id: int, answers: dict[ConsentPurpose, bool]) -> None:
+        """Record each answer with the notice version shown. A refusal is kept too, as a consent
+        withdrawn the moment it was asked, so the record shows the question was put and declined."""
+        now = self.clock.now()
+        async with self.database.transaction() as tx:
+            for purpose, granted in answers.items():
+                await tx.consents.grant(
+                    person_id=person_id, purpose=purpose, notice_version=NOTICE_VERSION, now=now
+                )
+                if not granted:
+                    await tx.consents.withdraw(person_id=person_id, purpose=purpose, now=now)
+
+    async def enrol(self, person_id: int, code: str) -> Person:
+        """Redeem an invite: the person takes its role, area and agency."""
+        now = self.clock.now()
+        async with self.database.transaction() as tx:
+            invite = await tx.invites.by_hash(hash_invite_code(code))
+            if invite is None:
+                raise InvalidInput("unknown_invite")
+            if invite.used_by_id is not None or invite.expires_at <= now:
+                raise InvalidInput("spent_invite")
+            if not await tx.invites.redeem(invite.id, person_id=person_id, now=now):
+                raise InvalidInput("spent_invite")
+            await tx.people.update(person_id, role=invite.role, organisation_id=invite.organisation_id)
+            return await tx.people.set_areas(person_id, [invite.area_id])
+
+    async def privacy(self, person_id: int) -> PrivacySummary:
+        async with self.database.transaction() as tx:
+            person = await tx.people.get(person_id)
+            if person is None:
+                raise NotFound(f"no person {person_id}")
+            return PrivacySummary(
+                person=person,
+                consents=await tx.consents.history(person_id),
+                reports=len(await tx.reports.by_reporter(person_id)),
+                tickets=await tx.tickets.find(reporter_id=person_id),
+                home_areas=[area for area_id in person.area_ids if (area := await tx.areas.get(area_id))],
+            )
+
+    async def erase(self, person_id: int) -> None:
+        """Erase what identifies the person; tickets stay, anonymised, for the statistics."""
+        now = self.clock.now()
+        async with self.database.transaction() as tx:
+            await tx.reports.redact_by_reporter(person_id)
+            for purpose in ConsentPurpose:
+                await tx.consents.withdraw(person_id=person_id, purpose=purpose, now=now)
+            await tx.people.erase(person_id, now)
+
+    async def area_children(self, parent_id: int | None) -> list[Area]:
+        async with self.database.transaction() as tx:
+            return await tx.areas.children(parent_id)
+
+    async def area(self, area_id: int) -> Area | None:
+        async with self.database.transaction() as tx:
+            return await tx.areas.get(area_id)
+
+    async def match_area(self, text: str) -> list[Area]:
+        """Communities whose name matches what was typed, loosely (社区 may be left out, typos allowed)."""
+        query = text.strip()
+        if not query:
+            return []
+        async with self.database.transaction() as tx:
+            areas = await tx.areas.list_all()
+        names = {area.id: f"{area.name} {area.name_en}".lower() for area in areas}
+        found = process.extract(query.lower(), names, scorer=fuzz.WRatio, limit=3, score_cutoff=70)
+        by_id = {area.id: area for area in areas}
+        return [by_id[key] for _, _, key in found]
+
+    async def message(self, user_id: int, key: str, *, now_suffix: str) -> bool:
+        """Queue a plain message (a catalog key) for the person behind a channel account."""
+        async with self.database.transaction() as tx:
+            person = await tx.people.by_telegram_id(user_id)
+            if person is None or not person.active:
+                return False
+            alert = await tx.outbox.queue(
+                event="dialog_message",
+                payload={"message_key": key},
+                now=self.clock.now(),
+                ticket_id=None,
+                recipient_person_id=person.id,
+                key_suffix=f"#{key}#{now_suffix}",
+            )
+            return alert is not None
+
+    async def default_area(self) -> Area:
+        """Where an urgent report goes when the person's area is not known yet: the top of the tree."""
+        async with self.database.transaction() as tx:
+            roots = await tx.areas.children(None)
+        if not roots:
+            raise NotFound("no areas are set up")
+        return roots[0]

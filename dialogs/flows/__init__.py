@@ -1,0 +1,1 @@
+"""The conversations, one module each, with a Mermaid diagram beside each."""

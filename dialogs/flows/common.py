@@ -1,0 +1,177 @@
+"""Pieces several flows share: choosing an area, yes/no answers, service-type labels."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from casework.domain import ServiceType, VulnerabilityTag
+from dialogs.engine import Ctx, Step
+from dialogs.messages import Button
+
+SITUATION_TAGS = (
+    VulnerabilityTag.ELDER_ALONE,
+    VulnerabilityTag.DISABILITY,
+    VulnerabilityTag.LEFT_BEHIND_CHILD,
+    VulnerabilityTag.SERIOUS_ILLNESS,
+    VulnerabilityTag.UNEMPLOYMENT,
+    VulnerabilityTag.SINGLE_PARENT,
+    VulnerabilityTag.LOW_INCOME,
+    VulnerabilityTag.HOUSING_DIFFICULTY,
+)
+
+
+def service_label(kind: ServiceType | str) -> str:
+    return f"service.{ServiceType(kind).value}"
+
+
+def yes_no(ctx: Ctx) -> list[Button]:
+    return [ctx.button("button.yes", "yes"), ctx.button("button.no", "no")]
+
+
+def answer_yes_no(ctx: Ctx) -> bool | None:
+    """A pressed yes/no, or a typed one (是/对/好/yes/y, 不/否/no/n)."""
+    if ctx.pressed in ("yes", "no"):
+        return ctx.pressed == "yes"
+    text = (ctx.text or "").strip().lower()
+    if text in ("是", "是的", "对", "好", "好的", "可以", "嗯", "yes", "y", "ok", "sure"):
+        return True
+    if text in ("不", "不是", "否", "不要", "不用", "no", "n", "nope"):
+        return False
+    return None
+
+
+async def ask_area(ctx: Ctx, key: str = "area.ask") -> None:
+    """Buttons down the area tree from where the person has got to; a community name may be typed."""
+    parent = ctx.data.get("area_parent")
+    areas = await ctx.services.people.area_children(parent)
+    while len(areas) == 1 and (below := await ctx.services.people.area_children(areas[0].id)):
+        # A single choice is no choice: go down to where there are several.
+        parent, areas = areas[0].id, below
+        ctx.data["area_parent"] = ctx.data["area_top"] = parent
+    buttons = [
+        ctx.button(
+            area.name if ctx.lang == "zh" else (area.name_en or area.name), f"area:{area.id}", literal=True
+        )
+        for area in areas
+    ]
+    if parent is not None and parent != ctx.data.get("area_top"):
+        buttons.append(ctx.button("button.back", "area:up"))
+    ctx.ask(key, buttons)
+
+
+async def handle_area(ctx: Ctx) -> int | None:
+    """The community chosen, or None while the person is still choosing (the prompt is repeated)."""
+    pressed = ctx.pressed or ""
+    if pressed == "area:up":
+        parent = await ctx.services.people.area(ctx.data.get("area_parent") or 0)
+        ctx.data["area_parent"] = parent.parent_id if parent else None
+        return None
+    if pressed.startswith("area:"):
+        area_id = int(pressed.removeprefix("area:"))
+        children = await ctx.services.people.area_children(area_id)
+        if children:
+            ctx.data["area_parent"] = area_id
+            return None
+        return area_id
+    if ctx.text:
+        matches = await ctx.services.people.match_area(ctx.text)
+        leaves = [area for area in matches if not await ctx.services.people.area_children(area.id)]
+        if len(leaves) >= 1 and (len(leaves) == 1 or leaves[0].name.startswith(ctx.text.strip())):
+            return leaves[0].id
+        if matches:
+            ctx.data["area_parent"] = matches[0].parent_id if leaves else matches[0].id
+            ctx.say("area.did_you_mean")
+            return None
+        ctx.say("area.unknown", typed=ctx.text[:40])
+        return None
+    ctx.say("input.choose_button")
+    return None
+
+
+def area_step(
+    question: str,
+    here: str,
+    then: str | None,
+    chosen: Callable[[Ctx, int], Awaitable[str | None]] | None = None,
+) -> Step:
+    """Ask for the community (kept as ``data["area_id"]``), then go to ``then`` or let ``chosen`` decide."""
+
+    async def prompt(ctx: Ctx) -> None:
+        await ask_area(ctx, question)
+
+    async def handle(ctx: Ctx) -> str | None:
+        if ctx.turn.latitude is not None:
+            ctx.say("area.location_unmatched")
+            return here
+        area_id = await handle_area(ctx)
+        if area_id is None:
+            return here
+        ctx.data["area_id"] = area_id
+        return await chosen(ctx, area_id) if chosen is not None else then
+
+    return Step(prompt, handle)
+
+
+def situation_step(question: str, here: str, then: str) -> Step:
+    """The household's situation as tags (``data["tags"]``), toggled on and off until "done"."""
+
+    async def prompt(ctx: Ctx) -> None:
+        chosen = set(ctx.data.get("tags", []))
+        buttons = [
+            ctx.button(f"tag.{tag.value}", f"tag:{tag.value}", mark="✓ " if tag.value in chosen else "")
+            for tag in SITUATION_TAGS
+        ]
+        buttons.append(ctx.button("button.done", "tag:done"))
+        ctx.ask(question, buttons)
+
+    async def handle(ctx: Ctx) -> str | None:
+        pressed = ctx.pressed or ""
+        if pressed == "tag:done" or answer_yes_no(ctx) is False:
+            return then
+        if pressed.startswith("tag:"):
+            ctx.data["tags"] = sorted(
+                set(ctx.data.get("tags", [])) ^ {VulnerabilityTag(pressed.removeprefix("tag:")).value}
+            )
+            return here
+        ctx.say("input.choose_button")
+        return here
+
+    return Step(prompt, handle)
+
+
+def service_step(
+    here: str,
+    then: str,
+    *,
+    kinds: tuple[ServiceType, ...],
+    suggestions: str,
+    ask: str,
+    ask_suggested: str,
+    other: str,
+    chosen: Callable[[Ctx], None] | None = None,
+) -> Step:
+    """Choose a service type (``data["service_type"]``): the suggested ones first (``data[suggestions]``),
+    with a way to see them all; a choice goes to ``then``."""
+
+    async def prompt(ctx: Ctx) -> None:
+        suggested = ctx.data.get(suggestions) or []
+        offered = [ServiceType(kind) for kind in suggested] or list(kinds)
+        buttons = [ctx.button(service_label(kind), f"type:{kind.value}") for kind in offered]
+        if suggested:
+            buttons.append(ctx.button(other, "type:other"))
+        ctx.ask(ask_suggested if suggested else ask, buttons, per_row=1)
+
+    async def handle(ctx: Ctx) -> str | None:
+        pressed = ctx.pressed or ""
+        if pressed == "type:other":
+            ctx.data[suggestions] = []
+            return here
+        if pressed.startswith("type:"):
+            ctx.data["service_type"] = ServiceType(pressed.removeprefix("type:")).value
+            if chosen is not None:
+                chosen(ctx)
+            return then
+        ctx.say("input.choose_button")
+        return here
+
+    return Step(prompt, handle)

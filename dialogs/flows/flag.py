@@ -1,0 +1,214 @@
+"""A volunteer flags a household that seems to need help, on its behalf: where it lives, what was seen
+(classified to suggest a service type), its situation, whether it knows → a ticket reference. The
+volunteer later sees the stage only (received, claimed, visited, closed), never the case. A second flag
+of the same household joins its open ticket. Diagram: flag.mmd."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from casework.domain import Area, Channel, Role, ServiceType, Urgency, VulnerabilityTag
+from casework.service import NewReport
+from dialogs.engine import END, Ctx, Flow, Step
+from dialogs.flows.common import answer_yes_no, area_step, service_label, service_step, situation_step
+from nlu.types import SERVICE_TYPE_OF_INTENT, Intent, Parse
+
+ALL_TYPES = (
+    ServiceType.RESOURCE_LINKING,
+    ServiceType.PSYCHOLOGICAL_SUPPORT,
+    ServiceType.SOCIAL_INTEGRATION,
+    ServiceType.CAPACITY_BUILDING,
+    ServiceType.POLICY_ADVOCACY,
+)
+SUGGEST_CONFIDENCE = 0.04  # a need the classifier heard at all is worth offering; the volunteer decides
+MAX_SUGGESTIONS = 2
+ADDRESS_LENGTH = (2, 200)
+KNOWS = ("yes", "no", "unsure")
+
+
+class S(StrEnum):
+    AREA = "area"
+    ADDRESS = "address"
+    OBSERVED = "observed"
+    SERVICE = "service"
+    SITUATION = "situation"
+    KNOWS = "knows"
+    SUMMARY = "summary"
+
+
+def suggested_types(parse: Parse) -> list[str]:
+    """Service types the observation points to, likeliest first (a flag is itself no service type)."""
+    kinds: list[ServiceType] = [parse.service_type] if parse.service_type else []
+    for score in parse.ranking:
+        kind = SERVICE_TYPE_OF_INTENT.get(score.intent)
+        if kind is None or kind in kinds or not score.intent.value.startswith("need_"):
+            continue
+        if score.confidence >= SUGGEST_CONFIDENCE:
+            kinds.append(kind)
+    return [kind.value for kind in kinds[:MAX_SUGGESTIONS]]
+
+
+def remember_observation(ctx: Ctx, parse: Parse) -> None:
+    ctx.data.update(
+        observed=parse.text,
+        language=parse.language,
+        intent=Intent.FLAG_HOUSEHOLD.value,
+        confidence=parse.top.confidence,
+        urgency=parse.urgency.value,
+        entities=[entity.value for entity in parse.entities][:6],
+        suggested=suggested_types(parse),
+    )
+
+
+def area_name(area: Area | None, language: str) -> str:
+    if area is None:
+        return ""
+    return area.name if language == "zh" else (area.name_en or area.name)
+
+
+async def begin(ctx: Ctx) -> str | None:
+    # Start the area buttons from where the volunteer serves: their community and its neighbours.
+    if ctx.person.area_ids:
+        home = await ctx.services.people.area(min(ctx.person.area_ids))
+        if home is not None:
+            below = await ctx.services.people.area_children(home.id)
+            ctx.data["area_parent"] = home.id if below else home.parent_id
+    observed = ctx.data.pop("observed", None)
+    if observed:
+        remember_observation(ctx, await ctx.parse(observed))
+    return S.AREA
+
+
+async def ask_address(ctx: Ctx) -> None:
+    ctx.say("flag.address")
+
+
+async def on_address(ctx: Ctx) -> str | None:
+    shortest, longest = ADDRESS_LENGTH
+    if not ctx.text or not shortest <= len(ctx.text) <= longest:
+        ctx.say("flag.address_invalid", longest=longest)
+        return S.ADDRESS
+    ctx.data["address"] = ctx.text
+    return S.SERVICE if ctx.data.get("observed") else S.OBSERVED
+
+
+async def ask_observed(ctx: Ctx) -> None:
+    ctx.say("flag.observed")
+
+
+async def on_observed(ctx: Ctx) -> str | None:
+    if not ctx.text:
+        ctx.say("flag.observed_needed")
+        return S.OBSERVED
+    remember_observation(ctx, await ctx.parse(ctx.text))
+    return S.SERVICE
+
+
+async def ask_knows(ctx: Ctx) -> None:
+    ctx.ask(
+        "flag.knows", [ctx.button(f"flag.knows.{answer}", f"knows:{answer}") for answer in KNOWS], per_row=3
+    )
+
+
+async def on_knows(ctx: Ctx) -> str | None:
+    pressed = ctx.pressed or ""
+    answer = pressed.removeprefix("knows:") if pressed.startswith("knows:") else None
+    if answer is None:
+        typed = answer_yes_no(ctx)
+        answer = None if typed is None else ("yes" if typed else "no")
+    if answer not in KNOWS:
+        ctx.say("input.choose_button")
+        return S.KNOWS
+    ctx.data["knows"] = answer
+    return S.SUMMARY
+
+
+async def ask_summary(ctx: Ctx) -> None:
+    area = await ctx.services.people.area(ctx.data["area_id"])
+    tags = "、".join(
+        ctx.services.catalog.text(f"tag.{tag}", ctx.lang, mark="") for tag in ctx.data.get("tags", [])
+    )
+    ctx.ask(
+        "flag.summary",
+        [ctx.button("flag.button.submit", "submit"), ctx.button("button.cancel", "cancel")],
+        area=area_name(area, ctx.lang),
+        address=ctx.data["address"],
+        service=service_label(ctx.data["service_type"]),
+        tags=tags or "-",
+        knows=f"flag.knows.{ctx.data['knows']}",
+    )
+
+
+async def on_summary(ctx: Ctx) -> str | None:
+    answer = answer_yes_no(ctx)
+    if ctx.pressed == "cancel" or answer is False:
+        ctx.say("flow.cancelled")
+        return END
+    if ctx.pressed != "submit" and answer is not True:
+        ctx.say("input.choose_button")
+        return S.SUMMARY
+    await submit(ctx)
+    return END
+
+
+def report_summary(ctx: Ctx, data: dict[str, Any]) -> str:
+    """What the workers' alert says of the household: no words of the volunteer's own, no address."""
+    parts = [
+        ctx.services.catalog.text("flag.summary_on_behalf", ctx.lang),
+        ctx.services.catalog.text(f"flag.summary_knows.{data.get('knows', 'unsure')}", ctx.lang),
+        ",".join(data.get("tags", [])),
+        " ".join(data.get("entities", [])),
+    ]
+    return " · ".join(part for part in parts if part)
+
+
+async def submit(ctx: Ctx) -> None:
+    opened = await ctx.services.casework.open_ticket(
+        NewReport(
+            text=ctx.data["observed"],
+            language=ctx.data.get("language", ctx.lang),
+            intent=ctx.data.get("intent", Intent.FLAG_HOUSEHOLD.value),
+            confidence=float(ctx.data.get("confidence", 0.0)),
+            service_type=ServiceType(ctx.data["service_type"]),
+            urgency=Urgency(ctx.data.get("urgency", "normal")),
+            area_id=ctx.data["area_id"],
+            channel=Channel(ctx.turn.channel),
+            summary=report_summary(ctx, ctx.data),
+            reporter_id=ctx.person.id,
+            on_behalf=True,
+            household_address=ctx.data["address"],
+            vulnerability_tags=frozenset(VulnerabilityTag(tag) for tag in ctx.data.get("tags", [])),
+        )
+    )
+    ctx.say(
+        "flag.submitted_joined" if opened.joined_existing else "flag.submitted",
+        reference=opened.ticket.reference,
+        service=service_label(opened.ticket.service_type),
+    )
+    ctx.say("flag.what_you_will_see")
+
+
+FLOW = Flow(
+    name="flag",
+    start=S.AREA,
+    begin=begin,
+    roles=frozenset({Role.VOLUNTEER}),
+    steps={
+        S.AREA: area_step("flag.area", S.AREA, S.ADDRESS),
+        S.ADDRESS: Step(ask_address, on_address),
+        S.OBSERVED: Step(ask_observed, on_observed),
+        S.SERVICE: service_step(
+            S.SERVICE,
+            S.SITUATION,
+            kinds=ALL_TYPES,
+            suggestions="suggested",
+            ask="flag.service",
+            ask_suggested="flag.service_suggested",
+            other="flag.button.other_types",
+        ),
+        S.SITUATION: situation_step("flag.situation", S.SITUATION, S.KNOWS),
+        S.KNOWS: Step(ask_knows, on_knows),
+        S.SUMMARY: Step(ask_summary, on_summary),
+    },
+)

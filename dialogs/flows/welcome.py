@@ -1,0 +1,66 @@
+"""Welcome and consent: what the service is, then consent for each purpose, recorded with the
+notice's version. Declining still leaves policy questions and anonymous reports. Diagram: welcome.mmd."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from casework.domain import ConsentPurpose
+from casework.people import NOTICE_VERSION
+from dialogs.engine import END, Ctx, Flow, Step
+from dialogs.flows.common import answer_yes_no, yes_no
+
+PURPOSES = (ConsentPurpose.STORE_REPORT, ConsentPurpose.SHARE_WITH_AGENCY, ConsentPurpose.CONTACT_ME)
+
+
+class S(StrEnum):
+    STORE = "store_report"
+    SHARE = "share_with_agency"
+    CONTACT = "contact_me"
+
+
+ORDER = (S.STORE, S.SHARE, S.CONTACT)
+
+
+async def begin(ctx: Ctx) -> str | None:
+    ctx.say("welcome.intro", version=NOTICE_VERSION)
+    return S.STORE
+
+
+def _asker(purpose: S) -> Step:
+    async def prompt(ctx: Ctx) -> None:
+        ctx.ask(f"consent.ask.{purpose.value}", yes_no(ctx))
+
+    async def handle(ctx: Ctx) -> str | None:
+        answer = answer_yes_no(ctx)
+        if answer is None:
+            ctx.say("input.choose_button")
+            return purpose.value
+        ctx.data.setdefault("answers", {})[purpose.value] = answer
+        position = ORDER.index(purpose)
+        if position + 1 < len(ORDER):
+            return ORDER[position + 1].value
+        return await finish(ctx)
+
+    return Step(prompt, handle)
+
+
+async def finish(ctx: Ctx) -> str | None:
+    answers = {ConsentPurpose(key): value for key, value in ctx.data.get("answers", {}).items()}
+    await ctx.services.people.record_consents(ctx.person.id, answers)
+    ctx.say("consent.recorded" if answers.get(ConsentPurpose.STORE_REPORT) else "consent.declined")
+    pending = ctx.data.get("pending_text")
+    ctx.end()
+    if pending:
+        await ctx.engine.route_text(ctx, pending)
+    else:
+        ctx.say("help.menu")
+    return END
+
+
+FLOW = Flow(
+    name="welcome",
+    start=S.STORE,
+    begin=begin,
+    steps={purpose: _asker(purpose) for purpose in ORDER},
+)

@@ -1,0 +1,683 @@
+"""The social workers' and supervisors' side: queues, the case view, and the steps of working a ticket.
+
+Commands list tickets (/queue, /mine, /overdue, /ticket REF). Every step on a ticket is an action
+button ("!claim:42") that works outside any flow, from an alert or from the case view; the steps that
+need words or a choice (a note, an outcome, a reason, whom to refer or assign to) run the small
+"worker" flow, which ends after its one casework call. Diagram: worker.mmd.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from casework.access import Forbidden, Operation, check
+from casework.domain import (
+    Area,
+    DomainError,
+    NotFound,
+    Person,
+    Referral,
+    ReferralStatus,
+    Role,
+    Ticket,
+    TicketStatus,
+)
+from casework.service import WORKING_STATUSES, AlreadyClaimed, Casework, QueueItem, Target, TicketView
+from dialogs.engine import END, Action, Command, Ctx, Flow, Step, action_button
+from dialogs.flows.common import service_label
+from dialogs.messages import Button, rows
+
+WORKER_ROLES = frozenset({Role.SOCIAL_WORKER, Role.SUPERVISOR, Role.ADMIN})
+SUPERVISOR_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN})
+RESOLVABLE = WORKING_STATUSES | {TicketStatus.REFERRED}
+FINISHED = frozenset({TicketStatus.RESOLVED, TicketStatus.CLOSED})
+LISTED = 10  # tickets per list: a phone screen, not a report
+TRAIL_SHOWN = 5
+REPORTS_SHOWN = 3
+REPORT_CHARS = 300
+NOTE_CHARS = 80
+CHOICES = 12  # people or agencies offered as buttons
+
+
+class S(StrEnum):
+    NOTE_TEXT = "note_text"
+    OUTCOME = "outcome"
+    CLOSE_REASON = "close_reason"
+    REOPEN_REASON = "reopen_reason"
+    REFER_TARGET = "refer_target"
+    REFER_REASON = "refer_reason"
+    DECLINE_REASON = "decline_reason"
+    ASSIGN_TARGET = "assign_target"
+
+
+class Task(StrEnum):
+    """What the flow was started for; ``begin`` turns it into the first state."""
+
+    NOTE = "note"
+    RESOLVE = "resolve"
+    COMPLETE = "complete"  # resolve by completing the referral that brought the case here
+    CLOSE = "close"
+    REOPEN = "reopen"
+    REFER = "refer"
+    DECLINE = "decline"
+    ASSIGN = "assign"
+
+
+FIRST_STATE = {
+    Task.NOTE: S.NOTE_TEXT,
+    Task.RESOLVE: S.OUTCOME,
+    Task.COMPLETE: S.OUTCOME,
+    Task.CLOSE: S.CLOSE_REASON,
+    Task.REOPEN: S.REOPEN_REASON,
+    Task.REFER: S.REFER_TARGET,
+    Task.DECLINE: S.DECLINE_REASON,
+    Task.ASSIGN: S.ASSIGN_TARGET,
+}
+
+
+# --- small pieces ---------------------------------------------------------------------------------
+
+
+@contextmanager
+def politely(ctx: Ctx) -> Iterator[None]:
+    """Refusals met in ordinary work, said in the worker's language rather than as a bare error."""
+    try:
+        yield
+    except Forbidden:
+        ctx.say("worker.forbidden")
+    except NotFound:
+        ctx.say("worker.gone")
+    except DomainError as error:
+        ctx.say("error.refused", reason=str(error))
+
+
+def words(ctx: Ctx, key: str, **args: Any) -> str:
+    """A catalog text in the person's language, for lines assembled into one message."""
+    return ctx.services.catalog.text(key, ctx.lang, **args)
+
+
+def area_name(ctx: Ctx, area: Area) -> str:
+    return area.name if ctx.lang == "zh" else (area.name_en or area.name)
+
+
+def person_name(person: Person) -> str:
+    return person.display_name or f"#{person.id}"
+
+
+def moment(ctx: Ctx, when: datetime | None) -> str:
+    if when is None:
+        return "-"
+    return when.astimezone(ctx.services.casework.timezone).strftime("%m-%d %H:%M")
+
+
+def subject_id(argument: str) -> int | None:
+    try:
+        return int(argument)
+    except ValueError:
+        return None
+
+
+async def area_chain(ctx: Ctx, area_id: int) -> list[int]:
+    """The area and every area above it, as access checks want it."""
+    chain: list[int] = []
+    area = await ctx.services.people.area(area_id)
+    while area is not None and area.id not in chain:
+        chain.append(area.id)
+        area = await ctx.services.people.area(area.parent_id) if area.parent_id is not None else None
+    return chain
+
+
+def may(
+    person: Person, operation: Operation, ticket: Ticket, chain: list[int], referral: Referral | None = None
+) -> bool:
+    try:
+        check(person, operation, ticket, chain, referral)
+    except Forbidden:
+        return False
+    return True
+
+
+async def checked_ticket(ctx: Ctx, ticket_id: int, operation: Operation) -> Ticket:
+    """The ticket, if this person may do ``operation`` on it (else ``Forbidden``); nothing is audited."""
+    ticket = await ctx.services.casework.status(ctx.person, ticket_id)
+    check(ctx.person, operation, ticket, await area_chain(ctx, ticket.area_id))
+    return ticket
+
+
+async def reference_of(ctx: Ctx, ticket_id: int) -> str:
+    try:
+        return (await ctx.services.casework.status(ctx.person, ticket_id)).reference
+    except DomainError:
+        return "-"
+
+
+def view_button(ticket_id: int) -> Button:
+    return action_button("alert.button.view", "view", ticket_id)
+
+
+def cancel_button(ctx: Ctx) -> Button:
+    return ctx.button("button.cancel", "cancel")
+
+
+# --- whom a ticket can go to ----------------------------------------------------------------------
+
+
+def _choices(targets: list[Target]) -> list[dict[str, Any]]:
+    return [{"kind": t.kind, "id": t.id, "name": t.name, "load": t.load} for t in targets[:CHOICES]]
+
+
+async def referral_targets(casework: Casework, actor: Person, ticket: Ticket) -> list[dict[str, Any]]:
+    return _choices(await casework.referral_targets(actor, ticket.id, limit=CHOICES))
+
+
+async def referral_under_way(casework: Casework, ticket: Ticket) -> bool:
+    return await casework.referral_under_way(ticket.id)
+
+
+async def assignable_workers(casework: Casework, actor: Person, ticket: Ticket) -> list[dict[str, Any]]:
+    return _choices(await casework.assignable_workers(actor, ticket.id, limit=CHOICES))
+
+
+# --- lists ----------------------------------------------------------------------------------------
+
+
+def say_list(ctx: Ctx, key: str, items: list[QueueItem], *, line: str = "worker.line.queue") -> None:
+    if not items:
+        ctx.say(f"{key}.empty")
+        return
+    shown = items[:LISTED]
+    lines = [
+        words(
+            ctx,
+            line,
+            n=number,
+            reference=item.ticket.reference,
+            sla=words(ctx, f"worker.sla.{item.sla.value}"),
+            service=words(ctx, service_label(item.ticket.service_type)),
+            urgency=words(ctx, f"urgency.{item.ticket.urgency.value}"),
+            status=words(ctx, f"worker.status.{item.ticket.status.value}"),
+            area=area_name(ctx, item.area),
+        )
+        for number, item in enumerate(shown, start=1)
+    ]
+    if len(items) > LISTED:
+        lines.append(words(ctx, "worker.list.more", rest=len(items) - LISTED))
+    buttons = [
+        action_button("worker.button.open_n", "view", item.ticket.id, n=number)
+        for number, item in enumerate(shown, start=1)
+    ]
+    ctx.say(key, *rows(buttons, 5), total=len(items), lines="\n".join(lines))
+
+
+def for_workers(command: Command) -> Command:
+    async def guarded(ctx: Ctx, argument: str) -> None:
+        if ctx.person.role not in WORKER_ROLES:
+            ctx.say("worker.only_workers")
+            return
+        with politely(ctx):
+            await command(ctx, argument)
+
+    return guarded
+
+
+async def queue(ctx: Ctx, argument: str) -> None:
+    say_list(ctx, "worker.queue", await ctx.services.casework.queue(ctx.person))
+
+
+async def mine(ctx: Ctx, argument: str) -> None:
+    say_list(ctx, "worker.mine", await ctx.services.casework.mine(ctx.person), line="worker.line.mine")
+
+
+async def overdue(ctx: Ctx, argument: str) -> None:
+    if ctx.person.role not in SUPERVISOR_ROLES:
+        ctx.say("worker.only_supervisors")
+        return
+    say_list(ctx, "worker.overdue", await ctx.services.casework.queue(ctx.person, only_overdue=True))
+
+
+async def ticket(ctx: Ctx, argument: str) -> None:
+    reference = argument.strip().upper()
+    if not reference:
+        ctx.say("worker.ticket.usage")
+        return
+    try:
+        found = await ctx.services.casework.by_reference(reference)
+    except NotFound:
+        ctx.say("worker.ticket.unknown", reference=reference[:40])
+        return
+    await show(ctx, found.id)
+
+
+# --- the case view --------------------------------------------------------------------------------
+
+
+async def show(ctx: Ctx, ticket_id: int) -> None:
+    """The worker's case view (the read is audited by casework) and the steps this person may take."""
+    view = await ctx.services.casework.view(ctx.person, ticket_id)
+    ticket = view.ticket
+    if view.assignee is not None:
+        holder = person_name(view.assignee)
+    elif view.organisation is not None:
+        holder = view.organisation.name
+    else:
+        holder = words(ctx, "worker.view.nobody")
+    reports = [
+        "• " + (report.text if len(report.text) <= REPORT_CHARS else report.text[:REPORT_CHARS] + "…")
+        for report in view.reports[-REPORTS_SHOWN:]
+        if report.text.strip()
+    ]
+    ctx.say(
+        "worker.view",
+        *rows(next_steps(ctx, view), 3),
+        reference=ticket.reference,
+        status=f"worker.status.{ticket.status.value}",
+        service=service_label(ticket.service_type),
+        urgency=f"urgency.{ticket.urgency.value}",
+        sla=f"worker.sla.{view.sla.value}",
+        area=" / ".join(area_name(ctx, area) for area in view.area_path),
+        holder=holder,
+        deadline=deadline(ctx, ticket),
+        summary=ticket.summary or "-",
+        reports="\n".join(reports) or "-",
+        trail=await trail(ctx, view),
+    )
+
+
+def deadline(ctx: Ctx, ticket: Ticket) -> str:
+    """The deadline the ticket is measured against: claiming until someone holds it, then resolving."""
+    if ticket.assignee_id is None and ticket.organisation_id is None and ticket.is_open:
+        return words(ctx, "worker.view.claim_by", at=moment(ctx, ticket.claim_deadline))
+    return words(ctx, "worker.view.resolve_by", at=moment(ctx, ticket.resolve_deadline))
+
+
+async def trail(ctx: Ctx, view: TicketView) -> str:
+    """The last few things done to the ticket; reads are left out (every view adds one)."""
+    events = [event for event in view.events if event.action != "read"][-TRAIL_SHOWN:]
+    names: dict[int, str] = {}
+    lines = []
+    for event in events:
+        if event.actor_id is None:
+            who = words(ctx, "worker.trail.system")
+        else:
+            if event.actor_id not in names:
+                try:
+                    names[event.actor_id] = person_name(await ctx.services.people.get(event.actor_id))
+                except NotFound:
+                    names[event.actor_id] = f"#{event.actor_id}"
+            who = names[event.actor_id]
+        label = f"worker.event.{event.action}"
+        note = event.note or ""
+        if note and event.action in ("assigned", "reassigned"):
+            note = ""  # "to #12": the assignee line says who
+        lines.append(
+            words(
+                ctx,
+                "worker.trail.line",
+                when=moment(ctx, event.created_at),
+                action=words(ctx, label) if ctx.services.catalog.has(label) else event.action,
+                who=who,
+                note=words(ctx, "worker.trail.note", note=note[:NOTE_CHARS]) if note else "",
+            )
+        )
+    return "\n".join(lines) or words(ctx, "worker.view.no_trail")
+
+
+def next_steps(ctx: Ctx, view: TicketView) -> list[Button]:
+    """Buttons for what this person may do next, by the ticket's status and their role."""
+    ticket, me = view.ticket, ctx.person
+    chain = [area.id for area in view.area_path]
+    pending = next((r for r in view.referrals if r.status is ReferralStatus.PENDING), None)
+    under_way = any(r.status in (ReferralStatus.PENDING, ReferralStatus.ACCEPTED) for r in view.referrals)
+    taken = next(
+        (
+            r
+            for r in view.referrals
+            if r.status is ReferralStatus.ACCEPTED and may(me, Operation.COMPLETE_REFERRAL, ticket, chain, r)
+        ),
+        None,
+    )
+    buttons: list[Button] = []
+    if pending is not None and may(me, Operation.RESPOND_REFERRAL, ticket, chain, pending):
+        buttons.append(action_button("alert.button.accept", "accept_referral", pending.id))
+        buttons.append(action_button("alert.button.decline", "decline_referral", pending.id))
+    if (
+        ticket.status in (TicketStatus.NEW, TicketStatus.REOPENED)
+        and ticket.assignee_id is None
+        and may(me, Operation.CLAIM, ticket, chain)
+    ):
+        buttons.append(action_button("alert.button.claim", "claim", ticket.id))
+    if ticket.is_open and may(me, Operation.NOTE, ticket, chain):
+        buttons.append(action_button("worker.button.note", "note", ticket.id))
+    if ticket.is_open and ticket.visited_at is None and may(me, Operation.VISIT, ticket, chain):
+        buttons.append(action_button("alert.button.visited", "visited", ticket.id))
+    if ticket.is_open and not under_way and may(me, Operation.REFER, ticket, chain):
+        buttons.append(action_button("alert.button.refer", "refer", ticket.id))
+    if ticket.status in RESOLVABLE and taken is not None:
+        buttons.append(action_button("worker.button.resolve", "complete", taken.id))
+    elif ticket.status in RESOLVABLE and may(me, Operation.RESOLVE, ticket, chain):
+        buttons.append(action_button("worker.button.resolve", "resolve", ticket.id))
+    closable = ticket.status is TicketStatus.RESOLVED or (ticket.is_open and me.role in SUPERVISOR_ROLES)
+    if closable and may(me, Operation.CLOSE, ticket, chain):
+        buttons.append(action_button("alert.button.close", "close", ticket.id))
+    if ticket.status in FINISHED and may(me, Operation.REOPEN, ticket, chain):
+        buttons.append(action_button("worker.button.reopen", "reopen", ticket.id))
+    if ticket.is_open and me.role in SUPERVISOR_ROLES and may(me, Operation.ASSIGN, ticket, chain):
+        buttons.append(action_button("worker.button.assign", "assign", ticket.id))
+    return buttons
+
+
+# --- actions: the buttons on alerts and on the case view ------------------------------------------
+
+
+def worker_action(handle: Callable[[Ctx, int], Awaitable[None]]) -> Action:
+    """An action for enrolled workers whose argument is an id (of a ticket, or of a referral)."""
+
+    async def action(ctx: Ctx, argument: str) -> None:
+        if ctx.person.role not in WORKER_ROLES:
+            ctx.say("worker.only_workers")
+            return
+        subject = subject_id(argument)
+        if subject is None:
+            ctx.say("button.expired")
+            return
+        with politely(ctx):
+            await handle(ctx, subject)
+
+    return action
+
+
+async def start(ctx: Ctx, task: Task, **data: Any) -> None:
+    await ctx.start("worker", {"task": task.value, **data})
+
+
+async def claim(ctx: Ctx, ticket_id: int) -> None:
+    try:
+        claimed = await ctx.services.casework.claim(ctx.person, ticket_id)
+    except AlreadyClaimed as taken:
+        ctx.say("worker.claim.taken", holder=taken.holder)
+        return
+    visit = claimed.needs_home_visit and claimed.visited_at is None
+    ctx.say(
+        "worker.claim.done_visit" if visit else "worker.claim.done",
+        (view_button(claimed.id), action_button("worker.button.note", "note", claimed.id)),
+        reference=claimed.reference,
+    )
+
+
+async def view(ctx: Ctx, ticket_id: int) -> None:
+    await show(ctx, ticket_id)
+
+
+async def note(ctx: Ctx, ticket_id: int) -> None:
+    found = await checked_ticket(ctx, ticket_id, Operation.NOTE)
+    if not found.is_open:
+        ctx.say("worker.not_open", reference=found.reference, status=f"worker.status.{found.status.value}")
+        return
+    await start(ctx, Task.NOTE, ticket_id=found.id, reference=found.reference)
+
+
+async def visited(ctx: Ctx, ticket_id: int) -> None:
+    updated = await ctx.services.casework.record_visit(ctx.person, ticket_id)
+    ctx.say("worker.visited.saved", (view_button(updated.id),), reference=updated.reference)
+
+
+async def refer(ctx: Ctx, ticket_id: int) -> None:
+    found = await checked_ticket(ctx, ticket_id, Operation.REFER)
+    if not found.is_open:
+        ctx.say("worker.not_open", reference=found.reference, status=f"worker.status.{found.status.value}")
+        return
+    if await referral_under_way(ctx.services.casework, found):
+        ctx.say("worker.refer.under_way", reference=found.reference)
+        return
+    targets = await referral_targets(ctx.services.casework, ctx.person, found)
+    if not targets:
+        ctx.say("worker.refer.nobody")
+        return
+    await start(ctx, Task.REFER, ticket_id=found.id, reference=found.reference, targets=targets)
+
+
+async def resolve(ctx: Ctx, ticket_id: int) -> None:
+    found = await checked_ticket(ctx, ticket_id, Operation.RESOLVE)
+    if found.status not in RESOLVABLE:
+        status = f"worker.status.{found.status.value}"
+        ctx.say("worker.resolve.not_now", reference=found.reference, status=status)
+        return
+    await start(ctx, Task.RESOLVE, ticket_id=found.id, reference=found.reference)
+
+
+async def complete(ctx: Ctx, referral_id: int) -> None:
+    await start(ctx, Task.COMPLETE, referral_id=referral_id)
+
+
+async def close(ctx: Ctx, ticket_id: int) -> None:
+    found = await checked_ticket(ctx, ticket_id, Operation.CLOSE)
+    if found.status is TicketStatus.CLOSED:
+        ctx.say("worker.close.already", reference=found.reference)
+    elif found.status is TicketStatus.RESOLVED:
+        closed = await ctx.services.casework.close(ctx.person, found.id)
+        ctx.say("worker.close.done", reference=closed.reference)
+    elif ctx.person.role in SUPERVISOR_ROLES:
+        # Closing an unresolved ticket (a duplicate, say) is a supervisor's call, and it says why.
+        await start(ctx, Task.CLOSE, ticket_id=found.id, reference=found.reference)
+    else:
+        ctx.say("worker.close.resolve_first", reference=found.reference)
+
+
+async def reopen(ctx: Ctx, ticket_id: int) -> None:
+    found = await checked_ticket(ctx, ticket_id, Operation.REOPEN)
+    if found.status not in FINISHED:
+        ctx.say("worker.reopen.still_open", reference=found.reference)
+        return
+    await start(ctx, Task.REOPEN, ticket_id=found.id, reference=found.reference)
+
+
+async def assign(ctx: Ctx, ticket_id: int) -> None:
+    if ctx.person.role not in SUPERVISOR_ROLES:
+        ctx.say("worker.only_supervisors")
+        return
+    found = await checked_ticket(ctx, ticket_id, Operation.ASSIGN)
+    if not found.is_open:
+        ctx.say("worker.not_open", reference=found.reference, status=f"worker.status.{found.status.value}")
+        return
+    workers = await assignable_workers(ctx.services.casework, ctx.person, found)
+    if not workers:
+        ctx.say("worker.assign.nobody")
+        return
+    await start(ctx, Task.ASSIGN, ticket_id=found.id, reference=found.reference, targets=workers)
+
+
+async def accept_referral(ctx: Ctx, referral_id: int) -> None:
+    referral = await ctx.services.casework.respond_to_referral(ctx.person, referral_id, accept=True)
+    key = "worker.referral.accepted_agency" if referral.to_person_id is None else "worker.referral.accepted"
+    ctx.say(
+        key,
+        (view_button(referral.ticket_id),),
+        reference=await reference_of(ctx, referral.ticket_id),
+    )
+
+
+async def decline_referral(ctx: Ctx, referral_id: int) -> None:
+    await start(ctx, Task.DECLINE, referral_id=referral_id)
+
+
+# --- the flow: the words or the choice a step needs -----------------------------------------------
+
+
+async def begin(ctx: Ctx) -> str | None:
+    try:
+        return FIRST_STATE[Task(ctx.data.get("task", ""))]
+    except (ValueError, KeyError):
+        ctx.say("flow.lost")
+        return END
+
+
+def words_step(key: str, state: S, act: Callable[[Ctx, str], Awaitable[None]]) -> Step:
+    """A state that asks for a few words (a note, an outcome, a reason) and does one thing with them."""
+
+    async def prompt(ctx: Ctx) -> None:
+        target = ctx.data.get("target") or {}
+        ctx.ask(
+            key, [cancel_button(ctx)], reference=ctx.data.get("reference", ""), name=target.get("name", "")
+        )
+
+    async def handle(ctx: Ctx) -> str | None:
+        if ctx.pressed == "cancel":
+            ctx.say("flow.cancelled")
+            return END
+        if not ctx.text:
+            ctx.say("worker.need_words")
+            return state
+        with politely(ctx):
+            await act(ctx, ctx.text)
+        return END
+
+    return Step(prompt, handle)
+
+
+async def add_note(ctx: Ctx, text: str) -> None:
+    await ctx.services.casework.add_note(ctx.person, ctx.data["ticket_id"], text)
+    ctx.say("worker.note.saved", reference=ctx.data["reference"])
+
+
+async def record_outcome(ctx: Ctx, text: str) -> None:
+    casework = ctx.services.casework
+    if "referral_id" in ctx.data:  # the case came by referral: completing it tells the referrer too
+        completed = await casework.complete_referral(ctx.person, ctx.data["referral_id"], text)
+        ticket_id, reference = completed.ticket_id, await reference_of(ctx, completed.ticket_id)
+    else:
+        resolved = await casework.resolve(ctx.person, ctx.data["ticket_id"], text)
+        ticket_id, reference = resolved.id, resolved.reference
+    ctx.say(
+        "worker.resolve.done",
+        (view_button(ticket_id), action_button("alert.button.close", "close", ticket_id)),
+        reference=reference,
+    )
+
+
+async def close_unresolved(ctx: Ctx, text: str) -> None:
+    closed = await ctx.services.casework.close(ctx.person, ctx.data["ticket_id"], text)
+    ctx.say("worker.close.done", reference=closed.reference)
+
+
+async def reopen_with_reason(ctx: Ctx, text: str) -> None:
+    reopened = await ctx.services.casework.reopen(ctx.person, ctx.data["ticket_id"], text)
+    ctx.say("worker.reopen.done", (view_button(reopened.id),), reference=reopened.reference)
+
+
+async def send_referral(ctx: Ctx, text: str) -> None:
+    target = ctx.data["target"]
+    await ctx.services.casework.refer(
+        ctx.person,
+        ctx.data["ticket_id"],
+        reason=text,
+        to_person_id=target["id"] if target["kind"] == "person" else None,
+        to_organisation_id=target["id"] if target["kind"] == "agency" else None,
+    )
+    ctx.say("worker.refer.sent", reference=ctx.data["reference"], name=target["name"])
+
+
+async def decline_with_reason(ctx: Ctx, text: str) -> None:
+    referral = await ctx.services.casework.respond_to_referral(
+        ctx.person, ctx.data["referral_id"], accept=False, reason=text
+    )
+    ctx.say("worker.referral.declined", reference=await reference_of(ctx, referral.ticket_id))
+
+
+def target_buttons(ctx: Ctx, kind_label: dict[str, str]) -> list[Button]:
+    return [
+        ctx.button(kind_label[target["kind"]], f"target:{index}", name=target["name"], load=target["load"])
+        for index, target in enumerate(ctx.data.get("targets", []))
+    ]
+
+
+def chosen_target(ctx: Ctx) -> dict[str, Any] | None:
+    pressed = ctx.pressed or ""
+    targets: list[dict[str, Any]] = ctx.data.get("targets", [])
+    if pressed.startswith("target:"):
+        index = subject_id(pressed.removeprefix("target:"))
+        if index is not None and 0 <= index < len(targets):
+            return targets[index]
+    return None
+
+
+async def ask_refer_target(ctx: Ctx) -> None:
+    buttons = target_buttons(ctx, {"person": "worker.refer.person", "agency": "worker.refer.agency"})
+    ctx.ask("worker.refer.choose", [*buttons, cancel_button(ctx)], per_row=1, reference=ctx.data["reference"])
+
+
+async def on_refer_target(ctx: Ctx) -> str | None:
+    if ctx.pressed == "cancel":
+        ctx.say("flow.cancelled")
+        return END
+    target = chosen_target(ctx)
+    if target is None:
+        ctx.say("input.choose_button")
+        return S.REFER_TARGET
+    ctx.data["target"] = target
+    return S.REFER_REASON
+
+
+async def ask_assign_target(ctx: Ctx) -> None:
+    buttons = target_buttons(ctx, {"person": "worker.assign.person"})
+    ctx.ask(
+        "worker.assign.choose", [*buttons, cancel_button(ctx)], per_row=1, reference=ctx.data["reference"]
+    )
+
+
+async def on_assign_target(ctx: Ctx) -> str | None:
+    if ctx.pressed == "cancel":
+        ctx.say("flow.cancelled")
+        return END
+    target = chosen_target(ctx)
+    if target is None:
+        ctx.say("input.choose_button")
+        return S.ASSIGN_TARGET
+    with politely(ctx):
+        assigned = await ctx.services.casework.assign(ctx.person, ctx.data["ticket_id"], target["id"])
+        ctx.say("worker.assign.done", reference=assigned.reference, name=target["name"])
+    return END
+
+
+FLOW = Flow(
+    name="worker",
+    start=S.NOTE_TEXT,
+    begin=begin,
+    roles=WORKER_ROLES,
+    screen_text=False,
+    steps={
+        S.NOTE_TEXT: words_step("worker.note.ask", S.NOTE_TEXT, add_note),
+        S.OUTCOME: words_step("worker.resolve.ask", S.OUTCOME, record_outcome),
+        S.CLOSE_REASON: words_step("worker.close.ask_reason", S.CLOSE_REASON, close_unresolved),
+        S.REOPEN_REASON: words_step("worker.reopen.ask", S.REOPEN_REASON, reopen_with_reason),
+        S.REFER_TARGET: Step(ask_refer_target, on_refer_target),
+        S.REFER_REASON: words_step("worker.refer.ask_reason", S.REFER_REASON, send_referral),
+        S.DECLINE_REASON: words_step("worker.referral.ask_reason", S.DECLINE_REASON, decline_with_reason),
+        S.ASSIGN_TARGET: Step(ask_assign_target, on_assign_target),
+    },
+)
+
+COMMANDS: dict[str, Command] = {
+    "queue": for_workers(queue),
+    "mine": for_workers(mine),
+    "overdue": for_workers(overdue),
+    "ticket": for_workers(ticket),
+}
+
+ACTIONS: dict[str, Action] = {
+    "claim": worker_action(claim),
+    "view": worker_action(view),
+    "note": worker_action(note),
+    "visited": worker_action(visited),
+    "refer": worker_action(refer),
+    "resolve": worker_action(resolve),
+    "complete": worker_action(complete),
+    "close": worker_action(close),
+    "reopen": worker_action(reopen),
+    "assign": worker_action(assign),
+    "accept_referral": worker_action(accept_referral),
+    "decline_referral": worker_action(decline_referral),
+}

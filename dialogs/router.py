@@ -1,0 +1,215 @@
+"""What happens outside a flow: global commands, free text routed by intent, and the crisis reply."""
+
+from __future__ import annotations
+
+from casework.domain import (
+    OPEN_STATUSES,
+    Channel,
+    InvalidInput,
+    Role,
+    ServiceType,
+    TicketStatus,
+    Urgency,
+)
+from casework.service import NewReport
+from dialogs.engine import Command, Ctx
+from nlu.types import Intent, Parse
+
+WORKER_ROLES = (Role.SOCIAL_WORKER, Role.SUPERVISOR, Role.ADMIN)
+STATUS_FOR_VOLUNTEERS = {
+    TicketStatus.NEW: "received",
+    TicketStatus.ASSIGNED: "claimed",
+    TicketStatus.IN_PROGRESS: "claimed",
+    TicketStatus.REFERRED: "claimed",
+    TicketStatus.REOPENED: "claimed",
+    TicketStatus.RESOLVED: "closed",
+    TicketStatus.CLOSED: "closed",
+}
+
+
+async def on_crisis(ctx: Ctx, parse: Parse | None) -> None:
+    """Hotline numbers at once, and an urgent ticket, before any question is asked."""
+    kinds = list(parse.crisis_kinds) if parse else ["self_harm"]
+    hotlines = ctx.services.screener.hotlines_for(kinds)
+    ctx.say("crisis.reply", hotlines="\n".join(f"☎ {h.number}  {h.label(ctx.lang)}" for h in hotlines))
+    for ticket in await ctx.services.casework.reported_by(ctx.person):
+        if ticket.status in OPEN_STATUSES and ticket.urgency is Urgency.CRITICAL:
+            ctx.say("crisis.ticket_exists", reference=ticket.reference)
+            return
+    area_id = (
+        min(ctx.person.area_ids) if ctx.person.area_ids else (await ctx.services.people.default_area()).id
+    )
+    opened = await ctx.services.casework.open_ticket(
+        NewReport(
+            text=parse.text if parse else (ctx.text or ""),
+            language=ctx.lang,
+            intent=parse.top.intent.value if parse else Intent.NEED_PSYCHOLOGICAL_SUPPORT.value,
+            confidence=parse.top.confidence if parse else 0.0,
+            service_type=(
+                parse.service_type if parse and parse.service_type else ServiceType.PSYCHOLOGICAL_SUPPORT
+            ),
+            urgency=Urgency.CRITICAL,
+            area_id=area_id,
+            channel=Channel(ctx.turn.channel),
+            summary=" ".join(kinds),
+            reporter_id=ctx.person.id,
+        )
+    )
+    ctx.say("crisis.ticket", reference=opened.ticket.reference)
+
+
+async def route_text(ctx: Ctx, text: str) -> None:
+    """Free text with no flow running: understand it and take the person where it belongs."""
+    if not await ctx.services.people.consent_asked(ctx.person.id):
+        await ctx.start("welcome", {"pending_text": text})
+        return
+    parse = await ctx.parse(text)
+    intent = parse.intent
+    if intent is Intent.NLU_FALLBACK or intent.value.startswith("need_"):
+        await ctx.start("need", {"text_given": text})
+    elif intent is Intent.ASK_POLICY:
+        await ctx.start("policy", {"question": text})
+    elif intent is Intent.POLICY_FEEDBACK:
+        await ctx.start("feedback", {"text_given": text})
+    elif intent is Intent.FLAG_HOUSEHOLD:
+        if ctx.person.role is Role.VOLUNTEER:
+            await ctx.start("flag", {"observed": text})
+        else:
+            ctx.say("flag.only_volunteers")
+            await ctx.start("need", {"text_given": text})
+    elif intent is Intent.CHECK_TICKET_STATUS:
+        await status(ctx, "")
+    elif intent is Intent.GREET:
+        ctx.say("greet.reply")
+        ctx.say(menu_key(ctx))
+    elif intent in (Intent.THANKS, Intent.GOODBYE):
+        ctx.say(f"{intent.value}.reply")
+    else:
+        ctx.say("out_of_scope.reply")
+        ctx.say(menu_key(ctx))
+
+
+def menu_key(ctx: Ctx) -> str:
+    if ctx.person.role in WORKER_ROLES:
+        return "help.menu_worker"
+    if ctx.person.role is Role.VOLUNTEER:
+        return "help.menu_volunteer"
+    return "help.menu"
+
+
+async def start(ctx: Ctx, argument: str) -> None:
+    if argument:
+        try:
+            person = await ctx.services.people.enrol(ctx.person.id, argument)
+        except InvalidInput as error:
+            ctx.say(
+                f"enrol.{error}"
+                if str(error) in ("unknown_invite", "spent_invite")
+                else "enrol.unknown_invite"
+            )
+            return
+        ctx.person = person
+        ctx.say("enrol.done", role=f"role.{person.role.value}")
+        ctx.say(menu_key(ctx))
+        return
+    await ctx.start("welcome")
+
+
+async def help_(ctx: Ctx, argument: str) -> None:
+    ctx.say(menu_key(ctx))
+
+
+async def cancel(ctx: Ctx, argument: str) -> None:
+    if ctx.state.flow is None:
+        ctx.say("flow.nothing_to_cancel")
+        return
+    ctx.end()
+    ctx.say("flow.cancelled")
+
+
+async def language(ctx: Ctx, argument: str) -> None:
+    wanted = argument.strip().lower()
+    if wanted not in ("zh", "en"):
+        wanted = "en" if ctx.lang == "zh" else "zh"
+    ctx.state.language = wanted
+    ctx.person = await ctx.services.people.set_language(ctx.person.id, wanted)
+    ctx.say("lang.switched")
+    if ctx.state.flow is not None:
+        await ctx.engine.prompt(ctx)
+
+
+async def report(ctx: Ctx, argument: str) -> None:
+    await ctx.start("need", {"text_given": argument} if argument else {})
+
+
+async def flag(ctx: Ctx, argument: str) -> None:
+    await ctx.start("flag", {"observed": argument} if argument else {})
+
+
+async def policy(ctx: Ctx, argument: str) -> None:
+    await ctx.start("policy", {"question": argument} if argument else {})
+
+
+async def status(ctx: Ctx, argument: str) -> None:
+    tickets = await ctx.services.casework.reported_by(ctx.person)
+    if argument:
+        tickets = [ticket for ticket in tickets if ticket.reference == argument.strip().upper()]
+    if not tickets:
+        ctx.say("status.none")
+        return
+    volunteer = ctx.person.role is Role.VOLUNTEER
+    for ticket in tickets[:10]:
+        if volunteer:
+            stage = (
+                "visited" if ticket.visited_at and ticket.is_open else STATUS_FOR_VOLUNTEERS[ticket.status]
+            )
+            ctx.say("status.volunteer_line", reference=ticket.reference, stage=f"status.stage.{stage}")
+        else:
+            ctx.say(
+                "status.line",
+                reference=ticket.reference,
+                service=f"service.{ticket.service_type.value}",
+                status=f"status.{ticket.status.value}",
+                next=f"status.next.{ticket.status.value}",
+            )
+
+
+async def privacy(ctx: Ctx, argument: str) -> None:
+    summary = await ctx.services.people.privacy(ctx.person.id)
+    granted = [consent.purpose for consent in summary.consents if consent.active]
+    ctx.say(
+        "privacy.summary",
+        name=summary.person.display_name or "-",
+        role=f"role.{summary.person.role.value}",
+        language=summary.person.language,
+        phone=_masked(summary.person.phone),
+        areas="、".join(area.name for area in summary.home_areas) or "-",
+        consents="、".join(ctx.services.catalog.text(f"consent.purpose.{p.value}", ctx.lang) for p in granted)
+        or "-",
+        reports=summary.reports,
+        tickets=len(summary.tickets),
+    )
+
+
+def _masked(phone: str | None) -> str:
+    if not phone:
+        return "-"
+    return phone[:3] + "****" + phone[-4:] if len(phone) >= 8 else "****"
+
+
+async def delete_my_data(ctx: Ctx, argument: str) -> None:
+    await ctx.start("erase")
+
+
+COMMANDS: dict[str, Command] = {
+    "start": start,
+    "help": help_,
+    "cancel": cancel,
+    "lang": language,
+    "report": report,
+    "flag": flag,
+    "policy": policy,
+    "status": status,
+    "privacy": privacy,
+    "delete_my_data": delete_my_data,
+}

@@ -1,0 +1,106 @@
+"""Dialog state and per-person locks kept in the database or in Redis (the dialogs' interfaces)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+
+import redis.asyncio as aioredis
+from sqlalchemy import select
+
+from dialogs.state import DialogState
+from storage.database import Database
+from storage.models import DialogStateRow
+
+
+class SqlDialogStore:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def load(self, key: str) -> DialogState:
+        async with self.database.session() as session:
+            row = await session.get(DialogStateRow, key)
+            return DialogState.from_json(row.state) if row else DialogState()
+
+    async def save(self, key: str, state: DialogState) -> None:
+        async with self.database.session() as session, session.begin():
+            row = await session.get(DialogStateRow, key)
+            if row is None:
+                session.add(
+                    DialogStateRow(
+                        key=key, state=state.to_json(), active=state.active, updated_at=state.updated_at
+                    )
+                )
+            else:
+                row.state, row.active, row.updated_at = state.to_json(), state.active, state.updated_at
+
+    async def stale(self, older_than: datetime) -> list[tuple[str, DialogState]]:
+        async with self.database.session() as session:
+            rows = await session.scalars(
+                select(DialogStateRow).where(
+                    DialogStateRow.active.is_(True), DialogStateRow.updated_at < older_than
+                )
+            )
+            return [(row.key, DialogState.from_json(row.state)) for row in rows]
+
+
+class RedisDialogStore:
+    """State as a JSON string per person, plus a sorted set of active dialogs by last activity."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        prefix: str = "needsbot:dialog:",
+        keep: timedelta = timedelta(days=30),
+    ) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.keep = keep
+        self.active_set = f"{prefix}active"
+
+    async def load(self, key: str) -> DialogState:
+        text = await self.client.get(self.prefix + key)
+        if text is None:
+            return DialogState()
+        return DialogState.from_json(text.decode() if isinstance(text, bytes) else text)
+
+    async def save(self, key: str, state: DialogState) -> None:
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.set(self.prefix + key, state.to_json(), ex=int(self.keep.total_seconds()))
+            if state.active:
+                pipe.zadd(self.active_set, {key: state.updated_at.timestamp()})
+            else:
+                pipe.zrem(self.active_set, key)
+            await pipe.execute()
+
+    async def stale(self, older_than: datetime) -> list[tuple[str, DialogState]]:
+        keys: list[bytes | str] = await self.client.zrangebyscore(  # type: ignore[assignment]
+            self.active_set, "-inf", older_than.timestamp()
+        )
+        found = []
+        for raw in keys:
+            key = raw.decode() if isinstance(raw, bytes) else str(raw)
+            state = await self.load(key)
+            if state.active and state.updated_at < older_than:
+                found.append((key, state))
+        return found
+
+
+class RedisLocks:
+    """Per-person locks across processes: Redis locks with a timeout, so a crashed holder cannot block."""
+
+    def __init__(self, client: aioredis.Redis, *, timeout: timedelta = timedelta(seconds=30)) -> None:
+        self.client = client
+        self.timeout = timeout
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock = self.client.lock(
+            f"needsbot:lock:{key}",
+            timeout=self.timeout.total_seconds(),
+            blocking_timeout=self.timeout.total_seconds(),
+        )
+        async with lock:
+            yield

@@ -1,0 +1,404 @@
+"""The volunteer's household flag, policy questions, feedback on policy and the satisfaction survey,
+driven through the dialog engine as people would, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from casework.domain import Channel, ConsentPurpose, Person, Role, ServiceType, TicketStatus, Urgency
+from casework.service import NewReport
+from dialogs.turn import Turn
+from storage import Database
+from tests.dialog_harness import Chat, Harness, build_harness
+
+VOLUNTEER, WORKER, ADMIN = 101, 201, 901
+OBSERVED = "3号楼有个老人一个人住，腿脚不好，家里很乱"
+CASE_NOTE = "儿子在外地打工，家里欠了三万块钱"
+
+
+@pytest.fixture
+async def h(database: Database) -> Harness:
+    return await build_harness(database)
+
+
+async def consent(chat: Chat) -> None:
+    """A new person's first message runs the consent questions first."""
+    assert chat.keys[0] == "welcome.intro"
+    for _ in range(3):
+        await chat.press("button.yes")
+
+
+def reference_of(chat: Chat, key: str) -> str:
+    reply = next(reply for reply in chat.last if reply.key == key)
+    return str(reply.args["reference"])
+
+
+async def flag_household(chat: Chat, command: str, address: str) -> None:
+    """A volunteer's /flag, up to the summary, for a household in 光明社区."""
+    await chat.say(command)
+    assert chat.keys == ["flag.area"]
+    await chat.press("光明社区")
+    assert chat.keys == ["flag.address"]
+    await chat.say(address)
+
+
+async def finish_flag(chat: Chat) -> None:
+    await chat.press("tag:elder_alone")
+    await chat.press("tag:disability")
+    await chat.press("button.done")
+    assert chat.keys == ["flag.knows"]
+    await chat.press("flag.knows.no")
+    assert chat.keys == ["flag.summary"]
+    await chat.press("flag.button.submit")
+
+
+# --- the volunteer's flag ----------------------------------------------------------------------------
+
+
+async def test_a_volunteer_flags_a_household_in_chinese_and_gets_a_reference(h: Harness) -> None:
+    volunteer = await h.enrol(VOLUNTEER, Role.VOLUNTEER, "c1")
+    chat = h.chat(VOLUNTEER, "zh")
+
+    await flag_household(chat, "/flag", "5号楼2单元301")
+    assert chat.keys == ["flag.observed"]
+    await chat.say(OBSERVED)
+    # The observation is classified: social integration is suggested, every kind is one press away.
+    assert chat.keys == ["flag.service_suggested"]
+    assert chat.button("type:social_integration").label == "service.social_integration"
+    await chat.press("flag.button.other_types")
+    assert chat.keys == ["flag.service"]
+    await chat.press("service.resource_linking")
+    assert chat.keys == ["flag.situation"]
+    await finish_flag(chat)
+
+    assert chat.keys == ["flag.submitted", "flag.what_you_will_see"]
+    reference = reference_of(chat, "flag.submitted")
+    assert reference in chat.text()
+    [ticket] = await h.casework.reported_by(volunteer)
+    assert ticket.reference == reference
+    assert (ticket.service_type, ticket.area_id, ticket.needs_home_visit) == (
+        ServiceType.RESOURCE_LINKING,
+        h.areas["c1"],
+        True,
+    )
+    # The alert's summary says the household does not know, and nothing of the volunteer's own words.
+    assert "住户不知道此次报告" in ticket.summary
+    assert "elder_alone" in ticket.summary
+    assert "5号楼" not in ticket.summary
+    assert "腿脚" not in ticket.summary
+    admin = await h.enrol(ADMIN, Role.ADMIN, "d")
+    [report] = (await h.casework.view(admin, ticket.id)).reports
+    assert (report.on_behalf, report.reporter_id, report.text) == (True, volunteer.id, OBSERVED)
+
+
+async def test_a_second_flag_of_the_same_household_joins_its_open_ticket(h: Harness) -> None:
+    volunteer = await h.enrol(VOLUNTEER, Role.VOLUNTEER, "c1")
+    chat = h.chat(VOLUNTEER, "zh")
+    await flag_household(chat, f"/flag {OBSERVED}", "5号楼2单元301")
+    assert chat.keys == ["flag.service_suggested"]  # the words came with /flag: no need to ask again
+    await chat.press("service.social_integration")
+    await finish_flag(chat)
+    first = reference_of(chat, "flag.submitted")
+
+    await flag_household(chat, "/flag 5号楼那位老人这两天没开过门，电话也不接", "5号楼2单元301室")
+    await chat.press("flag.button.other_types")
+    await chat.press("service.resource_linking")
+    await finish_flag(chat)
+
+    assert chat.keys == ["flag.submitted_joined", "flag.what_you_will_see"]
+    assert reference_of(chat, "flag.submitted_joined") == first
+    [ticket] = await h.casework.reported_by(volunteer)
+    admin = await h.enrol(ADMIN, Role.ADMIN, "d")
+    assert len((await h.casework.view(admin, ticket.id)).reports) == 2
+
+
+async def test_the_volunteer_sees_the_stage_of_a_flag_and_never_the_case_notes(h: Harness) -> None:
+    volunteer = await h.enrol(VOLUNTEER, Role.VOLUNTEER, "c1")
+    worker = await h.enrol(WORKER, Role.SOCIAL_WORKER, "s1")
+    chat = h.chat(VOLUNTEER, "zh")
+    await flag_household(chat, f"/flag {OBSERVED}", "5号楼2单元301")
+    await chat.press("service.social_integration")
+    await finish_flag(chat)
+    [ticket] = await h.casework.reported_by(volunteer)
+
+    async def status() -> str:
+        await chat.say("/status")
+        assert chat.keys == ["status.volunteer_line"]
+        return chat.text()
+
+    assert status_words(await status()) == "已收到"
+    await h.casework.claim(worker, ticket.id)
+    await h.casework.add_note(worker, ticket.id, CASE_NOTE)
+    seen = await status()
+    assert status_words(seen) == "社工已认领"
+    assert CASE_NOTE not in seen
+    assert "欠" not in seen
+    await h.casework.record_visit(worker, ticket.id, "老人腿伤，需要送餐")
+    assert status_words(await status()) == "已入户走访"
+    await h.casework.resolve(worker, ticket.id, "链接了社区助餐")
+    await h.casework.close(worker, ticket.id)
+    seen = await status()
+    assert status_words(seen) == "已结案"
+    assert "助餐" not in seen
+    assert "腿伤" not in seen
+
+
+def status_words(text: str) -> str:
+    """ "R-…：已收到" → "已收到": the stage alone."""
+    return text.split("：", 1)[1]
+
+
+async def test_a_recipient_sending_flag_is_refused(h: Harness) -> None:
+    chat = h.chat(301, "en")
+    await chat.say("/flag my neighbour lives alone and looks unwell")
+    assert chat.keys == ["flow.not_for_you"]
+    assert "enrolled" in chat.text()
+
+
+# --- policy questions ------------------------------------------------------------------------------
+
+
+async def test_a_policy_question_is_answered_with_its_citation_and_a_person_can_be_asked(h: Harness) -> None:
+    chat = h.chat(302, "zh")
+    await chat.say("低保谁能申请？")
+    await consent(chat)
+
+    assert chat.keys == ["consent.recorded", "policy.answer", "policy.related", "policy.helped"]
+    assert "《社会救助暂行办法》" in chat.text()
+    assert "以当地民政部门规定为准" in chat.text()  # the local note
+    # The other close answers are a press away.
+    await chat.press("see:dibao-application-review")
+    assert chat.keys[0] == "policy.answer"
+    assert "乡镇人民政府或街道办事处" in chat.text()
+
+    await chat.press("policy.button.ask_person")
+    assert chat.keys == ["policy.area"]  # no home area known yet
+    await chat.press("光明社区")
+    assert chat.keys == ["policy.person_asked"]
+    person, _ = await h.people.identify(302, display_name="", language="zh")
+    [ticket] = await h.casework.reported_by(person)
+    assert (ticket.service_type, ticket.area_id, ticket.reporter_id) == (
+        ServiceType.POLICY_ADVOCACY,
+        h.areas["c1"],
+        person.id,
+    )
+    assert reference_of(chat, "policy.person_asked") == ticket.reference
+    # The alert names the topic, not the question as asked.
+    assert ticket.summary.startswith("ask_policy · minimum_living_allowance")
+    assert "谁能申请" not in ticket.summary
+
+
+async def test_a_policy_answer_in_english_asks_whether_it_helped(h: Harness) -> None:
+    chat = h.chat(303, "en")
+    await chat.say("/policy Who can get dibao?")
+    assert chat.keys[0] == "policy.answer"
+    assert "Interim Measures for Social Assistance" in chat.text()
+    await chat.press("policy.button.helped")
+    assert chat.keys == ["policy.glad"]
+
+
+async def test_an_unrelated_question_is_answered_as_unsure_with_a_person_offered(h: Harness) -> None:
+    resident = await h.enrol(304, Role.RECIPIENT, "c2")  # a home area is known: no need to ask where
+    await h.people.record_consents(resident.id, dict.fromkeys(ConsentPurpose, True))
+    chat = h.chat(304, "en")
+    await chat.say("/lang en")
+    await chat.say("/policy What is the weather like tomorrow?")
+    assert chat.keys[0] == "policy.unsure"
+    assert "not sure" in chat.text()
+    assert "policy.answer" not in chat.keys
+
+    await chat.press("policy.button.ask_person")
+    assert chat.keys == ["policy.person_asked"]
+    [ticket] = await h.casework.reported_by(resident)
+    assert (ticket.service_type, ticket.area_id) == (ServiceType.POLICY_ADVOCACY, h.areas["c2"])
+
+
+async def test_a_person_who_keeps_no_details_is_told_the_worker_cannot_reply(h: Harness) -> None:
+    chat = h.chat(306, "en")
+    await chat.say("/policy What is the weather like tomorrow?")
+    await chat.press("policy.button.ask_person")
+    await chat.press("Guangming")
+    assert chat.keys == ["policy.person_asked_anonymous"]
+    assert "cannot reply" in chat.text()
+    ticket = await h.casework.by_reference(reference_of(chat, "policy.person_asked_anonymous"))
+    assert (ticket.service_type, ticket.reporter_id) == (ServiceType.POLICY_ADVOCACY, None)
+
+
+async def test_policy_without_a_question_asks_for_one(h: Harness) -> None:
+    chat = h.chat(305, "zh")
+    await chat.say("/policy")
+    assert chat.keys == ["policy.ask"]
+    await chat.say("特困供养包括哪些内容")
+    assert chat.keys[0] == "policy.answer"
+    await chat.press("policy.button.not_helped")
+    assert chat.keys == ["policy.sorry"]
+    await chat.press("policy.button.no_thanks")
+    assert chat.keys == ["policy.any_time"]
+
+
+# --- feedback on how policy is carried out ---------------------------------------------------------
+
+
+async def test_a_complaint_opens_an_anonymous_feedback_ticket_with_no_reporter(h: Harness) -> None:
+    chat = h.chat(401, "zh")
+    await chat.say("我要投诉社区办事拖拉")
+    await consent(chat)
+    assert chat.keys == ["consent.recorded", "feedback.anonymous"]
+    await chat.press("button.yes")
+    assert chat.keys == ["feedback.area"]
+    await chat.press("光明社区")
+    assert chat.keys == ["feedback.confirm"]
+    assert "匿名" in chat.text()
+    await chat.press("feedback.button.submit")
+
+    assert chat.keys == ["feedback.submitted_anonymous"]
+    ticket = await h.casework.by_reference(reference_of(chat, "feedback.submitted_anonymous"))
+    assert (ticket.service_type, ticket.reporter_id, ticket.area_id) == (
+        ServiceType.POLICY_ADVOCACY,
+        None,
+        h.areas["c1"],
+    )
+    admin = await h.enrol(ADMIN, Role.ADMIN, "d")
+    [report] = (await h.casework.view(admin, ticket.id)).reports
+    assert (report.reporter_id, report.anonymous, report.intent) == (None, True, "policy_feedback")
+    person, _ = await h.people.identify(401, display_name="", language="zh")
+    assert await h.casework.reported_by(person) == []
+
+
+async def test_feedback_in_english_may_carry_the_persons_name(h: Harness) -> None:
+    chat = h.chat(402, "en")
+    await chat.say("The street office was rude and refused my application without any reason")
+    await consent(chat)
+    assert chat.keys[-1] == "feedback.anonymous"
+    await chat.press("button.no")
+    await chat.press("Xingfu")
+    assert "with your name" in chat.text()
+    await chat.press("feedback.button.submit")
+    assert chat.keys == ["feedback.submitted"]
+    person, _ = await h.people.identify(402, display_name="", language="en")
+    [ticket] = await h.casework.reported_by(person)
+    assert (ticket.service_type, ticket.area_id) == (ServiceType.POLICY_ADVOCACY, h.areas["c2"])
+
+
+# --- the satisfaction survey -----------------------------------------------------------------------
+
+
+async def closed_case(h: Harness, reporter: Person) -> int:
+    worker = await h.enrol(WORKER, Role.SOCIAL_WORKER, "s1")
+    opened = await h.casework.open_ticket(
+        NewReport(
+            text="房租交不起了",
+            language="zh",
+            intent="need_resource_linking",
+            confidence=0.9,
+            service_type=ServiceType.RESOURCE_LINKING,
+            urgency=Urgency.NORMAL,
+            area_id=h.areas["c1"],
+            channel=Channel.CONSOLE,
+            reporter_id=reporter.id,
+        )
+    )
+    ticket_id = opened.ticket.id
+    await h.casework.claim(worker, ticket_id)
+    await h.casework.resolve(worker, ticket_id, "申请了临时救助")
+    closed = await h.casework.close(worker, ticket_id)
+    assert closed.status is TicketStatus.CLOSED
+    return ticket_id
+
+
+def star(chat: Chat, ticket_id: int, stars: int) -> Turn:
+    return Turn(
+        channel="console",
+        user_id=chat.user_id,
+        language_hint=chat.language,
+        button=f"!rate:{ticket_id}:{stars}",
+    )
+
+
+async def test_a_rating_is_recorded_with_a_comment_and_a_second_one_is_refused_kindly(h: Harness) -> None:
+    resident = await h.enrol(501, Role.RECIPIENT, "c1")
+    ticket_id = await closed_case(h, resident)
+    chat = h.chat(501, "en")
+    await chat.say("/lang en")  # enrolled without a language: Chinese until asked
+    admin = await h.enrol(ADMIN, Role.ADMIN, "d")
+
+    await chat.send(star(chat, ticket_id, 5))
+    assert chat.keys == ["survey.thanks"]
+    assert "5★" in chat.text()
+    await chat.say("The social worker was very patient")
+    assert chat.keys == ["survey.recorded_with_comment"]
+    [rating] = (await h.casework.view(admin, ticket_id)).feedback
+    assert (rating.rating, rating.comment, rating.person_id) == (
+        5,
+        "The social worker was very patient",
+        resident.id,
+    )
+
+    await chat.send(star(chat, ticket_id, 1))  # refused at once: the first rating stands
+    assert chat.keys == ["survey.already_rated"]
+    assert "first rating" in chat.text()
+    assert [f.rating for f in (await h.casework.view(admin, ticket_id)).feedback] == [5]
+
+
+async def test_a_rating_can_skip_the_comment(h: Harness) -> None:
+    resident = await h.enrol(502, Role.RECIPIENT, "c1")
+    ticket_id = await closed_case(h, resident)
+    chat = h.chat(502, "en")
+    await chat.say("/lang en")
+    await chat.send(star(chat, ticket_id, 4))
+    assert "4★" in chat.text()
+    await chat.press("button.skip")
+    assert chat.keys == ["survey.recorded"]
+    admin = await h.enrol(ADMIN, Role.ADMIN, "d")
+    [rating] = (await h.casework.view(admin, ticket_id)).feedback
+    assert (rating.rating, rating.comment) == (4, None)
+
+
+async def test_a_rating_of_someone_elses_ticket_is_refused(h: Harness) -> None:
+    resident = await h.enrol(503, Role.RECIPIENT, "c1")
+    ticket_id = await closed_case(h, resident)
+    await h.enrol(504, Role.RECIPIENT, "c1")
+    other = h.chat(504, "zh")
+    await other.send(star(other, ticket_id, 1))
+    assert other.keys == ["survey.not_yours"]
+    admin = await h.enrol(ADMIN, Role.ADMIN, "d")
+    assert (await h.casework.view(admin, ticket_id)).feedback == ()
+
+
+async def test_a_star_pressed_in_the_middle_of_another_flow_is_kept_and_that_flow_goes_on(h: Harness) -> None:
+    resident = await h.enrol(505, Role.RECIPIENT, "c1")
+    ticket_id = await closed_case(h, resident)
+    chat = h.chat(505, "zh")
+    await chat.say("/policy")
+    assert chat.keys == ["policy.ask"]
+    await chat.send(star(chat, ticket_id, 3))
+    assert chat.keys == ["survey.recorded", "policy.ask"]
+    await chat.say("低保怎么申请？")
+    assert chat.keys[0] == "policy.answer"
+    admin = await h.enrol(ADMIN, Role.ADMIN, "d")
+    assert [f.rating for f in (await h.casework.view(admin, ticket_id)).feedback] == [3]
+
+
+async def test_feedback_from_someone_who_keeps_no_details_is_anonymous_without_asking(h: Harness) -> None:
+    chat = h.chat(403, "en")
+    await chat.say("The street office was rude and refused my application without any reason")
+    for _ in range(3):
+        await chat.press("button.no")
+    assert chat.keys == ["consent.declined", "feedback.anonymous_by_consent", "feedback.area"]
+    await chat.press("Guangming")
+    assert "anonymous" in chat.text()
+    await chat.press("feedback.button.submit")
+    assert chat.keys == ["feedback.submitted_anonymous"]
+    ticket = await h.casework.by_reference(reference_of(chat, "feedback.submitted_anonymous"))
+    assert ticket.reporter_id is None
+
+
+async def test_a_volunteers_free_text_about_a_household_starts_the_flag(h: Harness) -> None:
+    await h.enrol(VOLUNTEER, Role.VOLUNTEER, "c1")
+    chat = h.chat(VOLUNTEER, "zh")
+    await chat.say(OBSERVED)
+    await consent(chat)
+    assert chat.keys == ["consent.recorded", "flag.area"]
+    await chat.press("幸福社区")
+    await chat.say("村口第三户")
+    assert chat.keys == ["flag.service_suggested"]  # what was seen is already known

@@ -1,0 +1,345 @@
+"""The dialog engine around the flows: crisis, privacy, status, state stores, locks, abandoned dialogs,
+the catalogs, and the console channel."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from casework.domain import OutboxStatus, Role, TicketStatus, Urgency
+from dialogs.catalog import LANGUAGES, Catalog
+from dialogs.messages import Reply
+from dialogs.state import DialogState, DialogStore, MemoryDialogStore, MemoryLocks
+from dialogs.turn import Turn
+from storage import Database
+from storage.dialog_state import RedisDialogStore, RedisLocks, SqlDialogStore
+from tests.dialog_harness import Chat, Harness, build_harness
+from tests.services import TEST_REDIS_URL, reachable, unavailable
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+async def harness(database: Database) -> Harness:
+    return await build_harness(database)
+
+
+async def consented(harness: Harness, user_id: int, language: str = "zh") -> Chat:
+    chat = harness.chat(user_id, language)
+    await chat.say("/start")
+    for _ in range(3):
+        await chat.press("button.yes")
+    return chat
+
+
+async def test_a_crisis_mid_flow_gets_hotlines_and_an_urgent_ticket_at_once(harness: Harness) -> None:
+    chat = harness.chat(7)
+    await chat.say("/start")
+    for _ in range(3):
+        await chat.press("button.yes")
+    await chat.say("孩子学费交不起")
+    await chat.press("button.yes")
+    replies = await chat.say("我真的不想活了")
+    keys = [reply.key for reply in replies]
+    assert keys[:2] == ["crisis.reply", "crisis.ticket"]
+    assert "12356" in chat.text()
+    assert keys[-1] == "need.area"  # the report under way carries on after the crisis reply
+    tickets = await harness.casework.reported_by(await harness.people.get(1))
+    assert [(t.urgency, t.status) for t in tickets] == [(Urgency.CRITICAL, TicketStatus.NEW)]
+    again = await chat.say("I want to end it")
+    assert [reply.key for reply in again][:2] == ["crisis.reply", "crisis.ticket_exists"]
+
+
+async def test_a_crisis_before_any_consent_is_answered_first(harness: Harness) -> None:
+    chat = harness.chat(8, "en")
+    replies = await chat.say("my husband hits me every night")
+    assert [reply.key for reply in replies][:2] == ["crisis.reply", "crisis.ticket"]
+    assert "12338" in chat.text() or "110" in chat.text()
+
+
+async def test_privacy_shows_what_is_kept_and_delete_erases_it(harness: Harness) -> None:
+    chat = await consented(harness, 9)
+    await chat.say("/report 房租交不起了")
+    await chat.press("button.yes")
+    await chat.press("光明社区")
+    await chat.press(2)
+    await chat.press("button.done")
+    await chat.press("need.contact.phone")
+    await chat.say("13812345678")
+    await chat.press("need.button.submit")
+    await chat.say("/privacy")
+    text = chat.text()
+    assert "138****5678" in text
+    assert "光明社区" in text
+    await chat.say("/delete_my_data")
+    await chat.press("button.no")
+    assert chat.keys == ["erase.kept"]
+    await chat.say("/delete_my_data")
+    await chat.press("button.yes")
+    assert chat.keys == ["erase.done"]
+    async with harness.database.transaction() as tx:
+        tickets = await tx.tickets.find()
+        reports = await tx.reports.for_ticket(tickets[0].id)
+        erased = await tx.people.get(1)
+    assert erased is not None
+    assert (erased.telegram_user_id, erased.phone, erased.display_name) == (None, None, "")
+    assert reports[0].text == ""
+    assert tickets[0].status is TicketStatus.NEW  # the case record stays, anonymised
+
+
+async def test_status_speaks_in_plain_words(harness: Harness) -> None:
+    chat = await consented(harness, 10, "en")
+    await chat.say("/status")
+    assert chat.keys == ["status.none"]
+    await chat.say("I need help paying for my medicine")
+    await chat.press("button.yes")
+    await chat.press("Guangming")
+    await chat.press(1)
+    await chat.press("button.done")
+    await chat.press("need.contact.chat")
+    await chat.press("need.button.submit")
+    await chat.say("/status")
+    assert "received, waiting for a social worker" in chat.text()
+    assert "Next: a social worker will take it" in chat.text()
+
+
+async def test_an_invite_code_enrols_and_a_bad_one_is_refused(harness: Harness) -> None:
+    from casework.directory import create_invite
+
+    async with harness.database.transaction() as tx:
+        area = await tx.areas.get(harness.areas["s1"])
+    assert area is not None
+    issued = await create_invite(
+        harness.database,
+        role=Role.SOCIAL_WORKER,
+        area_code=area.code,
+        now=harness.clock.now(),
+        valid_for=timedelta(days=1),
+    )
+    chat = harness.chat(11)
+    await chat.say("/start nonsense")
+    assert chat.keys == ["enrol.unknown_invite"]
+    await chat.say(f"/start {issued.code}")
+    assert chat.keys == ["enrol.done", "help.menu_worker"]
+    other = harness.chat(12)
+    await other.say(f"/start {issued.code}")
+    assert other.keys == ["enrol.spent_invite"]
+
+
+async def test_a_photo_or_a_sticker_gets_a_helpful_reply(harness: Harness) -> None:
+    from dialogs.turn import Turn
+
+    chat = harness.chat(13)
+    for kind in ("photo", "voice", "sticker", "document", "location_unknown"):
+        replies = await chat.send(Turn(channel="console", user_id=13, kind=kind))
+        assert replies[0].key in (f"unsupported.{kind}", "unsupported.other")
+
+
+async def test_two_messages_of_one_person_never_interleave(harness: Harness) -> None:
+    chat = await consented(harness, 14)
+    await chat.say("/report")
+    first, second = await asyncio.gather(chat.say("房租交不起了"), chat.say("孩子学费也交不起"))
+    keys = [[reply.key for reply in replies] for replies in (first, second)]
+    assert ["need.confirm_type"] in keys  # one described the need; the other answered its question
+    assert len({tuple(k) for k in keys}) == 2
+
+
+async def test_an_abandoned_report_is_reminded_once_then_let_go(harness: Harness) -> None:
+    chat = await consented(harness, 15)
+    await chat.say("房租交不起了")
+    sent: list[tuple[str, str]] = []
+
+    async def outbound(key: str, replies: list[Reply], language: str) -> None:
+        sent.extend((key, reply.key) for reply in replies)
+
+    engine = harness.engine
+    assert await engine.sweep_abandoned(outbound) == 0
+    harness.clock.advance(timedelta(minutes=31))
+    assert await engine.sweep_abandoned(outbound) == 1
+    assert await engine.sweep_abandoned(outbound) == 0
+    harness.clock.advance(timedelta(hours=2))
+    assert await engine.sweep_abandoned(outbound) == 1
+    assert sent == [("console:15", "flow.reminder"), ("console:15", "flow.expired")]
+    await chat.press("button.yes")
+    assert chat.keys == ["button.expired"]
+
+
+async def test_a_dialog_message_is_queued_for_the_person_behind_the_account(harness: Harness) -> None:
+    await consented(harness, 16)
+    assert await harness.people.message(16, "flow.reminder", now_suffix="x")
+    assert not await harness.people.message(999, "flow.reminder", now_suffix="x")
+    async with harness.database.transaction() as tx:
+        queued = [a for a in await tx.outbox.with_status(OutboxStatus.PENDING) if a.event == "dialog_message"]
+    assert [alert.payload["message_key"] for alert in queued] == ["flow.reminder"]
+
+
+def test_both_catalogs_have_the_same_keys_and_every_placeholder_matches() -> None:
+    catalog = Catalog.load()
+    zh, en = (catalog.texts[language] for language in LANGUAGES)
+    assert set(zh) == set(en)
+    import string
+
+    for key in zh:
+        fields = [
+            {name for _, name, _, _ in string.Formatter().parse(text) if name} for text in (zh[key], en[key])
+        ]
+        assert fields[0] == fields[1], key
+
+
+# --- state stores and locks, one contract for every implementation --------------------------------
+
+
+@pytest.fixture
+async def redis_client() -> AsyncIterator[aioredis.Redis]:
+    if not reachable(TEST_REDIS_URL, 6379):
+        unavailable(f"Redis at {TEST_REDIS_URL}")
+    client = aioredis.Redis.from_url(TEST_REDIS_URL)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture(params=["memory", "sql", pytest.param("redis", marks=pytest.mark.redis)])
+async def store(request: pytest.FixtureRequest, database: Database) -> AsyncIterator[DialogStore]:
+    if request.param == "memory":
+        yield MemoryDialogStore()
+    elif request.param == "sql":
+        yield SqlDialogStore(database)
+    else:
+        if not reachable(TEST_REDIS_URL, 6379):
+            unavailable(f"Redis at {TEST_REDIS_URL}")
+        client = aioredis.Redis.from_url(TEST_REDIS_URL)
+        try:
+            yield RedisDialogStore(client, prefix=f"needsbot:test:{uuid.uuid4().hex}:")
+        finally:
+            await client.aclose()
+
+
+async def test_a_dialog_store_keeps_state_and_finds_stale_dialogs(store: DialogStore) -> None:
+    assert not (await store.load("console:1")).active
+    state = DialogState(
+        flow="need", state="area", token="abc123", data={"area_parent": 3, "tags": ["x"]}, language="en"
+    )
+    await store.save("console:1", state)
+    loaded = await store.load("console:1")
+    assert (loaded.flow, loaded.state, loaded.token, loaded.data, loaded.language) == (
+        "need",
+        "area",
+        "abc123",
+        {"area_parent": 3, "tags": ["x"]},
+        "en",
+    )
+    later = state.updated_at + timedelta(minutes=1)
+    assert [key for key, _ in await store.stale(later)] == ["console:1"]
+    await store.save("console:1", DialogState(updated_at=state.updated_at))
+    assert await store.stale(later) == []
+
+
+async def test_state_survives_a_restart_with_the_database(database: Database) -> None:
+    await SqlDialogStore(database).save("telegram:5", DialogState(flow="need", state="size", token="t"))
+    restarted = SqlDialogStore(database)
+    assert (await restarted.load("telegram:5")).state == "size"
+
+
+@pytest.mark.redis
+async def test_redis_locks_keep_one_turn_of_a_person_at_a_time(redis_client: aioredis.Redis) -> None:
+    order: list[str] = []
+    locks = RedisLocks(redis_client)
+    key = f"test:{uuid.uuid4().hex}"
+
+    async def turn(name: str) -> None:
+        async with locks.hold(key):
+            order.append(f"{name} in")
+            await asyncio.sleep(0.05)
+            order.append(f"{name} out")
+
+    await asyncio.gather(turn("a"), turn("b"))
+    assert order in (["a in", "a out", "b in", "b out"], ["b in", "b out", "a in", "a out"])
+
+
+async def test_memory_locks_keep_one_turn_of_a_person_at_a_time() -> None:
+    order: list[str] = []
+    locks = MemoryLocks()
+
+    async def turn(name: str) -> None:
+        async with locks.hold("p"):
+            order.append(f"{name} in")
+            await asyncio.sleep(0.01)
+            order.append(f"{name} out")
+
+    await asyncio.gather(turn("a"), turn("b"))
+    assert order == ["a in", "a out", "b in", "b out"]
+
+
+# --- the console channel --------------------------------------------------------------------------
+
+
+def test_the_console_chat_works_piped_line_by_line(sqlite_url: str, tmp_path: Path) -> None:
+    environment = {
+        **os.environ,
+        "DATABASE_URL": sqlite_url,
+        "REDIS_URL": "",
+        "NLU_MODEL_DIR": str(tmp_path / "nlu"),
+    }
+    for command in (["demo", "load"], ["chat", "--as", "worker"]):  # a social worker in the first street
+        subprocess.run(
+            [sys.executable, "-m", "bot.cli", *command],
+            env=environment,
+            cwd=tmp_path,
+            check=True,
+            capture_output=True,
+            input="",
+            text=True,
+            timeout=120,
+        )
+    lines = ["/start", "1", "1", "1", "我家房租交不起了", "1", "1", "2", "3", "9", "1", "1", "/status"]
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "chat", "--lang", "zh"],
+        input="\n".join(lines) + "\n",
+        env=environment,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    assert "[1] 是" in out
+    assert "听起来您需要的是「资源链接」方面的帮助" in out
+    assert "已提交，编号 SA-" in out
+    assert "已受理，等待社工认领" in out
+    assert "→ person:" in out  # the alerts to the area's workers, shown as routed
+
+
+async def test_a_workers_case_note_about_suicide_is_not_taken_for_their_own_crisis(harness: Harness) -> None:
+    resident = await consented(harness, 20)
+    await resident.say("我心里很难受，天天睡不着")
+    await resident.press("button.yes")
+    await resident.press("光明社区")
+    await resident.press(1)
+    await resident.press("button.done")
+    await resident.press("need.contact.chat")
+    await resident.press("need.button.submit")
+    ticket = (await harness.casework.reported_by(await harness.people.get(1)))[0]
+    await harness.enrol(21, Role.SOCIAL_WORKER, "s1")
+    worker = harness.chat(21)
+    await worker.send(Turn(channel="console", user_id=21, button=f"!claim:{ticket.id}"))
+    await worker.send(Turn(channel="console", user_id=21, button=f"!note:{ticket.id}"))
+    replies = await worker.say("老人说最近想自杀，已联系家属陪同")
+    assert "crisis.reply" not in [reply.key for reply in replies]
+    async with harness.database.transaction() as tx:
+        critical = [t for t in await tx.tickets.find() if t.urgency is Urgency.CRITICAL]
+        notes = [e.note for e in await tx.tickets.events(ticket.id) if e.action == "note"]
+    assert critical == []
+    assert notes == ["老人说最近想自杀，已联系家属陪同"]
