@@ -853,6 +853,15 @@ class Casework:
         ]
         return targets[:limit]
 
+    async def referral_for(self, actor: Person, referral_id: int, operation: Operation) -> Referral:
+        """The referral, if ``actor`` may answer (RESPOND_REFERRAL) or complete (COMPLETE_REFERRAL) it."""
+        async with self.database.transaction() as tx:
+            referral = await tx.tickets.get_referral(referral_id)
+            if referral is None:
+                raise NotFound(f"no referral {referral_id}")
+            await self._checked(tx, actor, operation, referral.ticket_id, referral)
+            return referral
+
     async def referral_under_way(self, ticket_id: int) -> bool:
         """A referral pending, or accepted and not completed: a ticket has one at a time."""
         async with self.database.transaction() as tx:

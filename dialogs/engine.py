@@ -59,9 +59,14 @@ class Ctx:
         self._parse: Parse | None = None
         self._pressed: str | None = None
         if turn.button is not None:
-            token, _, value = turn.button.partition("|")
-            if token and token == state.token:
+            stamp, _, value = turn.button.partition("|")
+            if stamp and stamp == self._stamp():
                 self._pressed = value
+
+    def _stamp(self) -> str:
+        """What a button of this flow's current question carries: a button of an earlier question,
+        or of a flow since ended, is recognised as stale."""
+        return f"{self.state.token}.{self.state.state}"
 
     @property
     def lang(self) -> str:
@@ -91,7 +96,7 @@ class Ctx:
         self.replies.append(Reply(key, args, rows(buttons, per_row)))
 
     def button(self, label: str, value: str, *, literal: bool = False, **args: Any) -> Button:
-        return Button(label=label, value=f"{self.state.token}|{value}", args=args, literal=literal)
+        return Button(label=label, value=f"{self._stamp()}|{value}", args=args, literal=literal)
 
     def action(self, label: str, name: str, argument: str | int, **args: Any) -> Button:
         """A button that works outside any flow (it names its action and its subject)."""
@@ -198,8 +203,9 @@ class DialogEngine:
             screened = ctx.person.role not in CASEWORK_ROLES and (running is None or running.screen_text)
             if screened and ctx.services.screener.screen(turn.text).urgency == "critical":
                 await self.on_crisis(ctx, await ctx.parse(ctx.text or turn.text))
-                if ctx.state.flow is None:
-                    return
+                if ctx.state.flow is not None:
+                    await self.prompt(ctx)  # the words were about danger, not an answer: ask again
+                return
         command = turn.command
         if command is not None:
             name, argument = command

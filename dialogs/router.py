@@ -27,6 +27,13 @@ STATUS_FOR_VOLUNTEERS = {
 }
 
 
+def crisis_service(parse: Parse | None, kinds: list[str]) -> ServiceType:
+    """Self-harm is psychological support whatever else the words touch; otherwise what was heard."""
+    if "self_harm" in kinds or parse is None or parse.service_type is None:
+        return ServiceType.PSYCHOLOGICAL_SUPPORT
+    return parse.service_type
+
+
 async def on_crisis(ctx: Ctx, parse: Parse | None) -> None:
     """Hotline numbers at once, and an urgent ticket, before any question is asked."""
     kinds = list(parse.crisis_kinds) if parse else ["self_harm"]
@@ -45,9 +52,7 @@ async def on_crisis(ctx: Ctx, parse: Parse | None) -> None:
             language=ctx.lang,
             intent=parse.top.intent.value if parse else Intent.NEED_PSYCHOLOGICAL_SUPPORT.value,
             confidence=parse.top.confidence if parse else 0.0,
-            service_type=(
-                parse.service_type if parse and parse.service_type else ServiceType.PSYCHOLOGICAL_SUPPORT
-            ),
+            service_type=crisis_service(parse, kinds),
             urgency=Urgency.CRITICAL,
             area_id=area_id,
             channel=Channel(ctx.turn.channel),
@@ -152,8 +157,12 @@ async def policy(ctx: Ctx, argument: str) -> None:
 
 async def status(ctx: Ctx, argument: str) -> None:
     tickets = await ctx.services.casework.reported_by(ctx.person)
-    if argument:
-        tickets = [ticket for ticket in tickets if ticket.reference == argument.strip().upper()]
+    if argument and tickets:
+        wanted = argument.strip().upper()
+        tickets = [ticket for ticket in tickets if ticket.reference == wanted]
+        if not tickets:
+            ctx.say("status.not_found", reference=wanted[:40])
+            return
     if not tickets:
         ctx.say("status.none")
         return
@@ -177,15 +186,20 @@ async def status(ctx: Ctx, argument: str) -> None:
 async def privacy(ctx: Ctx, argument: str) -> None:
     summary = await ctx.services.people.privacy(ctx.person.id)
     granted = [consent.purpose for consent in summary.consents if consent.active]
+    english = ctx.lang == "en"
+    separator = ", " if english else "、"
+    areas = [(area.name_en or area.name) if english else area.name for area in summary.home_areas]
+    purposes = [
+        ctx.services.catalog.text(f"consent.purpose.{purpose.value}", ctx.lang) for purpose in granted
+    ]
     ctx.say(
         "privacy.summary",
         name=summary.person.display_name or "-",
         role=f"role.{summary.person.role.value}",
         language=summary.person.language,
         phone=_masked(summary.person.phone),
-        areas="、".join(area.name for area in summary.home_areas) or "-",
-        consents="、".join(ctx.services.catalog.text(f"consent.purpose.{p.value}", ctx.lang) for p in granted)
-        or "-",
+        areas=separator.join(areas) or "-",
+        consents=separator.join(purposes) or "-",
         reports=summary.reports,
         tickets=len(summary.tickets),
     )

@@ -17,7 +17,7 @@ class DialogState:
 
     flow: str | None = None
     state: str | None = None
-    token: str = ""  # stamped on this flow's buttons, so a button from an older flow is recognised
+    token: str = ""  # stamped, with the state, on the buttons of this flow: older buttons are recognised
     data: dict[str, Any] = field(default_factory=dict)
     language: str | None = None
     updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))

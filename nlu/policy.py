@@ -14,14 +14,14 @@ from typing import Any
 
 import numpy as np
 import yaml
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
 from casework.domain import InvalidInput
 from nlu.language import detect_language, normalise
 
 KNOWLEDGE_FILE = Path(__file__).resolve().parent / "knowledge" / "policy.yml"
-# English shares more character n-grams by chance than Chinese does, so it must match more closely.
-DEFAULT_CONFIDENCE = {"zh": 0.3, "en": 0.34}
+DEFAULT_CONFIDENCE = 0.3
+STRONG_MATCH = 0.45
 ANSWER_WEIGHT = 0.8  # an answer that mentions the words counts a little less than a phrasing of the question
 
 _CHINESE_DIGITS = {
@@ -53,6 +53,17 @@ def chinese_number(text: str) -> int:
         else:
             current = _CHINESE_DIGITS[character]
     return total + current
+
+
+_WORD = re.compile(r"[a-z]{3,}")
+# Words every assistance question shares; they say nothing of which help is meant.
+_COMMON = frozenset({"help", "get", "can", "apply", "assistance", "need", "want", "know"})
+
+
+def _content_words(text: str) -> set[str]:
+    """English words that carry meaning (no stop words), folded to a crude stem."""
+    words = _WORD.findall(text.lower())
+    return {word.rstrip("s") for word in words if word not in ENGLISH_STOP_WORDS and word not in _COMMON}
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,14 +163,14 @@ def _entry(raw: Any, index: int) -> PolicyEntry:
 
 
 class PolicyKnowledgeBase:
-    def __init__(self, entries: list[PolicyEntry], *, confidence: dict[str, float] | None = None) -> None:
+    def __init__(self, entries: list[PolicyEntry], *, confidence: float = DEFAULT_CONFIDENCE) -> None:
         if not entries:
             raise InvalidInput("the knowledge base has no entries")
         ids = [entry.id for entry in entries]
         if len(set(ids)) != len(ids):
             raise InvalidInput("knowledge base entry ids must be unique")
         self.entries = entries
-        self.confidence = confidence or DEFAULT_CONFIDENCE
+        self.confidence = confidence
         documents: list[str] = []
         owners: list[int] = []
         weights: list[float] = []
@@ -178,6 +189,10 @@ class PolicyKnowledgeBase:
         )
         self._matrix = self._vectorizer.fit_transform(documents)
         self._owners = np.asarray(owners)
+        self._entry_words = {
+            entry.id: _content_words(" ".join([*entry.questions["en"], entry.answer["en"]]))
+            for entry in entries
+        }
         self._weights = np.asarray(weights, dtype=np.float64)
 
     @classmethod
@@ -198,6 +213,10 @@ class PolicyKnowledgeBase:
         np.maximum.at(best, self._owners, similarities)
         order = np.argsort(best)[::-1][:limit]
         matches = tuple(PolicyMatch(self.entries[i], float(best[i])) for i in order if best[i] > 0)
-        threshold = self.confidence.get(detect_language(question), self.confidence["zh"])
-        confident = bool(matches) and matches[0].score >= threshold
+        confident = bool(matches) and matches[0].score >= self.confidence
+        if confident and detect_language(question) == "en":
+            # Letters match by chance in English: also ask for words of substance in common, two of
+            # them, or one with a close match ("parking policy for my building" is not capacity building).
+            shared = _content_words(question) & self._entry_words[matches[0].entry.id]
+            confident = len(shared) >= 2 or (len(shared) == 1 and matches[0].score >= STRONG_MATCH)
         return PolicyAnswer(question=question, language=language, matches=matches, confident=confident)

@@ -395,6 +395,9 @@ async def start(ctx: Ctx, task: Task, **data: Any) -> None:
 
 
 async def claim(ctx: Ctx, ticket_id: int) -> None:
+    if ctx.person.role is not Role.SOCIAL_WORKER:
+        ctx.say("worker.claim.supervisors_assign", (view_button(ticket_id),))
+        return
     try:
         claimed = await ctx.services.casework.claim(ctx.person, ticket_id)
     except AlreadyClaimed as taken:
@@ -450,6 +453,7 @@ async def resolve(ctx: Ctx, ticket_id: int) -> None:
 
 
 async def complete(ctx: Ctx, referral_id: int) -> None:
+    await ctx.services.casework.referral_for(ctx.person, referral_id, Operation.COMPLETE_REFERRAL)
     await start(ctx, Task.COMPLETE, referral_id=referral_id)
 
 
@@ -501,6 +505,8 @@ async def accept_referral(ctx: Ctx, referral_id: int) -> None:
 
 
 async def decline_referral(ctx: Ctx, referral_id: int) -> None:
+    # Refuse before asking for a reason, not after it was written.
+    await ctx.services.casework.referral_for(ctx.person, referral_id, Operation.RESPOND_REFERRAL)
     await start(ctx, Task.DECLINE, referral_id=referral_id)
 
 
