@@ -6,13 +6,17 @@ Every problem is reported as one line naming the variable; secret values never a
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from casework.directory import parse_duration
+from casework.domain import InvalidInput
 
 DEFAULT_SQLITE_PATH = Path("var") / "needsbot.sqlite3"
 DEFAULT_MODEL_DIR = Path("var") / "nlu"
@@ -64,6 +68,8 @@ class Settings(BaseSettings):
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_timeout: float = Field(default=2.0, gt=0, le=30)
     deadlines_file: Path | None = None
+    dialog_remind_after: timedelta = timedelta(minutes=30)
+    dialog_expire_after: timedelta = timedelta(hours=2)
     default_language: Language = Language.ZH
     timezone: str = "Asia/Shanghai"
     log_level: str = "INFO"
@@ -142,6 +148,16 @@ class Settings(BaseSettings):
                 raise ValueError("must be an https:// URL (Telegram only delivers webhooks over HTTPS)")
         return value
 
+    @field_validator("dialog_remind_after", "dialog_expire_after", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return parse_duration(value)
+            except InvalidInput:
+                raise ValueError("must be a duration such as 30m, 2h or 1d") from None
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
@@ -158,6 +174,12 @@ class Settings(BaseSettings):
         if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
+
+    @model_validator(mode="after")
+    def _reminder_before_expiry(self) -> Settings:
+        if self.dialog_remind_after >= self.dialog_expire_after:
+            raise ValueError("DIALOG_REMIND_AFTER must be shorter than DIALOG_EXPIRE_AFTER")
+        return self
 
     @property
     def tz(self) -> ZoneInfo:

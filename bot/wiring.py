@@ -168,7 +168,14 @@ async def start_conversation(settings: Settings, database: Database, notifier: N
     )
     store: DialogStore = RedisDialogStore(client) if client else SqlDialogStore(database)
     locks: PersonLocks = RedisLocks(client) if client else MemoryLocks()
-    engine = build_engine(services, store, locks, default_language=settings.default_language.value)
+    engine = build_engine(
+        services,
+        store,
+        locks,
+        default_language=settings.default_language.value,
+        remind_after=settings.dialog_remind_after,
+        expire_after=settings.dialog_expire_after,
+    )
 
     async def outbound(key: str, replies: list[Reply], language: str) -> None:
         _, _, user_id = key.partition(":")

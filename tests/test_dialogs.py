@@ -343,3 +343,19 @@ async def test_a_workers_case_note_about_suicide_is_not_taken_for_their_own_cris
         notes = [e.note for e in await tx.tickets.events(ticket.id) if e.action == "note"]
     assert critical == []
     assert notes == ["老人说最近想自杀，已联系家属陪同"]
+
+
+async def test_the_scheduler_job_runs_the_installed_dialog_sweep(harness: Harness) -> None:
+    from casework import jobs
+
+    chat = await consented(harness, 30)
+    await chat.say("房租交不起了")
+    harness.clock.advance(timedelta(minutes=45))
+    reminded: list[str] = []
+
+    async def outbound(key: str, replies: list[Reply], language: str) -> None:
+        reminded.extend(f"{key} {reply.key}" for reply in replies)
+
+    jobs.install_dialog_sweep(lambda: harness.engine.sweep_abandoned(outbound))
+    await jobs.expire_dialogs()
+    assert reminded == ["console:30 flow.reminder"]

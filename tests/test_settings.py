@@ -11,6 +11,8 @@ from bot.settings import ConfigurationError, NluBackend, load_settings
 
 TOKEN = "123456789:AAEhBOweik6ad9r_QXMENQjcrGbqCr4K-ra"
 SETTINGS_VARIABLES = (
+    "DIALOG_REMIND_AFTER",
+    "DIALOG_EXPIRE_AFTER",
     "DATABASE_URL",
     "REDIS_URL",
     "TELEGRAM_BOT_TOKEN",
@@ -136,3 +138,21 @@ def test_the_program_stops_with_exit_code_2_and_one_line(tmp_path: Path) -> None
     assert "TIMEZONE" in lines[0]
     assert "TELEGRAM_BOT_TOKEN" in lines[0]
     assert "short-secret-xyz" not in result.stderr + result.stdout
+
+
+def test_dialog_timings_are_durations_and_the_reminder_comes_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIALOG_REMIND_AFTER", "10m")
+    monkeypatch.setenv("DIALOG_EXPIRE_AFTER", "1h")
+    settings = load_settings()
+    assert (settings.dialog_remind_after.total_seconds(), settings.dialog_expire_after.total_seconds()) == (
+        600,
+        3600,
+    )
+    monkeypatch.setenv("DIALOG_REMIND_AFTER", "2h")
+    with pytest.raises(
+        ConfigurationError, match="DIALOG_REMIND_AFTER must be shorter than DIALOG_EXPIRE_AFTER"
+    ):
+        load_settings()
+    monkeypatch.setenv("DIALOG_REMIND_AFTER", "soon")
+    with pytest.raises(ConfigurationError, match="DIALOG_REMIND_AFTER: must be a duration"):
+        load_settings()
