@@ -219,10 +219,11 @@ class OrganisationRepository(_Repository):
 
 
 class PersonRepository(_Repository):
-    async def _to_domain(self, row: PersonRow) -> Person:
-        kinds = await self._session.scalars(
-            select(person_service_types.c.service_type).where(person_service_types.c.person_id == row.id)
-        )
+    async def _to_domain(self, row: PersonRow, kinds: Iterable[ServiceType] | None = None) -> Person:
+        if kinds is None:
+            kinds = await self._session.scalars(
+                select(person_service_types.c.service_type).where(person_service_types.c.person_id == row.id)
+            )
         return Person(
             id=row.id,
             telegram_user_id=row.telegram_user_id,
@@ -342,7 +343,18 @@ class PersonRepository(_Repository):
                     select(person_areas.c.person_id).where(person_areas.c.area_id.in_(list(area_ids)))
                 )
             )
-        return [await self._to_domain(row) for row in await self._session.scalars(query)]
+        rows = list(await self._session.scalars(query))
+        # Everyone's service types in one query, not one query a person.
+        kinds: dict[int, list[ServiceType]] = {row.id: [] for row in rows}
+        if rows:
+            pairs = await self._session.execute(
+                select(person_service_types.c.person_id, person_service_types.c.service_type).where(
+                    person_service_types.c.person_id.in_(list(kinds))
+                )
+            )
+            for person_id, kind in pairs.all():
+                kinds[person_id].append(kind)
+        return [await self._to_domain(row, kinds[row.id]) for row in rows]
 
     async def erase(self, person_id: int, now: datetime) -> None:
         """Remove what identifies the person; the row stays so anonymised case records keep their shape."""
@@ -642,7 +654,11 @@ class TicketRepository(_Repository):
         if service_types is not None:
             query = query.where(TicketRow.service_type.in_(list(service_types)))
         if reporter_id is not None:
-            query = query.where(TicketRow.reporter_id == reporter_id)
+            # Tickets the person opened, and tickets a report of theirs joined.
+            joined = select(NeedReportRow.ticket_id).where(
+                NeedReportRow.reporter_id == reporter_id, NeedReportRow.ticket_id.is_not(None)
+            )
+            query = query.where(or_(TicketRow.reporter_id == reporter_id, TicketRow.id.in_(joined)))
         if assignee_id is not None:
             query = query.where(TicketRow.assignee_id == assignee_id)
         return [_ticket(row) for row in await self._session.scalars(query)]

@@ -465,3 +465,14 @@ async def test_alerts_reach_the_notifier_through_the_relay(world: World) -> None
     edited = {recipient.person.id for _, _, recipient in world.notifier.edited if recipient.person}
     assert edited == world.who("li", "zhao")
     assert "case_claimed" in world.notifier.events_for(f"person:{world.people['resident'].id}")
+
+
+async def test_a_report_that_joined_a_ticket_lets_its_reporter_follow_that_ticket(world: World) -> None:
+    first = await world.casework.open_ticket(world.report(household_address="光明路9号"))
+    volunteer = world.people["volunteer"]
+    joined = await world.casework.open_ticket(
+        world.report(household_address="光明路9号", reporter_id=volunteer.id, on_behalf=True)
+    )
+    assert joined.joined_existing
+    assert [ticket.id for ticket in await world.casework.reported_by(volunteer)] == [first.ticket.id]
+    assert [ticket.id for ticket in await world.casework.reported_by(world.people["neighbour"])] == []
