@@ -356,6 +356,39 @@ class Casework:
         self._committed()
         return opened
 
+    async def add_report(self, ticket_id: int, report: NewReport) -> Opened:
+        """Add a report to a ticket already open for the same situation (an urgent ticket opened the
+        moment a volunteer described danger, say): its household is recorded if the ticket had none."""
+        now = self.clock.now()
+        async with self.database.transaction() as tx:
+            ticket = await self._ticket(tx, ticket_id)
+            if not ticket.is_open:
+                raise Conflict(f"ticket {ticket.reference} is {ticket.status.value}")
+            household_id = ticket.household_id
+            if household_id is None and (report.household_address or report.vulnerability_tags):
+                household = await tx.households.add(
+                    area_id=report.area_id,
+                    address=report.household_address.strip(),
+                    size=report.household_size,
+                    vulnerability_tags=report.vulnerability_tags,
+                    now=now,
+                )
+                household_id = household.id
+                updated = await tx.tickets.update_fields(
+                    ticket.id, now=now, household_id=household_id, needs_home_visit=True
+                )
+                assert updated is not None
+                ticket = updated
+            saved = await tx.reports.add(**self._report_fields(report, now), household_id=household_id)
+            await tx.reports.attach_to_ticket(saved.id, ticket.id)
+            await tx.tickets.add_event(
+                ticket_id=ticket.id, action="report_joined", actor_id=report.reporter_id, now=now
+            )
+            if _more_urgent(report.urgency, ticket.urgency):
+                ticket = await self._raise_urgency(tx, ticket, report.urgency)
+        self._committed()
+        return Opened(ticket=ticket, report=saved, joined_existing=True)
+
     def _report_fields(self, report: NewReport, now: datetime) -> dict[str, Any]:
         return {
             "text": report.text,

@@ -42,10 +42,14 @@ async def on_crisis(ctx: Ctx, parse: Parse | None) -> None:
     for ticket in await ctx.services.casework.reported_by(ctx.person):
         if ticket.status in OPEN_STATUSES and ticket.urgency is Urgency.CRITICAL:
             ctx.say("crisis.ticket_exists", reference=ticket.reference)
+            _remember_for_flag(ctx, ticket.id)
             return
-    area_id = (
-        min(ctx.person.area_ids) if ctx.person.area_ids else (await ctx.services.people.default_area()).id
-    )
+    # The community a flow has already been told, else the person's own, else the top of the tree.
+    area_id = ctx.data.get("area_id") if ctx.state.flow is not None else None
+    if area_id is None:
+        area_id = (
+            min(ctx.person.area_ids) if ctx.person.area_ids else (await ctx.services.people.default_area()).id
+        )
     opened = await ctx.services.casework.open_ticket(
         NewReport(
             text=parse.text if parse else (ctx.text or ""),
@@ -61,6 +65,13 @@ async def on_crisis(ctx: Ctx, parse: Parse | None) -> None:
         )
     )
     ctx.say("crisis.ticket", reference=opened.ticket.reference)
+    _remember_for_flag(ctx, opened.ticket.id)
+
+
+def _remember_for_flag(ctx: Ctx, ticket_id: int) -> None:
+    """A volunteer describing danger mid-flag: the household's report goes to this urgent ticket."""
+    if ctx.state.flow == "flag":
+        ctx.data["crisis_ticket"] = ticket_id
 
 
 async def route_text(ctx: Ctx, text: str) -> None:

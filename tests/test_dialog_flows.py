@@ -402,3 +402,22 @@ async def test_a_volunteers_free_text_about_a_household_starts_the_flag(h: Harne
     await chat.press("幸福社区")
     await chat.say("村口第三户")
     assert chat.keys == ["flag.service_suggested"]  # what was seen is already known
+
+
+async def test_danger_described_mid_flag_opens_one_urgent_ticket_that_the_flag_completes(h: Harness) -> None:
+    volunteer = await h.enrol(VOLUNTEER, Role.VOLUNTEER, "c1")
+    chat = h.chat(VOLUNTEER, "zh")
+    await flag_household(chat, "/flag", "5号楼2单元301")
+    assert chat.keys == ["flag.observed"]
+    replies = await chat.say("楼下独居老人倒在地上叫不醒")
+    assert [reply.key for reply in replies] == ["crisis.reply", "crisis.ticket", "flag.observed"]
+    await chat.say("老人一个人住，已经打了120")
+    await chat.press(1)  # the first service type suggested
+    await finish_flag(chat)
+    assert chat.keys == ["flag.submitted_joined", "flag.what_you_will_see"]
+    [ticket] = await h.casework.reported_by(volunteer)
+    assert ticket.urgency is Urgency.CRITICAL
+    assert ticket.area_id == h.areas["c1"]
+    assert ticket.household_id is not None
+    admin = await h.enrol(ADMIN, Role.ADMIN, "d")
+    assert len((await h.casework.view(admin, ticket.id)).reports) == 2

@@ -164,23 +164,24 @@ def report_summary(ctx: Ctx, data: dict[str, Any]) -> str:
 
 
 async def submit(ctx: Ctx) -> None:
-    opened = await ctx.services.casework.open_ticket(
-        NewReport(
-            text=ctx.data["observed"],
-            language=ctx.data.get("language", ctx.lang),
-            intent=ctx.data.get("intent", Intent.FLAG_HOUSEHOLD.value),
-            confidence=float(ctx.data.get("confidence", 0.0)),
-            service_type=ServiceType(ctx.data["service_type"]),
-            urgency=Urgency(ctx.data.get("urgency", "normal")),
-            area_id=ctx.data["area_id"],
-            channel=Channel(ctx.turn.channel),
-            summary=report_summary(ctx, ctx.data),
-            reporter_id=ctx.person.id,
-            on_behalf=True,
-            household_address=ctx.data["address"],
-            vulnerability_tags=frozenset(VulnerabilityTag(tag) for tag in ctx.data.get("tags", [])),
-        )
+    report = NewReport(
+        text=ctx.data["observed"],
+        language=ctx.data.get("language", ctx.lang),
+        intent=ctx.data.get("intent", Intent.FLAG_HOUSEHOLD.value),
+        confidence=float(ctx.data.get("confidence", 0.0)),
+        service_type=ServiceType(ctx.data["service_type"]),
+        urgency=Urgency(ctx.data.get("urgency", "normal")),
+        area_id=ctx.data["area_id"],
+        channel=Channel(ctx.turn.channel),
+        summary=report_summary(ctx, ctx.data),
+        reporter_id=ctx.person.id,
+        on_behalf=True,
+        household_address=ctx.data["address"],
+        vulnerability_tags=frozenset(VulnerabilityTag(tag) for tag in ctx.data.get("tags", [])),
     )
+    urgent = ctx.data.get("crisis_ticket")
+    casework = ctx.services.casework
+    opened = await casework.add_report(urgent, report) if urgent else await casework.open_ticket(report)
     ctx.say(
         "flag.submitted_joined" if opened.joined_existing else "flag.submitted",
         reference=opened.ticket.reference,
