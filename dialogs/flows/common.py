@@ -40,6 +40,19 @@ def answer_yes_no(ctx: Ctx) -> bool | None:
     return None
 
 
+def submit_or_cancel(ctx: Ctx) -> bool | None:
+    """The answer to a summary's Submit / Cancel: True to submit, False when cancelled (and said so),
+    None when neither was given (and the person was asked to choose)."""
+    answer = answer_yes_no(ctx)
+    if ctx.pressed == "cancel" or answer is False:
+        ctx.say("flow.cancelled")
+        return False
+    if ctx.pressed != "submit" and answer is not True:
+        ctx.say("input.choose_button")
+        return None
+    return True
+
+
 async def ask_area(ctx: Ctx, key: str = "area.ask") -> None:
     """Buttons down the area tree from where the person has got to; a community name may be typed."""
     parent = ctx.data.get("area_parent")

@@ -9,7 +9,7 @@ from enum import StrEnum
 from casework.domain import Area, Channel, ConsentPurpose, ServiceType, Urgency
 from casework.service import NewReport
 from dialogs.engine import END, Ctx, Flow, Step
-from dialogs.flows.common import answer_yes_no, area_step, yes_no
+from dialogs.flows.common import answer_yes_no, area_step, submit_or_cancel, yes_no
 from nlu.types import Intent, Parse
 
 
@@ -90,13 +90,11 @@ async def ask_confirm(ctx: Ctx) -> None:
 
 
 async def on_confirm(ctx: Ctx) -> str | None:
-    answer = answer_yes_no(ctx)
-    if ctx.pressed == "cancel" or answer is False:
-        ctx.say("flow.cancelled")
-        return END
-    if ctx.pressed != "submit" and answer is not True:
-        ctx.say("input.choose_button")
+    decision = submit_or_cancel(ctx)
+    if decision is None:
         return S.CONFIRM
+    if not decision:
+        return END
     await submit(ctx)
     return END
 

@@ -11,7 +11,14 @@ from typing import Any
 from casework.domain import Area, Channel, Role, ServiceType, Urgency, VulnerabilityTag
 from casework.service import NewReport
 from dialogs.engine import END, Ctx, Flow, Step
-from dialogs.flows.common import answer_yes_no, area_step, service_label, service_step, situation_step
+from dialogs.flows.common import (
+    answer_yes_no,
+    area_step,
+    service_label,
+    service_step,
+    situation_step,
+    submit_or_cancel,
+)
 from nlu.types import SERVICE_TYPE_OF_INTENT, Intent, Parse
 
 ALL_TYPES = (
@@ -141,13 +148,11 @@ async def ask_summary(ctx: Ctx) -> None:
 
 
 async def on_summary(ctx: Ctx) -> str | None:
-    answer = answer_yes_no(ctx)
-    if ctx.pressed == "cancel" or answer is False:
-        ctx.say("flow.cancelled")
-        return END
-    if ctx.pressed != "submit" and answer is not True:
-        ctx.say("input.choose_button")
+    decision = submit_or_cancel(ctx)
+    if decision is None:
         return S.SUMMARY
+    if not decision:
+        return END
     await submit(ctx)
     return END
 

@@ -10,7 +10,15 @@ from casework.domain import Channel, ConsentPurpose, InvalidInput, ServiceType, 
 from casework.people import normalise_phone
 from casework.service import NewReport
 from dialogs.engine import END, Ctx, Flow, Step
-from dialogs.flows.common import answer_yes_no, area_step, service_label, service_step, situation_step, yes_no
+from dialogs.flows.common import (
+    answer_yes_no,
+    area_step,
+    service_label,
+    service_step,
+    situation_step,
+    submit_or_cancel,
+    yes_no,
+)
 from nlu.types import SERVICE_TYPE_OF_INTENT, Intent, Parse
 
 NEED_TYPES = (
@@ -203,13 +211,11 @@ async def ask_summary(ctx: Ctx) -> None:
 
 
 async def on_summary(ctx: Ctx) -> str | None:
-    answer = answer_yes_no(ctx)
-    if ctx.pressed == "cancel" or answer is False:
-        ctx.say("flow.cancelled")
-        return END
-    if ctx.pressed != "submit" and answer is not True:
-        ctx.say("input.choose_button")
+    decision = submit_or_cancel(ctx)
+    if decision is None:
         return S.SUMMARY
+    if not decision:
+        return END
     await submit(ctx, ServiceType(ctx.data["service_type"]))
     if ctx.data.get("second"):
         return S.SECOND
