@@ -15,6 +15,7 @@ from bot import wiring
 from bot.cli_support import echo_json, fail, jsonable, settings_of
 from bot.settings import NluBackend
 from casework.domain import InvalidInput, Urgency
+from dialogs.catalog import Catalog
 from nlu import embedded, rasa_server
 from nlu.crisis import CrisisScreener
 from nlu.evaluation import Evaluation, cross_validate, evaluate_classifier
@@ -230,14 +231,10 @@ def policy_ask(question: str, lang: str | None, as_json: bool) -> None:
             }
         )
         return
+    catalog = Catalog.load()
     best = answer.best
     if best is None or not answer.confident:
-        unsure = (
-            "我不太确定答案。可以换个说法，或请工作人员回答。"
-            if answer.language == "zh"
-            else ("I am not sure of the answer. Try other words, or ask a person to answer.")
-        )
-        click.echo(unsure)
+        click.echo(catalog.text("policy.unsure", answer.language))
         for match in answer.matches:
             click.echo(f"  · {match.entry.questions[answer.language][0]}  ({match.score:.2f})")
         return
@@ -247,5 +244,6 @@ def policy_ask(question: str, lang: str | None, as_json: bool) -> None:
     click.echo(entry.note_in(answer.language))
     others = answer.matches[1:]
     if others:
-        see_also = "相关问题" if answer.language == "zh" else "Related"
-        click.echo(f"\n{see_also}: " + " · ".join(m.entry.questions[answer.language][0] for m in others))
+        click.echo("\n" + catalog.text("policy.related", answer.language))
+        for match in others:
+            click.echo(f"  · {match.entry.questions[answer.language][0]}")

@@ -141,6 +141,6 @@ def test_policy_ask_json_carries_scores_and_citations(needsbot: Needsbot) -> Non
 def test_policy_ask_says_when_it_is_unsure(needsbot: Needsbot) -> None:
     result = needsbot("policy", "ask", "明天天气怎么样")
     assert result.exit_code == 0
-    assert "我不太确定答案" in result.output
+    assert "这个问题我没有把握回答" in result.output
     english = needsbot("policy", "ask", "what's the weather tomorrow", "--lang", "en")
-    assert "I am not sure" in english.output
+    assert "I am not sure I can answer that correctly" in english.output
