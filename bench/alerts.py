@@ -24,7 +24,7 @@ from casework.deadlines import DeadlinePolicy
 from casework.domain import AreaLevel, Channel, OutboxAlert, Role, ServiceType, Urgency
 from casework.notify import Recipient
 from casework.relay import AlertDelivery, OutboxRelay, RedisStreamRelay
-from casework.service import Casework, NewReport
+from casework.service import Casework, NewReport, RecordingFollowUps
 from storage import Database, create_database
 from storage.migrate import upgrade
 from tests.services import TEST_POSTGRES_URL, TEST_REDIS_URL, reachable, scratch_postgres_database
@@ -88,7 +88,7 @@ def report(area_id: int, reporter_id: int) -> NewReport:
 async def opening_rate(url: str, tickets: int) -> float:
     database, area_id, reporter_id = await prepare(url)
     try:
-        casework = Casework(database, SystemClock(), DeadlinePolicy.load())
+        casework = Casework(database, SystemClock(), DeadlinePolicy.load(), follow_ups=RecordingFollowUps())
         started = time.perf_counter()
         for _ in range(tickets):
             await casework.open_ticket(report(area_id, reporter_id))
@@ -109,7 +109,13 @@ async def alert_latency(url: str, tickets: int, rate: float, redis_url: str | No
         await relay.ensure_group()
     else:
         relay = OutboxRelay(delivery)
-    casework = Casework(database, SystemClock(), DeadlinePolicy.load(), on_alerts_queued=relay.wake)
+    casework = Casework(
+        database,
+        SystemClock(),
+        DeadlinePolicy.load(),
+        follow_ups=RecordingFollowUps(),
+        on_alerts_queued=relay.wake,
+    )
     stop = asyncio.Event()
     running = asyncio.create_task(relay.run(stop))
     committed: dict[int, float] = {}

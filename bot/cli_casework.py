@@ -40,9 +40,9 @@ def _with_casework(
     settings = settings_of(ctx)
 
     async def run(database: Database) -> T:
-        casework = wiring.build_casework(settings, database)
-        actor = await directory.command_line_actor(database, actor_id, now=casework.clock.now())
-        return await work(casework, actor)
+        async with wiring.casework_for_a_command(settings, database) as casework:
+            actor = await directory.command_line_actor(database, actor_id, now=casework.clock.now())
+            return await work(casework, actor)
 
     return run_with_database(ctx, run)
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -68,7 +69,7 @@ def build_casework(
     settings: Settings,
     database: Database,
     *,
-    follow_ups: FollowUps | None = None,
+    follow_ups: FollowUps,
     on_alerts_queued: Callable[[], None] | None = None,
 ) -> Casework:
     return Casework(
@@ -79,6 +80,18 @@ def build_casework(
         follow_ups=follow_ups,
         on_alerts_queued=on_alerts_queued,
     )
+
+
+@asynccontextmanager
+async def casework_for_a_command(settings: Settings, database: Database) -> AsyncIterator[Casework]:
+    """Casework for one command-line change: its follow-ups (a survey after a close, a visit reminder
+    after an assignment) go into the shared job store, for whichever process runs the scheduler."""
+    scheduler = build_scheduler(settings.database_url, settings.tz)
+    scheduler.start(paused=True)
+    try:
+        yield build_casework(settings, database, follow_ups=ScheduledFollowUps(scheduler))
+    finally:
+        scheduler.shutdown(wait=False)
 
 
 @dataclass

@@ -167,15 +167,15 @@ class Casework:
         clock: Clock,
         policy: DeadlinePolicy,
         *,
+        follow_ups: FollowUps,
         timezone: tzinfo = UTC,
-        follow_ups: FollowUps | None = None,
         on_alerts_queued: Callable[[], None] | None = None,
     ) -> None:
         self.timezone = timezone  # the day in a ticket reference is the local day
         self.database = database
         self.clock = clock
         self.policy = policy
-        self.follow_ups = follow_ups or RecordingFollowUps()
+        self.follow_ups = follow_ups
         self._on_alerts_queued = on_alerts_queued or (lambda: None)
 
     # --- shared steps ---------------------------------------------------------------------------

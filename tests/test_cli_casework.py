@@ -16,7 +16,7 @@ import pytest
 from casework.clock import ManualClock
 from casework.deadlines import DeadlinePolicy
 from casework.domain import AreaLevel, Channel, Role, ServiceType, Urgency
-from casework.service import Casework, NewReport
+from casework.service import Casework, NewReport, RecordingFollowUps
 from storage import create_database
 from tests.cli_runner import Needsbot
 
@@ -51,7 +51,9 @@ def seed(database_url: str) -> dict[str, int]:
                         now=LONG_AGO, display_name=name, role=role, area_ids=[area.id], service_types=kinds
                     )
                     ids[name] = person.id
-            casework = Casework(database, ManualClock(LONG_AGO), DeadlinePolicy.load())
+            casework = Casework(
+                database, ManualClock(LONG_AGO), DeadlinePolicy.load(), follow_ups=RecordingFollowUps()
+            )
             for number in (1, 2):
                 opened = await casework.open_ticket(
                     NewReport(
@@ -179,3 +181,14 @@ def test_the_scheduler_process_leads_installs_its_jobs_and_stops_cleanly(
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
+
+
+def test_a_close_from_the_command_line_leaves_the_survey_to_the_scheduler(needsbot: Needsbot) -> None:
+    ids = seed(needsbot.database_url)
+    first = references(needsbot)[0]
+    assert (
+        needsbot("tickets", "close", first, "--note", "已电话回访", "--as", str(ids["主任"])).exit_code == 0
+    )
+    with sqlite3.connect(needsbot.database_url.split(":///", 1)[1]) as connection:
+        jobs = {row[0] for row in connection.execute("SELECT id FROM apscheduler_jobs")}
+    assert f"survey:{ids['ticket1']}" in jobs
