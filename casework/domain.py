@@ -111,6 +111,10 @@ class Area:
     level: AreaLevel
     parent_id: int | None
 
+    def label(self, language: str) -> str:
+        """The name to show: Chinese, or the English name where there is one."""
+        return self.name if language != "en" else (self.name_en or self.name)
+
 
 @dataclass(frozen=True, slots=True)
 class Organisation:

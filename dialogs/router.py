@@ -199,7 +199,7 @@ async def privacy(ctx: Ctx, argument: str) -> None:
     granted = [consent.purpose for consent in summary.consents if consent.active]
     english = ctx.lang == "en"
     separator = ", " if english else "、"
-    areas = [(area.name_en or area.name) if english else area.name for area in summary.home_areas]
+    areas = [area.label(ctx.lang) for area in summary.home_areas]
     purposes = [
         ctx.services.catalog.text(f"consent.purpose.{purpose.value}", ctx.lang) for purpose in granted
     ]

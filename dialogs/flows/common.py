@@ -40,6 +40,13 @@ def answer_yes_no(ctx: Ctx) -> bool | None:
     return None
 
 
+def tag_labels(ctx: Ctx) -> str:
+    """The household situation chosen so far, in words."""
+    catalog = ctx.services.catalog
+    separator = ", " if ctx.lang == "en" else "、"
+    return separator.join(catalog.text(f"tag.{tag}", ctx.lang, mark="") for tag in ctx.data.get("tags", []))
+
+
 def submit_or_cancel(ctx: Ctx) -> bool | None:
     """The answer to a summary's Submit / Cancel: True to submit, False when cancelled (and said so),
     None when neither was given (and the person was asked to choose)."""
@@ -61,12 +68,7 @@ async def ask_area(ctx: Ctx, key: str = "area.ask") -> None:
         # A single choice is no choice: go down to where there are several.
         parent, areas = areas[0].id, below
         ctx.data["area_parent"] = ctx.data["area_top"] = parent
-    buttons = [
-        ctx.button(
-            area.name if ctx.lang == "zh" else (area.name_en or area.name), f"area:{area.id}", literal=True
-        )
-        for area in areas
-    ]
+    buttons = [ctx.button(area.label(ctx.lang), f"area:{area.id}", literal=True) for area in areas]
     if parent is not None and parent != ctx.data.get("area_top"):
         buttons.append(ctx.button("button.back", "area:up"))
     ctx.ask(key, buttons)

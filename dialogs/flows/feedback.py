@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from casework.domain import Area, Channel, ConsentPurpose, ServiceType, Urgency
+from casework.domain import Channel, ConsentPurpose, ServiceType, Urgency
 from casework.service import NewReport
 from dialogs.engine import END, Ctx, Flow, Step
 from dialogs.flows.common import answer_yes_no, area_step, submit_or_cancel, yes_no
@@ -73,18 +73,12 @@ async def on_anonymous(ctx: Ctx) -> str | None:
     return S.AREA
 
 
-def area_name(area: Area | None, language: str) -> str:
-    if area is None:
-        return ""
-    return area.name if language == "zh" else (area.name_en or area.name)
-
-
 async def ask_confirm(ctx: Ctx) -> None:
     area = await ctx.services.people.area(ctx.data["area_id"])
     ctx.ask(
         "feedback.confirm",
         [ctx.button("feedback.button.submit", "submit"), ctx.button("button.cancel", "cancel")],
-        area=area_name(area, ctx.lang),
+        area=area.label(ctx.lang) if area else "",
         who="feedback.who.anonymous" if ctx.data.get("anonymous") else "feedback.who.named",
     )
 

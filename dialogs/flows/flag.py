@@ -8,7 +8,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from casework.domain import Area, Channel, Role, ServiceType, Urgency, VulnerabilityTag
+from casework.domain import Channel, Role, ServiceType, Urgency, VulnerabilityTag
 from casework.service import NewReport
 from dialogs.engine import END, Ctx, Flow, Step
 from dialogs.flows.common import (
@@ -18,6 +18,7 @@ from dialogs.flows.common import (
     service_step,
     situation_step,
     submit_or_cancel,
+    tag_labels,
 )
 from nlu.types import SERVICE_TYPE_OF_INTENT, Intent, Parse
 
@@ -66,12 +67,6 @@ def remember_observation(ctx: Ctx, parse: Parse) -> None:
         entities=[entity.value for entity in parse.entities][:6],
         suggested=suggested_types(parse),
     )
-
-
-def area_name(area: Area | None, language: str) -> str:
-    if area is None:
-        return ""
-    return area.name if language == "zh" else (area.name_en or area.name)
 
 
 async def begin(ctx: Ctx) -> str | None:
@@ -133,13 +128,11 @@ async def on_knows(ctx: Ctx) -> str | None:
 
 async def ask_summary(ctx: Ctx) -> None:
     area = await ctx.services.people.area(ctx.data["area_id"])
-    tags = "、".join(
-        ctx.services.catalog.text(f"tag.{tag}", ctx.lang, mark="") for tag in ctx.data.get("tags", [])
-    )
+    tags = tag_labels(ctx)
     ctx.ask(
         "flag.summary",
         [ctx.button("flag.button.submit", "submit"), ctx.button("button.cancel", "cancel")],
-        area=area_name(area, ctx.lang),
+        area=area.label(ctx.lang) if area else "",
         address=ctx.data["address"],
         service=service_label(ctx.data["service_type"]),
         tags=tags or "-",

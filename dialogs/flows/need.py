@@ -17,6 +17,7 @@ from dialogs.flows.common import (
     service_step,
     situation_step,
     submit_or_cancel,
+    tag_labels,
     yes_no,
 )
 from nlu.types import SERVICE_TYPE_OF_INTENT, Intent, Parse
@@ -196,14 +197,12 @@ async def on_phone(ctx: Ctx) -> str | None:
 
 async def ask_summary(ctx: Ctx) -> None:
     area = await ctx.services.people.area(ctx.data["area_id"])
-    tags = "、".join(
-        ctx.services.catalog.text(f"tag.{tag}", ctx.lang, mark="") for tag in ctx.data.get("tags", [])
-    )
+    tags = tag_labels(ctx)
     ctx.ask(
         "need.summary",
         [ctx.button("need.button.submit", "submit"), ctx.button("button.cancel", "cancel")],
         service=service_label(ctx.data["service_type"]),
-        area=(area.name if ctx.lang == "zh" else area.name_en or area.name) if area else "",
+        area=area.label(ctx.lang) if area else "",
         size=ctx.data.get("size") or "-",
         tags=tags or "-",
         contact=f"need.contact.{ctx.data.get('contact', 'none')}",

@@ -16,7 +16,6 @@ from typing import Any
 
 from casework.access import Forbidden, Operation, check
 from casework.domain import (
-    Area,
     DomainError,
     NotFound,
     Person,
@@ -98,10 +97,6 @@ def politely(ctx: Ctx) -> Iterator[None]:
 def words(ctx: Ctx, key: str, **args: Any) -> str:
     """A catalog text in the person's language, for lines assembled into one message."""
     return ctx.services.catalog.text(key, ctx.lang, **args)
-
-
-def area_name(ctx: Ctx, area: Area) -> str:
-    return area.name if ctx.lang == "zh" else (area.name_en or area.name)
 
 
 def person_name(person: Person) -> str:
@@ -200,7 +195,7 @@ def say_list(ctx: Ctx, key: str, items: list[QueueItem], *, line: str = "worker.
             service=words(ctx, service_label(item.ticket.service_type)),
             urgency=words(ctx, f"urgency.{item.ticket.urgency.value}"),
             status=words(ctx, f"worker.status.{item.ticket.status.value}"),
-            area=area_name(ctx, item.area),
+            area=item.area.label(ctx.lang),
         )
         for number, item in enumerate(shown, start=1)
     ]
@@ -278,7 +273,7 @@ async def show(ctx: Ctx, ticket_id: int) -> None:
         service=service_label(ticket.service_type),
         urgency=f"urgency.{ticket.urgency.value}",
         sla=f"worker.sla.{view.sla.value}",
-        area=" / ".join(area_name(ctx, area) for area in view.area_path),
+        area=" / ".join(area.label(ctx.lang) for area in view.area_path),
         holder=holder,
         deadline=deadline(ctx, ticket),
         summary=ticket.summary or "-",
