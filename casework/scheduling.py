@@ -52,9 +52,24 @@ def sync_database_url(url: str) -> str:
     return url
 
 
+def job_store_url(database_url: str) -> str:
+    """Where the jobs are kept: the same PostgreSQL database; for SQLite, a file beside the database.
+
+    APScheduler writes its jobs through a blocking driver on the event loop. In a SQLite file shared
+    with the bot, such a write could wait on a write lock held by one of the bot's own transactions,
+    which cannot commit while the loop is blocked: the loop would stand still until SQLite gave up.
+    """
+    url = sync_database_url(database_url)
+    head, separator, path = url.partition(":///")
+    if head == "sqlite" and separator and path and path != ":memory:":
+        stem, dot, suffix = path.rpartition(".")
+        return f"{head}:///{stem}-jobs.{suffix}" if dot and "/" not in suffix else f"{url}-jobs"
+    return url
+
+
 def build_scheduler(database_url: str, timezone: tzinfo) -> AsyncIOScheduler:
     return AsyncIOScheduler(
-        jobstores={"default": SQLAlchemyJobStore(url=sync_database_url(database_url), tablename=JOB_TABLE)},
+        jobstores={"default": SQLAlchemyJobStore(url=job_store_url(database_url), tablename=JOB_TABLE)},
         job_defaults={
             "coalesce": True,
             "max_instances": 1,

@@ -3,6 +3,7 @@ queues its alerts in the same commit (the outbox), after checking the actor may 
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -315,7 +316,11 @@ class Casework:
         return moved
 
     def _committed(self) -> None:
-        self._on_alerts_queued()
+        self.database.after_commit(self._on_alerts_queued)
+
+    def _later(self, schedule: Callable[..., None], *args: Any) -> None:
+        """Schedule follow-up work once the change that calls for it is committed."""
+        self.database.after_commit(functools.partial(schedule, *args))
 
     # --- opening ----------------------------------------------------------------------------------
 
@@ -511,7 +516,7 @@ class Casework:
             await self._mark_taken(tx, claimed, actor)
             await self._tell(tx, claimed, "case_claimed", [claimed.reporter_id])
         if claimed.needs_home_visit and claimed.visited_at is None:
-            self.follow_ups.home_visit_due(claimed.id, now + self.policy.home_visit_after)
+            self._later(self.follow_ups.home_visit_due, claimed.id, now + self.policy.home_visit_after)
         self._committed()
         return claimed
 
@@ -545,7 +550,7 @@ class Casework:
             if ticket.assignee_id is None:
                 await self._tell(tx, assigned, "case_claimed", [assigned.reporter_id])
         if assigned.needs_home_visit and assigned.visited_at is None:
-            self.follow_ups.home_visit_due(assigned.id, now + self.policy.home_visit_after)
+            self._later(self.follow_ups.home_visit_due, assigned.id, now + self.policy.home_visit_after)
         self._committed()
         return assigned
 
@@ -593,7 +598,7 @@ class Casework:
                 ticket_id=ticket.id, action="visited", actor_id=actor.id, note=note.strip() or None, now=now
             )
             await self._tell(tx, updated, "case_visited", [updated.reporter_id])
-        self.follow_ups.cancel(ticket_id)
+        self._later(self.follow_ups.cancel, ticket_id)
         self._committed()
         return updated
 
@@ -642,9 +647,9 @@ class Casework:
                 note=note.strip() or None,
             )
             await self._tell(tx, closed, "case_closed", [closed.reporter_id], round_key=f"#{now.isoformat()}")
-        self.follow_ups.cancel(ticket_id)
+        self._later(self.follow_ups.cancel, ticket_id)
         if closed.reporter_id is not None:
-            self.follow_ups.survey_due(closed.id, now + self.policy.survey_after)
+            self._later(self.follow_ups.survey_due, closed.id, now + self.policy.survey_after)
         self._committed()
         return closed
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import event
@@ -28,25 +31,78 @@ def _sqlite_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+@dataclass(slots=True)
+class _Unit:
+    session: AsyncSession
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+
 class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        self._unit: ContextVar[_Unit | None] = ContextVar(f"unit-{id(self)}", default=None)
+        # SQLite has one writer at a time. Transactions of this process queue here rather than poll
+        # the file lock, which sleeps ever longer between tries when many wait (other processes still
+        # meet the busy timeout).
+        self._writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        self._writing: ContextVar[bool] = ContextVar(f"writing-{id(self)}", default=False)
+
+    @asynccontextmanager
+    async def _write_turn(self) -> AsyncIterator[None]:
+        if self._writer is None or self._writing.get():
+            yield
+            return
+        async with self._writer:
+            token = self._writing.set(True)
+            try:
+                yield
+            finally:
+                self._writing.reset(token)
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
-        """One unit of work: everything done through the yielded repositories commits together."""
-        async with self._sessions() as session, session.begin():
-            yield Transaction(session, self.dialect)
+    async def unit_of_work(self) -> AsyncIterator[Transaction]:
+        """One database transaction around everything this task does until the block ends.
+
+        Transactions opened inside it become savepoints of it (one that fails rolls back alone, as it
+        would on its own), and ``after_commit`` work waits for the outer commit: a channel records an
+        update as handled together with all its effects, or not at all.
+        """
+        if self._unit.get() is not None:
+            raise RuntimeError("a unit of work is already open in this task")
+        async with self._write_turn(), self._sessions() as session:
+            unit = _Unit(session)
+            token = self._unit.set(unit)
+            try:
+                async with session.begin():
+                    yield Transaction(session, self.dialect)
+            finally:
+                self._unit.reset(token)
+        for callback in unit.after_commit:
+            callback()
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
-        async with self._sessions() as session:
-            yield session
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """One unit of work: everything done through the yielded repositories commits together."""
+        unit = self._unit.get()
+        if unit is not None:
+            async with unit.session.begin_nested():
+                yield Transaction(unit.session, self.dialect)
+            return
+        async with self._write_turn(), self._sessions() as session, session.begin():
+            yield Transaction(session, self.dialect)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once what was written is committed: now, or when the open unit of work is."""
+        unit = self._unit.get()
+        if unit is None:
+            callback()
+        else:
+            unit.after_commit.append(callback)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -19,15 +19,15 @@ class SqlDialogStore:
         self.database = database
 
     async def load(self, key: str) -> DialogState:
-        async with self.database.session() as session:
-            row = await session.get(DialogStateRow, key)
+        async with self.database.transaction() as tx:
+            row = await tx.session.get(DialogStateRow, key)
             return DialogState.from_json(row.state) if row else DialogState()
 
     async def save(self, key: str, state: DialogState) -> None:
-        async with self.database.session() as session, session.begin():
-            row = await session.get(DialogStateRow, key)
+        async with self.database.transaction() as tx:
+            row = await tx.session.get(DialogStateRow, key)
             if row is None:
-                session.add(
+                tx.session.add(
                     DialogStateRow(
                         key=key, state=state.to_json(), active=state.active, updated_at=state.updated_at
                     )
@@ -36,8 +36,8 @@ class SqlDialogStore:
                 row.state, row.active, row.updated_at = state.to_json(), state.active, state.updated_at
 
     async def stale(self, older_than: datetime) -> list[tuple[str, DialogState]]:
-        async with self.database.session() as session:
-            rows = await session.scalars(
+        async with self.database.transaction() as tx:
+            rows = await tx.session.scalars(
                 select(DialogStateRow).where(
                     DialogStateRow.active.is_(True), DialogStateRow.updated_at < older_than
                 )

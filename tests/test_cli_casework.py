@@ -16,6 +16,7 @@ import pytest
 from casework.clock import ManualClock
 from casework.deadlines import DeadlinePolicy
 from casework.domain import AreaLevel, Channel, Role, ServiceType, Urgency
+from casework.scheduling import job_store_url
 from casework.service import Casework, NewReport, RecordingFollowUps
 from storage import create_database
 from tests.cli_runner import Needsbot
@@ -172,7 +173,7 @@ def test_the_scheduler_process_leads_installs_its_jobs_and_stops_cleanly(
         jobs: set[str] = set()
         while time.monotonic() < deadline and not {"sweep_deadlines", "weekly_digest"} <= jobs:
             time.sleep(0.2)
-            with sqlite3.connect(sqlite_url.split(":///", 1)[1]) as connection:
+            with sqlite3.connect(job_store_url(sqlite_url).split(":///", 1)[1]) as connection:
                 try:
                     jobs = {row[0] for row in connection.execute("SELECT id FROM apscheduler_jobs")}
                 except sqlite3.OperationalError:
@@ -189,6 +190,6 @@ def test_a_close_from_the_command_line_leaves_the_survey_to_the_scheduler(needsb
     assert (
         needsbot("tickets", "close", first, "--note", "已电话回访", "--as", str(ids["主任"])).exit_code == 0
     )
-    with sqlite3.connect(needsbot.database_url.split(":///", 1)[1]) as connection:
+    with sqlite3.connect(job_store_url(needsbot.database_url).split(":///", 1)[1]) as connection:
         jobs = {row[0] for row in connection.execute("SELECT id FROM apscheduler_jobs")}
     assert f"survey:{ids['ticket1']}" in jobs

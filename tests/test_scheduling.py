@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis.asyncio as aioredis
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from casework import jobs
 from casework.clock import SystemClock
@@ -21,6 +21,7 @@ from casework.scheduling import (
     ScheduledFollowUps,
     SchedulerRunner,
     build_scheduler,
+    job_store_url,
     sync_database_url,
 )
 from storage import Database
@@ -58,6 +59,19 @@ async def _wait_for(condition_seconds: float, check: object) -> None:
 )
 def test_the_job_store_reaches_the_same_database_synchronously(url: str, expected: str) -> None:
     assert sync_database_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("sqlite+aiosqlite:///var/needsbot.sqlite3", "sqlite:///var/needsbot-jobs.sqlite3"),
+        ("sqlite+aiosqlite:////tmp/a.b/db", "sqlite:////tmp/a.b/db-jobs"),
+        ("sqlite+aiosqlite:///:memory:", "sqlite:///:memory:"),
+        ("postgresql+asyncpg://u:p@h/db", "postgresql+psycopg://u:p@h/db"),
+    ],
+)
+def test_sqlite_jobs_live_beside_the_database(url: str, expected: str) -> None:
+    assert job_store_url(url) == expected
 
 
 async def test_one_process_holds_the_lease_until_it_lets_go_or_it_expires(world: World) -> None:
@@ -106,9 +120,11 @@ async def test_a_reminder_that_fell_due_while_no_scheduler_ran_fires_once_after_
     for runner in runners:
         await runner.shutdown()
     assert await world.outbox("home_visit_due") == [("home_visit_due", wang.id, None)]
-    async with world.database.engine.connect() as connection:
-        left = await connection.execute(text(f"SELECT id FROM {JOB_TABLE}"))  # noqa: S608 - a constant
+    store = create_engine(job_store_url(str(world.database.engine.url.render_as_string(hide_password=False))))
+    with store.connect() as connection:
+        left = connection.execute(text(f"SELECT id FROM {JOB_TABLE}"))  # noqa: S608 - a constant
         job_ids = {row[0] for row in left}
+    store.dispose()
     assert f"home_visit:{ticket.id}" not in job_ids
     assert {"sweep_deadlines", "weekly_digest"} <= job_ids
 

@@ -1,0 +1,80 @@
+"""A unit of work: one transaction around a whole update, with its inner transactions as savepoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from casework.domain import Channel
+from storage import Database
+
+
+async def _people(database: Database) -> list[int]:
+    async with database.transaction() as tx:
+        return sorted(person.telegram_user_id or 0 for person in await tx.people.find())
+
+
+async def _add_then_fail(database: Database, now: datetime) -> None:
+    async with database.transaction() as tx:
+        await tx.people.add(now=now, telegram_user_id=42)
+        raise LookupError("refused")
+
+
+async def test_inner_transactions_commit_with_the_unit(database: Database, now: datetime) -> None:
+    async with database.unit_of_work() as outer:
+        assert await outer.updates.record(channel=Channel.TELEGRAM, update_id=1, now=now)
+        async with database.transaction() as tx:
+            await tx.people.add(now=now, telegram_user_id=41)
+        async with database.transaction() as tx:
+            await tx.people.add(now=now, telegram_user_id=42)
+    assert await _people(database) == [41, 42]
+    async with database.transaction() as tx:
+        assert not await tx.updates.record(channel=Channel.TELEGRAM, update_id=1, now=now)
+
+
+async def test_a_failed_inner_transaction_rolls_back_alone(database: Database, now: datetime) -> None:
+    async with database.unit_of_work():
+        async with database.transaction() as tx:
+            await tx.people.add(now=now, telegram_user_id=41)
+        with pytest.raises(LookupError):
+            await _add_then_fail(database, now)
+    assert await _people(database) == [41]
+
+
+async def test_a_failed_unit_leaves_nothing_and_runs_no_after_commit_work(
+    database: Database, now: datetime
+) -> None:
+    ran: list[str] = []
+
+    async def crashing_update() -> None:
+        async with database.unit_of_work() as outer:
+            await outer.updates.record(channel=Channel.TELEGRAM, update_id=7, now=now)
+            async with database.transaction() as tx:
+                await tx.people.add(now=now, telegram_user_id=41)
+            database.after_commit(lambda: ran.append("wake"))
+            raise RuntimeError("crash")
+
+    with pytest.raises(RuntimeError, match="crash"):
+        await crashing_update()
+    assert ran == []
+    assert await _people(database) == []
+    async with database.transaction() as tx:  # the update was not recorded: its redelivery is handled
+        assert await tx.updates.record(channel=Channel.TELEGRAM, update_id=7, now=now)
+
+
+async def test_after_commit_work_waits_for_the_unit(database: Database) -> None:
+    ran: list[str] = []
+    database.after_commit(lambda: ran.append("at once"))
+    assert ran == ["at once"]
+    async with database.unit_of_work():
+        database.after_commit(lambda: ran.append("later"))
+        assert ran == ["at once"]
+    assert ran == ["at once", "later"]
+
+
+async def test_units_do_not_nest(database: Database) -> None:
+    async with database.unit_of_work():
+        with pytest.raises(RuntimeError, match="already open"):
+            async with database.unit_of_work():
+                pass
