@@ -13,7 +13,7 @@ import redis.asyncio
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bot.cli_casework import people, scheduler, tickets
-from bot.cli_chat import chat, run_chat
+from bot.cli_chat import chat, run_chat, run_telegram
 from bot.cli_nlu import nlu, policy
 from bot.cli_support import (
     NeedsbotGroup,
@@ -269,7 +269,7 @@ def health(ctx: click.Context) -> None:
 @cli.command("run")
 @click.pass_context
 def run(ctx: click.Context) -> None:
-    """Start needsbot: the console chat (the Telegram bot when TELEGRAM_BOT_TOKEN is set)."""
+    """Start needsbot: the Telegram bot when TELEGRAM_BOT_TOKEN is set, else the console chat."""
     settings = settings_of(ctx)
 
     async def work(database: Database) -> dict[str, int]:
@@ -284,10 +284,8 @@ def run(ctx: click.Context) -> None:
     click.echo(f"needsbot · database {redacted(settings.database_url)} · time zone {settings.timezone}")
     click.echo("  " + " · ".join(f"{count} {what}" for what, count in counts.items()))
     if settings.telegram_bot_token is not None:
-        fail(
-            "TELEGRAM_BOT_TOKEN is set, but this build has no Telegram front end yet; unset it to chat here",
-            2,
-        )
+        run_telegram(ctx)
+        return
     run_chat(ctx, "recipient", None, None)
 
 

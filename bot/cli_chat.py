@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import signal
 
 import click
+from telegram.error import InvalidToken, NetworkError
 
 from bot import wiring
-from bot.cli_support import run_with_database, settings_of
+from bot.cli_support import fail, run_with_database, settings_of
 from bot.console import ConsoleChannel, ConsoleNotifier, read_lines
+from bot.telegram_bot import serve
 from casework import directory
 from casework.domain import Role
 from storage import Database
@@ -40,6 +44,30 @@ def run_chat(ctx: click.Context, role: str, user_id: int | None, language: str |
             await asyncio.sleep(0.5)  # alerts the last message queued
         finally:
             await conversation.stop()
+
+    run_with_database(ctx, run)
+
+
+def run_telegram(ctx: click.Context) -> None:
+    """The Telegram bot until interrupted (Ctrl-C or SIGTERM)."""
+    settings = settings_of(ctx)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its lines carry the bot token in the URL
+
+    async def run(database: Database) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        mode = "webhook" if settings.webhook_url else "long polling"
+        click.echo(f"needsbot on Telegram ({mode}) · Ctrl-C to stop")
+        try:
+            await serve(settings, database, stop)
+        except InvalidToken:
+            fail("Telegram refused TELEGRAM_BOT_TOKEN: check the token BotFather gave you", 2)
+        except NetworkError as error:
+            where = settings.telegram_api_base_url or "api.telegram.org"
+            fail(f"cannot reach the Telegram Bot API at {where} ({type(error).__name__})", 1)
 
     run_with_database(ctx, run)
 

@@ -139,14 +139,18 @@ class Settings(BaseSettings):
             return value.rstrip("/")
         return value
 
-    @field_validator("webhook_url")
-    @classmethod
-    def _webhook_url(cls, value: str | None) -> str | None:
-        if value is not None:
-            parts = urlsplit(value)
-            if parts.scheme != "https" or not parts.netloc:
-                raise ValueError("must be an https:// URL (Telegram only delivers webhooks over HTTPS)")
-        return value
+    @model_validator(mode="after")
+    def _webhook_url(self) -> Settings:
+        if self.webhook_url is not None:
+            parts = urlsplit(self.webhook_url)
+            # Telegram delivers webhooks over HTTPS only; a self-hosted Bot API server also over HTTP.
+            schemes = ("https", "http") if self.telegram_api_base_url else ("https",)
+            if parts.scheme not in schemes or not parts.netloc:
+                raise ValueError(
+                    "WEBHOOK_URL must be an https:// URL (http:// only with TELEGRAM_API_BASE_URL, "
+                    "a self-hosted Bot API server)"
+                )
+        return self
 
     @field_validator("dialog_remind_after", "dialog_expire_after", mode="before")
     @classmethod

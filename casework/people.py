@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
 
+from casework.access import Forbidden
 from casework.clock import Clock
 from casework.directory import hash_invite_code
 from casework.domain import (
@@ -17,7 +18,9 @@ from casework.domain import (
     NotFound,
     Person,
     Role,
+    ServiceType,
     Ticket,
+    WorkerGroup,
 )
 from storage import Database
 
@@ -62,6 +65,11 @@ class People:
             )
             return person, True
 
+    async def known(self, user_id: int) -> Person | None:
+        """The person behind a channel account, if there is one (nobody is enrolled by asking)."""
+        async with self.database.transaction() as tx:
+            return await tx.people.by_telegram_id(user_id)
+
     async def get(self, person_id: int) -> Person:
         async with self.database.transaction() as tx:
             person = await tx.people.get(person_id)
@@ -103,7 +111,8 @@ class People:
                     await tx.consents.withdraw(person_id=person_id, purpose=purpose, now=now)
 
     async def enrol(self, person_id: int, code: str) -> Person:
-        """Redeem an invite: the person takes its role, area and agency."""
+        """Redeem an invite: the person takes its role, area and agency. A social worker serves the
+        agency's service types, or all five when the invite names no agency."""
         now = self.clock.now()
         async with self.database.transaction() as tx:
             invite = await tx.invites.by_hash(hash_invite_code(code))
@@ -114,6 +123,13 @@ class People:
             if not await tx.invites.redeem(invite.id, person_id=person_id, now=now):
                 raise InvalidInput("spent_invite")
             await tx.people.update(person_id, role=invite.role, organisation_id=invite.organisation_id)
+            if invite.role is Role.SOCIAL_WORKER:
+                agency = (
+                    await tx.organisations.get(invite.organisation_id) if invite.organisation_id else None
+                )
+                await tx.people.set_service_types(
+                    person_id, agency.service_types if agency is not None else tuple(ServiceType)
+                )
             return await tx.people.set_areas(person_id, [invite.area_id])
 
     async def privacy(self, person_id: int) -> PrivacySummary:
@@ -181,3 +197,54 @@ class People:
         if not roots:
             raise NotFound("no areas are set up")
         return roots[0]
+
+    # --- workers' groups ----------------------------------------------------------------------------
+
+    async def register_group(self, user_id: int, *, chat_id: int, title: str, area_name: str) -> WorkerGroup:
+        """Make a group chat the alert group of an area: the supervisor's own, or one named (by code or
+        name) within their areas. Administrators may register any area."""
+        person = await self._group_manager(user_id)
+        name = area_name.strip()
+        matches = await self.match_area(name) if name else []
+        async with self.database.transaction() as tx:
+            if name:
+                by_code = await tx.areas.by_code(name)
+                exact = [area for area in matches if name.lower() in (area.name, area.name_en.lower())]
+                matches = [by_code] if by_code is not None else exact or matches
+                if len(matches) != 1:
+                    raise InvalidInput(f"no single area is called {name[:50]}")
+                area = matches[0]
+            else:
+                own = await tx.areas.get(next(iter(person.area_ids))) if len(person.area_ids) == 1 else None
+                if own is None:
+                    raise InvalidInput("name the area after the command")
+                area = own
+            if person.role is not Role.ADMIN:
+                allowed = set(person.area_ids)
+                for area_id in person.area_ids:
+                    allowed |= await tx.areas.descendant_ids(area_id)
+                if area.id not in allowed:
+                    raise Forbidden("that area is not one of yours")
+            return await tx.groups.register(
+                area_id=area.id,
+                chat_id=chat_id,
+                title=title[:200],
+                now=self.clock.now(),
+                registered_by_id=person.id,
+            )
+
+    async def unregister_group(self, user_id: int, *, chat_id: int) -> bool:
+        await self._group_manager(user_id)
+        async with self.database.transaction() as tx:
+            return await tx.groups.unregister(chat_id)
+
+    async def group_area(self, chat_id: int) -> Area | None:
+        async with self.database.transaction() as tx:
+            group = await tx.groups.by_chat(chat_id)
+            return await tx.areas.get(group.area_id) if group is not None else None
+
+    async def _group_manager(self, user_id: int) -> Person:
+        person = await self.known(user_id)
+        if person is None or not person.active or person.role not in (Role.SUPERVISOR, Role.ADMIN):
+            raise Forbidden("only an enrolled supervisor can set up a workers' group")
+        return person

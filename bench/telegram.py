@@ -1,0 +1,348 @@
+"""Messages per second and round-trip latency through the real python-telegram-bot stack, for the full
+needsbot bot and for a bare echo bot in the same run, each talking HTTP to the Bot API fake
+(``tests.telegram_fake``) by long polling; and the ratio of the two rates (the target is ≥ 0.5).
+
+A round trip runs from the moment the fake queues a resident's message for ``getUpdates`` to the
+moment it receives the bot's first ``sendMessage`` answering it: the first one to that chat after the
+update was handed to the bot (the full bot may answer one message with several; only the first
+counts). Simulated residents talk at once, each sending its next message when the previous one was
+answered; the full bot's residents are new, so their first message is answered with the welcome and
+the consent questions, which they answer by typing "是" / "yes" before asking for help and about
+policies. Each bot first answers a few warm-up messages, not measured (first connections, first NLU
+parse).
+
+Telegram's flood limits are lifted for both bots: the full bot runs with
+``TelegramLimits(overall_per_second=1e6, group_per_minute=1e6, chat_burst=0)``, the echo bot has no
+rate limiter. With the limits both would be capped at about 30 messages a second and the ratio would
+say nothing. The fake and the bot share one process and one event loop, for both bots alike.
+
+The full bot's store is a temporary SQLite file unless ``--postgres`` (a scratch PostgreSQL database);
+``--redis`` keeps dialog state, locks and the alert stream in Redis (db 14, flushed first). The NLU
+model is the one in ``var/nlu`` (trained there first when missing, about 20 s, not measured).
+
+    .venv/bin/python -m bench.telegram [--users 20] [--messages 10] [--postgres] [--redis]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import bisect
+import contextlib
+import itertools
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+from telegram import Update
+from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filters
+
+from bot.settings import load_settings
+from bot.telegram_bot import TelegramFrontEnd, serve
+from bot.telegram_delivery import TelegramLimits
+from casework.directory import load_demo_if_empty
+from storage import create_database
+from storage.migrate import upgrade
+from tests.services import TEST_POSTGRES_URL, reachable, scratch_postgres_database
+from tests.telegram_fake import BotApiFake
+
+REDIS_URL = "redis://127.0.0.1:6379/14"
+MODEL_DIR = Path(__file__).resolve().parent.parent / "var" / "nlu"
+
+# A resident's turns: a need (answered with the welcome and consent questions), consent typed, the need
+# flow left, a policy question, the policy and help menus, another need, left again.
+SCRIPTS: dict[str, list[str]] = {
+    "zh": [
+        "我家房租交不起了，能帮帮我吗",
+        "是",
+        "是",
+        "是",
+        "/cancel",
+        "低保怎么申请",
+        "/policy",
+        "/help",
+        "孩子上学的费用没着落",
+        "/cancel",
+    ],
+    "en": [
+        "I need help paying my rent",
+        "yes",
+        "yes",
+        "yes",
+        "/cancel",
+        "How do I apply for the minimum living allowance?",
+        "/policy",
+        "/help",
+        "How can my child get help with school fees?",
+        "/cancel",
+    ],
+}
+WARM_UP_USERS = 2
+WARM_UP_TURNS = 4  # the need and the three consent answers: the first NLU parse is in the warm-up
+
+
+def unlimited() -> TelegramLimits:
+    """The full bot's limiter with Telegram's flood limits lifted (its retries of failures kept)."""
+    return TelegramLimits(overall_per_second=1e6, group_per_minute=1e6, chat_burst=0)
+
+
+class TimedFake(BotApiFake):
+    """The Bot API fake, also noting when each update was handed to the bot and when each
+    ``sendMessage`` arrived, chat by chat."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.delivered: dict[int, float] = {}
+        self.sends: dict[int, list[float]] = {}
+        self._waiting: dict[int, asyncio.Event] = {}
+
+    async def _get_updates(self, params: dict[str, Any], closed: Callable[[], bool]) -> Any:
+        updates = await super()._get_updates(params, closed)
+        now = time.monotonic()
+        for update in updates:
+            self.delivered.setdefault(int(update["update_id"]), now)
+        return updates
+
+    async def _send_message(self, params: dict[str, Any], closed: Callable[[], bool]) -> Any:
+        arrived = time.monotonic()
+        result = await super()._send_message(params, closed)
+        chat_id = int(params["chat_id"])
+        self.sends.setdefault(chat_id, []).append(arrived)
+        waiting = self._waiting.pop(chat_id, None)
+        if waiting is not None:
+            waiting.set()
+        return result
+
+    async def answer(self, chat_id: int, update_id: int, patience: float) -> float | None:
+        """When the first ``sendMessage`` to the chat after the update was handed to the bot arrived;
+        None when none came within ``patience`` seconds."""
+        deadline = time.monotonic() + patience
+        while True:
+            delivered = self.delivered.get(update_id)
+            sends = self.sends.get(chat_id, [])
+            if delivered is not None:
+                index = bisect.bisect_left(sends, delivered)
+                if index < len(sends):
+                    return sends[index]
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            waiting = self._waiting.setdefault(chat_id, asyncio.Event())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiting.wait(), remaining)
+
+
+@dataclass
+class Resident:
+    user_id: int
+    language: str
+    texts: list[str]
+
+
+@dataclass
+class Result:
+    bot: str
+    messages: int = 0
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    unanswered: int = 0
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds if self.seconds > 0 else 0.0
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    if not samples:
+        return float("nan")
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+
+def residents(first_id: int, count: int, turns: int) -> list[Resident]:
+    """Residents alternating Chinese and English, each with ``turns`` messages of its script."""
+    people = []
+    for number in range(count):
+        language = "zh" if number % 2 == 0 else "en"
+        texts = list(itertools.islice(itertools.cycle(SCRIPTS[language]), turns))
+        people.append(Resident(first_id + number, language, texts))
+    return people
+
+
+async def converse(
+    fake: TimedFake, resident: Resident, patience: float, answers: list[tuple[float, float]]
+) -> int:
+    """The resident's messages one by one, each sent once the previous was answered; (queued,
+    answered) times go to ``answers``. Returns how many went unanswered (the resident gives up at the
+    first)."""
+    for number, text in enumerate(resident.texts):
+        update_id = fake.message(resident.user_id, text, language_code=resident.language)
+        queued = time.monotonic()
+        answered = await fake.answer(resident.user_id, update_id, patience)
+        if answered is None:
+            return len(resident.texts) - number
+        answers.append((queued, answered))
+    return 0
+
+
+async def talk(fake: TimedFake, people: Sequence[Resident], patience: float, bot: str) -> Result:
+    """All residents at once; the seconds run from the start to the last answer."""
+    answers: list[tuple[float, float]] = []
+    started = time.monotonic()
+    unanswered = await asyncio.gather(*(converse(fake, person, patience, answers) for person in people))
+    finished = max((answered for _, answered in answers), default=time.monotonic())
+    return Result(
+        bot=bot,
+        messages=sum(len(person.texts) for person in people),
+        seconds=finished - started,
+        latencies=[answered - queued for queued, answered in answers],
+        unanswered=sum(unanswered),
+    )
+
+
+async def exercise(fake: TimedFake, arguments: argparse.Namespace, bot: str) -> Result:
+    """The warm-up, then the measured conversations."""
+    warm_up = residents(500_000, WARM_UP_USERS, WARM_UP_TURNS)
+    await talk(fake, warm_up, arguments.timeout, bot)
+    return await talk(fake, residents(1_000, arguments.users, arguments.messages), arguments.timeout, bot)
+
+
+async def echo_bot(arguments: argparse.Namespace) -> Result:
+    """A bare PTB bot answering every text with itself: the same transport, nothing behind it."""
+    fake = TimedFake()
+    async with fake:
+        application = (
+            ApplicationBuilder()
+            .token(fake.token)
+            .base_url(fake.base_url)
+            .base_file_url(fake.base_file_url)
+            .concurrent_updates(True)
+            .build()
+        )
+
+        async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+            message = update.effective_message
+            if message is not None and message.text:
+                await context.bot.send_message(message.chat.id, message.text)
+
+        application.add_handler(MessageHandler(filters.TEXT, echo))
+        updater = application.updater
+        assert updater is not None
+        await application.initialize()
+        await updater.start_polling(poll_interval=0, timeout=1)
+        await application.start()
+        try:
+            return await exercise(fake, arguments, "echo")
+        finally:
+            await updater.stop()
+            await application.stop()
+            await application.shutdown()
+
+
+async def full_bot(arguments: argparse.Namespace, url: str, redis_url: str | None) -> Result:
+    """The whole bot as ``serve`` runs it: dialog engine, NLU, casework, storage, scheduler, relay."""
+    if redis_url is not None:
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            await client.flushdb()
+        finally:
+            await client.aclose()
+    upgrade(url)
+    database = create_database(url)
+    try:
+        await load_demo_if_empty(database, now=datetime.now(UTC))
+        fake = TimedFake()
+        async with fake:
+            settings = load_settings(
+                database_url=url,
+                redis_url=redis_url,
+                telegram_bot_token=fake.token,
+                telegram_api_base_url=fake.base_url.removesuffix("/bot"),
+                webhook_url=None,
+                nlu_backend="embedded",
+                nlu_model_dir=arguments.model_dir,
+                log_level="WARNING",
+            )
+            stop = asyncio.Event()
+            started: asyncio.Future[TelegramFrontEnd] = asyncio.get_running_loop().create_future()
+            serving = asyncio.create_task(
+                serve(settings, database, stop, limits=unlimited(), started=started)
+            )
+            try:
+                watched: set[asyncio.Future[Any]] = {serving, started}
+                await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+                if not started.done():
+                    raise RuntimeError("the bot stopped before it was running")
+                return await exercise(fake, arguments, "full")
+            finally:
+                stop.set()
+                await serving
+    finally:
+        await database.dispose()
+
+
+async def both(arguments: argparse.Namespace, url: str, redis_url: str | None) -> list[Result]:
+    return [await full_bot(arguments, url, redis_url), await echo_bot(arguments)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--users", type=int, default=20, help="residents talking at once")
+    parser.add_argument("--messages", type=int, default=10, help="messages each resident sends")
+    parser.add_argument("--postgres", action="store_true", help="a scratch PostgreSQL database")
+    parser.add_argument("--redis", action="store_true", help=f"dialog state in Redis ({REDIS_URL})")
+    parser.add_argument("--model-dir", type=Path, default=MODEL_DIR, help="the embedded NLU model")
+    parser.add_argument("--timeout", type=float, default=30, help="seconds to wait for an answer")
+    arguments = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    if arguments.postgres and not reachable(TEST_POSTGRES_URL, 5432):
+        parser.error(f"PostgreSQL at {TEST_POSTGRES_URL} is not reachable")
+    if arguments.redis and not reachable(REDIS_URL, 6379):
+        parser.error(f"Redis at {REDIS_URL} is not reachable")
+    redis_url = REDIS_URL if arguments.redis else None
+    if not (arguments.model_dir / "embedded.joblib").exists():
+        print(f"(training the NLU model into {arguments.model_dir} first, about 20 s, not measured)")
+
+    with contextlib.ExitStack() as stack:
+        if arguments.postgres:
+            url = stack.enter_context(scratch_postgres_database("needsbot_bench"))
+            store = "PostgreSQL"
+        else:
+            folder = stack.enter_context(tempfile.TemporaryDirectory())
+            url = f"sqlite+aiosqlite:///{Path(folder) / 'bench.sqlite3'}"
+            store = "SQLite"
+        results = asyncio.run(both(arguments, url, redis_url))
+
+    print(
+        f"{arguments.users} residents × {arguments.messages} messages at once per bot; full bot on "
+        f"{store}, Redis {'on' if redis_url else 'off'}"
+    )
+    print(
+        "Telegram's flood limits lifted for both bots (full: TelegramLimits(overall_per_second=1e6, "
+        "group_per_minute=1e6, chat_burst=0); echo: no limiter)"
+    )
+    print(f"warm-up: {WARM_UP_USERS * WARM_UP_TURNS} messages per bot before measuring, not counted")
+    print(f"{'bot':<5} {'messages':>8} {'seconds':>8} {'msgs/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
+    for result in results:
+        print(
+            f"{result.bot:<5} {result.messages:>8} {result.seconds:>8.2f} {result.rate:>8.1f} "
+            f"{percentile(result.latencies, 0.5) * 1000:>8.1f} "
+            f"{percentile(result.latencies, 0.99) * 1000:>8.1f}"
+        )
+        if result.unanswered:
+            print(f"      {result.unanswered} messages unanswered within {arguments.timeout:g} s")
+    full, echo = results
+    ratio = full.rate / echo.rate if echo.rate else float("nan")
+    print(f"ratio full/echo: {ratio:.2f} (target ≥ 0.5)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,567 @@
+"""The Telegram front end: python-telegram-bot's ``Application`` in front of the dialog engine.
+
+Each update is handled in one database unit of work that first records its id: a re-delivered update
+changes nothing, and one whose handling failed before the commit left nothing behind and is handled
+in full when it comes again. Updates are fetched (long polling) or received (webhook) and handed to
+the ``Application`` in batches; the next batch is confirmed to Telegram only once the current one is
+handled, so a crash loses nothing Telegram will not send again. Updates of one chat are handled in
+their order, different chats at once (``ChatOrder``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import secrets
+import traceback
+from collections.abc import Awaitable
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import urlsplit
+
+import tornado.httpserver
+import tornado.web
+from telegram import (
+    BotCommand,
+    BotCommandScopeChat,
+    BotCommandScopeDefault,
+    CallbackQuery,
+    Message,
+    Update,
+    User,
+)
+from telegram.constants import ChatMemberStatus, ChatType
+from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError, TimedOut
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    BaseRateLimiter,
+    BaseUpdateProcessor,
+    ContextTypes,
+    TypeHandler,
+)
+
+from bot.settings import Settings
+from bot.telegram_delivery import TelegramLimits, TelegramNotifier
+from bot.telegram_ui import CallbackSigner, Renderer
+from bot.wiring import Conversation, clock, start_conversation
+from casework.domain import Channel, DomainError, InvalidInput, Person, Role
+from dialogs.catalog import LANGUAGES, Catalog
+from dialogs.engine import ACTION_PREFIX
+from dialogs.messages import Reply
+from dialogs.turn import Turn
+from storage import Database
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
+WORKER_ROLES = frozenset({Role.SOCIAL_WORKER, Role.SUPERVISOR, Role.ADMIN})
+_PUBLIC = ("report", "policy", "status", "lang", "privacy", "delete_my_data", "help", "cancel")
+_CASEWORK = ("queue", "mine", "overdue", "ticket", "policy", "lang", "help", "cancel")
+ROLE_COMMANDS: dict[Role, tuple[str, ...]] = {
+    Role.RECIPIENT: _PUBLIC,
+    Role.VOLUNTEER: ("flag", *_PUBLIC),
+    Role.SOCIAL_WORKER: _CASEWORK,
+    Role.SUPERVISOR: _CASEWORK,
+    Role.ADMIN: _CASEWORK,
+}
+KINDS = ("photo", "voice", "audio", "video", "video_note", "sticker", "document", "animation")
+
+
+class ChatOrder(BaseUpdateProcessor):
+    """Updates of one chat one after another, in the order they came; other chats concurrently."""
+
+    def __init__(self, max_concurrent_updates: int = 64) -> None:
+        super().__init__(max_concurrent_updates)
+        self._locks: dict[int, tuple[asyncio.Lock, int]] = {}
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        key = _chat_of(update)
+        if key is None:
+            await coroutine
+            return
+        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+
+def _chat_of(update: object) -> int | None:
+    if not isinstance(update, Update):
+        return None
+    if update.effective_chat is not None:
+        return update.effective_chat.id
+    return update.effective_user.id if update.effective_user is not None else None
+
+
+def _language(user: User | None) -> str | None:
+    code = (user.language_code or "").lower() if user is not None else ""
+    return "zh" if code.startswith("zh") else "en" if code.startswith("en") else None
+
+
+def message_turn(message: Message, user: User) -> Turn:
+    """A private message in plain terms: text (or a caption), a shared contact or place, or its kind."""
+    kind = next((name for name in KINDS if getattr(message, name, None)), None)
+    base = Turn(
+        channel=Channel.TELEGRAM.value,
+        user_id=user.id,
+        display_name=user.full_name,
+        language_hint=_language(user),
+        text=message.text or message.caption,
+        kind=kind,
+    )
+    if message.contact is not None:
+        return replace(base, phone=message.contact.phone_number, kind="contact")
+    if message.location is not None:
+        location = message.location
+        return replace(base, latitude=location.latitude, longitude=location.longitude, kind="location")
+    if base.text is None and kind is None:
+        return replace(base, kind="other")
+    return base
+
+
+class CommandMenus:
+    """The command menu each person sees, for their role and in their language."""
+
+    def __init__(self, application: Application[Any, Any, Any, Any, Any, Any], catalog: Catalog) -> None:
+        self.application = application
+        self.catalog = catalog
+        self._shown: dict[int, tuple[Role, str]] = {}
+
+    def commands(self, role: Role, language: str) -> list[BotCommand]:
+        return [BotCommand(name, self.catalog.text(f"menu.{name}", language)) for name in ROLE_COMMANDS[role]]
+
+    async def install_defaults(self, default_language: str) -> None:
+        bot = self.application.bot
+        await bot.set_my_commands(
+            self.commands(Role.RECIPIENT, default_language), scope=BotCommandScopeDefault()
+        )
+        for language in LANGUAGES:
+            await bot.set_my_commands(
+                self.commands(Role.RECIPIENT, language),
+                scope=BotCommandScopeDefault(),
+                language_code=language,
+            )
+
+    def may_have_changed(self, user_id: int, turn: Turn, language: str) -> bool:
+        shown = self._shown.get(user_id)
+        command = turn.command[0] if turn.command else None
+        return shown is None or shown[1] != language or command in ("start", "lang")
+
+    async def show(self, person: Person) -> None:
+        """Set the person's own menu when their role or language changed (once per process otherwise)."""
+        chat_id = person.telegram_user_id
+        if chat_id is None or self._shown.get(chat_id) == (person.role, person.language):
+            return
+        try:
+            await self.application.bot.set_my_commands(
+                self.commands(person.role, person.language), scope=BotCommandScopeChat(chat_id)
+            )
+        except TelegramError as error:
+            log.info("command menu for person %s not set: %s", person.id, type(error).__name__)
+            return
+        self._shown[chat_id] = (person.role, person.language)
+
+
+@dataclass
+class TelegramFrontEnd:
+    application: Application[Any, Any, Any, Any, Any, Any]
+    database: Database
+    conversation: Conversation
+    renderer: Renderer
+    menus: CommandMenus
+    default_language: str
+
+    @property
+    def bot_username(self) -> str:
+        return self.application.bot.username or ""
+
+    # --- the one handler ------------------------------------------------------------------------
+
+    async def on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.callback_query is not None:
+            await self._on_press(update, update.callback_query)
+        elif update.message is not None and update.message.from_user is not None:
+            if update.message.chat.type == ChatType.PRIVATE:
+                await self._on_private(update, update.message, update.message.from_user)
+            else:
+                await self._on_group(update, update.message, update.message.from_user)
+        elif update.my_chat_member is not None:
+            await self._on_membership(update)
+
+    async def _turn(self, update: Update, turn: Turn) -> tuple[list[Reply], str] | None:
+        """The turn's replies, or None when this update was handled before."""
+        async with self.database.unit_of_work() as tx:
+            if not await tx.updates.record(
+                channel=Channel.TELEGRAM, update_id=update.update_id, now=clock.now()
+            ):
+                log.info("update %s was handled before; not again", update.update_id)
+                return None
+            return await self.conversation.engine.handle(turn)
+
+    async def _on_private(self, update: Update, message: Message, user: User) -> None:
+        turn = message_turn(message, user)
+        handled = await self._turn(update, turn)
+        if handled is None:
+            return
+        replies, language = handled
+        await self.send(message.chat.id, replies, language)
+        if self.menus.may_have_changed(user.id, turn, language):  # enrolment, a new language
+            person = await self.conversation.engine.services.people.known(user.id)
+            if person is not None:
+                await self.menus.show(person)
+
+    async def _on_press(self, update: Update, query: CallbackQuery) -> None:
+        user = query.from_user
+        language = _language(user) or self.default_language
+        message = query.message
+        chat_id = message.chat.id if message is not None else user.id
+        value = self.renderer.signer.verify(chat_id, query.data)
+        if value is None:
+            log.info("update %s: a button press with data this bot did not sign", update.update_id)
+            await query.answer(self.renderer.text("telegram.forged", language), show_alert=True)
+            return
+        private = message is None or message.chat.type == ChatType.PRIVATE
+        if not private:
+            person = await self.conversation.engine.services.people.known(user.id)
+            if person is None or not person.active or person.role not in WORKER_ROLES:
+                await query.answer(self.renderer.text("telegram.workers_only", language), show_alert=True)
+                return
+            language = person.language
+        turn = Turn(
+            channel=Channel.TELEGRAM.value,
+            user_id=user.id,
+            display_name=user.full_name,
+            language_hint=_language(user),
+            button=value,
+        )
+        handled = await self._turn(update, turn)
+        if handled is None:
+            await query.answer()
+            return
+        replies, language = handled
+        if not private:  # case details never go to a group: to the worker's private chat
+            try:
+                await self.send(user.id, replies, language)
+            except Forbidden:
+                await query.answer(
+                    self.renderer.text("telegram.open_private_chat", language), show_alert=True
+                )
+                return
+            await query.answer(self.renderer.text("telegram.sent_privately", language))
+            return
+        await query.answer()
+        if isinstance(message, Message) and not value.startswith(ACTION_PREFIX):
+            replies = await self._move_on(message, query.data or "", value, replies, language)
+        await self.send(chat_id, replies, language)
+
+    async def _move_on(
+        self, message: Message, data: str, value: str, replies: list[Reply], language: str
+    ) -> list[Reply]:
+        """The answered question's message is edited: into the next view of the same question (a
+        toggled choice, a step down the area tree), or to show the answer, without its buttons.
+        Returns the replies still to send."""
+        stamp = value.partition("|")[0]
+        first = replies[0] if replies else None
+        try:
+            if first is not None and first.buttons and first.flat_buttons[0].value.startswith(stamp + "|"):
+                pieces = self.renderer.messages(first, message.chat.id, language)
+                if len(pieces) == 1:
+                    await message.edit_text(pieces[0].text, reply_markup=pieces[0].markup)
+                    return replies[1:]
+            chosen = next(
+                (
+                    button.text
+                    for row in (message.reply_markup.inline_keyboard if message.reply_markup else ())
+                    for button in row
+                    if button.callback_data == data
+                ),
+                None,
+            )
+            stale = first is not None and first.key == "button.expired"
+            text = message.text or ""
+            if chosen and not stale:
+                text = f"{text}\n\n{self.renderer.text('telegram.chosen', language, label=chosen)}"
+            await message.edit_text(text[:4096], reply_markup=None)
+        except BadRequest as error:
+            log.info("message %s not edited: %s", message.message_id, error.message)
+        return replies
+
+    # --- groups -----------------------------------------------------------------------------------
+
+    async def _on_group(self, update: Update, message: Message, user: User) -> None:
+        """In a group only the alert-group commands are read; everything else is the members' own talk."""
+        text = message.text or ""
+        if not text.startswith("/"):
+            return
+        head, _, argument = text[1:].partition(" ")
+        name, _, addressee = head.partition("@")
+        if addressee and addressee.lower() != self.bot_username.lower():
+            return
+        people = self.conversation.engine.services.people
+        chat = message.chat
+        async with self.database.unit_of_work() as tx:
+            if not await tx.updates.record(
+                channel=Channel.TELEGRAM, update_id=update.update_id, now=clock.now()
+            ):
+                return
+            person = await people.known(user.id)
+            language = person.language if person is not None else _language(user) or self.default_language
+            key, args = await self._group_command(name.lower(), argument, chat.id, chat.title or "", user)
+        if key is not None:
+            await self.application.bot.send_message(chat.id, self.renderer.text(key, language, **args))
+
+    async def _group_command(
+        self, name: str, argument: str, chat_id: int, title: str, user: User
+    ) -> tuple[str | None, dict[str, Any]]:
+        people = self.conversation.engine.services.people
+        try:
+            if name == "register_group":
+                group = await people.register_group(user.id, chat_id=chat_id, title=title, area_name=argument)
+                area = await people.area(group.area_id)
+                return "group.registered", {"area": area.name if area else ""}
+            if name == "unregister_group":
+                gone = await people.unregister_group(user.id, chat_id=chat_id)
+                return ("group.unregistered" if gone else "group.not_registered"), {}
+            if name in ("start", "help"):
+                area = await people.group_area(chat_id)
+                return ("group.status", {"area": area.name}) if area else ("group.hello", {})
+        except InvalidInput:
+            return "group.name_area", {}
+        except DomainError:
+            return "group.forbidden", {}
+        return None, {}
+
+    async def _on_membership(self, update: Update) -> None:
+        change = update.my_chat_member
+        if change is None or change.chat.type == ChatType.PRIVATE:
+            return
+        was = change.old_chat_member.status
+        now = change.new_chat_member.status
+        joined = now in (ChatMemberStatus.MEMBER, ChatMemberStatus.ADMINISTRATOR) and was in (
+            ChatMemberStatus.LEFT,
+            ChatMemberStatus.BANNED,
+        )
+        if joined:
+            await self.application.bot.send_message(
+                change.chat.id, self.renderer.text("group.hello", self.default_language)
+            )
+
+    # --- out --------------------------------------------------------------------------------------
+
+    async def send(self, chat_id: int, replies: list[Reply], language: str) -> None:
+        for reply in replies:
+            for piece in self.renderer.messages(reply, chat_id, language):
+                await self.application.bot.send_message(chat_id, piece.text, reply_markup=piece.markup)
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The person gets a short apology; the log gets where it failed, never what they wrote."""
+        error = context.error
+        if error is None:
+            return
+        update_id = update.update_id if isinstance(update, Update) else None
+        frames = "".join(traceback.format_tb(error.__traceback__))
+        log.error("update %s failed: %s\n%s", update_id, type(error).__name__, frames.rstrip())
+        if not isinstance(update, Update) or update.effective_user is None:
+            return
+        language = _language(update.effective_user) or self.default_language
+        apology = self.renderer.text("telegram.apology", language)
+        with contextlib.suppress(TelegramError):
+            if update.callback_query is not None:
+                await update.callback_query.answer(apology, show_alert=True)
+            elif update.effective_chat is not None and update.effective_chat.type == ChatType.PRIVATE:
+                await self.application.bot.send_message(update.effective_chat.id, apology)
+
+
+# --- receiving updates ------------------------------------------------------------------------------
+
+
+async def _handle_batch(
+    application: Application[Any, Any, Any, Any, Any, Any], updates: list[Update]
+) -> None:
+    """Hand updates to the application through its processor (chat order) and wait for all of them."""
+    processor = application.update_processor
+    await asyncio.gather(*(processor.process_update(u, application.process_update(u)) for u in updates))
+
+
+async def poll(
+    application: Application[Any, Any, Any, Any, Any, Any], stop: asyncio.Event, *, long_poll: int = 30
+) -> None:
+    """Long polling that confirms a batch (by asking for the next) only after it has been handled."""
+    bot = application.bot
+    await bot.delete_webhook(drop_pending_updates=False)
+    offset: int | None = None
+    failures = 0
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        while not stop.is_set():
+            fetch = asyncio.create_task(
+                bot.get_updates(
+                    offset=offset,
+                    timeout=long_poll,
+                    allowed_updates=ALLOWED_UPDATES,
+                    read_timeout=long_poll + 10,
+                )
+            )
+            await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not fetch.done():
+                fetch.cancel()
+                break
+            try:
+                updates = list(fetch.result())
+            except TimedOut:
+                continue
+            except NetworkError as error:
+                failures += 1
+                delay = min(30.0, 0.5 * 2**failures)
+                log.warning("fetching updates failed (%s); again in %.1f s", type(error).__name__, delay)
+                await asyncio.wait({stopping}, timeout=delay)
+                continue
+            failures = 0
+            if updates:
+                await _handle_batch(application, updates)
+                offset = updates[-1].update_id + 1
+    finally:
+        stopping.cancel()
+
+
+class _WebhookHandler(tornado.web.RequestHandler):
+    def initialize(self, bot_application: Application[Any, Any, Any, Any, Any, Any], secret: str) -> None:
+        self.application_ = bot_application
+        self.secret = secret.encode()
+
+    async def post(self) -> None:
+        given = self.request.headers.get("X-Telegram-Bot-Api-Secret-Token", "").encode()
+        if not hmac.compare_digest(given, self.secret):
+            log.warning("a webhook request without the right secret was refused")
+            self.set_status(403)
+            return
+        try:
+            update = Update.de_json(json.loads(self.request.body), self.application_.bot)
+        except (ValueError, TypeError, KeyError):
+            self.set_status(400)
+            return
+        # Answered only once handled: a crash before this leaves Telegram to deliver it again.
+        await _handle_batch(self.application_, [update])
+        self.set_status(200)
+
+    def log_exception(self, *args: Any) -> None:  # no request bodies in the log
+        log.error("webhook request failed")
+
+
+@dataclass
+class WebhookServer:
+    server: tornado.httpserver.HTTPServer
+
+    @classmethod
+    async def start(
+        cls, application: Application[Any, Any, Any, Any, Any, Any], settings: Settings
+    ) -> WebhookServer:
+        assert settings.webhook_url is not None
+        secret = (
+            settings.webhook_secret.get_secret_value()
+            if settings.webhook_secret
+            else secrets.token_urlsafe(32)
+        )
+        path = urlsplit(settings.webhook_url).path or "/"
+        app = tornado.web.Application(
+            [(path, _WebhookHandler, {"bot_application": application, "secret": secret})]
+        )
+        server = tornado.httpserver.HTTPServer(app, xheaders=True)
+        server.listen(settings.webhook_port, address=settings.webhook_listen)
+        await application.bot.set_webhook(
+            settings.webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES, max_connections=40
+        )
+        return cls(server)
+
+    async def stop(self) -> None:
+        self.server.stop()
+        await self.server.close_all_connections()
+
+
+# --- the whole bot ----------------------------------------------------------------------------------
+
+
+def build_application(
+    settings: Settings, *, limits: BaseRateLimiter[Any] | None = None, max_concurrent_updates: int = 64
+) -> Application[Any, Any, Any, Any, Any, Any]:
+    if settings.telegram_bot_token is None:
+        raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    builder = (
+        ApplicationBuilder()
+        .token(settings.telegram_bot_token.get_secret_value())
+        .rate_limiter(limits if limits is not None else TelegramLimits())
+        .concurrent_updates(ChatOrder(max_concurrent_updates))
+        .updater(None)
+    )
+    if settings.telegram_api_base_url:
+        base = settings.telegram_api_base_url
+        builder = builder.base_url(f"{base}/bot").base_file_url(f"{base}/file/bot")
+    return builder.build()
+
+
+async def serve(
+    settings: Settings,
+    database: Database,
+    stop: asyncio.Event,
+    *,
+    limits: BaseRateLimiter[Any] | None = None,
+    started: asyncio.Future[TelegramFrontEnd] | None = None,
+) -> None:
+    """Run the bot until ``stop`` is set: long polling, or a webhook when ``WEBHOOK_URL`` is set.
+
+    ``started`` gets the running front end once updates are being received (tests and benchmarks)."""
+    application = build_application(settings, limits=limits)
+    catalog = Catalog.load()
+    assert settings.telegram_bot_token is not None
+    renderer = Renderer(catalog, CallbackSigner.for_token(settings.telegram_bot_token.get_secret_value()))
+    await application.initialize()  # asks Telegram who the bot is: a revoked token fails here
+    conversation = await start_conversation(settings, database, TelegramNotifier(application.bot, renderer))
+    webhook: WebhookServer | None = None
+    try:
+        front = TelegramFrontEnd(
+            application,
+            database,
+            conversation,
+            renderer,
+            CommandMenus(application, catalog),
+            settings.default_language.value,
+        )
+        application.add_handler(TypeHandler(Update, front.on_update))
+        application.add_error_handler(front.on_error)
+        await front.menus.install_defaults(settings.default_language.value)
+        await application.start()
+        if settings.webhook_url:
+            webhook = await WebhookServer.start(application, settings)
+            log.info("receiving updates by webhook on %s:%s", settings.webhook_listen, settings.webhook_port)
+            if started is not None:
+                started.set_result(front)
+            await stop.wait()
+        else:
+            log.info("receiving updates by long polling")
+            if started is not None:
+                started.set_result(front)
+            await poll(application, stop)
+    finally:
+        if webhook is not None:
+            await webhook.stop()
+        if application.running:
+            await application.stop()
+        await conversation.stop()
+        await application.shutdown()

@@ -1,0 +1,436 @@
+"""The Telegram front end end to end: the real PTB ``Application`` over HTTP against a Bot API fake.
+
+Every scenario runs in long-polling mode (SQLite, dialog state in the database) and in webhook mode
+(PostgreSQL, Redis for dialog state, locks and the alert stream).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+from bot.settings import Settings, load_settings
+from bot.telegram_bot import TelegramFrontEnd, serve
+from bot.telegram_delivery import TelegramLimits
+from casework import directory, jobs
+from casework.domain import Channel, Role, ServiceType, TicketStatus, Urgency
+from casework.service import NewReport
+from dialogs.catalog import Catalog
+from dialogs.messages import Reply
+from storage import Database, create_database
+from tests.conftest import _emptied
+from tests.services import TEST_REDIS_URL, reachable, unavailable
+from tests.telegram_fake import BotApiFake, SentMessage
+
+MODEL_DIR = Path(__file__).resolve().parent.parent / "var" / "test-nlu"
+CATALOG = Catalog.load()
+SECRET = "webhook-secret-for-tests"
+
+
+def fragment(key: str, language: str = "zh") -> str:
+    """The longest piece of a catalog text that no placeholder touches: what a test can look for."""
+    template = CATALOG.texts[language][key]
+    return max(re.split(r"\{[^}]*\}", template), key=len).strip()
+
+
+def label(key: str, language: str = "zh", **args: object) -> str:
+    return CATALOG.text(key, language, **args)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Account:
+    """Someone using Telegram, as the fake sees them: what they send and what the bot shows them."""
+
+    fake: BotApiFake
+    user_id: int
+    language: str = "zh"
+    _before: dict[int, tuple[str, list[tuple[str, str]]]] = field(default_factory=dict)
+
+    def _snapshot(self) -> None:
+        self._before = {m.message_id: (m.text, m.buttons) for m in self.fake.sent_to(self.user_id)}
+
+    def say(self, text: str) -> int:
+        self._snapshot()
+        return self.fake.message(self.user_id, text, language_code=self.language)
+
+    def button(self, text: str) -> tuple[SentMessage, str]:
+        """The newest message showing a button whose label contains ``text``, and that button's data."""
+        for message in reversed(self.fake.sent_to(self.user_id)):
+            for caption, data in message.buttons:
+                if text in caption:
+                    return message, data
+        raise AssertionError(f"no button {text!r} in chat {self.user_id}: {self.transcript()}")
+
+    def press(self, text: str) -> int:
+        message, data = self.button(text)
+        self._snapshot()
+        return self.fake.callback(self.user_id, message.message_id, data, language_code=self.language)
+
+    def changed(self) -> list[SentMessage]:
+        """Messages sent, or edited, since the last thing this person did."""
+        return [
+            m
+            for m in self.fake.sent_to(self.user_id)
+            if self._before.get(m.message_id) != (m.text, m.buttons)
+        ]
+
+    async def expect(self, *fragments: str, within: float = 15.0) -> SentMessage:
+        found: list[SentMessage] = []
+
+        def seen() -> bool:
+            found[:] = [m for m in self.changed() if all(f in m.text for f in fragments)]
+            return bool(found)
+
+        try:
+            await self.fake.wait_for(seen, within)
+        except AssertionError:
+            raise AssertionError(f"{fragments} not shown to {self.user_id}: {self.transcript()}") from None
+        return found[-1]
+
+    def transcript(self) -> list[str]:
+        return [m.text[:80] for m in self.fake.sent_to(self.user_id)]
+
+
+@dataclass
+class Running:
+    fake: BotApiFake
+    front: TelegramFrontEnd
+    database: Database
+    settings: Settings
+    mode: str
+
+    def account(self, user_id: int, language: str = "zh") -> Account:
+        return Account(self.fake, user_id, language)
+
+    async def enrol(self, user_id: int, role: Role, area: str = "heping", language: str = "zh") -> Account:
+        """Enrolment as it happens: an invite code, opened by the deep link's /start CODE."""
+        invite = await directory.create_invite(
+            self.database, role=role, area_code=area, now=_now(), valid_for=timedelta(days=1)
+        )
+        account = self.account(user_id, language)
+        account.say(f"/start {invite.code}")
+        await account.expect(fragment("enrol.done", language))
+        return account
+
+
+def _now() -> datetime:
+    from bot.wiring import clock
+
+    return clock.now()
+
+
+@pytest.fixture(params=["polling", pytest.param("webhook", marks=[pytest.mark.postgres, pytest.mark.redis])])
+async def running(request: pytest.FixtureRequest) -> AsyncIterator[Running]:
+    mode: str = request.param
+    redis_url: str | None = None
+    if mode == "webhook":
+        url = request.getfixturevalue("postgres_url")
+        database = await _emptied(url)
+        if not reachable(TEST_REDIS_URL, 6379):
+            unavailable(f"Redis at {TEST_REDIS_URL}")
+        client = aioredis.Redis.from_url(TEST_REDIS_URL)
+        await client.flushdb()
+        await client.aclose()
+        redis_url = TEST_REDIS_URL
+    else:
+        url = request.getfixturevalue("sqlite_url")
+        database = create_database(url)
+    await directory.load_demo_if_empty(database, now=_now())
+    async with BotApiFake() as fake:
+        port = free_port()
+        settings = load_settings(
+            database_url=url,
+            redis_url=redis_url,
+            telegram_bot_token=fake.token,
+            telegram_api_base_url=fake.base_url.removesuffix("/bot"),
+            webhook_url=f"http://127.0.0.1:{port}/telegram/hook" if mode == "webhook" else None,
+            webhook_secret=SECRET if mode == "webhook" else None,
+            webhook_listen="127.0.0.1",
+            webhook_port=port,
+            nlu_model_dir=MODEL_DIR,
+        )
+        stop = asyncio.Event()
+        started: asyncio.Future[TelegramFrontEnd] = asyncio.get_running_loop().create_future()
+        limits = TelegramLimits(chat_burst=0, backoff=0.05)  # the flood limits, without slowing the tests
+        task = asyncio.create_task(serve(settings, database, stop, limits=limits, started=started))
+        waiting: set[asyncio.Future[Any]] = {task, started}
+        done, _ = await asyncio.wait(waiting, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            task.result()  # raises what stopped it
+        try:
+            yield Running(fake, started.result(), database, settings, mode)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
+            await database.dispose()
+
+
+# --- a recipient's whole case ---------------------------------------------------------------------
+
+
+async def test_a_report_becomes_a_ticket_two_workers_are_alerted_one_claims_and_the_household_rates(
+    running: Running,
+) -> None:
+    fake = running.fake
+    first = await running.enrol(501, Role.SOCIAL_WORKER)
+    second = await running.enrol(502, Role.SOCIAL_WORKER)
+
+    resident = running.account(601)
+    resident.say("/start")
+    await resident.expect(fragment("consent.ask.store_report"))
+    for question in ("consent.ask.share_with_agency", "consent.ask.contact_me", "consent.recorded"):
+        resident.press(label("button.yes"))
+        await resident.expect(fragment(question))
+    resident.say("家里房租交不起了，房东催了好几次")
+    await resident.expect(fragment("need.confirm_type"))
+    resident.press(label("button.yes"))
+    await resident.expect(fragment("need.area"))
+    resident.press("和平街道")
+    # A step down the area tree edits the question in place.
+    tree = await resident.expect(fragment("need.area"))
+    assert "光明社区" in str(tree.buttons)
+    assert not [m for m in resident.changed() if m.message_id != tree.message_id]
+    resident.press("光明社区")
+    await resident.expect(fragment("need.size"))
+    resident.press("3")
+    await resident.expect(fragment("need.situation"))
+    resident.press(label("tag.low_income", mark=""))
+    ticked = await resident.expect(fragment("need.situation"))
+    assert any("✓" in caption for caption, _ in ticked.buttons)
+    resident.press(label("button.done"))
+    await resident.expect(fragment("need.contact"))
+    resident.press(label("need.contact.chat"))
+    await resident.expect(fragment("need.summary"))
+    resident.press(label("need.button.submit"))
+    submitted = await resident.expect("SA-")
+    reference = re.search(r"SA-\d{8}-\d{4}", submitted.text)
+    assert reference is not None
+    async with running.database.transaction() as tx:
+        [ticket] = await tx.tickets.find()
+    assert ticket.reference == reference.group(0)
+
+    # Both workers of the area get the alert: the least personal data, and the four buttons.
+    for worker in (first, second):
+        alert = await worker.expect(ticket.reference, fragment("alert.ticket_opened"))
+        assert "138" not in alert.text
+        assert "家里房租交不起了" not in alert.text
+        captions = [caption for caption, _ in alert.buttons]
+        assert captions == [label(f"alert.button.{name}") for name in ("claim", "view", "refer", "close")]
+
+    first.press(label("alert.button.claim"))
+    await first.expect(fragment("worker.claim.done"))
+    edited = await second.expect(ticket.reference, fragment("alert.ticket_taken"))
+    assert edited.edits
+    assert not edited.buttons
+    await resident.expect(ticket.reference, fragment("alert.case_claimed"))
+
+    first.press(label("alert.button.view"))
+    await first.expect(ticket.reference)
+    first.press(label("worker.button.resolve"))
+    await first.expect(fragment("worker.resolve.ask"))
+    first.say("已帮助申请临时救助和住房补贴")
+    await first.expect(fragment("worker.resolve.done"))
+    await resident.expect(ticket.reference, fragment("alert.case_resolved"))
+    first.press(label("alert.button.close"))
+    await first.expect(fragment("worker.close.done"))
+    await resident.expect(ticket.reference, fragment("alert.case_closed"))
+
+    # The survey was scheduled in the job store; it runs here as the scheduler would at its time.
+    scheduler = running.front.conversation.casework.runner.scheduler
+    assert scheduler.get_job(f"survey:{ticket.id}") is not None
+    await jobs.satisfaction_survey(ticket.id)
+    await resident.expect(ticket.reference, fragment("alert.satisfaction_survey"))
+    resident.press(label("alert.button.rate", n=5))
+    await resident.expect(ticket.reference, fragment("survey.thanks"))
+    async with running.database.transaction() as tx:
+        closed = await tx.tickets.get(ticket.id)
+        assert closed is not None
+        assert closed.status is TicketStatus.CLOSED
+    assert not [call for call in fake.calls if not call.ok], "the bot made a request Telegram refused"
+
+
+# --- a volunteer's flag -----------------------------------------------------------------------------
+
+
+async def test_a_volunteer_flags_a_household_in_chinese_and_sees_status_only(running: Running) -> None:
+    await running.enrol(501, Role.SOCIAL_WORKER)
+    volunteer = await running.enrol(701, Role.VOLUNTEER)
+    volunteer.say("/flag")
+    await volunteer.expect(fragment("flag.area"))
+    volunteer.press("光明社区")
+    await volunteer.expect(fragment("flag.address"))
+    volunteer.say("5号楼2单元301")
+    await volunteer.expect(fragment("flag.observed"))
+    volunteer.say("老人一个人住，好几天没下楼买菜")
+    await volunteer.expect(fragment("flag.service_suggested"))
+    volunteer.press(label("service.social_integration"))
+    await volunteer.expect(fragment("flag.situation"))
+    volunteer.press(label("tag.elder_alone", mark=""))
+    await volunteer.expect(fragment("flag.situation"))
+    volunteer.press(label("button.done"))
+    await volunteer.expect(fragment("flag.knows"))
+    volunteer.press(label("flag.knows.no"))
+    await volunteer.expect(fragment("flag.summary"), "5号楼2单元301")
+    volunteer.press(label("flag.button.submit"))
+    done = await volunteer.expect(fragment("flag.submitted"))
+    reference = re.search(r"SA-\d{8}-\d{4}", done.text)
+    assert reference is not None
+    volunteer.say("/status")
+    status = await volunteer.expect(reference.group(0))
+    assert "5号楼" not in status.text
+    assert "老人一个人住" not in status.text
+
+
+# --- delivery that loses nothing ----------------------------------------------------------------------
+
+
+async def test_the_same_update_delivered_twice_is_handled_once(running: Running) -> None:
+    resident = running.account(602)
+    resident.say("/start")
+    await resident.expect(fragment("consent.ask.store_report"))
+    resident.press(label("button.yes"))
+    await resident.expect(fragment("consent.ask.share_with_agency"))
+    replies = len(running.fake.sent_to(602))
+    running.fake.push(running.fake.last_update())  # Telegram sends the press again
+    resident.say("/help")  # and then something new, handled after it
+    await resident.expect(fragment("help.menu"))
+    assert len(running.fake.sent_to(602)) == replies + 1  # nothing for the repeated press
+    resident.press(label("button.yes"))  # the dialog is still at the second question
+    await resident.expect(fragment("consent.ask.contact_me"))
+
+
+async def test_forged_callback_data_is_refused_politely(running: Running) -> None:
+    resident = running.account(603)
+    resident.say("/start")
+    await resident.expect(fragment("consent.ask.store_report"))
+    question, data = resident.button(label("button.yes"))
+    value = data.rpartition("~")[0]
+    for forged in (value, f"{value}~AAAAAAAAAAA", "!claim:1~AAAAAAAAAAA"):
+        running.fake.callback(603, question.message_id, forged)
+    running.fake.callback(604, question.message_id, data)  # a button copied into another chat
+    await running.fake.wait_for(lambda: len(running.fake.answered_callbacks) >= 4)
+    answers = running.fake.answered_callbacks[-4:]
+    assert all(answer.get("text") == label("telegram.forged") for answer in answers), answers
+    async with running.database.transaction() as tx:
+        person = await tx.people.by_telegram_id(603)
+        assert person is not None
+        assert await tx.consents.history(person.id) == []
+
+
+async def test_a_429_is_waited_out_and_the_message_still_arrives(running: Running) -> None:
+    resident = running.account(605)
+    running.fake.fail_next("sendMessage", retry_after=1)
+    resident.say("/help")
+    await resident.expect(fragment("help.menu"))
+    refused = [call for call in running.fake.calls if call.method == "sendMessage" and not call.ok]
+    delivered = [
+        call
+        for call in running.fake.calls
+        if call.method == "sendMessage" and call.ok and call.params.get("chat_id") == 605
+    ]
+    assert len(refused) == 1
+    assert delivered[0].at - refused[0].at >= 1.0  # it waited as long as Telegram said
+
+
+async def test_a_long_reply_is_split_cleanly(running: Running) -> None:
+    await running.front.send(606, [_long_reply()], "zh")
+    pieces = running.fake.sent_to(606)
+    assert len(pieces) == 3
+    assert all(len(piece.text) <= 4096 for piece in pieces)
+    assert "".join(piece.text for piece in pieces).count("字") == 9000  # nothing lost at the cuts
+    assert all(piece.text.endswith("字") for piece in pieces)  # cut between lines
+
+
+def _long_reply() -> Reply:
+    return Reply("error.refused", {"reason": "\n".join("字" * 100 for _ in range(90))})
+
+
+async def test_photos_voice_and_stickers_get_a_helpful_reply(running: Running) -> None:
+    resident = running.account(607)
+    for kind in ("photo", "voice", "sticker", "document"):
+        resident._snapshot()
+        running.fake.message(607, None, kind=kind)
+        await resident.expect(fragment(f"unsupported.{kind}"))
+
+
+async def test_workers_group_only_enrolled_workers_presses_count(running: Running) -> None:
+    worker = await running.enrol(501, Role.SOCIAL_WORKER)
+    await running.enrol(801, Role.SUPERVISOR)
+    group = -100123
+    running.fake.message(801, "/register_group 光明社区", chat_id=group, chat_type="supergroup")
+    await running.fake.wait_for(
+        lambda: any(fragment("group.registered") in m.text for m in running.fake.sent_to(group))
+    )
+    resident = running.account(608)
+    resident.say("/start")
+    await resident.expect(fragment("consent.ask.store_report"))
+    for question in ("consent.ask.share_with_agency", "consent.ask.contact_me", "consent.recorded"):
+        resident.press(label("button.yes"))
+        await resident.expect(fragment(question))
+    async with running.database.transaction() as tx:
+        area = await tx.areas.by_code("guangming")
+        person = await tx.people.by_telegram_id(608)
+    assert area is not None
+    assert person is not None
+    opened = await running.front.conversation.casework.casework.open_ticket(
+        NewReport(
+            text="老人独居无人照顾",
+            language="zh",
+            intent="need_resource_linking",
+            confidence=0.9,
+            service_type=ServiceType.RESOURCE_LINKING,
+            urgency=Urgency.NORMAL,
+            area_id=area.id,
+            channel=Channel.TELEGRAM,
+            summary="独居",
+            reporter_id=person.id,
+        )
+    )
+    await running.fake.wait_for(
+        lambda: any(opened.ticket.reference in m.text and m.buttons for m in running.fake.sent_to(group))
+    )
+    [alert] = [m for m in running.fake.sent_to(group) if opened.ticket.reference in m.text]
+    claim = next(data for caption, data in alert.buttons if caption == label("alert.button.claim"))
+    answered = len(running.fake.answered_callbacks)
+    running.fake.callback(999, alert.message_id, claim, chat_id=group, chat_type="supergroup")  # a stranger
+    await running.fake.wait_for(lambda: len(running.fake.answered_callbacks) > answered)
+    assert running.fake.answered_callbacks[-1].get("text") == label("telegram.workers_only")
+    worker._snapshot()
+    running.fake.callback(501, alert.message_id, claim, chat_id=group, chat_type="supergroup")
+    await worker.expect(fragment("worker.claim.done"))  # told privately, not in the group
+    await running.fake.wait_for(lambda: fragment("alert.ticket_taken") in alert.text)
+
+
+# --- the webhook ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("running", [pytest.param("webhook", marks=[pytest.mark.postgres])], indirect=True)
+async def test_a_webhook_request_without_the_secret_is_refused(running: Running) -> None:
+    assert running.fake.webhook is not None
+    assert running.fake.webhook.get("secret_token") == SECRET
+    url = running.fake.webhook["url"]
+    update = {
+        "update_id": 1,
+        "message": {"message_id": 1, "date": 0, "chat": {"id": 609, "type": "private"}, "text": "/help"},
+    }
+    async with httpx.AsyncClient() as client:
+        missing = await client.post(url, json=update)
+        wrong = await client.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "guess"})
+    assert (missing.status_code, wrong.status_code) == (403, 403)
+    assert running.fake.sent_to(609) == []
