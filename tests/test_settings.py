@@ -84,7 +84,7 @@ def test_blank_optional_values_count_as_unset(monkeypatch: pytest.MonkeyPatch) -
         ("REDIS_URL", "http://h", "REDIS_URL: must start with redis://"),
         ("NLU_BACKEND", "bert", "NLU_BACKEND: Input should be 'embedded' or 'rasa'"),
         ("RASA_URL", "localhost:5005", "RASA_URL: must be an http:// or https:// URL"),
-        ("WEBHOOK_URL", "http://bot.example.org", "WEBHOOK_URL: must be an https:// URL"),
+        ("WEBHOOK_URL", "http://bot.example.org", "WEBHOOK_URL must be an https:// URL"),
         ("DEFAULT_LANGUAGE", "fr", "DEFAULT_LANGUAGE: Input should be 'zh' or 'en'"),
         ("TIMEZONE", "Asia/Atlantis", "TIMEZONE: 'Asia/Atlantis' is not a known time zone"),
         ("WEBHOOK_PORT", "70000", "WEBHOOK_PORT: Input should be less than or equal to 65535"),
@@ -156,3 +156,12 @@ def test_dialog_timings_are_durations_and_the_reminder_comes_first(monkeypatch: 
     monkeypatch.setenv("DIALOG_REMIND_AFTER", "soon")
     with pytest.raises(ConfigurationError, match="DIALOG_REMIND_AFTER: must be a duration"):
         load_settings()
+
+
+def test_an_http_webhook_is_accepted_only_with_a_self_hosted_bot_api_server() -> None:
+    settings = load_settings(
+        webhook_url="http://127.0.0.1:8443/hook", telegram_api_base_url="http://127.0.0.1:8081"
+    )
+    assert settings.webhook_url == "http://127.0.0.1:8443/hook"
+    with pytest.raises(ConfigurationError, match="WEBHOOK_URL must be an https:// URL"):
+        load_settings(webhook_url="http://127.0.0.1:8443/hook")
