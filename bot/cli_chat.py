@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 
 import click
@@ -51,8 +50,6 @@ def run_chat(ctx: click.Context, role: str, user_id: int | None, language: str |
 def run_telegram(ctx: click.Context) -> None:
     """The Telegram bot until interrupted (Ctrl-C or SIGTERM)."""
     settings = settings_of(ctx)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # its lines carry the bot token in the URL
 
     async def run(database: Database) -> None:
         stop = asyncio.Event()

@@ -63,6 +63,7 @@ def settings_of(ctx: click.Context) -> Settings:
         )
         logging.getLogger("alembic").setLevel(logging.WARNING)
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # a Bot API request's URL holds the token
     settings: Settings = obj["settings"]
     return settings
 

@@ -17,9 +17,9 @@ import json
 import logging
 import secrets
 import traceback
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import tornado.httpserver
@@ -50,15 +50,15 @@ from bot.telegram_ui import CallbackSigner, Renderer
 from bot.wiring import Conversation, clock, start_conversation
 from casework.domain import Channel, DomainError, InvalidInput, Person, Role
 from dialogs.catalog import LANGUAGES, Catalog
-from dialogs.engine import ACTION_PREFIX
+from dialogs.engine import ACTION_PREFIX, CASEWORK_ROLES
 from dialogs.messages import Reply
 from dialogs.turn import Turn
 from storage import Database
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
-WORKER_ROLES = frozenset({Role.SOCIAL_WORKER, Role.SUPERVISOR, Role.ADMIN})
 _PUBLIC = ("report", "policy", "status", "lang", "privacy", "delete_my_data", "help", "cancel")
 _CASEWORK = ("queue", "mine", "overdue", "ticket", "policy", "lang", "help", "cancel")
 ROLE_COMMANDS: dict[Role, tuple[str, ...]] = {
@@ -205,15 +205,19 @@ class TelegramFrontEnd:
         elif update.my_chat_member is not None:
             await self._on_membership(update)
 
-    async def _turn(self, update: Update, turn: Turn) -> tuple[list[Reply], str] | None:
-        """The turn's replies, or None when this update was handled before."""
+    async def _once(self, update: Update, work: Callable[[], Awaitable[T]]) -> T | None:
+        """``work``'s result, committed together with the update's id; None when it was handled before."""
         async with self.database.unit_of_work() as tx:
             if not await tx.updates.record(
                 channel=Channel.TELEGRAM, update_id=update.update_id, now=clock.now()
             ):
                 log.info("update %s was handled before; not again", update.update_id)
                 return None
-            return await self.conversation.engine.handle(turn)
+            return await work()
+
+    async def _turn(self, update: Update, turn: Turn) -> tuple[list[Reply], str] | None:
+        """The turn's replies and their language, or None when this update was handled before."""
+        return await self._once(update, lambda: self.conversation.engine.handle(turn))
 
     async def _on_private(self, update: Update, message: Message, user: User) -> None:
         turn = message_turn(message, user)
@@ -240,7 +244,7 @@ class TelegramFrontEnd:
         private = message is None or message.chat.type == ChatType.PRIVATE
         if not private:
             person = await self.conversation.engine.services.people.known(user.id)
-            if person is None or not person.active or person.role not in WORKER_ROLES:
+            if person is None or not person.active or person.role not in CASEWORK_ROLES:
                 await query.answer(self.renderer.text("telegram.workers_only", language), show_alert=True)
                 return
             language = person.language
@@ -314,22 +318,24 @@ class TelegramFrontEnd:
         name, _, addressee = head.partition("@")
         if addressee and addressee.lower() != self.bot_username.lower():
             return
-        people = self.conversation.engine.services.people
         chat = message.chat
-        async with self.database.unit_of_work() as tx:
-            if not await tx.updates.record(
-                channel=Channel.TELEGRAM, update_id=update.update_id, now=clock.now()
-            ):
-                return
-            person = await people.known(user.id)
+
+        async def answer() -> tuple[str, dict[str, Any], str] | None:
+            reply = await self._group_command(name.lower(), argument, chat.id, chat.title or "", user)
+            if reply is None:
+                return None
+            person = await self.conversation.engine.services.people.known(user.id)
             language = person.language if person is not None else _language(user) or self.default_language
-            key, args = await self._group_command(name.lower(), argument, chat.id, chat.title or "", user)
-        if key is not None:
+            return *reply, language
+
+        handled = await self._once(update, answer)
+        if handled is not None:
+            key, args, language = handled
             await self.application.bot.send_message(chat.id, self.renderer.text(key, language, **args))
 
     async def _group_command(
         self, name: str, argument: str, chat_id: int, title: str, user: User
-    ) -> tuple[str | None, dict[str, Any]]:
+    ) -> tuple[str, dict[str, Any]] | None:
         people = self.conversation.engine.services.people
         try:
             if name == "register_group":
@@ -346,7 +352,7 @@ class TelegramFrontEnd:
             return "group.name_area", {}
         except DomainError:
             return "group.forbidden", {}
-        return None, {}
+        return None
 
     async def _on_membership(self, update: Update) -> None:
         change = update.my_chat_member

@@ -89,21 +89,24 @@ class TelegramLimits(BaseRateLimiter[int]):
         async def limited() -> JSON:
             return await self._flood.process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
 
-        if endpoint == "getUpdates":  # the updater has its own retries for the long poll
+        if endpoint == "getUpdates":  # the polling loop retries the long poll itself
             return await limited()
         limiter = self._chat_limiter(data.get("chat_id"))
-        async for attempt in AsyncRetrying(
+
+        async def in_chat_turn() -> JSON:
+            if limiter is None:
+                return await limited()
+            async with limiter:
+                return await limited()
+
+        retrying = AsyncRetrying(
             retry=retry_if_exception(_transient),
             stop=stop_after_attempt(self._max_retries + 1),
             wait=wait_exponential(multiplier=self._backoff, max=10),
             reraise=True,
-        ):
-            with attempt:
-                if limiter is None:
-                    return await limited()
-                async with limiter:
-                    return await limited()
-        raise AssertionError("unreachable")  # pragma: no cover
+        )
+        result: JSON = await retrying(in_chat_turn)
+        return result
 
 
 def _refusal(error: TelegramError) -> NotifierError:
