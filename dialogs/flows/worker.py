@@ -143,6 +143,15 @@ async def checked_ticket(ctx: Ctx, ticket_id: int, operation: Operation) -> Tick
     return ticket
 
 
+async def open_ticket(ctx: Ctx, ticket_id: int, operation: Operation) -> Ticket | None:
+    """The ticket, as ``checked_ticket``, while it is open; else the person is told, and None."""
+    found = await checked_ticket(ctx, ticket_id, operation)
+    if not found.is_open:
+        ctx.say("worker.not_open", reference=found.reference, status=f"worker.status.{found.status.value}")
+        return None
+    return found
+
+
 async def reference_of(ctx: Ctx, ticket_id: int) -> str:
     try:
         return (await ctx.services.casework.status(ctx.person, ticket_id)).reference
@@ -411,9 +420,8 @@ async def view(ctx: Ctx, ticket_id: int) -> None:
 
 
 async def note(ctx: Ctx, ticket_id: int) -> None:
-    found = await checked_ticket(ctx, ticket_id, Operation.NOTE)
-    if not found.is_open:
-        ctx.say("worker.not_open", reference=found.reference, status=f"worker.status.{found.status.value}")
+    found = await open_ticket(ctx, ticket_id, Operation.NOTE)
+    if found is None:
         return
     await start(ctx, Task.NOTE, ticket_id=found.id, reference=found.reference)
 
@@ -424,9 +432,8 @@ async def visited(ctx: Ctx, ticket_id: int) -> None:
 
 
 async def refer(ctx: Ctx, ticket_id: int) -> None:
-    found = await checked_ticket(ctx, ticket_id, Operation.REFER)
-    if not found.is_open:
-        ctx.say("worker.not_open", reference=found.reference, status=f"worker.status.{found.status.value}")
+    found = await open_ticket(ctx, ticket_id, Operation.REFER)
+    if found is None:
         return
     if await referral_under_way(ctx.services.casework, found):
         ctx.say("worker.refer.under_way", reference=found.reference)
@@ -478,9 +485,8 @@ async def assign(ctx: Ctx, ticket_id: int) -> None:
     if ctx.person.role not in SUPERVISOR_ROLES:
         ctx.say("worker.only_supervisors")
         return
-    found = await checked_ticket(ctx, ticket_id, Operation.ASSIGN)
-    if not found.is_open:
-        ctx.say("worker.not_open", reference=found.reference, status=f"worker.status.{found.status.value}")
+    found = await open_ticket(ctx, ticket_id, Operation.ASSIGN)
+    if found is None:
         return
     workers = await assignable_workers(ctx.services.casework, ctx.person, found)
     if not workers:
