@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 from bot.settings import Settings, load_settings
 from bot.telegram_bot import TelegramFrontEnd, serve
 from bot.telegram_delivery import TelegramLimits
+from bot.wiring import clock
 from casework import directory, jobs
 from casework.domain import Channel, Role, ServiceType, TicketStatus, Urgency
 from casework.service import NewReport
@@ -103,6 +104,14 @@ class Account:
             raise AssertionError(f"{fragments} not shown to {self.user_id}: {self.transcript()}") from None
         return found[-1]
 
+    async def agree_to_everything(self) -> None:
+        """/start, and yes to each of the three consent questions."""
+        self.say("/start")
+        await self.expect(fragment("consent.ask.store_report"))
+        for question in ("consent.ask.share_with_agency", "consent.ask.contact_me", "consent.recorded"):
+            self.press(label("button.yes"))
+            await self.expect(fragment(question))
+
     def transcript(self) -> list[str]:
         return [m.text[:80] for m in self.fake.sent_to(self.user_id)]
 
@@ -130,8 +139,6 @@ class Running:
 
 
 def _now() -> datetime:
-    from bot.wiring import clock
-
     return clock.now()
 
 
@@ -192,11 +199,7 @@ async def test_a_report_becomes_a_ticket_two_workers_are_alerted_one_claims_and_
     second = await running.enrol(502, Role.SOCIAL_WORKER)
 
     resident = running.account(601)
-    resident.say("/start")
-    await resident.expect(fragment("consent.ask.store_report"))
-    for question in ("consent.ask.share_with_agency", "consent.ask.contact_me", "consent.recorded"):
-        resident.press(label("button.yes"))
-        await resident.expect(fragment(question))
+    await resident.agree_to_everything()
     resident.say("家里房租交不起了，房东催了好几次")
     await resident.expect(fragment("need.confirm_type"))
     resident.press(label("button.yes"))
@@ -331,6 +334,8 @@ async def test_forged_callback_data_is_refused_politely(running: Running) -> Non
         person = await tx.people.by_telegram_id(603)
         assert person is not None
         assert await tx.consents.history(person.id) == []
+    resident.press(label("button.yes"))  # none of them moved the dialog: the real button still answers
+    await resident.expect(fragment("consent.ask.share_with_agency"))
 
 
 async def test_a_429_is_waited_out_and_the_message_still_arrives(running: Running) -> None:
@@ -378,11 +383,7 @@ async def test_workers_group_only_enrolled_workers_presses_count(running: Runnin
         lambda: any(fragment("group.registered") in m.text for m in running.fake.sent_to(group))
     )
     resident = running.account(608)
-    resident.say("/start")
-    await resident.expect(fragment("consent.ask.store_report"))
-    for question in ("consent.ask.share_with_agency", "consent.ask.contact_me", "consent.recorded"):
-        resident.press(label("button.yes"))
-        await resident.expect(fragment(question))
+    await resident.agree_to_everything()
     async with running.database.transaction() as tx:
         area = await tx.areas.by_code("guangming")
         person = await tx.people.by_telegram_id(608)
