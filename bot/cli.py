@@ -126,7 +126,10 @@ def areas_list(ctx: click.Context, as_json: bool) -> None:
 
     def show(parent: int | None, depth: int) -> None:
         for area in children.get(parent, []):
-            click.echo(f"{'  ' * depth}{area.code}  {area.name}  {area.name_en}".rstrip())
+            where = f"@ {area.location[0]:.5f}, {area.location[1]:.5f}" if area.location else ""
+            click.echo(
+                "  " * depth + "  ".join(part for part in (area.code, area.name, area.name_en, where) if part)
+            )
             show(area.id, depth + 1)
 
     show(None, 0)

@@ -8,6 +8,7 @@ other people are shown as one dim line, so routing can be watched.
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -19,6 +20,9 @@ from dialogs.catalog import Catalog
 from dialogs.engine import DialogEngine
 from dialogs.messages import Button, Reply
 from dialogs.turn import Turn
+
+# A shared location, typed as a geo URI (RFC 5870): ``geo:30.556,114.315``.
+GEO_URI = re.compile(r"^geo:(-?\d{1,2}(?:\.\d+)?),(-?\d{1,3}(?:\.\d+)?)$")
 
 
 @dataclass
@@ -56,9 +60,19 @@ class ConsoleChannel:
     async def handle_line(self, line: str) -> None:
         language = self.language or self.engine.default_language
         button = self._pressed(line, language)
+        geo = GEO_URI.match(line.strip())
         if button is not None:
             turn = Turn(
                 channel="console", user_id=self.user_id, language_hint=self.language, button=button.value
+            )
+        elif geo is not None and abs(float(geo[1])) <= 90 and abs(float(geo[2])) <= 180:
+            turn = Turn(
+                channel="console",
+                user_id=self.user_id,
+                language_hint=self.language,
+                latitude=float(geo[1]),
+                longitude=float(geo[2]),
+                kind="location",
             )
         else:
             turn = Turn(

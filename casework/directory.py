@@ -43,6 +43,7 @@ class AreaRecord:
     level: AreaLevel
     name_en: str = ""
     parent: str | None = None
+    location: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,30 @@ def _text(entry: Mapping[str, Any], key: str, where: str, *, required: bool = Tr
     return str(value).strip()
 
 
+def _coordinate(entry: Mapping[str, Any], key: str, where: str, limit: float) -> float | None:
+    value = entry.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{where}: {key} '{value}' is not a number") from None
+    if not -limit <= number <= limit:
+        raise InvalidInput(f"{where}: {key} {number} is outside ±{limit:g}°")
+    return number
+
+
+def _location(entry: Mapping[str, Any], where: str) -> tuple[float, float] | None:
+    """A community's centre from ``latitude`` and ``longitude`` (decimal degrees, WGS 84): both or neither."""
+    latitude = _coordinate(entry, "latitude", where, 90)
+    longitude = _coordinate(entry, "longitude", where, 180)
+    if latitude is None and longitude is None:
+        return None
+    if latitude is None or longitude is None:
+        raise InvalidInput(f"{where}: give both latitude and longitude, or neither")
+    return latitude, longitude
+
+
 def _area_record(entry: Any, where: str, parent: str | None) -> AreaRecord:
     if not isinstance(entry, Mapping):
         raise InvalidInput(f"{where}: expected a mapping with code, name and level")
@@ -108,6 +133,7 @@ def _area_record(entry: Any, where: str, parent: str | None) -> AreaRecord:
         level=level,
         name_en=_text(entry, "name_en", where, required=False),
         parent=parent or explicit_parent,
+        location=_location(entry, where),
     )
 
 
@@ -174,7 +200,10 @@ def parse_areas_csv(content: str, name: str = "file") -> DirectoryFile:
     reader = csv.DictReader(io.StringIO(content))
     missing = {"code", "name", "level"} - set(reader.fieldnames or [])
     if missing:
-        raise InvalidInput(f"{name}: the header must name code, name, level (and may name name_en, parent)")
+        raise InvalidInput(
+            f"{name}: the header must name code, name, level "
+            "(and may name name_en, parent, latitude, longitude)"
+        )
     records = [
         _area_record(row, f"{name}: line {reader.line_num}", None) for row in reader if any(row.values())
     ]
@@ -249,6 +278,7 @@ async def import_directory(database: Database, directory: DirectoryFile, *, now:
                 name_en=record.name_en,
                 level=record.level,
                 parent_id=parent.id if parent else None,
+                location=record.location,
             )
             stored[area.code] = area
             created += was_created

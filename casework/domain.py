@@ -110,6 +110,9 @@ class Area:
     name_en: str
     level: AreaLevel
     parent_id: int | None
+    # Where the area lies, (latitude, longitude) in WGS 84 as phones share it: a community's centre, for
+    # finding the community from a shared location. Areas without one are chosen from the list only.
+    location: tuple[float, float] | None = None
 
     def label(self, language: str) -> str:
         """The name to show: Chinese, or the English name where there is one."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
+from haversine import Unit, haversine
 from rapidfuzz import fuzz, process
 
 from casework.access import Forbidden
@@ -25,6 +27,8 @@ from casework.domain import (
 from storage import Database
 
 NOTICE_VERSION = "2026-11"
+# How far from a community's centre a shared location may be and still be taken for that community.
+LOCATION_REACH_METRES = 3000
 PHONE = re.compile(r"^(?:\+?86[- ]?)?1[3-9]\d{9}$|^\+?\d[\d -]{6,18}\d$")
 
 
@@ -34,6 +38,12 @@ def normalise_phone(text: str) -> str:
     if not PHONE.match(cleaned):
         raise InvalidInput("not a phone number")
     return cleaned
+
+
+@dataclass(frozen=True, slots=True)
+class NearbyArea:
+    area: Area
+    metres: int  # from the shared location to the area's centre
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +183,46 @@ class People:
         found = process.extract(query.lower(), names, scorer=fuzz.WRatio, limit=3, score_cutoff=70)
         by_id = {area.id: area for area in areas}
         return [by_id[key] for _, _, key in found]
+
+    async def locates_areas(self) -> bool:
+        """Whether a shared location can find a community here (some community has a location)."""
+        async with self.database.transaction() as tx:
+            return await tx.areas.any_located()
+
+    async def nearest_area(
+        self, latitude: float, longitude: float, *, reach_metres: int = LOCATION_REACH_METRES
+    ) -> NearbyArea | None:
+        """The community whose centre is nearest a shared location, if one is within reach. The
+        location itself is not kept."""
+        if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+            raise InvalidInput("latitude must lie within ±90° and longitude within ±180°")
+        # A box a little larger than the reach narrows the candidates; the distance decides.
+        span = reach_metres * 1.1 / 110_000  # degrees of latitude (one is at least 110.5 km)
+        south, north = max(latitude - span, -90.0), min(latitude + span, 90.0)
+        widest = math.cos(math.radians(max(abs(south), abs(north))))
+        lon_span = 180.0 if widest < span / 180 else span / widest
+        west, east = longitude - lon_span, longitude + lon_span
+        boxes = [(max(west, -180.0), min(east, 180.0))]
+        if west < -180:
+            boxes.append((west + 360, 180.0))
+        if east > 180:
+            boxes.append((-180.0, east - 360))
+        async with self.database.transaction() as tx:
+            candidates = [
+                area
+                for low, high in boxes
+                for area in await tx.areas.located_leaves_within(south, north, low, high)
+            ]
+        nearest = min(
+            (
+                NearbyArea(area, round(haversine((latitude, longitude), area.location, unit=Unit.METERS)))
+                for area in candidates
+                if area.location is not None
+            ),
+            key=lambda nearby: nearby.metres,
+            default=None,
+        )
+        return nearest if nearest is not None and nearest.metres <= reach_metres else None
 
     async def message(self, user_id: int, key: str, *, now_suffix: str) -> bool:
         """Queue a plain message (a catalog key) for the person behind a channel account."""

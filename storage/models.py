@@ -104,6 +104,8 @@ class AreaRow(Base):
     name_en: Mapped[str] = mapped_column(String(200), default="")
     level: Mapped[AreaLevel] = mapped_column(_enum(AreaLevel, "area_level"))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id", ondelete="RESTRICT"), index=True)
+    latitude: Mapped[float | None] = mapped_column(Float, index=True)
+    longitude: Mapped[float | None] = mapped_column(Float)
 
 
 class OrganisationRow(Base):

@@ -6,10 +6,11 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from casework.domain import (
     OPEN_STATUSES,
@@ -92,29 +93,65 @@ class _Repository:
 
 
 def _area(row: AreaRow) -> Area:
+    located = None
+    if row.latitude is not None and row.longitude is not None:
+        located = (row.latitude, row.longitude)
     return Area(
-        id=row.id, code=row.code, name=row.name, name_en=row.name_en, level=row.level, parent_id=row.parent_id
+        id=row.id,
+        code=row.code,
+        name=row.name,
+        name_en=row.name_en,
+        level=row.level,
+        parent_id=row.parent_id,
+        location=located,
     )
 
 
 class AreaRepository(_Repository):
     async def add(
-        self, *, code: str, name: str, level: AreaLevel, name_en: str = "", parent_id: int | None = None
+        self,
+        *,
+        code: str,
+        name: str,
+        level: AreaLevel,
+        name_en: str = "",
+        parent_id: int | None = None,
+        location: tuple[float, float] | None = None,
     ) -> Area:
-        row = AreaRow(code=code, name=name, name_en=name_en, level=level, parent_id=parent_id)
+        latitude, longitude = location or (None, None)
+        row = AreaRow(
+            code=code,
+            name=name,
+            name_en=name_en,
+            level=level,
+            parent_id=parent_id,
+            latitude=latitude,
+            longitude=longitude,
+        )
         await self._add_unique(row, f"an area with code '{code}' already exists")
         return _area(row)
 
     async def upsert(
-        self, *, code: str, name: str, level: AreaLevel, name_en: str = "", parent_id: int | None = None
+        self,
+        *,
+        code: str,
+        name: str,
+        level: AreaLevel,
+        name_en: str = "",
+        parent_id: int | None = None,
+        location: tuple[float, float] | None = None,
     ) -> tuple[Area, bool]:
-        """Create the area or update the one with this code; True in the pair when it was created."""
+        """Create the area or update the one with this code; True in the pair when it was created. An
+        update without a location keeps the one stored."""
         row = await self._session.scalar(select(AreaRow).where(AreaRow.code == code))
         if row is None:
-            return await self.add(
-                code=code, name=name, level=level, name_en=name_en, parent_id=parent_id
-            ), True
+            area = await self.add(
+                code=code, name=name, level=level, name_en=name_en, parent_id=parent_id, location=location
+            )
+            return area, True
         row.name, row.name_en, row.level, row.parent_id = name, name_en, level, parent_id
+        if location is not None:
+            row.latitude, row.longitude = location
         await self._session.flush()
         return _area(row), False
 
@@ -159,6 +196,35 @@ class AreaRepository(_Repository):
 
     async def count(self) -> int:
         return await self._session.scalar(select(func.count()).select_from(AreaRow)) or 0
+
+    async def any_located(self) -> bool:
+        """Whether any area without areas below it has a location."""
+        return bool(
+            await self._session.scalar(select(select(AreaRow.id).where(self._located_leaves()).exists()))
+        )
+
+    async def located_leaves_within(self, south: float, north: float, west: float, east: float) -> list[Area]:
+        """Areas without areas below them whose location lies in the box (west ≤ east; the caller splits
+        a box across the antimeridian)."""
+        rows = await self._session.scalars(
+            select(AreaRow)
+            .where(
+                self._located_leaves(),
+                AreaRow.latitude.between(south, north),
+                AreaRow.longitude.between(west, east),
+            )
+            .order_by(AreaRow.id)
+        )
+        return [_area(row) for row in rows]
+
+    @staticmethod
+    def _located_leaves() -> ColumnElement[bool]:
+        child = aliased(AreaRow)
+        return and_(
+            AreaRow.latitude.is_not(None),
+            AreaRow.longitude.is_not(None),
+            ~select(child.id).where(child.parent_id == AreaRow.id).exists(),
+        )
 
 
 class OrganisationRepository(_Repository):

@@ -26,6 +26,9 @@ from storage import Database
 from tests.casework_world import START
 
 _MODEL_DIR = Path(__file__).resolve().parent.parent / "var" / "test-nlu"
+# The two communities' centres, 3.3 km apart.
+C1_CENTRE = (30.556, 114.315)
+C2_CENTRE = (30.528, 114.345)
 
 
 @dataclass
@@ -144,10 +147,20 @@ async def build_harness(database: Database) -> Harness:
             code="s1", name="和平街道", name_en="Heping", level=AreaLevel.STREET, parent_id=district.id
         )
         c1 = await tx.areas.add(
-            code="c1", name="光明社区", name_en="Guangming", level=AreaLevel.COMMUNITY, parent_id=s1.id
+            code="c1",
+            name="光明社区",
+            name_en="Guangming",
+            level=AreaLevel.COMMUNITY,
+            parent_id=s1.id,
+            location=C1_CENTRE,
         )
         c2 = await tx.areas.add(
-            code="c2", name="幸福社区", name_en="Xingfu", level=AreaLevel.COMMUNITY, parent_id=s1.id
+            code="c2",
+            name="幸福社区",
+            name_en="Xingfu",
+            level=AreaLevel.COMMUNITY,
+            parent_id=s1.id,
+            location=C2_CENTRE,
         )
         await tx.organisations.add(
             name="阳光社工", service_types=list(ServiceType), area_ids=[s1.id], now=now

@@ -8,8 +8,10 @@ from datetime import timedelta
 import pytest
 
 from casework.access import Forbidden
+from casework.clock import SystemClock
 from casework.deadlines import DeadlinePolicy, SlaState
 from casework.domain import (
+    AreaLevel,
     Conflict,
     InvalidInput,
     OutboxStatus,
@@ -19,6 +21,7 @@ from casework.domain import (
     Urgency,
     VulnerabilityTag,
 )
+from casework.people import People
 from casework.service import AlreadyClaimed, same_household
 from storage import Database
 from tests.casework_world import World, build_world
@@ -476,3 +479,66 @@ async def test_a_report_that_joined_a_ticket_lets_its_reporter_follow_that_ticke
     assert joined.joined_existing
     assert [ticket.id for ticket in await world.casework.reported_by(volunteer)] == [first.ticket.id]
     assert [ticket.id for ticket in await world.casework.reported_by(world.people["neighbour"])] == []
+
+
+# --- finding the community from a shared location -----------------------------------------------------
+
+
+async def test_a_shared_location_finds_the_nearest_community_within_reach(database: Database) -> None:
+    async with database.transaction() as tx:
+        district = await tx.areas.add(code="d", name="区", level=AreaLevel.DISTRICT, location=(30.54, 114.33))
+        street = await tx.areas.add(
+            code="s", name="街道", level=AreaLevel.STREET, parent_id=district.id, location=(30.5401, 114.3301)
+        )
+        near = await tx.areas.add(
+            code="a",
+            name="甲社区",
+            level=AreaLevel.COMMUNITY,
+            parent_id=street.id,
+            location=(30.556, 114.315),
+        )
+        await tx.areas.add(
+            code="b",
+            name="乙社区",
+            level=AreaLevel.COMMUNITY,
+            parent_id=street.id,
+            location=(30.528, 114.345),
+        )
+        await tx.areas.add(code="c", name="丙社区", level=AreaLevel.COMMUNITY, parent_id=street.id)
+        edge = await tx.areas.add(code="e", name="东端", level=AreaLevel.DISTRICT, location=(64.7, 179.995))
+    people = People(database, SystemClock())
+    assert await people.locates_areas()
+
+    found = await people.nearest_area(30.5545, 114.3165)
+    assert found is not None
+    assert found.area.id == near.id
+    assert found.area.location == (30.556, 114.315)
+    assert 200 < found.metres < 230
+
+    # The street and district have locations too, and lie nearer, but only areas with nothing below
+    # them can be chosen.
+    between = await people.nearest_area(30.5401, 114.3301)
+    assert between is not None
+    assert between.area.code == "b"
+    assert await people.nearest_area(39.9042, 116.4074) is None  # Beijing, far from all
+    assert await people.nearest_area(30.556, 114.315 + 0.04, reach_metres=3000) is None  # 3.8 km east
+    # Across the antimeridian: the box wraps round to the other side.
+    wrapped = await people.nearest_area(64.7, -179.995)
+    assert wrapped is not None
+    assert wrapped.area.id == edge.id
+    assert wrapped.metres < 600
+    with pytest.raises(InvalidInput):
+        await people.nearest_area(91, 0)
+
+
+async def test_an_update_without_a_location_keeps_the_stored_one(database: Database) -> None:
+    async with database.transaction() as tx:
+        await tx.areas.add(code="d", name="区", level=AreaLevel.DISTRICT, location=(30.5, 114.3))
+        area, created = await tx.areas.upsert(code="d", name="新区", level=AreaLevel.DISTRICT)
+        assert not created
+        assert area.name == "新区"
+        assert area.location == (30.5, 114.3)
+        area, _ = await tx.areas.upsert(
+            code="d", name="新区", level=AreaLevel.DISTRICT, location=(31.0, 121.4)
+        )
+        assert area.location == (31.0, 121.4)

@@ -90,6 +90,7 @@ def test_demo_data_loads_once_into_a_new_database(needsbot: Needsbot) -> None:
     first = needsbot("demo", "load")
     assert first.exit_code == 0
     assert "7 areas, 2 organisations" in first.output
+    assert "@ 30.55600, 114.31500" in needsbot("areas", "list").output  # 光明社区, located
     again = needsbot("demo", "load")
     assert "already has areas" in again.output
     listed = json.loads(needsbot("areas", "list", "--json").output)
@@ -132,6 +133,22 @@ def test_areas_import_from_csv_accepts_children_before_parents(needsbot: Needsbo
     assert "3 created" in result.output
 
 
+def test_areas_import_takes_community_locations_and_keeps_them_when_a_file_leaves_them_out(
+    needsbot: Needsbot,
+) -> None:
+    located = needsbot.write(
+        "located.csv",
+        "code,name,level,parent,latitude,longitude\n"
+        "d1,一区,district,,,\ns1,一街道,street,d1,,\nc1,一社区,community,s1,30.556,114.315\n",
+    )
+    assert needsbot("areas", "import", str(located)).exit_code == 0
+    renamed = needsbot.write("renamed.yml", "- {code: c1, name: 新一社区, level: community, parent: s1}")
+    assert needsbot("areas", "import", str(renamed)).exit_code == 0
+    assert needsbot("areas", "list").output.splitlines()[-1] == "    c1  新一社区  @ 30.55600, 114.31500"
+    listed = json.loads(needsbot("areas", "list", "--json").output)
+    assert [area["location"] for area in listed if area["code"] == "c1"] == [[30.556, 114.315]]
+
+
 @pytest.mark.parametrize(
     ("name", "content", "complaint"),
     [
@@ -147,6 +164,21 @@ def test_areas_import_from_csv_accepts_children_before_parents(needsbot: Needsbo
             "appears twice",
         ),
         ("areas.txt", "whatever", "expected a .yml, .yaml or .csv file"),
+        (
+            "half.yml",
+            "- {code: d, name: D, level: district, latitude: 30.5}",
+            "give both latitude and longitude",
+        ),
+        (
+            "north.yml",
+            "- {code: d, name: D, level: district, latitude: 95, longitude: 1}",
+            "latitude 95.0 is outside ±90°",
+        ),
+        (
+            "words.csv",
+            "code,name,level,latitude,longitude\nd,D,district,north,east\n",
+            "latitude 'north' is not a number",
+        ),
         (
             "org.yml",
             "organisations: [{name: X, service_types: [food], areas: []}]",

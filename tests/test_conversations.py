@@ -13,6 +13,8 @@ A script:
         expect: [need.confirm_type]   # the reply keys, in order (expect_any: one of them is enough)
       - press: button.yes
         expect_any: [need.area]
+      - share_location: [30.556, 114.315]   # or share_contact: 13812345678
+        expect: [area.location_confirm]
     tickets:                          # the person's tickets at the end (optional)
       - {status: new, service_type: resource_linking, urgency: normal}
 
@@ -116,6 +118,21 @@ async def _step(
     elif "press_saved" in step:  # a button kept from an earlier message (a flow since ended, say)
         button = saved[step["press_saved"]]
         replies = await chat.send(Turn(channel="console", user_id=chat.user_id, button=button.value))
+    elif "share_location" in step:  # [latitude, longitude], as a phone shares it
+        latitude, longitude = step["share_location"]
+        replies = await chat.send(
+            Turn(
+                channel="console",
+                user_id=chat.user_id,
+                latitude=latitude,
+                longitude=longitude,
+                kind="location",
+            )
+        )
+    elif "share_contact" in step:  # a phone number, as a shared contact card
+        replies = await chat.send(
+            Turn(channel="console", user_id=chat.user_id, phone=str(step["share_contact"]), kind="contact")
+        )
     elif "press_value" in step:  # a button value no message ever offered
         replies = await chat.send(
             Turn(channel="console", user_id=chat.user_id, button=str(step["press_value"]))

@@ -4,6 +4,7 @@ the catalogs, and the console channel."""
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import subprocess
 import sys
@@ -14,7 +15,9 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+from sqlalchemy import delete, update
 
+from bot.console import ConsoleChannel
 from casework.domain import OutboxStatus, Role, TicketStatus, Urgency
 from dialogs.catalog import LANGUAGES, Catalog
 from dialogs.messages import Reply
@@ -22,6 +25,7 @@ from dialogs.state import DialogState, DialogStore, MemoryDialogStore, MemoryLoc
 from dialogs.turn import Turn
 from storage import Database
 from storage.dialog_state import RedisDialogStore, RedisLocks, SqlDialogStore
+from storage.models import AreaRow
 from tests.dialog_harness import Chat, Harness, build_harness
 from tests.services import TEST_REDIS_URL, reachable, unavailable
 
@@ -281,6 +285,34 @@ async def test_memory_locks_keep_one_turn_of_a_person_at_a_time() -> None:
     assert order == ["a in", "a out", "b in", "b out"]
 
 
+# --- a shared location ----------------------------------------------------------------------------
+
+
+async def test_a_location_where_no_community_has_one_asks_to_choose(harness: Harness) -> None:
+    async with harness.database.engine.begin() as connection:
+        await connection.execute(update(AreaRow).values(latitude=None, longitude=None))
+    chat = await consented(harness, 31)
+    await chat.say("家里房租交不起了")
+    await chat.press("button.yes")
+    assert "或发送所在位置" not in chat.text()  # no hint where a location cannot help
+    replies = await chat.send(Turn(channel="console", user_id=31, latitude=30.556, longitude=114.315))
+    assert [reply.key for reply in replies] == ["area.location_unmatched", "need.area"]
+
+
+async def test_a_community_removed_while_its_confirmation_waits_falls_back_to_the_list(
+    harness: Harness,
+) -> None:
+    chat = await consented(harness, 32)
+    await chat.say("家里房租交不起了")
+    await chat.press("button.yes")
+    await chat.send(Turn(channel="console", user_id=32, latitude=30.528, longitude=114.345))
+    assert chat.keys == ["area.location_confirm"]
+    async with harness.database.engine.begin() as connection:
+        await connection.execute(delete(AreaRow).where(AreaRow.id == harness.areas["c2"]))
+    await chat.say("/lang en")  # asks the question again: the community found is gone
+    assert chat.keys == ["lang.switched", "need.area"]
+
+
 # --- the console channel --------------------------------------------------------------------------
 
 
@@ -320,6 +352,21 @@ def test_the_console_chat_works_piped_line_by_line(sqlite_url: str, tmp_path: Pa
     assert "已提交，编号 SA-" in out
     assert "已受理，等待社工认领" in out
     assert "→ person:" in out  # the alerts to the area's workers, shown as routed
+
+
+async def test_the_console_takes_a_geo_uri_as_a_shared_location(harness: Harness) -> None:
+    chat = await consented(harness, 33)
+    await chat.say("家里房租交不起了")
+    await chat.press("button.yes")
+    out = io.StringIO()
+    console = ConsoleChannel(harness.engine, harness.catalog, user_id=33, language="zh", out=out)
+    await console.handle_line("geo:30.5562,114.3149\n")
+    assert "离“光明社区”最近（约 50 米）" in out.getvalue()
+    await console.handle_line("1")
+    assert "家里一共几口人？" in out.getvalue()
+    before = len(out.getvalue())
+    await console.handle_line("geo:91,0")  # not a place on Earth: taken as typed text, a bad size
+    assert out.getvalue()[before:].startswith("请点选人数")
 
 
 async def test_a_workers_case_note_about_suicide_is_not_taken_for_their_own_crisis(harness: Harness) -> None:

@@ -70,6 +70,10 @@ class Account:
         self._snapshot()
         return self.fake.message(self.user_id, text, language_code=self.language)
 
+    def share_location(self, latitude: float, longitude: float) -> int:
+        self._snapshot()
+        return self.fake.message(self.user_id, location=(latitude, longitude), language_code=self.language)
+
     def button(self, text: str) -> tuple[SentMessage, str]:
         """The newest message showing a button whose label contains ``text``, and that button's data."""
         for message in reversed(self.fake.sent_to(self.user_id)):
@@ -275,8 +279,10 @@ async def test_a_volunteer_flags_a_household_in_chinese_and_sees_status_only(run
     await running.enrol(501, Role.SOCIAL_WORKER)
     volunteer = await running.enrol(701, Role.VOLUNTEER)
     volunteer.say("/flag")
-    await volunteer.expect(fragment("flag.area"))
-    volunteer.press("光明社区")
+    await volunteer.expect(fragment("flag.area"), label("area.by_location").lstrip("，"))
+    volunteer.share_location(30.5562, 114.3149)  # a few dozen metres from 光明社区's centre
+    await volunteer.expect(fragment("area.location_confirm"), "光明社区")
+    volunteer.press(label("button.yes"))
     await volunteer.expect(fragment("flag.address"))
     volunteer.say("5号楼2单元301")
     await volunteer.expect(fragment("flag.observed"))
@@ -289,7 +295,7 @@ async def test_a_volunteer_flags_a_household_in_chinese_and_sees_status_only(run
     volunteer.press(label("button.done"))
     await volunteer.expect(fragment("flag.knows"))
     volunteer.press(label("flag.knows.no"))
-    await volunteer.expect(fragment("flag.summary"), "5号楼2单元301")
+    await volunteer.expect(fragment("flag.summary"), "5号楼2单元301", "光明社区")
     volunteer.press(label("flag.button.submit"))
     done = await volunteer.expect(fragment("flag.submitted"))
     reference = re.search(r"SA-\d{8}-\d{4}", done.text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from casework.domain import ServiceType, VulnerabilityTag
+from casework.people import LOCATION_REACH_METRES
 from dialogs.engine import Ctx, Step
 from dialogs.messages import Button
 
@@ -71,7 +72,43 @@ async def ask_area(ctx: Ctx, key: str = "area.ask") -> None:
     buttons = [ctx.button(area.label(ctx.lang), f"area:{area.id}", literal=True) for area in areas]
     if parent is not None and parent != ctx.data.get("area_top"):
         buttons.append(ctx.button("button.back", "area:up"))
-    ctx.ask(key, buttons)
+    located = await ctx.services.people.locates_areas()
+    ctx.ask(key, buttons, by_location="area.by_location" if located else "")
+
+
+def distance_text(ctx: Ctx, metres: int) -> str:
+    """``约 300 米`` / ``1.2 km``: to the nearest 50 m under a kilometre, else to 100 m."""
+    catalog = ctx.services.catalog
+    if metres < 1000:
+        return catalog.text("area.metres", ctx.lang, n=max(50, round(metres / 50) * 50))
+    return catalog.text("area.kilometres", ctx.lang, n=f"{metres / 1000:.1f}")
+
+
+async def locate(ctx: Ctx, latitude: float, longitude: float) -> None:
+    """A shared location: offer the nearest community for confirmation (``data["area_guess"]``), or
+    say none is near. Only the community found is kept, never the location."""
+    people = ctx.services.people
+    nearby = await people.nearest_area(latitude, longitude)
+    if nearby is not None:
+        ctx.data["area_guess"] = {"id": nearby.area.id, "metres": nearby.metres}
+    elif await people.locates_areas():
+        ctx.say("area.location_far", reach=distance_text(ctx, LOCATION_REACH_METRES))
+    else:
+        ctx.say("area.location_unmatched")
+
+
+async def confirm_location(ctx: Ctx, guess: dict[str, int]) -> bool:
+    """Ask whether the community found from a location is right; False when it has gone meanwhile."""
+    area = await ctx.services.people.area(guess["id"])
+    if area is None:
+        return False
+    ctx.ask(
+        "area.location_confirm",
+        yes_no(ctx),
+        area=area.label(ctx.lang),
+        distance=distance_text(ctx, guess["metres"]),
+    )
+    return True
 
 
 async def handle_area(ctx: Ctx) -> int | None:
@@ -112,13 +149,22 @@ def area_step(
     """Ask for the community (kept as ``data["area_id"]``), then go to ``then`` or let ``chosen`` decide."""
 
     async def prompt(ctx: Ctx) -> None:
+        guess = ctx.data.get("area_guess")
+        if guess is not None and await confirm_location(ctx, guess):
+            return
+        ctx.data.pop("area_guess", None)
         await ask_area(ctx, question)
 
     async def handle(ctx: Ctx) -> str | None:
-        if ctx.turn.latitude is not None:
-            ctx.say("area.location_unmatched")
+        turn = ctx.turn
+        if turn.latitude is not None and turn.longitude is not None:
+            await locate(ctx, turn.latitude, turn.longitude)
             return here
-        area_id = await handle_area(ctx)
+        guess = ctx.data.pop("area_guess", None)
+        answer = answer_yes_no(ctx) if guess is not None else None
+        if answer is False:
+            return here  # not that one: choose from the list
+        area_id = guess["id"] if answer is True else await handle_area(ctx)
         if area_id is None:
             return here
         ctx.data["area_id"] = area_id
