@@ -33,7 +33,7 @@ import itertools
 import logging
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,7 +50,7 @@ from casework.directory import load_demo_if_empty
 from storage import create_database
 from storage.migrate import upgrade
 from tests.services import TEST_POSTGRES_URL, reachable, scratch_postgres_database
-from tests.telegram_fake import BotApiFake
+from tests.telegram_fake import BotApiFake, Call
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 MODEL_DIR = Path(__file__).resolve().parent.parent / "var" / "nlu"
@@ -93,7 +93,7 @@ def unlimited() -> TelegramLimits:
 
 
 class TimedFake(BotApiFake):
-    """The Bot API fake, also noting when each update was handed to the bot and when each
+    """The Bot API fake, also noting when each update was first handed to the bot and when each
     ``sendMessage`` arrived, chat by chat."""
 
     def __init__(self) -> None:
@@ -101,23 +101,20 @@ class TimedFake(BotApiFake):
         self.delivered: dict[int, float] = {}
         self.sends: dict[int, list[float]] = {}
         self._waiting: dict[int, asyncio.Event] = {}
+        self.on_handed_over.append(self._note_handed_over)
+        self.on_call.append(self._note_call)
 
-    async def _get_updates(self, params: dict[str, Any], closed: Callable[[], bool]) -> Any:
-        updates = await super()._get_updates(params, closed)
-        now = time.monotonic()
-        for update in updates:
-            self.delivered.setdefault(int(update["update_id"]), now)
-        return updates
+    def _note_handed_over(self, update: dict[str, Any]) -> None:
+        self.delivered.setdefault(int(update["update_id"]), time.monotonic())
 
-    async def _send_message(self, params: dict[str, Any], closed: Callable[[], bool]) -> Any:
-        arrived = time.monotonic()
-        result = await super()._send_message(params, closed)
-        chat_id = int(params["chat_id"])
-        self.sends.setdefault(chat_id, []).append(arrived)
+    def _note_call(self, call: Call) -> None:
+        if call.method != "sendMessage":
+            return
+        chat_id = int(call.params["chat_id"])
+        self.sends.setdefault(chat_id, []).append(call.at)
         waiting = self._waiting.pop(chat_id, None)
         if waiting is not None:
             waiting.set()
-        return result
 
     async def answer(self, chat_id: int, update_id: int, patience: float) -> float | None:
         """When the first ``sendMessage`` to the chat after the update was handed to the bot arrived;

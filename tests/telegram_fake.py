@@ -240,6 +240,9 @@ class BotApiFake:
         self.bot_username = bot_username
         self.bot_id = int(token.split(":", 1)[0])
         self.calls: list[Call] = []
+        # Observers, for timing: each call as it arrives, each update as it is handed to the bot.
+        self.on_call: list[Callable[[Call], None]] = []
+        self.on_handed_over: list[Callable[[dict[str, Any]], None]] = []
         self.answered_callbacks: list[dict[str, Any]] = []
         self.commands: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
         self.webhook: dict[str, Any] | None = None
@@ -481,6 +484,10 @@ class BotApiFake:
 
     # --- internals: updates ---
 
+    def _handed_over(self, update: dict[str, Any]) -> None:
+        for observe in self.on_handed_over:
+            observe(update)
+
     def _notify(self) -> None:
         self._changed.set()
         self._changed = asyncio.Event()
@@ -592,6 +599,8 @@ class BotApiFake:
         impl = self._methods.get(method.lower())
         call = Call(method=method, params=params, at=time.monotonic())
         self.calls.append(call)
+        for observe in self.on_call:
+            observe(call)
         try:
             if impl is None:
                 raise ApiError(404, "Not Found")
@@ -666,6 +675,7 @@ class BotApiFake:
         batch = self._pending[:limit]
         for pending in batch:
             pending.delivered = True
+            self._handed_over(pending.update)
         return [p.update for p in batch]
 
     async def _set_webhook(self, params: dict[str, Any], closed: Callable[[], bool]) -> Any:
@@ -731,6 +741,7 @@ class BotApiFake:
             if webhook is None or self._client is None:
                 return False
             headers = {"Content-Type": "application/json"}
+            self._handed_over(update)
             if webhook.get("secret_token"):
                 headers["X-Telegram-Bot-Api-Secret-Token"] = str(webhook["secret_token"])
             try:

@@ -208,6 +208,19 @@ async def test_get_updates_semantics(fake: BotApiFake, bot: Bot) -> None:
     assert messages[2].location.latitude == 25.03
 
 
+async def test_observers_see_each_call_and_each_update_handed_over(fake: BotApiFake, bot: Bot) -> None:
+    handed: list[int] = []
+    methods: list[str] = []
+    fake.on_handed_over.append(lambda update: handed.append(update["update_id"]))
+    fake.on_call.append(lambda call: methods.append(call.method))
+    queued = fake.message(CHAT, "hello")
+    assert handed == []  # queued, not yet fetched
+    await bot.get_updates(timeout=0)
+    await bot.send_message(CHAT, "hi")
+    assert handed == [queued]
+    assert methods == ["getUpdates", "sendMessage"]
+
+
 async def test_polling_application(fake: BotApiFake) -> None:
     app = _application(fake)
     await app.initialize()
@@ -255,8 +268,11 @@ async def test_webhook_application(fake: BotApiFake) -> None:
             with pytest.raises(Conflict):
                 await other.get_updates(timeout=0)
 
-        fake.message(CHAT, "via webhook")
+        handed: list[int] = []
+        fake.on_handed_over.append(lambda update: handed.append(update["update_id"]))
+        posted = fake.message(CHAT, "via webhook")
         [sent] = await fake.wait_sent(CHAT, 1)
+        assert handed == [posted]
         assert sent.text == "echo: via webhook"
         assert fake.webhook_responses[-1] == 200
 
