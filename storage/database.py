@@ -114,5 +114,8 @@ def create_database(url: str, *, echo: bool = False) -> Database:
         event.listen(engine.sync_engine, "connect", _sqlite_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
     else:
-        engine = create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        # As many pooled connections as updates are commonly handled at once: a connection beyond
+        # pool_size (an overflow one) is closed when returned and opened anew for the next burst,
+        # which costs a connection handshake and the driver's per-connection setup every time.
+        engine = create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=20, max_overflow=20)
     return Database(engine)
