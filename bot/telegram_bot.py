@@ -505,8 +505,17 @@ class WebhookServer:
 
 
 def build_application(
-    settings: Settings, *, limits: BaseRateLimiter[Any] | None = None, max_concurrent_updates: int = 64
+    settings: Settings,
+    *,
+    limits: BaseRateLimiter[Any] | None = None,
+    max_concurrent_updates: int = 64,
+    connections: int = 8,
 ) -> Application[Any, Any, Any, Any, Any, Any]:
+    """The application. Its Bot API requests share ``connections`` HTTP connections (PTB's default is
+    256): httpcore looks over every pooled connection (a readability check on each idle one) whenever a
+    request starts or ends, so a pool grown large in a burst costs CPU on every request after it.
+    Eight carry far more than Telegram's 30 messages a second allows; a request waits up to
+    ``pool_timeout`` for one, and one that waited longer is retried by the limits like any timeout."""
     if settings.telegram_bot_token is None:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
     builder = (
@@ -514,6 +523,8 @@ def build_application(
         .token(settings.telegram_bot_token.get_secret_value())
         .rate_limiter(limits if limits is not None else TelegramLimits())
         .concurrent_updates(ChatOrder(max_concurrent_updates))
+        .connection_pool_size(connections)
+        .pool_timeout(10.0)
         .updater(None)
     )
     if settings.telegram_api_base_url:
