@@ -62,10 +62,11 @@ class People:
 
     async def identify(self, user_id: int, *, display_name: str, language: str) -> tuple[Person, bool]:
         """The person behind a channel account, enrolled as a recipient on first contact (True)."""
-        async with self.database.transaction() as tx:
+        async with self.database.without_savepoint() as tx:
             person = await tx.people.by_telegram_id(user_id)
-            if person is not None:
-                return person, False
+        if person is not None:
+            return person, False
+        async with self.database.transaction() as tx:
             person = await tx.people.add(
                 now=self.clock.now(),
                 telegram_user_id=user_id,
@@ -77,7 +78,7 @@ class People:
 
     async def known(self, user_id: int) -> Person | None:
         """The person behind a channel account, if there is one (nobody is enrolled by asking)."""
-        async with self.database.transaction() as tx:
+        async with self.database.without_savepoint() as tx:
             return await tx.people.by_telegram_id(user_id)
 
     async def get(self, person_id: int) -> Person:
@@ -105,8 +106,8 @@ class People:
 
     async def consent_asked(self, person_id: int) -> bool:
         """Whether the person has answered the consent questions at least once."""
-        async with self.database.transaction() as tx:
-            return bool(await tx.consents.history(person_id)) or bool(await tx.consents.active(person_id))
+        async with self.database.without_savepoint() as tx:
+            return await tx.consents.any(person_id)
 
     async def record_consents(self, person_id: int, answers: dict[ConsentPurpose, bool]) -> None:
         """Record each answer with the notice version shown. A refusal is kept too, as a consent

@@ -96,6 +96,19 @@ class Database:
         async with self._write_turn(), self._sessions() as session, session.begin():
             yield Transaction(session, self.dialect)
 
+    @asynccontextmanager
+    async def without_savepoint(self) -> AsyncIterator[Transaction]:
+        """Like ``transaction``, for a block that only reads, or writes with one statement: inside a
+        unit of work it runs in the unit's own transaction, without a savepoint of its own (it has
+        nothing partial to undo; a database error in it fails the whole unit, which then commits
+        nothing). Outside one it is a transaction of its own."""
+        unit = self._unit.get()
+        if unit is not None:
+            yield Transaction(unit.session, self.dialect)
+            return
+        async with self.transaction() as tx:
+            yield tx
+
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once what was written is committed: now, or when the open unit of work is."""
         unit = self._unit.get()

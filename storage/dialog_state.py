@@ -5,13 +5,30 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
+from typing import Any
 
 import redis.asyncio as aioredis
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from dialogs.state import DialogState
 from storage.database import Database
 from storage.models import DialogStateRow
+
+_states = DialogStateRow.__table__
+# Built once and reused (building a statement and its cache key costs more than running it on SQLite).
+_LOAD = select(_states.c.state).where(_states.c.key == bindparam("key"))
+
+
+def _upsert(dialect_insert: Any) -> Any:
+    statement = dialect_insert(_states)
+    return statement.on_conflict_do_update(
+        index_elements=[_states.c.key],
+        set_={name: statement.excluded[name] for name in ("state", "active", "updated_at")},
+    )
+
+
+_SAVE = {"postgresql": _upsert(postgresql.insert), "sqlite": _upsert(sqlite.insert)}
 
 
 class SqlDialogStore:
@@ -19,21 +36,21 @@ class SqlDialogStore:
         self.database = database
 
     async def load(self, key: str) -> DialogState:
-        async with self.database.transaction() as tx:
-            row = await tx.session.get(DialogStateRow, key)
-            return DialogState.from_json(row.state) if row else DialogState()
+        async with self.database.without_savepoint() as tx:
+            text = await tx.session.scalar(_LOAD, {"key": key})
+            return DialogState.from_json(text) if text is not None else DialogState()
 
     async def save(self, key: str, state: DialogState) -> None:
-        async with self.database.transaction() as tx:
-            row = await tx.session.get(DialogStateRow, key)
-            if row is None:
-                tx.session.add(
-                    DialogStateRow(
-                        key=key, state=state.to_json(), active=state.active, updated_at=state.updated_at
-                    )
-                )
-            else:
-                row.state, row.active, row.updated_at = state.to_json(), state.active, state.updated_at
+        """One statement: insert the row, or overwrite the one already there."""
+        statement = _SAVE["postgresql" if self.database.dialect == "postgresql" else "sqlite"]
+        values = {
+            "key": key,
+            "state": state.to_json(),
+            "active": state.active,
+            "updated_at": state.updated_at,
+        }
+        async with self.database.without_savepoint() as tx:
+            await tx.session.execute(statement, values)
 
     async def stale(self, older_than: datetime) -> list[tuple[str, DialogState]]:
         async with self.database.transaction() as tx:

@@ -6,7 +6,21 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    Table,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -284,6 +298,30 @@ class OrganisationRepository(_Repository):
         return await self._session.scalar(select(func.count()).select_from(OrganisationRow)) or 0
 
 
+# Built once: a statement object is reused with new parameters, so it is neither built nor given its
+# cache key again on every turn (both cost more than running it on SQLite).
+_people = PersonRow.__table__
+_PERSON_BY_TELEGRAM_ID = select(
+    _people.c.id,
+    _people.c.telegram_user_id,
+    _people.c.display_name,
+    _people.c.language,
+    _people.c.role,
+    _people.c.organisation_id,
+    _people.c.active,
+    _people.c.phone,
+    _people.c.created_at,
+    select(func.aggregate_strings(cast(person_areas.c.area_id, String), ","))
+    .where(person_areas.c.person_id == _people.c.id)
+    .scalar_subquery()
+    .label("area_ids"),
+    select(func.aggregate_strings(person_service_types.c.service_type, ","))
+    .where(person_service_types.c.person_id == _people.c.id)
+    .scalar_subquery()
+    .label("service_types"),
+).where(_people.c.telegram_user_id == bindparam("telegram_user_id"))
+
+
 class PersonRepository(_Repository):
     async def _to_domain(self, row: PersonRow, kinds: Iterable[ServiceType] | None = None) -> Person:
         if kinds is None:
@@ -346,10 +384,29 @@ class PersonRepository(_Repository):
         return await self._to_domain(row) if row else None
 
     async def by_telegram_id(self, telegram_user_id: int) -> Person | None:
-        row = await self._session.scalar(
-            select(PersonRow).where(PersonRow.telegram_user_id == telegram_user_id)
+        """One statement: the person's columns with their areas and service types aggregated. No ORM
+        object is loaded, so nothing here touches what the session holds."""
+        found = (
+            await self._session.execute(_PERSON_BY_TELEGRAM_ID, {"telegram_user_id": telegram_user_id})
+        ).first()
+        if found is None:
+            return None
+        area_text, kind_text = found.area_ids, found.service_types
+        return Person(
+            id=found.id,
+            telegram_user_id=found.telegram_user_id,
+            display_name=found.display_name,
+            language=found.language,
+            role=found.role,
+            organisation_id=found.organisation_id,
+            area_ids=frozenset(int(part) for part in area_text.split(",")) if area_text else frozenset(),
+            service_types=frozenset(ServiceType(part) for part in kind_text.split(","))
+            if kind_text
+            else frozenset(),
+            active=found.active,
+            phone=found.phone,
+            created_at=found.created_at,
         )
-        return await self._to_domain(row) if row else None
 
     async def update(
         self,
@@ -999,6 +1056,10 @@ def _consent(row: ConsentRow) -> Consent:
     )
 
 
+_consents = ConsentRow.__table__
+_ANY_CONSENT = select(exists().where(_consents.c.person_id == bindparam("person_id")))
+
+
 class ConsentRepository(_Repository):
     async def grant(
         self, *, person_id: int, purpose: ConsentPurpose, notice_version: str, now: datetime
@@ -1027,6 +1088,10 @@ class ConsentRepository(_Repository):
             select(ConsentRow).where(ConsentRow.person_id == person_id, ConsentRow.withdrawn_at.is_(None))
         )
         return {row.purpose: _consent(row) for row in rows}
+
+    async def any(self, person_id: int) -> bool:
+        """Whether the person was ever asked (a consent granted or refused is kept, withdrawn or not)."""
+        return bool(await self._session.scalar(_ANY_CONSENT, {"person_id": person_id}))
 
     async def history(self, person_id: int) -> list[Consent]:
         rows = await self._session.scalars(
@@ -1093,6 +1158,12 @@ class InviteRepository(_Repository):
         return [_invite(row) for row in await self._session.scalars(query)]
 
 
+_RECORD_UPDATE = {
+    name: dialect.insert(ProcessedUpdateRow.__table__).on_conflict_do_nothing()
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+
+
 class ProcessedUpdateRepository(_Repository):
     async def record(self, *, channel: Channel, update_id: int, now: datetime) -> bool:
         """True the first time an update is seen; False for a re-delivery.
@@ -1100,10 +1171,11 @@ class ProcessedUpdateRepository(_Repository):
         Called in the same transaction as the update's effects, so a crash before commit leaves the
         update unrecorded and its redelivery is handled in full.
         """
-        return await self._insert_ignoring_conflict(
-            ProcessedUpdateRow.__table__,  # type: ignore[arg-type]
-            {"channel": channel.value, "update_id": update_id, "processed_at": now},
+        statement = _RECORD_UPDATE["postgresql" if self._dialect == "postgresql" else "sqlite"]
+        result = await self._session.execute(
+            statement, {"channel": channel.value, "update_id": update_id, "processed_at": now}
         )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def prune(self, *, older_than: datetime) -> int:
         result = await self._session.execute(
