@@ -285,7 +285,7 @@ class TelegramFrontEnd:
         first = replies[0] if replies else None
         try:
             if first is not None and first.buttons and first.flat_buttons[0].value.startswith(stamp + "|"):
-                pieces = self.renderer.messages(first, message.chat.id, language)
+                pieces = self.renderer.messages([first], message.chat.id, language)
                 if len(pieces) == 1:
                     await message.edit_text(pieces[0].text, reply_markup=pieces[0].markup)
                     return replies[1:]
@@ -372,9 +372,8 @@ class TelegramFrontEnd:
     # --- out --------------------------------------------------------------------------------------
 
     async def send(self, chat_id: int, replies: list[Reply], language: str) -> None:
-        for reply in replies:
-            for piece in self.renderer.messages(reply, chat_id, language):
-                await self.application.bot.send_message(chat_id, piece.text, reply_markup=piece.markup)
+        for piece in self.renderer.messages(replies, chat_id, language):
+            await self.application.bot.send_message(chat_id, piece.text, reply_markup=piece.markup)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """The person gets a short apology; the log gets where it failed, never what they wrote."""

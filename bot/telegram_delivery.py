@@ -131,7 +131,7 @@ class TelegramNotifier:
         if recipient.chat_id is None:
             raise NotifierError("the recipient has no Telegram chat", permanent=True)
         reply = alert_reply(alert, recipient.language)
-        messages = self.renderer.messages(reply, recipient.chat_id, recipient.language)
+        messages = self.renderer.messages([reply], recipient.chat_id, recipient.language)
         sent_ids: list[int] = []
         try:
             for message in messages:
@@ -148,7 +148,7 @@ class TelegramNotifier:
         if chat_id is None or message_id is None:
             raise NotifierError("the alert was not delivered by Telegram", permanent=True)
         reply = alert_reply(alert, recipient.language)
-        message = self.renderer.messages(reply, int(chat_id), recipient.language)[-1]
+        message = self.renderer.messages([reply], int(chat_id), recipient.language)[-1]
         try:
             await self.bot.edit_message_text(
                 message.text, chat_id=int(chat_id), message_id=int(message_id), reply_markup=message.markup

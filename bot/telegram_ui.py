@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
@@ -97,13 +98,20 @@ class Renderer:
             ]
         )
 
-    def messages(self, reply: Reply, chat_id: int, language: str) -> list[Message]:
-        """One reply as Telegram messages: long text split, the buttons under the last piece."""
-        pieces = split_text(self.catalog.render(reply, language))
-        markup = self.keyboard(reply, chat_id, language)
-        return [
-            Message(piece, markup if index == len(pieces) - 1 else None) for index, piece in enumerate(pieces)
-        ]
+    def messages(self, replies: Sequence[Reply], chat_id: int, language: str) -> list[Message]:
+        """Replies as Telegram messages. A reply without buttons runs on into the next reply's message,
+        so a turn arrives as one message (one notification) up to each question, with its buttons under
+        it; text too long for one message is split, the buttons under the last piece."""
+        found: list[Message] = []
+        texts: list[str] = []
+        for index, reply in enumerate(replies):
+            texts.append(self.catalog.render(reply, language))
+            if reply.buttons or index == len(replies) - 1:
+                *before, last = split_text("\n\n".join(texts))
+                found.extend(Message(piece) for piece in before)
+                found.append(Message(last, self.keyboard(reply, chat_id, language)))
+                texts = []
+        return found
 
     def text(self, key: str, language: str, **args: object) -> str:
         return self.catalog.text(key, language, **args)

@@ -22,12 +22,13 @@ import redis.asyncio as aioredis
 from bot.settings import Settings, load_settings
 from bot.telegram_bot import TelegramFrontEnd, serve
 from bot.telegram_delivery import TelegramLimits
+from bot.telegram_ui import CallbackSigner, Renderer
 from bot.wiring import clock
 from casework import directory, jobs
 from casework.domain import Channel, Role, ServiceType, TicketStatus, Urgency
 from casework.service import NewReport
 from dialogs.catalog import Catalog
-from dialogs.messages import Reply
+from dialogs.messages import Button, Reply
 from storage import Database, create_database
 from tests.conftest import _emptied
 from tests.services import TEST_REDIS_URL, reachable, unavailable
@@ -366,6 +367,31 @@ async def test_a_long_reply_is_split_cleanly(running: Running) -> None:
     assert all(len(piece.text) <= 4096 for piece in pieces)
     assert "".join(piece.text for piece in pieces).count("字") == 9000  # nothing lost at the cuts
     assert all(piece.text.endswith("字") for piece in pieces)  # cut between lines
+
+
+def test_a_turns_replies_arrive_as_one_message_up_to_each_question() -> None:
+    renderer = Renderer(CATALOG, CallbackSigner(b"key"))
+    yes = Button("button.yes", "ab12|yes")
+    replies = [
+        Reply("consent.recorded"),
+        Reply("help.menu"),
+        Reply("consent.ask.store_report", buttons=((yes,),)),
+        Reply("consent.declined"),
+    ]
+    first, second = renderer.messages(replies, 42, "zh")
+    assert first.text == "\n\n".join(
+        CATALOG.text(key, "zh") for key in ("consent.recorded", "help.menu", "consent.ask.store_report")
+    )
+    assert first.markup is not None
+    assert [button.text for row in first.markup.inline_keyboard for button in row] == ["是"]
+    assert (second.text, second.markup) == (CATALOG.text("consent.declined", "zh"), None)
+    # Run together past Telegram's limit, the text is split again; the buttons stay under the end.
+    *pieces, last = renderer.messages(
+        [_long_reply(), Reply("consent.ask.store_report", buttons=((yes,),))], 42, "zh"
+    )
+    assert all(len(piece.text) <= 4096 and piece.markup is None for piece in pieces)
+    assert last.markup is not None
+    assert last.text.endswith(CATALOG.text("consent.ask.store_report", "zh"))
 
 
 def _long_reply() -> Reply:
