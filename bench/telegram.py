@@ -9,7 +9,9 @@ counts). Simulated residents talk at once, each sending its next message when th
 answered; the full bot's residents are new, so their first message is answered with the welcome and
 the consent questions, which they answer by typing "是" / "yes" before asking for help and about
 policies. Each bot first answers a few warm-up messages, not measured (first connections, first NLU
-parse).
+parse). Then both bots stay up side by side (the idle one waiting on its long poll) and measured
+rounds alternate between them, new residents each round, so a passing load on the machine falls on
+both alike; each bot's median round is printed with every round's rate, and the ratio of the medians.
 
 Telegram's flood limits are lifted for both bots: the full bot runs with
 ``TelegramLimits(overall_per_second=1e6, group_per_minute=1e6, chat_burst=0)``, the echo bot has no
@@ -20,7 +22,7 @@ The full bot's store is a temporary SQLite file unless ``--postgres`` (a scratch
 ``--redis`` keeps dialog state, locks and the alert stream in Redis (db 14, flushed first). The NLU
 model is the one in ``var/nlu`` (trained there first when missing, about 20 s, not measured).
 
-    .venv/bin/python -m bench.telegram [--users 20] [--messages 10] [--postgres] [--redis]
+    .venv/bin/python -m bench.telegram [--users 20] [--messages 10] [--rounds 5] [--postgres] [--redis]
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import itertools
 import logging
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -203,14 +205,8 @@ async def talk(fake: TimedFake, people: Sequence[Resident], patience: float, bot
     )
 
 
-async def exercise(fake: TimedFake, arguments: argparse.Namespace, bot: str) -> Result:
-    """The warm-up, then the measured conversations."""
-    warm_up = residents(500_000, WARM_UP_USERS, WARM_UP_TURNS)
-    await talk(fake, warm_up, arguments.timeout, bot)
-    return await talk(fake, residents(1_000, arguments.users, arguments.messages), arguments.timeout, bot)
-
-
-async def echo_bot(arguments: argparse.Namespace) -> Result:
+@contextlib.asynccontextmanager
+async def echo_bot() -> AsyncIterator[TimedFake]:
     """A bare PTB bot answering every text with itself: the same transport, nothing behind it."""
     fake = TimedFake()
     async with fake:
@@ -235,14 +231,17 @@ async def echo_bot(arguments: argparse.Namespace) -> Result:
         await updater.start_polling(poll_interval=0, timeout=1)
         await application.start()
         try:
-            return await exercise(fake, arguments, "echo")
+            yield fake
         finally:
             await updater.stop()
             await application.stop()
             await application.shutdown()
 
 
-async def full_bot(arguments: argparse.Namespace, url: str, redis_url: str | None) -> Result:
+@contextlib.asynccontextmanager
+async def full_bot(
+    arguments: argparse.Namespace, url: str, redis_url: str | None
+) -> AsyncIterator[TimedFake]:
     """The whole bot as ``serve`` runs it: dialog engine, NLU, casework, storage, scheduler, relay."""
     if redis_url is not None:
         client = aioredis.Redis.from_url(redis_url)
@@ -276,7 +275,7 @@ async def full_bot(arguments: argparse.Namespace, url: str, redis_url: str | Non
                 await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
                 if not started.done():
                     raise RuntimeError("the bot stopped before it was running")
-                return await exercise(fake, arguments, "full")
+                yield fake
             finally:
                 stop.set()
                 await serving
@@ -284,8 +283,23 @@ async def full_bot(arguments: argparse.Namespace, url: str, redis_url: str | Non
         await database.dispose()
 
 
-async def both(arguments: argparse.Namespace, url: str, redis_url: str | None) -> list[Result]:
-    return [await full_bot(arguments, url, redis_url), await echo_bot(arguments)]
+async def rounds(arguments: argparse.Namespace, url: str, redis_url: str | None) -> dict[str, list[Result]]:
+    """Both bots running side by side; after a warm-up each, measured rounds alternate between them,
+    new residents every round, so a passing load on the machine falls on both alike."""
+    results: dict[str, list[Result]] = {"full": [], "echo": []}
+    async with full_bot(arguments, url, redis_url) as full, echo_bot() as echo:
+        fakes = {"full": full, "echo": echo}
+        for bot, fake in fakes.items():
+            await talk(fake, residents(500_000, WARM_UP_USERS, WARM_UP_TURNS), arguments.timeout, bot)
+        for number in range(arguments.rounds):
+            for bot, fake in fakes.items():
+                people = residents(1_000 + number * arguments.users, arguments.users, arguments.messages)
+                results[bot].append(await talk(fake, people, arguments.timeout, bot))
+    return results
+
+
+def median_round(results: list[Result]) -> Result:
+    return sorted(results, key=lambda result: result.rate)[len(results) // 2]
 
 
 def main() -> None:
@@ -298,6 +312,7 @@ def main() -> None:
     parser.add_argument("--redis", action="store_true", help=f"dialog state in Redis ({REDIS_URL})")
     parser.add_argument("--model-dir", type=Path, default=MODEL_DIR, help="the embedded NLU model")
     parser.add_argument("--timeout", type=float, default=30, help="seconds to wait for an answer")
+    parser.add_argument("--rounds", type=int, default=5, help="measured rounds per bot, alternating")
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if arguments.postgres and not reachable(TEST_POSTGRES_URL, 5432):
@@ -316,7 +331,7 @@ def main() -> None:
             folder = stack.enter_context(tempfile.TemporaryDirectory())
             url = f"sqlite+aiosqlite:///{Path(folder) / 'bench.sqlite3'}"
             store = "SQLite"
-        results = asyncio.run(both(arguments, url, redis_url))
+        measured = asyncio.run(rounds(arguments, url, redis_url))
 
     print(
         f"{arguments.users} residents × {arguments.messages} messages at once per bot; full bot on "
@@ -326,19 +341,31 @@ def main() -> None:
         "Telegram's flood limits lifted for both bots (full: TelegramLimits(overall_per_second=1e6, "
         "group_per_minute=1e6, chat_burst=0); echo: no limiter)"
     )
-    print(f"warm-up: {WARM_UP_USERS * WARM_UP_TURNS} messages per bot before measuring, not counted")
-    print(f"{'bot':<5} {'messages':>8} {'seconds':>8} {'msgs/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
-    for result in results:
+    print(
+        f"warm-up: {WARM_UP_USERS * WARM_UP_TURNS} messages per bot, not counted; then {arguments.rounds} "
+        "rounds per bot, alternating; each bot's median round shown"
+    )
+    print(
+        f"{'bot':<5} {'messages':>8} {'seconds':>8} {'msgs/s':>8} {'p50 ms':>8} {'p99 ms':>8}   rounds msgs/s"
+    )
+    for bot, results in measured.items():
+        result = median_round(results)
+        every = " ".join(f"{each.rate:.0f}" for each in results)
         print(
-            f"{result.bot:<5} {result.messages:>8} {result.seconds:>8.2f} {result.rate:>8.1f} "
+            f"{bot:<5} {result.messages:>8} {result.seconds:>8.2f} {result.rate:>8.1f} "
             f"{percentile(result.latencies, 0.5) * 1000:>8.1f} "
-            f"{percentile(result.latencies, 0.99) * 1000:>8.1f}"
+            f"{percentile(result.latencies, 0.99) * 1000:>8.1f}   {every}"
         )
-        if result.unanswered:
-            print(f"      {result.unanswered} messages unanswered within {arguments.timeout:g} s")
-    full, echo = results
-    ratio = full.rate / echo.rate if echo.rate else float("nan")
-    print(f"ratio full/echo: {ratio:.2f} (target ≥ 0.5)")
+        unanswered = sum(each.unanswered for each in results)
+        if unanswered:
+            print(f"      {unanswered} messages unanswered within {arguments.timeout:g} s")
+    full, echo = (median_round(measured[bot]).rate for bot in ("full", "echo"))
+    each = sorted(f.rate / e.rate for f, e in zip(measured["full"], measured["echo"], strict=True) if e.rate)
+    ratio = full / echo if echo else float("nan")
+    print(
+        f"ratio full/echo: {ratio:.2f} (median rounds; round by round {each[0]:.2f}–{each[-1]:.2f}; "
+        "target ≥ 0.5)"
+    )
 
 
 if __name__ == "__main__":
