@@ -221,10 +221,10 @@ async def on_summary(ctx: Ctx) -> str | None:
     return END
 
 
-def report_summary(data: dict[str, Any]) -> str:
+def report_summary(ctx: Ctx, data: dict[str, Any]) -> str:
     """What the workers' alert says of the need: no words of the person's own, nothing identifying."""
     parts = [
-        f"{data['size']} 人" if data.get("size") else "",
+        ctx.services.catalog.text("need.summary_size", ctx.lang, n=data["size"]) if data.get("size") else "",
         ",".join(data.get("tags", [])),
         " ".join(data.get("entities", [])),
     ]
@@ -246,7 +246,7 @@ async def submit(ctx: Ctx, service_type: ServiceType) -> None:
             urgency=Urgency(ctx.data.get("urgency", "normal")),
             area_id=ctx.data["area_id"],
             channel=Channel(ctx.turn.channel),
-            summary=report_summary(ctx.data),
+            summary=report_summary(ctx, ctx.data),
             reporter_id=ctx.person.id,
             anonymous=anonymous,
             household_size=ctx.data.get("size"),
