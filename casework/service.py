@@ -338,14 +338,7 @@ class Casework:
             if existing is None and (
                 report.household_address or report.vulnerability_tags or report.household_size
             ):
-                household = await tx.households.add(
-                    area_id=area.id,
-                    address=report.household_address.strip(),
-                    size=report.household_size,
-                    vulnerability_tags=report.vulnerability_tags,
-                    now=now,
-                )
-                household_id = household.id
+                household_id = await self._add_household(tx, report, area.id, now)
             if existing is not None:
                 saved = await tx.reports.add(**self._report_fields(report, now), household_id=household_id)
                 await tx.reports.attach_to_ticket(saved.id, existing.id)
@@ -361,6 +354,17 @@ class Casework:
         self._committed()
         return opened
 
+    @staticmethod
+    async def _add_household(tx: Transaction, report: NewReport, area_id: int, now: datetime) -> int:
+        household = await tx.households.add(
+            area_id=area_id,
+            address=report.household_address.strip(),
+            size=report.household_size,
+            vulnerability_tags=report.vulnerability_tags,
+            now=now,
+        )
+        return household.id
+
     async def add_report(self, ticket_id: int, report: NewReport) -> Opened:
         """Add a report to a ticket already open for the same situation (an urgent ticket opened the
         moment a volunteer described danger, say): its household is recorded if the ticket had none."""
@@ -371,14 +375,7 @@ class Casework:
                 raise Conflict(f"ticket {ticket.reference} is {ticket.status.value}")
             household_id = ticket.household_id
             if household_id is None and (report.household_address or report.vulnerability_tags):
-                household = await tx.households.add(
-                    area_id=report.area_id,
-                    address=report.household_address.strip(),
-                    size=report.household_size,
-                    vulnerability_tags=report.vulnerability_tags,
-                    now=now,
-                )
-                household_id = household.id
+                household_id = await self._add_household(tx, report, report.area_id, now)
                 updated = await tx.tickets.update_fields(
                     ticket.id, now=now, household_id=household_id, needs_home_visit=True
                 )
