@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
 import time
 import uuid
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
 
+from bench.common import percentile, stores
 from casework.clock import SystemClock
 from casework.deadlines import DeadlinePolicy
 from casework.domain import AreaLevel, Channel, OutboxAlert, Role, ServiceType, Urgency
@@ -27,7 +25,7 @@ from casework.relay import AlertDelivery, OutboxRelay, RedisStreamRelay
 from casework.service import Casework, NewReport, RecordingFollowUps
 from storage import Database, create_database
 from storage.migrate import upgrade
-from tests.services import TEST_POSTGRES_URL, TEST_REDIS_URL, reachable, scratch_postgres_database
+from tests.services import TEST_REDIS_URL, reachable
 
 
 @dataclass
@@ -43,11 +41,6 @@ class TimingNotifier:
 
     async def edit(self, delivered: dict[str, Any], alert: OutboxAlert, recipient: Recipient) -> None:
         return None
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
 async def prepare(url: str) -> tuple[Database, int, int]:
@@ -148,15 +141,9 @@ def main() -> None:
     arguments = parser.parse_args()
 
     redis_url = TEST_REDIS_URL if reachable(TEST_REDIS_URL, 6379) else None
-    scratch: AbstractContextManager[str | None] = nullcontext(None)
-    if reachable(TEST_POSTGRES_URL, 5432):
-        scratch = scratch_postgres_database("needsbot_bench")
-    with tempfile.TemporaryDirectory() as folder, scratch as postgres_url:
-        stores = {"SQLite": f"sqlite+aiosqlite:///{Path(folder) / 'bench.sqlite3'}"}
-        if postgres_url:
-            stores["PostgreSQL"] = postgres_url
+    with stores() as found:
         print(f"{'store':<11} {'relay':<13} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'delivered':>10}")
-        for store, url in stores.items():
+        for store, url in found.items():
             for relay_name, relay_url in (("outbox table", None), ("Redis stream", redis_url)):
                 if relay_name == "Redis stream" and relay_url is None:
                     continue
@@ -166,7 +153,7 @@ def main() -> None:
                     f"{percentile(latencies, 0.95) * 1000:>8.1f} {percentile(latencies, 0.99) * 1000:>8.1f} "
                     f"{len(latencies):>5}/{arguments.tickets}"
                 )
-        rates = {store: asyncio.run(opening_rate(url, arguments.tickets)) for store, url in stores.items()}
+        rates = {store: asyncio.run(opening_rate(url, arguments.tickets)) for store, url in found.items()}
         for store, opened in rates.items():
             print(f"tickets opened per second, {store}: {opened:.0f}")
         if len(rates) == 2:

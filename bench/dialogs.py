@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
 import time
-from contextlib import AbstractContextManager, nullcontext
-from pathlib import Path
 
+from bench.common import stores
 from storage import create_database
 from storage.migrate import upgrade
 from tests.dialog_harness import build_harness
-from tests.services import TEST_POSTGRES_URL, reachable, scratch_postgres_database
 
 MESSAGES = [
     "我家房租交不起了，能帮帮我吗",
@@ -70,15 +67,9 @@ def main() -> None:
     )
     parser.add_argument("--conversations", type=int, default=60)
     arguments = parser.parse_args()
-    scratch: AbstractContextManager[str | None] = nullcontext(None)
-    if reachable(TEST_POSTGRES_URL, 5432):
-        scratch = scratch_postgres_database("needsbot_bench")
-    with tempfile.TemporaryDirectory() as folder, scratch as postgres_url:
-        stores = {"SQLite": f"sqlite+aiosqlite:///{Path(folder) / 'bench.sqlite3'}"}
-        if postgres_url:
-            stores["PostgreSQL"] = postgres_url
+    with stores() as found:
         print(f"{'store':<11} {'turns/s':>9} {'NLU parses/s':>13} {'ratio':>7}")
-        for store, url in stores.items():
+        for store, url in found.items():
             turns, parses = asyncio.run(conversations(url, arguments.conversations))
             print(f"{store:<11} {turns:>9.1f} {parses:>13.0f} {turns / parses:>7.3f}")
 

@@ -21,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from bench.common import percentile
 from nlu import embedded, rasa_server
 from nlu.crisis import CrisisScreener
 from nlu.evaluation import evaluate_classifier
@@ -44,11 +45,6 @@ classifier.parse_now("我家房租交不起了，能帮帮我吗")
 rss = next(line for line in open("/proc/self/status") if line.startswith("VmRSS"))
 print(int(rss.split()[1]) // 1024)
 """
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
 def resident_mb(pid: int) -> float:

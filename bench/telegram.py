@@ -45,6 +45,7 @@ import redis.asyncio as aioredis
 from telegram import Update
 from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filters
 
+from bench.common import percentile
 from bot.settings import load_settings
 from bot.telegram_bot import TelegramFrontEnd, serve
 from bot.telegram_delivery import TelegramLimits
@@ -155,13 +156,6 @@ class Result:
     @property
     def rate(self) -> float:
         return len(self.latencies) / self.seconds if self.seconds > 0 else 0.0
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    if not samples:
-        return float("nan")
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
 def residents(first_id: int, count: int, turns: int) -> list[Resident]:
