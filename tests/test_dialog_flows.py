@@ -163,7 +163,7 @@ async def test_a_policy_question_is_answered_with_its_citation_and_a_person_can_
     await chat.say("低保谁能申请？")
     await consent(chat)
 
-    assert chat.keys == ["consent.recorded", "policy.answer", "policy.related", "policy.helped"]
+    assert chat.keys == ["consent.recorded", "policy.answer", "policy.helped_or_related"]
     assert "《社会救助暂行办法》" in chat.text()
     assert "以当地民政部门规定为准" in chat.text()  # the local note
     # The other close answers are a press away.

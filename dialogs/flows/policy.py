@@ -10,6 +10,7 @@ from casework.domain import Channel, ConsentPurpose, Role, ServiceType, Urgency
 from casework.service import NewReport
 from dialogs.engine import END, Ctx, Flow, Step
 from dialogs.flows.common import area_step
+from dialogs.messages import rows
 from nlu.policy import PolicyAnswer, PolicyEntry
 from nlu.types import Intent
 
@@ -73,24 +74,19 @@ async def ask_answered(ctx: Ctx) -> None:
     if entry is None:
         ctx.ask("policy.unsure", [person, ctx.button("policy.button.no_thanks", "done")])
         return
-    others = [ctx.button(label, value, literal=True) for label, value in other_buttons(ctx)]
+    others = [(ctx.button(label, value, literal=True),) for label, value in other_buttons(ctx)]
     ctx.say(
         "policy.answer",
         answer=entry.answer_in(ctx.lang),
         citation=entry.citation.render(ctx.lang),
         note=entry.note_in(ctx.lang),
     )
-    if others:
-        ctx.ask("policy.related", others, per_row=1)
-    ctx.ask(
-        "policy.helped",
-        [
-            ctx.button("policy.button.helped", "helped"),
-            ctx.button("policy.button.not_helped", "not_helped"),
-            person,
-        ],
-        per_row=2,
+    # One message: the answer, then "did this help?" over the close questions (one to a row, their
+    # labels are long) and the feedback buttons.
+    feedback = rows(
+        [ctx.button("policy.button.helped", "helped"), ctx.button("policy.button.not_helped", "not_helped")]
     )
+    ctx.say("policy.helped_or_related" if others else "policy.helped", *others, *feedback, (person,))
 
 
 async def on_answered(ctx: Ctx) -> str | None:
