@@ -8,6 +8,7 @@ says it is not sure, so the dialog can offer to pass the question to a person.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -184,10 +185,17 @@ class PolicyKnowledgeBase:
                 documents.append(answer)
                 owners.append(position)
                 weights.append(ANSWER_WEIGHT)
-        self._vectorizer = TfidfVectorizer(
+        vectorizer = TfidfVectorizer(
             analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, preprocessor=normalise
         )
-        self._matrix = self._vectorizer.fit_transform(documents)
+        matrix = vectorizer.fit_transform(documents)
+        self.vectorizer = vectorizer  # fitted; _similarities does its sums for one question directly
+        # By n-gram, one row each: a question's few n-grams pick their rows (see _similarities).
+        self._by_gram = matrix.T.tocsr()
+        self._analyze = vectorizer.build_analyzer()
+        self._vocabulary: dict[str, int] = vectorizer.vocabulary_
+        self._idf = np.asarray(vectorizer.idf_, dtype=np.float64)
+        self._documents = len(documents)
         self._owners = np.asarray(owners)
         self._entry_words = {
             entry.id: _content_words(" ".join([*entry.questions["en"], entry.answer["en"]]))
@@ -202,13 +210,24 @@ class PolicyKnowledgeBase:
             raise InvalidInput(f"{path.name}: expected a mapping with an 'entries' list")
         return cls([_entry(raw, index) for index, raw in enumerate(document["entries"], start=1)])
 
+    def _similarities(self, question: str) -> np.ndarray:
+        """The cosine similarity of the question with every document: what the fitted vectorizer's
+        ``transform`` and a product with the document matrix give, summed straight from the question's
+        n-grams (``transform`` spends a few milliseconds checking its input for one short question)."""
+        counts = Counter(gram for gram in self._analyze(question) if gram in self._vocabulary)
+        if not counts:
+            return np.zeros(self._documents)
+        grams = np.fromiter((self._vocabulary[gram] for gram in counts), dtype=np.intp, count=len(counts))
+        values = 1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))
+        values *= self._idf[grams]
+        values /= np.sqrt(values @ values)
+        return np.asarray(values @ self._by_gram[grams]).ravel()
+
     def ask(self, question: str, language: str | None = None, *, limit: int = 3) -> PolicyAnswer:
         if not question.strip():
             raise InvalidInput("there is no question to answer")
         language = language or detect_language(question)
-        similarities = (
-            self._matrix @ self._vectorizer.transform([question]).T
-        ).toarray().ravel() * self._weights
+        similarities = self._similarities(question) * self._weights
         best = np.zeros(len(self.entries))
         np.maximum.at(best, self._owners, similarities)
         order = np.argsort(best)[::-1][:limit]

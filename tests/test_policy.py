@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -65,6 +66,24 @@ def test_each_question_variant_retrieves_its_own_entry_first(
 )
 def test_an_unrelated_question_is_answered_as_unsure(knowledge: PolicyKnowledgeBase, question: str) -> None:
     assert not knowledge.ask(question).confident
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "低保怎么申请",
+        "How do I apply for the minimum living allowance?",
+        "孩子上学的费用没着落，能申请教育救助吗？",
+        "临时救助 临时救助 临时救助",  # repeated n-grams: the sublinear term frequency
+        "zzqx",  # no n-gram in the vocabulary
+        "   ",
+    ],
+)
+def test_similarities_agree_with_the_fitted_vectorizer(knowledge: PolicyKnowledgeBase, question: str) -> None:
+    vectorizer = knowledge.vectorizer
+    documents = knowledge._by_gram.T.tocsr()
+    expected = (documents @ vectorizer.transform([question]).T).toarray().ravel()
+    assert np.allclose(knowledge._similarities(question), expected, atol=1e-12)
 
 
 def test_answers_come_with_scores_ranked_and_in_the_asked_language(knowledge: PolicyKnowledgeBase) -> None:
