@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -28,7 +28,8 @@ class DialogState:
         return self.flow is not None
 
     def to_json(self) -> str:
-        raw = asdict(self)
+        # Field by field, not asdict: that deep-copies ``data`` only for json to read it once.
+        raw = {name: getattr(self, name) for name in _FIELDS}
         raw["updated_at"] = self.updated_at.isoformat()
         return json.dumps(raw, ensure_ascii=False)
 
@@ -37,6 +38,9 @@ class DialogState:
         raw = json.loads(text)
         raw["updated_at"] = datetime.fromisoformat(raw["updated_at"])
         return cls(**raw)
+
+
+_FIELDS = tuple(each.name for each in fields(DialogState))
 
 
 class DialogStore(Protocol):
