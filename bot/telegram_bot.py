@@ -164,10 +164,19 @@ class CommandMenus:
         command = turn.command[0] if turn.command else None
         return shown is None or shown[1] != language or command in ("start", "lang")
 
-    async def show(self, person: Person) -> None:
-        """Set the person's own menu when their role or language changed (once per process otherwise)."""
+    async def show(
+        self, person: Person, *, first_seen: bool = False, app_language: str | None = None
+    ) -> None:
+        """Set the person's own menu when their role or language changed (once per process otherwise).
+
+        A person ``first_seen`` in this update has no menu of their own yet: as a recipient speaking
+        the language their Telegram app asks menus in (``app_language``), the default menu for that
+        language is already the right one, and setting it again for their chat would cost a request."""
         chat_id = person.telegram_user_id
         if chat_id is None or self._shown.get(chat_id) == (person.role, person.language):
+            return
+        if first_seen and person.role is Role.RECIPIENT and person.language == app_language:
+            self._shown[chat_id] = (person.role, person.language)
             return
         try:
             await self.application.bot.set_my_commands(
@@ -221,6 +230,7 @@ class TelegramFrontEnd:
 
     async def _on_private(self, update: Update, message: Message, user: User) -> None:
         turn = message_turn(message, user)
+        began = clock.now()
         handled = await self._turn(update, turn)
         if handled is None:
             return
@@ -229,7 +239,11 @@ class TelegramFrontEnd:
         if self.menus.may_have_changed(user.id, turn, language):  # enrolment, a new language
             person = await self.conversation.engine.services.people.known(user.id)
             if person is not None:
-                await self.menus.show(person)
+                await self.menus.show(
+                    person,
+                    first_seen=person.created_at >= began,
+                    app_language=_language(user) or self.default_language,
+                )
 
     async def _on_press(self, update: Update, query: CallbackQuery) -> None:
         user = query.from_user

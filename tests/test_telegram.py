@@ -7,6 +7,7 @@ Every scenario runs in long-polling mode (SQLite, dialog state in the database) 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import socket
 from collections.abc import AsyncIterator
@@ -20,7 +21,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from bot.settings import Settings, load_settings
-from bot.telegram_bot import TelegramFrontEnd, serve
+from bot.telegram_bot import ROLE_COMMANDS, TelegramFrontEnd, serve
 from bot.telegram_delivery import TelegramLimits
 from bot.telegram_ui import CallbackSigner, Renderer
 from bot.wiring import clock
@@ -305,6 +306,46 @@ async def test_a_volunteer_flags_a_household_in_chinese_and_sees_status_only(run
     status = await volunteer.expect(reference.group(0))
     assert "5号楼" not in status.text
     assert "老人一个人住" not in status.text
+
+
+# --- command menus ----------------------------------------------------------------------------------
+
+
+def _menu(fake: BotApiFake, chat_id: int | None = None, language: str | None = None) -> list[str] | None:
+    """The command names Telegram would hold for the chat's own scope, or the default one."""
+    scope = (
+        "default"
+        if chat_id is None
+        else json.dumps({"chat_id": chat_id, "type": "chat"}, separators=(",", ":"))
+    )
+    commands = fake.commands.get((scope, language))
+    return None if commands is None else [command["command"] for command in commands]
+
+
+async def test_command_menus_follow_role_and_language(running: Running) -> None:
+    fake = running.fake
+    recipient_menu = list(ROLE_COMMANDS[Role.RECIPIENT])
+    assert _menu(fake, language="zh") == recipient_menu
+    assert _menu(fake, language="en") == recipient_menu
+    # A new recipient whose Telegram app speaks Chinese already sees the Chinese default menu.
+    resident = running.account(611)
+    resident.say("/help")
+    await resident.expect(fragment("help.menu"))
+    resident.say("/help")  # handled after the first update's menu step (one chat, in order)
+    await resident.expect(fragment("help.menu"))
+    assert _menu(fake, 611) is None
+    # Choosing English gives the chat its own menu, in English.
+    resident.say("/lang en")
+    await resident.expect(fragment("lang.switched", "en"))
+    await fake.wait_for(lambda: _menu(fake, 611) is not None, 15)
+    assert _menu(fake, 611) == recipient_menu
+    assert fake.commands[(json.dumps({"chat_id": 611, "type": "chat"}, separators=(",", ":")), None)][0][
+        "description"
+    ] == CATALOG.text(f"menu.{recipient_menu[0]}", "en")
+    # A worker, enrolled by the deep link, gets the casework commands.
+    await running.enrol(612, Role.SOCIAL_WORKER)
+    await fake.wait_for(lambda: _menu(fake, 612) is not None, 15)
+    assert _menu(fake, 612) == list(ROLE_COMMANDS[Role.SOCIAL_WORKER])
 
 
 # --- delivery that loses nothing ----------------------------------------------------------------------
