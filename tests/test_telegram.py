@@ -312,14 +312,18 @@ async def test_a_volunteer_flags_a_household_in_chinese_and_sees_status_only(run
 
 
 def _menu(fake: BotApiFake, chat_id: int | None = None, language: str | None = None) -> list[str] | None:
-    """The command names Telegram would hold for the chat's own scope, or the default one."""
+    """The command names Telegram holds for the chat's own scope, or the default one."""
+    commands = _commands(fake, chat_id, language)
+    return None if commands is None else [command["command"] for command in commands]
+
+
+def _commands(fake: BotApiFake, chat_id: int | None, language: str | None) -> list[dict[str, str]] | None:
     scope = (
         "default"
         if chat_id is None
         else json.dumps({"chat_id": chat_id, "type": "chat"}, separators=(",", ":"))
     )
-    commands = fake.commands.get((scope, language))
-    return None if commands is None else [command["command"] for command in commands]
+    return fake.commands.get((scope, language))
 
 
 async def test_command_menus_follow_role_and_language(running: Running) -> None:
@@ -339,9 +343,9 @@ async def test_command_menus_follow_role_and_language(running: Running) -> None:
     await resident.expect(fragment("lang.switched", "en"))
     await fake.wait_for(lambda: _menu(fake, 611) is not None, 15)
     assert _menu(fake, 611) == recipient_menu
-    assert fake.commands[(json.dumps({"chat_id": 611, "type": "chat"}, separators=(",", ":")), None)][0][
-        "description"
-    ] == CATALOG.text(f"menu.{recipient_menu[0]}", "en")
+    english = _commands(fake, 611, None)
+    assert english is not None
+    assert english[0]["description"] == CATALOG.text(f"menu.{recipient_menu[0]}", "en")
     # A worker, enrolled by the deep link, gets the casework commands.
     await running.enrol(612, Role.SOCIAL_WORKER)
     await fake.wait_for(lambda: _menu(fake, 612) is not None, 15)
