@@ -225,8 +225,13 @@ class TelegramFrontEnd:
             return await work()
 
     async def _turn(self, update: Update, turn: Turn) -> tuple[list[Reply], str] | None:
-        """The turn's replies and their language, or None when this update was handled before."""
-        return await self._once(update, lambda: self.conversation.engine.handle(turn))
+        """The turn's replies and their language, or None when this update was handled before.
+
+        The person's lock is held around the whole transaction: a dialog state kept outside the
+        database (Redis) is written once the transaction commits, before the person's next turn."""
+        engine = self.conversation.engine
+        async with engine.locks.hold(turn.key):
+            return await self._once(update, lambda: engine.handle_held(turn))
 
     async def _on_private(self, update: Update, message: Message, user: User) -> None:
         turn = message_turn(message, user)

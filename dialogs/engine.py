@@ -178,21 +178,27 @@ class DialogEngine:
     async def handle(self, turn: Turn) -> tuple[list[Reply], str]:
         """Replies to one turn, and the language to render them in."""
         async with self.locks.hold(turn.key):
-            language = turn.language_hint if turn.language_hint in ("zh", "en") else self.default_language
-            person, _ = await self.services.people.identify(
-                turn.user_id, display_name=turn.display_name, language=language
-            )
-            state = await self.store.load(turn.key)
-            ctx = Ctx(self, turn, person, state)
-            try:
-                await self._dispatch(ctx)
-            except DomainError as error:
-                log.info("turn refused: %s", type(error).__name__)
-                ctx.say("error.refused", reason=str(error))
-            state.updated_at = self.services.clock.now()
-            state.reminded = False
-            await self.store.save(turn.key, state)
-            return ctx.replies, ctx.lang
+            return await self.handle_held(turn)
+
+    async def handle_held(self, turn: Turn) -> tuple[list[Reply], str]:
+        """``handle``, for a caller already holding the person's lock (``locks.hold(turn.key)``): one
+        that holds it around the transaction the turn commits in, so that a dialog state the store
+        writes after the commit is written before the person's next turn reads it."""
+        language = turn.language_hint if turn.language_hint in ("zh", "en") else self.default_language
+        person, _ = await self.services.people.identify(
+            turn.user_id, display_name=turn.display_name, language=language
+        )
+        state = await self.store.load(turn.key)
+        ctx = Ctx(self, turn, person, state)
+        try:
+            await self._dispatch(ctx)
+        except DomainError as error:
+            log.info("turn refused: %s", type(error).__name__)
+            ctx.say("error.refused", reason=str(error))
+        state.updated_at = self.services.clock.now()
+        state.reminded = False
+        await self.store.save(turn.key, state)
+        return ctx.replies, ctx.lang
 
     async def _dispatch(self, ctx: Ctx) -> None:
         turn = ctx.turn

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -34,7 +34,7 @@ def _sqlite_begin(connection: Any) -> None:
 @dataclass(slots=True)
 class _Unit:
     session: AsyncSession
-    after_commit: list[Callable[[], None]] = field(default_factory=list)
+    after_commit: list[Callable[[], Awaitable[None] | None]] = field(default_factory=list)
 
 
 class Database:
@@ -82,8 +82,16 @@ class Database:
                     yield Transaction(session, self.dialect)
             finally:
                 self._unit.reset(token)
+        failures = []
         for callback in unit.after_commit:
-            callback()
+            try:
+                result = callback()
+                if result is not None:
+                    await result
+            except Exception as error:  # the rest still runs: what was committed stays committed
+                failures.append(error)
+        if failures:
+            raise failures[0]
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
@@ -116,6 +124,16 @@ class Database:
             callback()
         else:
             unit.after_commit.append(callback)
+
+    async def when_committed(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Do ``work`` once what was written is committed: now, or right after the open unit of work
+        commits (awaited there, in turn with ``after_commit`` callbacks, before its block is left).
+        For a write outside the database that must not happen when the unit's own writes do not."""
+        unit = self._unit.get()
+        if unit is None:
+            await work()
+        else:
+            unit.after_commit.append(work)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -63,16 +63,22 @@ class SqlDialogStore:
 
 
 class RedisDialogStore:
-    """State as a JSON string per person, plus a sorted set of active dialogs by last activity."""
+    """State as a JSON string per person, plus a sorted set of active dialogs by last activity.
+
+    A state saved inside a unit of work of ``database`` is written when that unit commits, and not at
+    all when it does not: a turn that fails before its commit leaves the dialog where it was, so the
+    turn done again on redelivery finds what the first attempt found."""
 
     def __init__(
         self,
         client: aioredis.Redis,
         *,
+        database: Database | None = None,
         prefix: str = "needsbot:dialog:",
         keep: timedelta = timedelta(days=30),
     ) -> None:
         self.client = client
+        self.database = database
         self.prefix = prefix
         self.keep = keep
         self.active_set = f"{prefix}active"
@@ -84,13 +90,21 @@ class RedisDialogStore:
         return DialogState.from_json(text.decode() if isinstance(text, bytes) else text)
 
     async def save(self, key: str, state: DialogState) -> None:
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.set(self.prefix + key, state.to_json(), ex=int(self.keep.total_seconds()))
-            if state.active:
-                pipe.zadd(self.active_set, {key: state.updated_at.timestamp()})
-            else:
-                pipe.zrem(self.active_set, key)
-            await pipe.execute()
+        text, active, at = state.to_json(), state.active, state.updated_at.timestamp()
+
+        async def write() -> None:
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.set(self.prefix + key, text, ex=int(self.keep.total_seconds()))
+                if active:
+                    pipe.zadd(self.active_set, {key: at})
+                else:
+                    pipe.zrem(self.active_set, key)
+                await pipe.execute()
+
+        if self.database is None:
+            await write()
+        else:
+            await self.database.when_committed(write)
 
     async def stale(self, older_than: datetime) -> list[tuple[str, DialogState]]:
         keys: list[bytes | str] = await self.client.zrangebyscore(  # type: ignore[assignment]

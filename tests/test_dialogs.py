@@ -4,6 +4,7 @@ the catalogs, and the console channel."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import os
 import subprocess
@@ -224,7 +225,7 @@ async def store(request: pytest.FixtureRequest, database: Database) -> AsyncIter
             unavailable(f"Redis at {TEST_REDIS_URL}")
         client = aioredis.Redis.from_url(TEST_REDIS_URL)
         try:
-            yield RedisDialogStore(client, prefix=f"needsbot:test:{uuid.uuid4().hex}:")
+            yield RedisDialogStore(client, database=database, prefix=f"needsbot:test:{uuid.uuid4().hex}:")
         finally:
             await client.aclose()
 
@@ -247,6 +248,64 @@ async def test_a_dialog_store_keeps_state_and_finds_stale_dialogs(store: DialogS
     assert [key for key, _ in await store.stale(later)] == ["console:1"]
     await store.save("console:1", DialogState(updated_at=state.updated_at))
     assert await store.stale(later) == []
+
+
+class Crash(Exception):
+    pass
+
+
+async def _turn_that_fails(database: Database, store: DialogStore, state: DialogState) -> None:
+    async with database.unit_of_work():
+        await store.save("telegram:7", state)
+        raise Crash
+
+
+@pytest.mark.parametrize("kind", ["sql", pytest.param("redis", marks=pytest.mark.redis)])
+async def test_a_state_saved_in_a_unit_of_work_is_kept_only_if_the_unit_commits(
+    kind: str, database: Database
+) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        store: DialogStore = SqlDialogStore(database)
+        if kind == "redis":
+            if not reachable(TEST_REDIS_URL, 6379):
+                unavailable(f"Redis at {TEST_REDIS_URL}")
+            client = aioredis.Redis.from_url(TEST_REDIS_URL)
+            stack.push_async_callback(client.aclose)
+            store = RedisDialogStore(client, database=database, prefix=f"needsbot:test:{uuid.uuid4().hex}:")
+        await _failed_then_committed(database, store, redis=kind == "redis")
+
+
+async def _failed_then_committed(database: Database, store: DialogStore, *, redis: bool) -> None:
+    await store.save("telegram:7", DialogState(flow="need", state="area", token="a"))
+    with pytest.raises(Crash):  # the turn fails before its commit: the dialog stays where it was
+        await _turn_that_fails(database, store, DialogState(flow="need", state="size", token="b"))
+    assert (await store.load("telegram:7")).state == "area"
+    async with database.unit_of_work():
+        await store.save("telegram:7", DialogState(flow="need", state="size", token="b"))
+        # Redis is written once the transaction commits; the database sees its own transaction.
+        assert (await store.load("telegram:7")).state == ("area" if redis else "size")
+    assert (await store.load("telegram:7")).state == "size"
+
+
+async def _unit_with_work_after_it(database: Database, done: list[str]) -> None:
+    async def failing() -> None:
+        raise ConnectionError("the store is away")
+
+    async def later() -> None:
+        done.append("later")
+
+    async with database.unit_of_work():
+        await database.when_committed(failing)
+        database.after_commit(lambda: done.append("callback"))
+        await database.when_committed(later)
+        assert done == []
+
+
+async def test_work_after_a_commit_all_runs_when_one_part_fails(database: Database) -> None:
+    done: list[str] = []
+    with pytest.raises(ConnectionError):
+        await _unit_with_work_after_it(database, done)
+    assert done == ["callback", "later"]
 
 
 async def test_state_survives_a_restart_with_the_database(database: Database) -> None:
