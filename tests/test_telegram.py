@@ -495,6 +495,42 @@ async def test_workers_group_only_enrolled_workers_presses_count(running: Runnin
     await running.fake.wait_for(lambda: fragment("alert.ticket_taken") in alert.text)
 
 
+async def test_a_supervisor_gets_a_critical_tickets_escalation_and_can_open_it(running: Running) -> None:
+    worker = await running.enrol(503, Role.SOCIAL_WORKER)
+    supervisor = await running.enrol(802, Role.SUPERVISOR)
+    resident = running.account(609)
+    await resident.agree_to_everything()
+    async with running.database.transaction() as tx:
+        area = await tx.areas.by_code("guangming")
+        person = await tx.people.by_telegram_id(609)
+    assert area is not None
+    assert person is not None
+    opened = await running.front.conversation.casework.casework.open_ticket(
+        NewReport(
+            text="邻居说老人好几天没出门了，敲门也没人应",
+            language="zh",
+            intent="need_psychological_support",
+            confidence=0.9,
+            service_type=ServiceType.PSYCHOLOGICAL_SUPPORT,
+            urgency=Urgency.CRITICAL,
+            area_id=area.id,
+            channel=Channel.TELEGRAM,
+            summary="老人多日未出门",
+            reporter_id=person.id,
+        )
+    )
+    reference = opened.ticket.reference
+    await worker.expect(reference, fragment("alert.ticket_opened"))
+    # The supervisor is told at once, with the reason, and can open the ticket from the alert.
+    escalation = await supervisor.expect(reference, CATALOG.text("escalation.critical", "zh"))
+    assert "敲门也没人应" not in escalation.text
+    assert [caption for caption, _ in escalation.buttons] == [label("alert.button.view")]
+    supervisor.press(label("alert.button.view"))
+    card = await supervisor.expect(reference, "老人多日未出门")
+    assert card.message_id != escalation.message_id
+    assert not [call for call in running.fake.calls if not call.ok], "the bot made a request Telegram refused"
+
+
 # --- the webhook ------------------------------------------------------------------------------------
 
 
