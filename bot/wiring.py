@@ -179,7 +179,7 @@ async def start_conversation(settings: Settings, database: Database, notifier: N
         catalog=catalog,
         clock=clock,
     )
-    store: DialogStore = RedisDialogStore(client, database=database) if client else SqlDialogStore(database)
+    store: DialogStore = RedisDialogStore(client, database) if client else SqlDialogStore(database)
     locks: PersonLocks = RedisLocks(client) if client else MemoryLocks()
     engine = build_engine(
         services,

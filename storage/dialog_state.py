@@ -66,14 +66,14 @@ class RedisDialogStore:
     """State as a JSON string per person, plus a sorted set of active dialogs by last activity.
 
     A state saved inside a unit of work of ``database`` is written when that unit commits, and not at
-    all when it does not: a turn that fails before its commit leaves the dialog where it was, so the
-    turn done again on redelivery finds what the first attempt found."""
+    all when it does not (outside one, at once): a turn that fails before its commit leaves the dialog
+    where it was, so the turn done again on redelivery finds what the first attempt found."""
 
     def __init__(
         self,
         client: aioredis.Redis,
+        database: Database,
         *,
-        database: Database | None = None,
         prefix: str = "needsbot:dialog:",
         keep: timedelta = timedelta(days=30),
     ) -> None:
@@ -101,10 +101,7 @@ class RedisDialogStore:
                     pipe.zrem(self.active_set, key)
                 await pipe.execute()
 
-        if self.database is None:
-            await write()
-        else:
-            await self.database.when_committed(write)
+        await self.database.when_committed(write)
 
     async def stale(self, older_than: datetime) -> list[tuple[str, DialogState]]:
         keys: list[bytes | str] = await self.client.zrangebyscore(  # type: ignore[assignment]

@@ -225,7 +225,7 @@ async def store(request: pytest.FixtureRequest, database: Database) -> AsyncIter
             unavailable(f"Redis at {TEST_REDIS_URL}")
         client = aioredis.Redis.from_url(TEST_REDIS_URL)
         try:
-            yield RedisDialogStore(client, database=database, prefix=f"needsbot:test:{uuid.uuid4().hex}:")
+            yield RedisDialogStore(client, database, prefix=f"needsbot:test:{uuid.uuid4().hex}:")
         finally:
             await client.aclose()
 
@@ -271,7 +271,7 @@ async def test_a_state_saved_in_a_unit_of_work_is_kept_only_if_the_unit_commits(
                 unavailable(f"Redis at {TEST_REDIS_URL}")
             client = aioredis.Redis.from_url(TEST_REDIS_URL)
             stack.push_async_callback(client.aclose)
-            store = RedisDialogStore(client, database=database, prefix=f"needsbot:test:{uuid.uuid4().hex}:")
+            store = RedisDialogStore(client, database, prefix=f"needsbot:test:{uuid.uuid4().hex}:")
         await _failed_then_committed(database, store, redis=kind == "redis")
 
 
