@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -80,6 +81,14 @@ from storage.models import (
 TICKET_REFERENCE_PREFIX = "SA"
 
 
+@functools.cache
+def _insert_or_nothing(table: Table, dialect: str) -> Any:
+    """The statement, built once per table: reused with new values, it is neither built nor given its
+    cache key again (both cost more than running it on SQLite)."""
+    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return dialect_insert(table).on_conflict_do_nothing()
+
+
 class _Repository:
     def __init__(self, session: AsyncSession, dialect: str) -> None:
         self._session = session
@@ -87,9 +96,7 @@ class _Repository:
 
     async def _insert_ignoring_conflict(self, table: Table, values: dict[str, Any]) -> bool:
         """Insert a row unless a unique key already has it; True when the row is new."""
-        dialect_insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
-        statement = dialect_insert(table).values(**values).on_conflict_do_nothing()
-        result = await self._session.execute(statement)
+        result = await self._session.execute(_insert_or_nothing(table, self._dialect), values)
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def _add_unique(self, row: Base, conflict: str) -> None:
@@ -1158,12 +1165,6 @@ class InviteRepository(_Repository):
         return [_invite(row) for row in await self._session.scalars(query)]
 
 
-_RECORD_UPDATE = {
-    name: dialect.insert(ProcessedUpdateRow.__table__).on_conflict_do_nothing()
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
-}
-
-
 class ProcessedUpdateRepository(_Repository):
     async def record(self, *, channel: Channel, update_id: int, now: datetime) -> bool:
         """True the first time an update is seen; False for a re-delivery.
@@ -1171,11 +1172,10 @@ class ProcessedUpdateRepository(_Repository):
         Called in the same transaction as the update's effects, so a crash before commit leaves the
         update unrecorded and its redelivery is handled in full.
         """
-        statement = _RECORD_UPDATE["postgresql" if self._dialect == "postgresql" else "sqlite"]
-        result = await self._session.execute(
-            statement, {"channel": channel.value, "update_id": update_id, "processed_at": now}
+        return await self._insert_ignoring_conflict(
+            ProcessedUpdateRow.__table__,  # type: ignore[arg-type]
+            {"channel": channel.value, "update_id": update_id, "processed_at": now},
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def prune(self, *, older_than: datetime) -> int:
         result = await self._session.execute(
