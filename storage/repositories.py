@@ -329,25 +329,30 @@ _PERSON_BY_TELEGRAM_ID = select(
 ).where(_people.c.telegram_user_id == bindparam("telegram_user_id"))
 
 
+def _person(row: Any, area_ids: Iterable[int], kinds: Iterable[ServiceType]) -> Person:
+    """A person from their columns: a ``PersonRow``, or a result row with the same names."""
+    return Person(
+        id=row.id,
+        telegram_user_id=row.telegram_user_id,
+        display_name=row.display_name,
+        language=row.language,
+        role=row.role,
+        organisation_id=row.organisation_id,
+        area_ids=frozenset(area_ids),
+        service_types=frozenset(kinds),
+        active=row.active,
+        phone=row.phone,
+        created_at=row.created_at,
+    )
+
+
 class PersonRepository(_Repository):
     async def _to_domain(self, row: PersonRow, kinds: Iterable[ServiceType] | None = None) -> Person:
         if kinds is None:
             kinds = await self._session.scalars(
                 select(person_service_types.c.service_type).where(person_service_types.c.person_id == row.id)
             )
-        return Person(
-            id=row.id,
-            telegram_user_id=row.telegram_user_id,
-            display_name=row.display_name,
-            language=row.language,
-            role=row.role,
-            organisation_id=row.organisation_id,
-            area_ids=frozenset(area.id for area in row.areas),
-            service_types=frozenset(kinds),
-            active=row.active,
-            phone=row.phone,
-            created_at=row.created_at,
-        )
+        return _person(row, (area.id for area in row.areas), kinds)
 
     async def _row(self, person_id: int) -> PersonRow:
         row = await self._session.get(PersonRow, person_id)
@@ -398,21 +403,11 @@ class PersonRepository(_Repository):
         ).first()
         if found is None:
             return None
-        area_text, kind_text = found.area_ids, found.service_types
-        return Person(
-            id=found.id,
-            telegram_user_id=found.telegram_user_id,
-            display_name=found.display_name,
-            language=found.language,
-            role=found.role,
-            organisation_id=found.organisation_id,
-            area_ids=frozenset(int(part) for part in area_text.split(",")) if area_text else frozenset(),
-            service_types=frozenset(ServiceType(part) for part in kind_text.split(","))
-            if kind_text
-            else frozenset(),
-            active=found.active,
-            phone=found.phone,
-            created_at=found.created_at,
+        areas, kinds = found.area_ids, found.service_types
+        return _person(
+            found,
+            (int(part) for part in areas.split(",")) if areas else (),
+            (ServiceType(part) for part in kinds.split(",")) if kinds else (),
         )
 
     async def update(
