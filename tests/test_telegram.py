@@ -26,7 +26,7 @@ from bot.telegram_delivery import TelegramLimits
 from bot.telegram_ui import CallbackSigner, Renderer
 from bot.wiring import clock
 from casework import directory, jobs
-from casework.domain import Channel, Role, ServiceType, TicketStatus, Urgency
+from casework.domain import Channel, Role, ServiceType, Ticket, TicketStatus, Urgency
 from casework.service import NewReport
 from dialogs.catalog import Catalog
 from dialogs.messages import Button, Reply
@@ -132,6 +132,32 @@ class Running:
 
     def account(self, user_id: int, language: str = "zh") -> Account:
         return Account(self.fake, user_id, language)
+
+    async def open_ticket(
+        self, reporter: int, text: str, summary: str, service_type: ServiceType, urgency: Urgency
+    ) -> Ticket:
+        """A ticket in 光明社区 from a resident who agreed to everything, opened as casework opens one."""
+        await self.account(reporter).agree_to_everything()
+        async with self.database.transaction() as tx:
+            area = await tx.areas.by_code("guangming")
+            person = await tx.people.by_telegram_id(reporter)
+        assert area is not None
+        assert person is not None
+        opened = await self.front.conversation.casework.casework.open_ticket(
+            NewReport(
+                text=text,
+                language="zh",
+                intent=f"need_{service_type.value}",
+                confidence=0.9,
+                service_type=service_type,
+                urgency=urgency,
+                area_id=area.id,
+                channel=Channel.TELEGRAM,
+                summary=summary,
+                reporter_id=person.id,
+            )
+        )
+        return opened.ticket
 
     async def enrol(self, user_id: int, role: Role, area: str = "heping", language: str = "zh") -> Account:
         """Enrolment as it happens: an invite code, opened by the deep link's /start CODE."""
@@ -459,31 +485,13 @@ async def test_workers_group_only_enrolled_workers_presses_count(running: Runnin
     await running.fake.wait_for(
         lambda: any(fragment("group.registered") in m.text for m in running.fake.sent_to(group))
     )
-    resident = running.account(608)
-    await resident.agree_to_everything()
-    async with running.database.transaction() as tx:
-        area = await tx.areas.by_code("guangming")
-        person = await tx.people.by_telegram_id(608)
-    assert area is not None
-    assert person is not None
-    opened = await running.front.conversation.casework.casework.open_ticket(
-        NewReport(
-            text="老人独居无人照顾",
-            language="zh",
-            intent="need_resource_linking",
-            confidence=0.9,
-            service_type=ServiceType.RESOURCE_LINKING,
-            urgency=Urgency.NORMAL,
-            area_id=area.id,
-            channel=Channel.TELEGRAM,
-            summary="独居",
-            reporter_id=person.id,
-        )
+    ticket = await running.open_ticket(
+        608, "老人独居无人照顾", "独居", ServiceType.RESOURCE_LINKING, Urgency.NORMAL
     )
     await running.fake.wait_for(
-        lambda: any(opened.ticket.reference in m.text and m.buttons for m in running.fake.sent_to(group))
+        lambda: any(ticket.reference in m.text and m.buttons for m in running.fake.sent_to(group))
     )
-    [alert] = [m for m in running.fake.sent_to(group) if opened.ticket.reference in m.text]
+    [alert] = [m for m in running.fake.sent_to(group) if ticket.reference in m.text]
     claim = next(data for caption, data in alert.buttons if caption == label("alert.button.claim"))
     answered = len(running.fake.answered_callbacks)
     running.fake.callback(999, alert.message_id, claim, chat_id=group, chat_type="supergroup")  # a stranger
@@ -498,28 +506,14 @@ async def test_workers_group_only_enrolled_workers_presses_count(running: Runnin
 async def test_a_supervisor_gets_a_critical_tickets_escalation_and_can_open_it(running: Running) -> None:
     worker = await running.enrol(503, Role.SOCIAL_WORKER)
     supervisor = await running.enrol(802, Role.SUPERVISOR)
-    resident = running.account(609)
-    await resident.agree_to_everything()
-    async with running.database.transaction() as tx:
-        area = await tx.areas.by_code("guangming")
-        person = await tx.people.by_telegram_id(609)
-    assert area is not None
-    assert person is not None
-    opened = await running.front.conversation.casework.casework.open_ticket(
-        NewReport(
-            text="邻居说老人好几天没出门了，敲门也没人应",
-            language="zh",
-            intent="need_psychological_support",
-            confidence=0.9,
-            service_type=ServiceType.PSYCHOLOGICAL_SUPPORT,
-            urgency=Urgency.CRITICAL,
-            area_id=area.id,
-            channel=Channel.TELEGRAM,
-            summary="老人多日未出门",
-            reporter_id=person.id,
-        )
+    ticket = await running.open_ticket(
+        609,
+        "邻居说老人好几天没出门了，敲门也没人应",
+        "老人多日未出门",
+        ServiceType.PSYCHOLOGICAL_SUPPORT,
+        Urgency.CRITICAL,
     )
-    reference = opened.ticket.reference
+    reference = ticket.reference
     await worker.expect(reference, fragment("alert.ticket_opened"))
     # The supervisor is told at once, with the reason, and can open the ticket from the alert.
     escalation = await supervisor.expect(reference, CATALOG.text("escalation.critical", "zh"))
