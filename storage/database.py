@@ -9,7 +9,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import PoolResetState, event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from storage.repositories import Transaction
@@ -29,6 +29,13 @@ def _sqlite_begin(connection: Any) -> None:
     # Take the write lock up front: a deferred transaction that reads, then writes, can fail with
     # "database is locked" when another writer got in between, whatever the busy timeout.
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _sqlite_reset(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
+    # In place of the pool's rollback of every connection it takes back: nearly all come back after
+    # their commit or rollback, and with aiosqlite each rollback is a trip to the connection's thread.
+    if state.asyncio_safe and dbapi_connection.driver_connection.in_transaction:
+        dbapi_connection.rollback()
 
 
 @dataclass(slots=True)
@@ -141,9 +148,10 @@ class Database:
 
 def create_database(url: str, *, echo: bool = False) -> Database:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30}, pool_reset_on_return=None)
         event.listen(engine.sync_engine, "connect", _sqlite_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        event.listen(engine.sync_engine, "reset", _sqlite_reset)
     else:
         # As many pooled connections as updates are commonly handled at once: a connection beyond
         # pool_size (an overflow one) is closed when returned and opened anew for the next burst,

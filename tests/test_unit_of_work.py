@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import aiosqlite
 import pytest
 
 from casework.domain import Channel
-from storage import Database
+from storage import Database, create_database
 
 
 async def _people(database: Database) -> list[int]:
@@ -78,3 +79,30 @@ async def test_units_do_not_nest(database: Database) -> None:
         with pytest.raises(RuntimeError, match="already open"):
             async with database.unit_of_work():
                 pass
+
+
+async def test_a_sqlite_connection_handed_back_inside_a_transaction_is_rolled_back(
+    sqlite_url: str, now: datetime
+) -> None:
+    # The pool rolls back only connections still in a transaction (see storage.database): one left
+    # open without SQLAlchemy's knowing, as by a failure between the driver's BEGIN and its COMMIT, is
+    # rolled back when it comes back, not handed to the next user holding the write lock.
+    database = create_database(sqlite_url)
+    try:
+        async with database.engine.connect() as connection:
+            driver = (await connection.get_raw_connection()).driver_connection
+            assert isinstance(driver, aiosqlite.Connection)
+            await driver.execute("BEGIN IMMEDIATE")
+            await driver.execute(
+                "INSERT INTO processed_updates (channel, update_id, processed_at) VALUES (?, ?, ?)",
+                ("telegram", 1, now.isoformat()),
+            )
+            assert driver.in_transaction
+        async with database.engine.connect() as connection:
+            again = (await connection.get_raw_connection()).driver_connection
+            assert not driver.in_transaction
+            assert again is driver  # the same pooled connection, back without its transaction
+        async with database.transaction() as tx:
+            assert await tx.updates.record(channel=Channel.TELEGRAM, update_id=1, now=now)
+    finally:
+        await database.dispose()
