@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import PoolResetState, event
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from storage.repositories import Transaction
 
@@ -40,7 +40,7 @@ def _sqlite_reset(dbapi_connection: Any, _record: Any, state: PoolResetState) ->
 
 @dataclass(slots=True)
 class _Unit:
-    session: AsyncSession
+    tx: Transaction  # one set of repositories over the unit's session, for every block inside it
     after_commit: list[Callable[[], Awaitable[None] | None]] = field(default_factory=list)
 
 
@@ -82,11 +82,11 @@ class Database:
         if self._unit.get() is not None:
             raise RuntimeError("a unit of work is already open in this task")
         async with self._write_turn(), self._sessions() as session:
-            unit = _Unit(session)
+            unit = _Unit(Transaction(session, self.dialect))
             token = self._unit.set(unit)
             try:
                 async with session.begin():
-                    yield Transaction(session, self.dialect)
+                    yield unit.tx
             finally:
                 self._unit.reset(token)
         failures = []
@@ -105,8 +105,8 @@ class Database:
         """One unit of work: everything done through the yielded repositories commits together."""
         unit = self._unit.get()
         if unit is not None:
-            async with unit.session.begin_nested():
-                yield Transaction(unit.session, self.dialect)
+            async with unit.tx.session.begin_nested():
+                yield unit.tx
             return
         async with self._write_turn(), self._sessions() as session, session.begin():
             yield Transaction(session, self.dialect)
@@ -119,7 +119,7 @@ class Database:
         nothing). Outside one it is a transaction of its own."""
         unit = self._unit.get()
         if unit is not None:
-            yield Transaction(unit.session, self.dialect)
+            yield unit.tx
             return
         async with self.transaction() as tx:
             yield tx
