@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import PoolResetState, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from storage.repositories import Transaction
@@ -27,8 +29,15 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_begin(connection: Any) -> None:
     # Take the write lock up front: a deferred transaction that reads, then writes, can fail with
-    # "database is locked" when another writer got in between, whatever the busy timeout.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # "database is locked" when another writer got in between, whatever the busy timeout. Straight to
+    # the driver, one trip to aiosqlite's thread (through SQLAlchemy's cursor, a statement takes
+    # three: open the cursor, execute, close it); a failure is raised as SQLAlchemy would raise it.
+    try:
+        connection.connection.dbapi_connection.run_async(
+            lambda driver: driver.execute_fetchall("BEGIN IMMEDIATE")
+        )
+    except sqlite3.Error as error:
+        raise DBAPIError.instance("BEGIN IMMEDIATE", None, error, sqlite3.Error) from None
 
 
 def _sqlite_reset(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime
 
 import aiosqlite
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from casework.domain import Channel
 from storage import Database, create_database
@@ -105,4 +107,29 @@ async def test_a_sqlite_connection_handed_back_inside_a_transaction_is_rolled_ba
         async with database.transaction() as tx:
             assert await tx.updates.record(channel=Channel.TELEGRAM, update_id=1, now=now)
     finally:
+        await database.dispose()
+
+
+async def test_a_sqlite_transaction_takes_the_write_lock_as_it_begins(sqlite_url: str, now: datetime) -> None:
+    path = sqlite_url.removeprefix("sqlite+aiosqlite:///")
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    database = create_database(sqlite_url)
+    try:
+        async with database.transaction() as tx:  # only read so far, and no other writer gets in
+            assert await tx.people.by_telegram_id(41) is None
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+        async with database.engine.connect() as connection:  # the pooled connection waits 50 ms
+            driver = (await connection.get_raw_connection()).driver_connection
+            assert isinstance(driver, aiosqlite.Connection)
+            await driver.execute_fetchall("PRAGMA busy_timeout=50")
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(OperationalError, match="database is locked"):  # as SQLAlchemy raises it
+            async with database.transaction() as tx:
+                await tx.people.by_telegram_id(41)
+        other.execute("ROLLBACK")
+        async with database.transaction() as tx:
+            assert await tx.updates.record(channel=Channel.TELEGRAM, update_id=1, now=now)
+    finally:
+        other.close()
         await database.dispose()
