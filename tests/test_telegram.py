@@ -7,6 +7,7 @@ Every scenario runs in long-polling mode (SQLite, dialog state in the database) 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import re
 import socket
@@ -218,9 +219,14 @@ async def running(request: pytest.FixtureRequest) -> AsyncIterator[Running]:
             stop.set()
             await asyncio.wait_for(task, 30)
             await database.dispose()
+        assert gc.get_freeze_count() == 0  # a stopped bot gives its start-up objects back to the collector
 
 
 # --- a recipient's whole case ---------------------------------------------------------------------
+
+
+async def test_the_running_bot_keeps_what_start_up_built_out_of_the_collectors_way(running: Running) -> None:
+    assert gc.get_freeze_count() > 100_000  # the NLU model, catalogs, SQLAlchemy and PTB among them
 
 
 async def test_a_report_becomes_a_ticket_two_workers_are_alerted_one_claims_and_the_household_rates(
