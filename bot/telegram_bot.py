@@ -54,7 +54,7 @@ from dialogs.catalog import LANGUAGES, Catalog
 from dialogs.engine import ACTION_PREFIX, CASEWORK_ROLES
 from dialogs.messages import Reply
 from dialogs.turn import Turn
-from storage import Database
+from storage import Database, lost_connection
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -216,7 +216,19 @@ class TelegramFrontEnd:
             await self._on_membership(update)
 
     async def _once(self, update: Update, work: Callable[[], Awaitable[T]]) -> T | None:
-        """``work``'s result, committed together with the update's id; None when it was handled before."""
+        """``work``'s result, committed together with the update's id; None when it was handled before.
+
+        When the database connection was lost (the server restarted, say), the update is handled once
+        more on a new connection: the failed attempt committed nothing."""
+        try:
+            return await self._recorded(update, work)
+        except Exception as error:
+            if not lost_connection(error):
+                raise
+        log.warning("update %s: the database connection was lost; handling it again", update.update_id)
+        return await self._recorded(update, work)
+
+    async def _recorded(self, update: Update, work: Callable[[], Awaitable[T]]) -> T | None:
         async with self.database.unit_of_work() as tx:
             if not await tx.updates.record(
                 channel=Channel.TELEGRAM, update_id=update.update_id, now=clock.now()

@@ -20,6 +20,8 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.settings import Settings, load_settings
 from bot.telegram_bot import ROLE_COMMANDS, TelegramFrontEnd, serve
@@ -529,6 +531,32 @@ async def test_a_supervisor_gets_a_critical_tickets_escalation_and_can_open_it(r
     card = await supervisor.expect(reference, "老人多日未出门")
     assert card.message_id != escalation.message_id
     assert not [call for call in running.fake.calls if not call.ok], "the bot made a request Telegram refused"
+
+
+# --- the database going away -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("running", [pytest.param("webhook", marks=[pytest.mark.postgres])], indirect=True)
+async def test_a_message_after_the_database_dropped_every_connection_is_answered(running: Running) -> None:
+    resident = running.account(612)
+    await resident.agree_to_everything()  # the bot's pool holds connections now
+    # As a database restart does: the server closes every connection the bot holds.
+    outside = create_async_engine(running.settings.database_url)
+    try:
+        async with outside.connect() as connection:
+            dropped = await connection.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+    finally:
+        await outside.dispose()
+    assert dropped
+    resident.say("/help")
+    await resident.expect(fragment("help.menu"))
+    apology = CATALOG.text("telegram.apology", "zh")
+    assert [m.text for m in running.fake.sent_to(612) if apology in m.text] == []
 
 
 # --- the webhook ------------------------------------------------------------------------------------
