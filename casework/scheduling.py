@@ -23,6 +23,7 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING, STATE_STOPPED
 from redis.exceptions import LockError, RedisError
+from sqlalchemy.exc import SQLAlchemyError
 
 from casework import jobs
 from casework.clock import Clock
@@ -69,7 +70,15 @@ def job_store_url(database_url: str) -> str:
 
 def build_scheduler(database_url: str, timezone: tzinfo) -> AsyncIOScheduler:
     return AsyncIOScheduler(
-        jobstores={"default": SQLAlchemyJobStore(url=job_store_url(database_url), tablename=JOB_TABLE)},
+        jobstores={
+            "default": SQLAlchemyJobStore(
+                url=job_store_url(database_url),
+                tablename=JOB_TABLE,
+                # Its own few connections, used a few times a minute: each checked before use, so a
+                # database restart is not met as a failed job or a failed resumption.
+                engine_options={"pool_pre_ping": True},
+            )
+        },
         job_defaults={
             "coalesce": True,
             "max_instances": 1,
@@ -163,8 +172,12 @@ class LeaseLeadership:
 
     async def hold(self) -> bool:
         now = self.clock.now()
-        async with self.database.transaction() as tx:
-            return await tx.leases.acquire(LEASE_NAME, holder=self.holder, until=now + self.ttl, now=now)
+        try:
+            async with self.database.transaction() as tx:
+                return await tx.leases.acquire(LEASE_NAME, holder=self.holder, until=now + self.ttl, now=now)
+        except (SQLAlchemyError, OSError) as error:  # the database away: lead again once it answers
+            log.warning("scheduler leadership lost (%s)", type(error).__name__)
+            return False
 
     async def release(self) -> None:
         async with self.database.transaction() as tx:
@@ -231,7 +244,10 @@ class SchedulerRunner:
     async def run(self, stop: asyncio.Event) -> None:
         try:
             while not stop.is_set():
-                await self.step()
+                try:
+                    await self.step()
+                except Exception:  # no deadlines or reminders until the bot restarts: try again instead
+                    log.exception("scheduler step failed; trying again")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self.renew_every.total_seconds())
         finally:

@@ -72,3 +72,17 @@ def scratch_postgres_database(prefix: str = "needsbot_test") -> Iterator[str]:
         yield _with_database(TEST_POSTGRES_URL, name)
     finally:
         run_apart(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def drop_connections(url: str) -> int:
+    """Close every connection to the database at ``url`` from the server side, as a restart does; how
+    many were closed."""
+    connection = await asyncpg.connect(_plain(url))
+    try:
+        dropped: int = await connection.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await connection.close()
+    return dropped

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis.asyncio as aioredis
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING
 from sqlalchemy import create_engine, text
 
 from casework import jobs
@@ -26,7 +27,8 @@ from casework.scheduling import (
 )
 from storage import Database
 from tests.casework_world import World, build_world
-from tests.services import TEST_REDIS_URL, reachable, unavailable
+from tests.conftest import _emptied
+from tests.services import TEST_REDIS_URL, drop_connections, reachable, unavailable
 
 
 @pytest.fixture
@@ -86,6 +88,56 @@ async def test_one_process_holds_the_lease_until_it_lets_go_or_it_expires(world:
     await asyncio.sleep(1.2)  # the holder stopped renewing: the lease expires
     assert await first.hold()
     assert not await second.hold()
+
+
+@pytest.mark.postgres
+async def test_a_runner_whose_lease_cannot_be_renewed_pauses_then_leads_again(postgres_url: str) -> None:
+    database = await _emptied(postgres_url)
+    runner = SchedulerRunner(_scheduler(database), LeaseLeadership(database, SystemClock()))
+    try:
+        assert await runner.step()
+        assert runner.scheduler.state == STATE_RUNNING
+        assert await drop_connections(postgres_url)  # the database restarted under it
+        assert not await runner.step()  # the renewal failed: paused, not stopped
+        assert runner.scheduler.state == STATE_PAUSED
+        assert await runner.step()  # on new connections, leading again
+        assert runner.scheduler.state == STATE_RUNNING
+    finally:
+        await runner.shutdown()
+        await database.dispose()
+
+
+class _FailsOnce:
+    """Leadership whose first renewal fails in a way nobody foresaw."""
+
+    def __init__(self) -> None:
+        self.failed = False
+
+    async def hold(self) -> bool:
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("unforeseen")
+        return True
+
+    async def release(self) -> None:
+        pass
+
+
+async def test_a_runner_outlives_a_failed_step(world: World) -> None:
+    runner = SchedulerRunner(_scheduler(world.database), _FailsOnce(), renew_every=timedelta(milliseconds=50))
+    stop = asyncio.Event()
+    running = asyncio.create_task(runner.run(stop))
+
+    async def leading() -> bool:
+        return bool(runner.scheduler.state == STATE_RUNNING)
+
+    try:
+        await _wait_for(5, leading)
+        assert not running.done()
+        assert runner.leading
+    finally:
+        stop.set()
+        await running
 
 
 async def test_a_reminder_that_fell_due_while_no_scheduler_ran_fires_once_after_restart(world: World) -> None:

@@ -20,8 +20,6 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.settings import Settings, load_settings
 from bot.telegram_bot import ROLE_COMMANDS, TelegramFrontEnd, serve
@@ -35,7 +33,7 @@ from dialogs.catalog import Catalog
 from dialogs.messages import Button, Reply
 from storage import Database, create_database
 from tests.conftest import _emptied
-from tests.services import TEST_REDIS_URL, reachable, unavailable
+from tests.services import TEST_REDIS_URL, drop_connections, reachable, unavailable
 from tests.telegram_fake import BotApiFake, SentMessage
 
 MODEL_DIR = Path(__file__).resolve().parent.parent / "var" / "test-nlu"
@@ -540,19 +538,7 @@ async def test_a_supervisor_gets_a_critical_tickets_escalation_and_can_open_it(r
 async def test_a_message_after_the_database_dropped_every_connection_is_answered(running: Running) -> None:
     resident = running.account(612)
     await resident.agree_to_everything()  # the bot's pool holds connections now
-    # As a database restart does: the server closes every connection the bot holds.
-    outside = create_async_engine(running.settings.database_url)
-    try:
-        async with outside.connect() as connection:
-            dropped = await connection.scalar(
-                text(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                )
-            )
-    finally:
-        await outside.dispose()
-    assert dropped
+    assert await drop_connections(running.settings.database_url)  # as a database restart does
     resident.say("/help")
     await resident.expect(fragment("help.menu"))
     apology = CATALOG.text("telegram.apology", "zh")
