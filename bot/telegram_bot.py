@@ -219,7 +219,8 @@ class TelegramFrontEnd:
         """``work``'s result, committed together with the update's id; None when it was handled before.
 
         When the database connection was lost (the server restarted, say), the update is handled once
-        more on a new connection: the failed attempt committed nothing."""
+        more on a new connection: the failed attempt committed nothing, or, lost during its commit,
+        everything, and then the second finds the update recorded."""
         try:
             return await self._recorded(update, work)
         except Exception as error:

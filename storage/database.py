@@ -157,7 +157,8 @@ class Database:
 
 def lost_connection(error: BaseException) -> bool:
     """Whether ``error`` is the database connection going away (a restart, say): the pool then opens
-    new ones, and a unit of work that failed for it, having committed nothing, can be done again."""
+    new ones, and a unit of work that failed for it can be done again (it committed nothing, or, lost
+    during its commit, perhaps everything: work that records what it did, as an update id, finds that)."""
     return isinstance(error, DBAPIError) and error.connection_invalidated
 
 
