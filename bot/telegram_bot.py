@@ -205,6 +205,20 @@ class TelegramFrontEnd:
     # --- the one handler ------------------------------------------------------------------------
 
     async def on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The update handled; once more, on a new connection, when the database connection was lost
+        (the server restarted, say). That does nothing twice: what the first attempt committed, it
+        committed with the update's id, and the second finds the update recorded. (Lost during the
+        commit, a turn may have committed all it did and not answered; it is not answered then.)"""
+        try:
+            await self._handle(update)
+            return
+        except Exception as error:
+            if not lost_connection(error):
+                raise
+        log.warning("update %s: the database connection was lost; handling it again", update.update_id)
+        await self._handle(update)
+
+    async def _handle(self, update: Update) -> None:
         if update.callback_query is not None:
             await self._on_press(update, update.callback_query)
         elif update.message is not None and update.message.from_user is not None:
@@ -216,20 +230,7 @@ class TelegramFrontEnd:
             await self._on_membership(update)
 
     async def _once(self, update: Update, work: Callable[[], Awaitable[T]]) -> T | None:
-        """``work``'s result, committed together with the update's id; None when it was handled before.
-
-        When the database connection was lost (the server restarted, say), the update is handled once
-        more on a new connection: the failed attempt committed nothing, or, lost during its commit,
-        everything, and then the second finds the update recorded."""
-        try:
-            return await self._recorded(update, work)
-        except Exception as error:
-            if not lost_connection(error):
-                raise
-        log.warning("update %s: the database connection was lost; handling it again", update.update_id)
-        return await self._recorded(update, work)
-
-    async def _recorded(self, update: Update, work: Callable[[], Awaitable[T]]) -> T | None:
+        """``work``'s result, committed together with the update's id; None when it was handled before."""
         async with self.database.unit_of_work() as tx:
             if not await tx.updates.record(
                 channel=Channel.TELEGRAM, update_id=update.update_id, now=clock.now()

@@ -160,6 +160,26 @@ class Running:
         )
         return opened.ticket
 
+    async def alert_in_group(self) -> tuple[Account, SentMessage, str]:
+        """A worker (501) and a supervisor (801) enrolled, the workers' group of 光明社区 (GROUP) registered
+        by the supervisor, and a resident's ticket there alerted in the group: the worker, the alert, and
+        the data of its Claim button."""
+        worker = await self.enrol(501, Role.SOCIAL_WORKER)
+        await self.enrol(801, Role.SUPERVISOR)
+        self.fake.message(801, "/register_group 光明社区", chat_id=GROUP, chat_type="supergroup")
+        await self.fake.wait_for(
+            lambda: any(fragment("group.registered") in m.text for m in self.fake.sent_to(GROUP))
+        )
+        ticket = await self.open_ticket(
+            608, "老人独居无人照顾", "独居", ServiceType.RESOURCE_LINKING, Urgency.NORMAL
+        )
+        await self.fake.wait_for(
+            lambda: any(ticket.reference in m.text and m.buttons for m in self.fake.sent_to(GROUP))
+        )
+        [alert] = [m for m in self.fake.sent_to(GROUP) if ticket.reference in m.text]
+        claim = next(data for caption, data in alert.buttons if caption == label("alert.button.claim"))
+        return worker, alert, claim
+
     async def enrol(self, user_id: int, role: Role, area: str = "heping", language: str = "zh") -> Account:
         """Enrolment as it happens: an invite code, opened by the deep link's /start CODE."""
         invite = await directory.create_invite(
@@ -169,6 +189,9 @@ class Running:
         account.say(f"/start {invite.code}")
         await account.expect(fragment("enrol.done", language))
         return account
+
+
+GROUP = -100123  # 光明社区's workers' group
 
 
 def _now() -> datetime:
@@ -484,27 +507,13 @@ async def test_photos_voice_and_stickers_get_a_helpful_reply(running: Running) -
 
 
 async def test_workers_group_only_enrolled_workers_presses_count(running: Running) -> None:
-    worker = await running.enrol(501, Role.SOCIAL_WORKER)
-    await running.enrol(801, Role.SUPERVISOR)
-    group = -100123
-    running.fake.message(801, "/register_group 光明社区", chat_id=group, chat_type="supergroup")
-    await running.fake.wait_for(
-        lambda: any(fragment("group.registered") in m.text for m in running.fake.sent_to(group))
-    )
-    ticket = await running.open_ticket(
-        608, "老人独居无人照顾", "独居", ServiceType.RESOURCE_LINKING, Urgency.NORMAL
-    )
-    await running.fake.wait_for(
-        lambda: any(ticket.reference in m.text and m.buttons for m in running.fake.sent_to(group))
-    )
-    [alert] = [m for m in running.fake.sent_to(group) if ticket.reference in m.text]
-    claim = next(data for caption, data in alert.buttons if caption == label("alert.button.claim"))
+    worker, alert, claim = await running.alert_in_group()
     answered = len(running.fake.answered_callbacks)
-    running.fake.callback(999, alert.message_id, claim, chat_id=group, chat_type="supergroup")  # a stranger
+    running.fake.callback(999, alert.message_id, claim, chat_id=GROUP, chat_type="supergroup")  # a stranger
     await running.fake.wait_for(lambda: len(running.fake.answered_callbacks) > answered)
     assert running.fake.answered_callbacks[-1].get("text") == label("telegram.workers_only")
     worker._snapshot()
-    running.fake.callback(501, alert.message_id, claim, chat_id=group, chat_type="supergroup")
+    running.fake.callback(501, alert.message_id, claim, chat_id=GROUP, chat_type="supergroup")
     await worker.expect(fragment("worker.claim.done"))  # told privately, not in the group
     await running.fake.wait_for(lambda: fragment("alert.ticket_taken") in alert.text)
 
@@ -543,6 +552,20 @@ async def test_a_message_after_the_database_dropped_every_connection_is_answered
     await resident.expect(fragment("help.menu"))
     apology = CATALOG.text("telegram.apology", "zh")
     assert [m.text for m in running.fake.sent_to(612) if apology in m.text] == []
+
+
+@pytest.mark.parametrize("running", [pytest.param("webhook", marks=[pytest.mark.postgres])], indirect=True)
+async def test_a_group_press_after_the_database_dropped_every_connection_counts(
+    running: Running,
+) -> None:
+    worker, alert, claim = await running.alert_in_group()
+    assert await drop_connections(running.settings.database_url)  # the worker is looked up first, here
+    worker._snapshot()
+    running.fake.callback(501, alert.message_id, claim, chat_id=GROUP, chat_type="supergroup")
+    await worker.expect(fragment("worker.claim.done"))
+    await running.fake.wait_for(lambda: fragment("alert.ticket_taken") in alert.text)
+    apology = CATALOG.text("telegram.apology", "zh")
+    assert apology not in [answer.get("text") for answer in running.fake.answered_callbacks]
 
 
 # --- the webhook ------------------------------------------------------------------------------------
