@@ -4,7 +4,6 @@ the catalogs, and the console channel."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import os
 import subprocess
@@ -260,22 +259,11 @@ async def _turn_that_fails(database: Database, store: DialogStore, state: Dialog
         raise Crash
 
 
-@pytest.mark.parametrize("kind", ["sql", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.mark.parametrize("store", ["sql", pytest.param("redis", marks=pytest.mark.redis)], indirect=True)
 async def test_a_state_saved_in_a_unit_of_work_is_kept_only_if_the_unit_commits(
-    kind: str, database: Database
+    store: DialogStore, database: Database
 ) -> None:
-    async with contextlib.AsyncExitStack() as stack:
-        store: DialogStore = SqlDialogStore(database)
-        if kind == "redis":
-            if not reachable(TEST_REDIS_URL, 6379):
-                unavailable(f"Redis at {TEST_REDIS_URL}")
-            client = aioredis.Redis.from_url(TEST_REDIS_URL)
-            stack.push_async_callback(client.aclose)
-            store = RedisDialogStore(client, database, prefix=f"needsbot:test:{uuid.uuid4().hex}:")
-        await _failed_then_committed(database, store, redis=kind == "redis")
-
-
-async def _failed_then_committed(database: Database, store: DialogStore, *, redis: bool) -> None:
+    redis = isinstance(store, RedisDialogStore)
     await store.save("telegram:7", DialogState(flow="need", state="area", token="a"))
     with pytest.raises(Crash):  # the turn fails before its commit: the dialog stays where it was
         await _turn_that_fails(database, store, DialogState(flow="need", state="size", token="b"))
