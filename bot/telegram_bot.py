@@ -239,31 +239,40 @@ class TelegramFrontEnd:
                 return None
             return await work()
 
-    async def _turn(self, update: Update, turn: Turn) -> tuple[list[Reply], str] | None:
-        """The turn's replies and their language, or None when this update was handled before.
+    async def _turn(
+        self, update: Update, turn: Turn, *, menu: bool = False
+    ) -> tuple[list[Reply], str, Person | None] | None:
+        """The turn's replies and their language, or None when this update was handled before; with
+        ``menu``, also the person as the turn left them when their command menu may have changed
+        (read in the turn's own transaction).
 
         The person's lock is held around the whole transaction: a dialog state kept outside the
         database (Redis) is written once the transaction commits, before the person's next turn."""
         engine = self.conversation.engine
+
+        async def work() -> tuple[list[Reply], str, Person | None]:
+            replies, language = await engine.handle_held(turn)
+            changed = menu and self.menus.may_have_changed(turn.user_id, turn, language)
+            person = await engine.services.people.known(turn.user_id) if changed else None
+            return replies, language, person
+
         async with engine.locks.hold(turn.key):
-            return await self._once(update, lambda: engine.handle_held(turn))
+            return await self._once(update, work)
 
     async def _on_private(self, update: Update, message: Message, user: User) -> None:
         turn = message_turn(message, user)
         began = clock.now()
-        handled = await self._turn(update, turn)
+        handled = await self._turn(update, turn, menu=True)
         if handled is None:
             return
-        replies, language = handled
+        replies, language, person = handled
         await self.send(message.chat.id, replies, language)
-        if self.menus.may_have_changed(user.id, turn, language):  # enrolment, a new language
-            person = await self.conversation.engine.services.people.known(user.id)
-            if person is not None:
-                await self.menus.show(
-                    person,
-                    first_seen=person.created_at >= began,
-                    app_language=_language(user) or self.default_language,
-                )
+        if person is not None:  # a first contact, an enrolment, a new language
+            await self.menus.show(
+                person,
+                first_seen=person.created_at >= began,
+                app_language=_language(user) or self.default_language,
+            )
 
     async def _on_press(self, update: Update, query: CallbackQuery) -> None:
         user = query.from_user
@@ -293,7 +302,7 @@ class TelegramFrontEnd:
         if handled is None:
             await query.answer()
             return
-        replies, language = handled
+        replies, language, _ = handled
         if not private:  # case details never go to a group: to the worker's private chat
             try:
                 await self.send(user.id, replies, language)

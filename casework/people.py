@@ -62,11 +62,11 @@ class People:
 
     async def identify(self, user_id: int, *, display_name: str, language: str) -> tuple[Person, bool]:
         """The person behind a channel account, enrolled as a recipient on first contact (True)."""
+        # No savepoint: enrolling a recipient writes one row; should that fail, so does the turn.
         async with self.database.without_savepoint() as tx:
             person = await tx.people.by_telegram_id(user_id)
-        if person is not None:
-            return person, False
-        async with self.database.transaction() as tx:
+            if person is not None:
+                return person, False
             person = await tx.people.add(
                 now=self.clock.now(),
                 telegram_user_id=user_id,
@@ -112,14 +112,10 @@ class People:
     async def record_consents(self, person_id: int, answers: dict[ConsentPurpose, bool]) -> None:
         """Record each answer with the notice version shown. A refusal is kept too, as a consent
         withdrawn the moment it was asked, so the record shows the question was put and declined."""
-        now = self.clock.now()
         async with self.database.transaction() as tx:
-            for purpose, granted in answers.items():
-                await tx.consents.grant(
-                    person_id=person_id, purpose=purpose, notice_version=NOTICE_VERSION, now=now
-                )
-                if not granted:
-                    await tx.consents.withdraw(person_id=person_id, purpose=purpose, now=now)
+            await tx.consents.record(
+                person_id=person_id, answers=answers, notice_version=NOTICE_VERSION, now=self.clock.now()
+            )
 
     async def enrol(self, person_id: int, code: str) -> Person:
         """Redeem an invite: the person takes its role, area and agency. A social worker serves the

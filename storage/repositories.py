@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -385,11 +385,19 @@ class PersonRepository(_Repository):
             active=True,
             created_at=now,
         )
-        row.areas = list(await self._session.scalars(select(AreaRow).where(AreaRow.id.in_(list(area_ids)))))
+        wanted = list(area_ids)
+        if wanted:
+            row.areas = list(await self._session.scalars(select(AreaRow).where(AreaRow.id.in_(wanted))))
+        else:
+            row.areas = []  # nothing to look up (a resident's first message)
         self._session.add(row)
         await self._session.flush()
-        await self.set_service_types(row.id, service_types)
-        return await self._to_domain(row)
+        kinds = sorted(set(service_types))
+        if kinds:  # a new person has none to replace
+            await self._session.execute(
+                insert(person_service_types), [{"person_id": row.id, "service_type": kind} for kind in kinds]
+            )
+        return await self._to_domain(row, kinds)
 
     async def get(self, person_id: int) -> Person | None:
         row = await self._session.get(PersonRow, person_id)
@@ -1073,12 +1081,41 @@ class ConsentRepository(_Repository):
         await self._session.flush()
         return _consent(row)
 
+    async def record(
+        self,
+        *,
+        person_id: int,
+        answers: Mapping[ConsentPurpose, bool],
+        notice_version: str,
+        now: datetime,
+    ) -> None:
+        """Each answer as a consent given now, a refusal as one withdrawn the moment it was given (the
+        record shows the question was put and declined); what was active for these purposes is
+        withdrawn first. Two statements, however many answers."""
+        await self._withdraw(person_id, list(answers), now)
+        await self._session.execute(
+            insert(ConsentRow).execution_options(render_nulls=True),  # one batch, refusals and all
+            [
+                {
+                    "person_id": person_id,
+                    "purpose": purpose,
+                    "notice_version": notice_version,
+                    "granted_at": now,
+                    "withdrawn_at": None if granted else now,
+                }
+                for purpose, granted in answers.items()
+            ],
+        )
+
     async def withdraw(self, *, person_id: int, purpose: ConsentPurpose, now: datetime) -> int:
+        return await self._withdraw(person_id, [purpose], now)
+
+    async def _withdraw(self, person_id: int, purposes: list[ConsentPurpose], now: datetime) -> int:
         result = await self._session.execute(
             update(ConsentRow)
             .where(
                 ConsentRow.person_id == person_id,
-                ConsentRow.purpose == purpose,
+                ConsentRow.purpose.in_(purposes),
                 ConsentRow.withdrawn_at.is_(None),
             )
             .values(withdrawn_at=now)

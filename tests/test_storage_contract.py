@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from casework.domain import (
@@ -1254,6 +1254,46 @@ async def test_granting_consent_again_supersedes_the_earlier_grant(database: Dat
         assert [consent.active for consent in history] == [False, True]
         active = await tx.consents.active(person.id)
         assert active == {ConsentPurpose.SHARE_WITH_AGENCY: second}
+
+
+async def test_answers_to_the_consent_questions_are_recorded_together(
+    database: Database, now: datetime
+) -> None:
+    later = now + timedelta(days=1)
+    async with database.transaction() as tx:
+        person = await tx.people.add(now=now, telegram_user_id=42)
+        earlier = await tx.consents.grant(
+            person_id=person.id, purpose=ConsentPurpose.CONTACT_ME, notice_version="v1", now=now
+        )
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        async with database.transaction() as tx:
+            answers = {
+                ConsentPurpose.STORE_REPORT: True,
+                ConsentPurpose.CONTACT_ME: False,
+                ConsentPurpose.SHARE_WITH_AGENCY: True,
+            }
+            await tx.consents.record(person_id=person.id, answers=answers, notice_version="v2", now=later)
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", count)
+    # One statement withdraws what was active, one inserts every answer (a refusal with its own).
+    assert len([s for s in statements if s.lstrip().upper().startswith(("UPDATE", "INSERT"))]) == 2
+    async with database.transaction() as tx:
+        assert set(await tx.consents.active(person.id)) == {
+            ConsentPurpose.STORE_REPORT,
+            ConsentPurpose.SHARE_WITH_AGENCY,
+        }
+        history = await tx.consents.history(person.id)
+    assert history[0].id == earlier.id
+    assert history[0].withdrawn_at == later  # superseded by the new answer
+    refused = [c for c in history[1:] if c.purpose is ConsentPurpose.CONTACT_ME]
+    assert [(c.granted_at, c.withdrawn_at, c.notice_version) for c in refused] == [(later, later, "v2")]
+    assert {c.notice_version for c in history[1:]} == {"v2"}
 
 
 async def test_the_notice_version_of_a_consent_is_stored(database: Database, now: datetime) -> None:
