@@ -189,15 +189,19 @@ class DialogEngine:
             turn.user_id, display_name=turn.display_name, language=language
         )
         state = await self.store.load(turn.key)
+        found = state.to_json()
         ctx = Ctx(self, turn, person, state)
         try:
             await self._dispatch(ctx)
         except DomainError as error:
             log.info("turn refused: %s", type(error).__name__)
             ctx.say("error.refused", reason=str(error))
-        state.updated_at = self.services.clock.now()
-        state.reminded = False
-        await self.store.save(turn.key, state)
+        # A flow under way is saved every turn (its last activity decides when it is swept); outside
+        # one, only a change is (a question answered without a flow, /help, leaves nothing to save).
+        if state.active or state.to_json() != found:
+            state.updated_at = self.services.clock.now()
+            state.reminded = False
+            await self.store.save(turn.key, state)
         return ctx.replies, ctx.lang
 
     async def _dispatch(self, ctx: Ctx) -> None:

@@ -177,6 +177,34 @@ async def test_an_abandoned_report_is_reminded_once_then_let_go(harness: Harness
     assert chat.keys == ["button.expired"]
 
 
+async def test_a_flow_under_way_is_saved_every_turn_and_a_turn_outside_one_only_when_it_changed(
+    harness: Harness,
+) -> None:
+    saved: list[DialogState] = []
+    store = harness.engine.store
+    save = store.save
+
+    async def noting(key: str, state: DialogState) -> None:
+        saved.append(DialogState.from_json(state.to_json()))
+        await save(key, state)
+
+    store.save = noting  # type: ignore[method-assign]  # the same store, each save noted on the way
+    chat = await consented(harness, 17)
+    saved.clear()
+    await chat.say("/help")
+    assert saved == []  # no flow, nothing changed: nothing to write
+    await chat.say("房租交不起了")
+    harness.clock.advance(timedelta(minutes=10))
+    await chat.say("/help")  # inside the report: its last activity moves on
+    assert [state.flow for state in saved] == ["need", "need"]
+    assert saved[1].updated_at - saved[0].updated_at == timedelta(minutes=10)
+    await chat.say("/cancel")
+    await chat.say("/lang en")
+    assert [(state.flow, state.language) for state in saved[2:]] == [(None, None), (None, "en")]
+    await chat.say("/help")
+    assert len(saved) == 4
+
+
 async def test_a_dialog_message_is_queued_for_the_person_behind_the_account(harness: Harness) -> None:
     await consented(harness, 16)
     assert await harness.people.message(16, "flow.reminder", now_suffix="x")
