@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine
@@ -99,10 +100,18 @@ class TelegramLimits(BaseRateLimiter[int]):
             async with limiter:
                 return await limited()
 
+        try:  # nearly every request: once, without the retry machinery around it
+            return await in_chat_turn()
+        except Exception as error:
+            if not _transient(error) or not self._max_retries:
+                raise
+            log.info("%s failed (%s); trying again", endpoint, type(error).__name__)
+        # The retries, waiting backoff, 2 × backoff, 4 × backoff, … (at most 10 s) before each.
+        await asyncio.sleep(self._backoff)
         retrying = AsyncRetrying(
             retry=retry_if_exception(_transient),
-            stop=stop_after_attempt(self._max_retries + 1),
-            wait=wait_exponential(multiplier=self._backoff, max=10),
+            stop=stop_after_attempt(self._max_retries),
+            wait=wait_exponential(multiplier=self._backoff * 2, max=10),
             reraise=True,
         )
         result: JSON = await retrying(in_chat_turn)

@@ -460,6 +460,24 @@ async def test_a_429_is_waited_out_and_the_message_still_arrives(running: Runnin
     assert delivered[0].at - refused[0].at >= 1.0  # it waited as long as Telegram said
 
 
+async def test_network_failures_are_retried_with_growing_waits_and_the_message_still_arrives(
+    running: Running,
+) -> None:
+    resident = running.account(607)
+    running.fake.fail_next("sendMessage", error_code=502, description="Bad Gateway", times=2)
+    resident.say("/help")
+    await resident.expect(fragment("help.menu"))
+    calls = [
+        call
+        for call in running.fake.calls
+        if call.method == "sendMessage" and call.params.get("chat_id") == 607
+    ]
+    assert [call.ok for call in calls] == [False, False, True]
+    first, second, third = (call.at for call in calls)
+    assert second - first >= 0.05  # the running bot's backoff
+    assert third - second >= 0.1  # twice that the next time
+
+
 async def test_a_long_reply_is_split_cleanly(running: Running) -> None:
     await running.front.send(606, [_long_reply()], "zh")
     pieces = running.fake.sent_to(606)
