@@ -13,9 +13,10 @@ parse). Then both bots stay up side by side (the idle one waiting on its long po
 rounds alternate between them, new residents each round, so a passing load on the machine falls on
 both alike; each bot's median round is printed with every round's rate. The ratio is the median of the
 rounds' ratios, each full round over the echo round right after it: the machine's speed drifts by more
-than the difference measured (the echo bot alone has ranged from 150 to 440 messages a second within
-one run), and a pair of neighbouring rounds sees the same machine. The ratio of the two median rounds,
-which may come from different stretches of the run, is printed beside it.
+than the difference measured (within one run the echo bot alone has ranged from 150 to 440 messages a
+second, on another day from 270 to 560), and a pair of neighbouring rounds sees the same machine. The
+ratio of the two median rounds, which may come from different stretches of the run, is printed beside
+it.
 
 Telegram's flood limits are lifted for both bots: the full bot runs with
 ``TelegramLimits(overall_per_second=1e6, group_per_minute=1e6, chat_burst=0)``, the echo bot has no
