@@ -107,7 +107,7 @@ class TelegramLimits(BaseRateLimiter[int]):
                 raise
             log.info("%s failed (%s); trying again", endpoint, type(error).__name__)
         # The retries, waiting backoff, 2 × backoff, 4 × backoff, … (at most 10 s) before each.
-        await asyncio.sleep(self._backoff)
+        await asyncio.sleep(min(self._backoff, 10))
         retrying = AsyncRetrying(
             retry=retry_if_exception(_transient),
             stop=stop_after_attempt(self._max_retries),

@@ -196,9 +196,10 @@ class DialogEngine:
         except DomainError as error:
             log.info("turn refused: %s", type(error).__name__)
             ctx.say("error.refused", reason=str(error))
-        # A flow under way is saved every turn (its last activity decides when it is swept); outside
-        # one, only a change is (a question answered without a flow, /help, leaves nothing to save).
-        if state.active or state.to_json() != found:
+        # A flow under way is saved every turn (its last activity decides when it is swept), and so is
+        # a chosen language (a store may let an untouched state expire); otherwise only a change is: a
+        # question answered outside any flow, or /help, leaves nothing to save.
+        if state.active or state.language is not None or state.to_json() != found:
             state.updated_at = self.services.clock.now()
             state.reminded = False
             await self.store.save(turn.key, state)

@@ -392,7 +392,7 @@ class PersonRepository(_Repository):
             row.areas = []  # nothing to look up (a resident's first message)
         self._session.add(row)
         await self._session.flush()
-        kinds = sorted(set(service_types))
+        kinds = sorted({ServiceType(kind) for kind in service_types})
         if kinds:  # a new person has none to replace
             await self._session.execute(
                 insert(person_service_types), [{"person_id": row.id, "service_type": kind} for kind in kinds]
@@ -1092,6 +1092,8 @@ class ConsentRepository(_Repository):
         """Each answer as a consent given now, a refusal as one withdrawn the moment it was given (the
         record shows the question was put and declined); what was active for these purposes is
         withdrawn first. Two statements, however many answers."""
+        if not answers:
+            return
         await self._withdraw(person_id, list(answers), now)
         await self._session.execute(
             insert(ConsentRow).execution_options(render_nulls=True),  # one batch, refusals and all

@@ -201,8 +201,9 @@ async def test_a_flow_under_way_is_saved_every_turn_and_a_turn_outside_one_only_
     await chat.say("/cancel")
     await chat.say("/lang en")
     assert [(state.flow, state.language) for state in saved[2:]] == [(None, None), (None, "en")]
-    await chat.say("/help")
-    assert len(saved) == 4
+    harness.clock.advance(timedelta(minutes=10))
+    await chat.say("/help")  # a chosen language is kept fresh, flow or not
+    assert saved[4].updated_at - saved[3].updated_at == timedelta(minutes=10)
 
 
 async def test_a_dialog_message_is_queued_for_the_person_behind_the_account(harness: Harness) -> None:
