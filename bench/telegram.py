@@ -8,10 +8,13 @@ update was handed to the bot (the full bot may answer one message with several; 
 counts). Simulated residents talk at once, each sending its next message when the previous one was
 answered; the full bot's residents are new, so their first message is answered with the welcome and
 the consent questions, which they answer by typing "是" / "yes" before asking for help and about
-policies. Each bot first answers a few warm-up messages, not measured (first connections, first NLU
-parse). Then both bots stay up side by side (the idle one waiting on its long poll) and measured
-rounds alternate between them, new residents each round, so a passing load on the machine falls on
-both alike; each bot's median round is printed with every round's rate. The ratio is the median of the
+policies. Both bots stay up side by side (the idle one waiting on its long poll) and rounds alternate
+between them, new residents each round, so a passing load on the machine falls on both alike. The first
+six rounds of each are a warm-up at the measured load, not counted: the first NLU parses, and each
+bot's pool of Bot API connections settled (connections a burst opened stand idle afterwards, and
+httpcore looks over every one on every request until httpx closes it after 5 s idle; the echo bot's
+rate rises by a third once that has happened, some 10 s into a run). Each bot's median measured round
+is printed with every measured round's rate. The ratio is the median of the
 rounds' ratios, each full round over the echo round right after it: the machine's speed drifts by more
 than the difference measured (within one run the echo bot alone has ranged from 150 to 440 messages a
 second, on another day from 270 to 560), and a pair of neighbouring rounds sees the same machine. The
@@ -92,8 +95,7 @@ SCRIPTS: dict[str, list[str]] = {
         "/cancel",
     ],
 }
-WARM_UP_USERS = 2
-WARM_UP_TURNS = 4  # the need and the three consent answers: the first NLU parse is in the warm-up
+WARM_UP_ROUNDS = 6  # per bot, at the measured load, not counted (see above: the pools settle)
 
 
 def unlimited() -> TelegramLimits:
@@ -289,8 +291,10 @@ async def rounds(arguments: argparse.Namespace, url: str, redis_url: str | None)
     results: dict[str, list[Result]] = {"full": [], "echo": []}
     async with full_bot(arguments, url, redis_url) as full, echo_bot() as echo:
         fakes = {"full": full, "echo": echo}
-        for bot, fake in fakes.items():
-            await talk(fake, residents(500_000, WARM_UP_USERS, WARM_UP_TURNS), arguments.timeout, bot)
+        for number in range(WARM_UP_ROUNDS):
+            for bot, fake in fakes.items():
+                people = residents(500_000 + number * arguments.users, arguments.users, arguments.messages)
+                await talk(fake, people, arguments.timeout, bot)
         for number in range(arguments.rounds):
             for bot, fake in fakes.items():
                 people = residents(1_000 + number * arguments.users, arguments.users, arguments.messages)
@@ -342,7 +346,7 @@ def main() -> None:
         "group_per_minute=1e6, chat_burst=0); echo: no limiter)"
     )
     print(
-        f"warm-up: {WARM_UP_USERS * WARM_UP_TURNS} messages per bot, not counted; then {arguments.rounds} "
+        f"warm-up: {WARM_UP_ROUNDS} rounds per bot at the same load, not counted; then {arguments.rounds} "
         "rounds per bot, alternating; each bot's median round shown"
     )
     print(
