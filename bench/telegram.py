@@ -14,12 +14,11 @@ six rounds of each are a warm-up at the measured load, not counted: the first NL
 bot's pool of Bot API connections settled (connections a burst opened stand idle afterwards, and
 httpcore looks over every one on every request until httpx closes it after 5 s idle; the echo bot's
 rate rises by a third once that has happened, some 10 s into a run). Each bot's median measured round
-is printed with every measured round's rate. The ratio is the median of the
-rounds' ratios, each full round over the echo round right after it: the machine's speed drifts by more
-than the difference measured (within one run the echo bot alone has ranged from 150 to 440 messages a
-second, on another day from 270 to 560), and a pair of neighbouring rounds sees the same machine. The
-ratio of the two median rounds, which may come from different stretches of the run, is printed beside
-it.
+is printed with every measured round's rate. The ratio is the median of the rounds' ratios, each full
+round over the echo round right after it: the machine's speed drifts by more than the difference
+measured (within one run the echo bot alone has ranged from 150 to 440 messages a second, on another
+day from 270 to 560), and a pair of neighbouring rounds sees the same machine. The ratio of the two
+median rounds, which may come from different stretches of the run, is printed beside it.
 
 Telegram's flood limits are lifted for both bots: the full bot runs with
 ``TelegramLimits(overall_per_second=1e6, group_per_minute=1e6, chat_burst=0)``, the echo bot has no
@@ -286,19 +285,18 @@ async def full_bot(
 
 
 async def rounds(arguments: argparse.Namespace, url: str, redis_url: str | None) -> dict[str, list[Result]]:
-    """Both bots running side by side; after a warm-up each, measured rounds alternate between them,
-    new residents every round, so a passing load on the machine falls on both alike."""
+    """Both bots running side by side, rounds alternating between them with new residents every round,
+    so a passing load on the machine falls on both alike; the first ``WARM_UP_ROUNDS`` of each are not
+    counted."""
     results: dict[str, list[Result]] = {"full": [], "echo": []}
     async with full_bot(arguments, url, redis_url) as full, echo_bot() as echo:
         fakes = {"full": full, "echo": echo}
-        for number in range(WARM_UP_ROUNDS):
-            for bot, fake in fakes.items():
-                people = residents(500_000 + number * arguments.users, arguments.users, arguments.messages)
-                await talk(fake, people, arguments.timeout, bot)
-        for number in range(arguments.rounds):
+        for number in range(WARM_UP_ROUNDS + arguments.rounds):
             for bot, fake in fakes.items():
                 people = residents(1_000 + number * arguments.users, arguments.users, arguments.messages)
-                results[bot].append(await talk(fake, people, arguments.timeout, bot))
+                result = await talk(fake, people, arguments.timeout, bot)
+                if number >= WARM_UP_ROUNDS:
+                    results[bot].append(result)
     return results
 
 

@@ -393,10 +393,7 @@ class PersonRepository(_Repository):
         self._session.add(row)
         await self._session.flush()
         kinds = sorted({ServiceType(kind) for kind in service_types})
-        if kinds:  # a new person has none to replace
-            await self._session.execute(
-                insert(person_service_types), [{"person_id": row.id, "service_type": kind} for kind in kinds]
-            )
+        await self._add_service_types(row.id, kinds)  # a new person has none to replace
         return await self._to_domain(row, kinds)
 
     async def get(self, person_id: int) -> Person | None:
@@ -455,7 +452,9 @@ class PersonRepository(_Repository):
         await self._session.execute(
             delete(person_service_types).where(person_service_types.c.person_id == person_id)
         )
-        kinds = sorted(set(service_types))
+        await self._add_service_types(person_id, sorted(set(service_types)))
+
+    async def _add_service_types(self, person_id: int, kinds: list[ServiceType]) -> None:
         if kinds:
             await self._session.execute(
                 insert(person_service_types),
@@ -1074,12 +1073,12 @@ class ConsentRepository(_Repository):
     async def grant(
         self, *, person_id: int, purpose: ConsentPurpose, notice_version: str, now: datetime
     ) -> Consent:
-        """Record consent; an active consent for the same purpose is withdrawn first, then granted anew."""
-        await self.withdraw(person_id=person_id, purpose=purpose, now=now)
-        row = ConsentRow(person_id=person_id, purpose=purpose, notice_version=notice_version, granted_at=now)
-        self._session.add(row)
-        await self._session.flush()
-        return _consent(row)
+        """Record consent; an active consent for the same purpose is withdrawn first, then granted anew
+        (``record`` with one answer). Returns the consent as kept."""
+        await self.record(
+            person_id=person_id, answers={purpose: True}, notice_version=notice_version, now=now
+        )
+        return (await self.active(person_id))[purpose]
 
     async def record(
         self,
