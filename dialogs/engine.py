@@ -212,7 +212,7 @@ class DialogEngine:
                 ctx.say("input.too_long", limit=MAX_TEXT)
             running = self.flows.get(ctx.state.flow or "")
             screened = ctx.person.role not in CASEWORK_ROLES and (running is None or running.screen_text)
-            if screened and ctx.services.screener.screen(turn.text).urgency == "critical":
+            if screened and ctx.services.screener.screen(turn.text.strip()).urgency == "critical":
                 await self.on_crisis(ctx, await ctx.parse(ctx.text or turn.text))
                 if ctx.state.flow is not None:
                     await self.prompt(ctx)  # the words were about danger, not an answer: ask again

@@ -5,6 +5,7 @@ The lexicon and the hotline numbers live in ``nlu/data``; this module only appli
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,10 +33,28 @@ class Hotline:
         return self.name.get(language) or self.name["zh"]
 
 
-def _compile(patterns: list[str]) -> re.Pattern[str] | None:
+def _lower_case(patterns: list[str]) -> list[str]:
+    """The patterns, which match lower-cased text: case-blind matching (``re.IGNORECASE``) folds the
+    case of every character compared and makes screening two to three times slower."""
+    for pattern in patterns:
+        letters = re.sub(r"\\.", "", pattern)  # escapes such as \W or \S keep their meaning
+        if letters != letters.lower():
+            raise ValueError(f"crisis patterns are written in lower case: {pattern!r}")
+    return patterns
+
+
+def _one_of(patterns: list[str]) -> re.Pattern[str] | None:
+    """One expression matching where any of the patterns does (the first listed winning)."""
     if not patterns:
         return None
-    return re.compile("|".join(f"(?:{pattern})" for pattern in patterns), re.IGNORECASE)
+    return re.compile("|".join(f"(?:{pattern})" for pattern in _lower_case(patterns)))
+
+
+def _each(patterns: list[str]) -> tuple[re.Pattern[str], ...]:
+    """Each pattern compiled on its own. Searching them one by one is several times faster than
+    searching their alternation: on its own, an expression skips ahead to where its first
+    character occurs; an alternation of a hundred tries every branch at every position."""
+    return tuple(re.compile(pattern) for pattern in _lower_case(patterns))
 
 
 def _patterns(section: Any) -> list[str]:
@@ -46,10 +65,12 @@ def _patterns(section: Any) -> list[str]:
 
 class CrisisScreener:
     def __init__(self, lexicon: dict[str, Any], hotlines: list[Hotline]) -> None:
-        self._idioms = _compile(_patterns(lexicon.get("idioms")))
-        self._critical = {kind: _compile(_patterns(section)) for kind, section in lexicon["critical"].items()}
-        self._high = _compile(_patterns(lexicon.get("high")))
+        self._idioms = _one_of(_patterns(lexicon.get("idioms")))
+        self._critical = {kind: _each(_patterns(section)) for kind, section in lexicon["critical"].items()}
+        self._high = _each(_patterns(lexicon.get("high")))
         self.hotlines = hotlines
+        # A message is screened where a dialog first sees it and again by the NLU parse of it.
+        self.screen = functools.lru_cache(maxsize=256)(self._screen)
 
     @classmethod
     def load(cls, crisis_file: Path = CRISIS_FILE, hotlines_file: Path = HOTLINES_FILE) -> CrisisScreener:
@@ -66,17 +87,19 @@ class CrisisScreener:
         ]
         return cls(lexicon, hotlines)
 
-    def screen(self, text: str) -> Screening:
-        folded = fold(text)
+    def _screen(self, text: str) -> Screening:
+        folded = fold(text).lower()
         if self._idioms is not None:
             # Blank figures of speech out with a separator, so what stood around them does not join.
             folded = self._idioms.sub(" | ", folded)
         kinds = tuple(
-            kind for kind, pattern in self._critical.items() if pattern is not None and pattern.search(folded)
+            kind
+            for kind, patterns in self._critical.items()
+            if any(pattern.search(folded) for pattern in patterns)
         )
         if kinds:
             return Screening(Urgency.CRITICAL, kinds)
-        if self._high is not None and self._high.search(folded):
+        if any(pattern.search(folded) for pattern in self._high):
             return Screening(Urgency.HIGH)
         return Screening(Urgency.NORMAL)
 

@@ -95,6 +95,23 @@ def test_traditional_and_full_width_text_is_screened_like_simplified(screener: C
     assert screener.screen("Ｉ ｗａｎｔ ｔｏ ｅｎｄ ｉｔ").urgency is Urgency.CRITICAL
 
 
+def test_letter_case_does_not_matter(screener: CrisisScreener) -> None:
+    assert screener.screen("I WANT TO KILL MYSELF").kinds == ("self_harm",)
+    assert screener.screen("He Threatened To Kill Me").kinds == ("violence",)
+    assert screener.screen("THIS FORM IS KILLING ME").urgency is Urgency.NORMAL
+    assert screener.screen("We Are Being Evicted On Friday").urgency is Urgency.HIGH
+
+
+def test_a_pattern_with_upper_case_letters_is_refused() -> None:
+    """Text is lower-cased before it is matched: such a pattern could never match."""
+    lexicon = {"critical": {"self_harm": {"en": [r"\bend it\b", "End my life"]}}}
+    with pytest.raises(ValueError, match="End my life"):
+        CrisisScreener(lexicon, [])
+    escapes = CrisisScreener({"critical": {"self_harm": {"en": [r"\Bnd\W+it\b"]}}}, [])  # \B, \W: escapes
+    assert escapes.screen("I'll END it").urgency is Urgency.CRITICAL
+    assert escapes.screen("I'll ND it").urgency is Urgency.NORMAL
+
+
 def test_hotlines_come_from_data_most_specific_first(screener: CrisisScreener) -> None:
     self_harm = [hotline.number for hotline in screener.hotlines_for(["self_harm"])]
     assert self_harm[0] == "12356"
