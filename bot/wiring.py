@@ -179,8 +179,13 @@ async def start_conversation(settings: Settings, database: Database, notifier: N
         catalog=catalog,
         clock=clock,
     )
-    store: DialogStore = RedisDialogStore(client, database) if client else SqlDialogStore(database)
-    locks: PersonLocks = RedisLocks(client) if client else MemoryLocks()
+    store: DialogStore
+    locks: PersonLocks
+    if client is not None:
+        store = RedisDialogStore(client, database)
+        locks = RedisLocks(client, states=store)  # a turn's state travels with its person's lock
+    else:
+        store, locks = SqlDialogStore(database), MemoryLocks()
     engine = build_engine(
         services,
         store,

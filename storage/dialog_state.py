@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
+from redis.asyncio.lock import Lock
+from redis.exceptions import LockNotOwnedError, NoScriptError
 from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -67,7 +72,10 @@ class RedisDialogStore:
 
     A state saved inside a unit of work of ``database`` is written when that unit commits, and not at
     all when it does not (outside one, at once): a turn that fails before its commit leaves the dialog
-    where it was, so the turn done again on redelivery finds what the first attempt found."""
+    where it was, so the turn done again on redelivery finds what the first attempt found.
+
+    Held with ``RedisLocks(client, states=this store)``, a person's state is read in the same round
+    trip that takes their lock, and written in the same one that lets it go."""
 
     def __init__(
         self,
@@ -84,7 +92,8 @@ class RedisDialogStore:
         self.active_set = f"{prefix}active"
 
     async def load(self, key: str) -> DialogState:
-        text = await self.client.get(self.prefix + key)
+        held = _held(self, key)
+        text = held.state if held is not None else await self.client.get(self.prefix + key)
         if text is None:
             return DialogState()
         return DialogState.from_json(text.decode() if isinstance(text, bytes) else text)
@@ -93,15 +102,22 @@ class RedisDialogStore:
         text, active, at = state.to_json(), state.active, state.updated_at.timestamp()
 
         async def write() -> None:
+            held = _held(self, key)
+            if held is not None:  # written when the lock is let go, before anyone else can read it
+                held.state, held.write = text, (text, active, at)
+                return
             async with self.client.pipeline(transaction=True) as pipe:
-                pipe.set(self.prefix + key, text, ex=int(self.keep.total_seconds()))
-                if active:
-                    pipe.zadd(self.active_set, {key: at})
-                else:
-                    pipe.zrem(self.active_set, key)
+                self._queue_write(pipe, key, text, active, at)
                 await pipe.execute()
 
         await self.database.when_committed(write)
+
+    def _queue_write(self, pipe: Pipeline, key: str, text: str, active: bool, at: float) -> None:
+        pipe.set(self.prefix + key, text, ex=int(self.keep.total_seconds()))
+        if active:
+            pipe.zadd(self.active_set, {key: at})
+        else:
+            pipe.zrem(self.active_set, key)
 
     async def stale(self, older_than: datetime) -> list[tuple[str, DialogState]]:
         keys: list[bytes | str] = await self.client.zrangebyscore(  # type: ignore[assignment]
@@ -116,19 +132,102 @@ class RedisDialogStore:
         return found
 
 
-class RedisLocks:
-    """Per-person locks across processes: Redis locks with a timeout, so a crashed holder cannot block."""
+@dataclass(slots=True)
+class _Held:
+    """A person's lock as its holder has it: their state as read with the lock (and as saved since),
+    and the write waiting to go with the lock's release."""
 
-    def __init__(self, client: aioredis.Redis, *, timeout: timedelta = timedelta(seconds=30)) -> None:
+    store: RedisDialogStore
+    key: str
+    state: bytes | str | None = None
+    write: tuple[str, bool, float] | None = None
+    open: bool = True
+
+
+# The locks this task holds, by person: a mapping replaced (never changed) on entering a lock, so a
+# task started inside sees the locks held when it started, and none taken after.
+_HOLDING: ContextVar[Mapping[str, _Held] | None] = ContextVar("needsbot-held-dialogs", default=None)
+
+
+def _held(store: RedisDialogStore, key: str) -> _Held | None:
+    held = (_HOLDING.get() or {}).get(key)
+    return held if held is not None and held.open and held.store is store else None
+
+
+class _StateLock(Lock):
+    """redis-py's lock, carrying a person's dialog state along: each try to take it reads the state
+    too (one round trip for both), and letting it go writes the state saved meanwhile, in one
+    transaction with the release (so nobody can take the lock and read the state before it is
+    written)."""
+
+    held: _Held | None = None
+
+    async def do_acquire(self, token: str | bytes) -> bool:
+        if self.held is None:
+            return await super().do_acquire(token)
+        async with self.held.store.client.pipeline(transaction=False) as pipe:
+            pipe.set(self.name, token, nx=True, px=int(self.timeout * 1000) if self.timeout else None)
+            pipe.get(self.held.store.prefix + self.held.key)
+            taken, state = await pipe.execute()
+        if taken:
+            self.held.state = state
+        return bool(taken)
+
+    async def do_release(self, expected_token: bytes) -> None:
+        held, self.held = self.held, None
+        if held is None or held.write is None:
+            await super().do_release(expected_token)
+            return
+        release = self.lua_release
+        assert release is not None  # registered by Lock.__init__
+        async with held.store.client.pipeline(transaction=True) as pipe:
+            held.store._queue_write(pipe, held.key, *held.write)
+            # The release script by its digest, as Lock.do_release runs it (called with the
+            # pipeline, the script would first ask the server whether it knows it: a round trip).
+            pipe.evalsha(release.sha, 1, self.name, expected_token)
+            try:
+                released = (await pipe.execute())[-1]
+            except NoScriptError:  # the server lost its scripts (a restart): the state is written
+                await super().do_release(expected_token)
+                return
+        if not released:
+            raise LockNotOwnedError("Cannot release a lock that's no longer owned")
+
+
+class RedisLocks:
+    """Per-person locks across processes: Redis locks with a timeout, so a crashed holder cannot block.
+    With ``states``, each lock carries the person's dialog state in that store along (two round trips
+    a turn for lock and state, where they would take four)."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        timeout: timedelta = timedelta(seconds=30),
+        states: RedisDialogStore | None = None,
+    ) -> None:
         self.client = client
         self.timeout = timeout
+        self.states = states
 
     @asynccontextmanager
     async def hold(self, key: str) -> AsyncIterator[None]:
-        lock = self.client.lock(
+        lock = _StateLock(
+            self.client,
             f"needsbot:lock:{key}",
             timeout=self.timeout.total_seconds(),
             blocking_timeout=self.timeout.total_seconds(),
         )
+        if self.states is None:
+            async with lock:
+                yield
+            return
+        held = _Held(self.states, key)
+        lock.held = held
         async with lock:
-            yield
+            token = _HOLDING.set({**(_HOLDING.get() or {}), key: held})
+            try:
+                yield
+            finally:
+                held.open = False
+                _HOLDING.reset(token)
