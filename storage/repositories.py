@@ -18,6 +18,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    literal_column,
     or_,
     select,
     update,
@@ -308,6 +309,9 @@ class OrganisationRepository(_Repository):
 # Built once: a statement object is reused with new parameters, so it is neither built nor given its
 # cache key again on every turn (both cost more than running it on SQLite).
 _people = PersonRow.__table__
+# The separator written into the SQL: given as a string, it would be a parameter rendered into the
+# statement anew on every execution (string aggregation takes its separator as a literal).
+_COMMA: Any = literal_column("','")
 _PERSON_BY_TELEGRAM_ID = select(
     _people.c.id,
     _people.c.telegram_user_id,
@@ -318,11 +322,11 @@ _PERSON_BY_TELEGRAM_ID = select(
     _people.c.active,
     _people.c.phone,
     _people.c.created_at,
-    select(func.aggregate_strings(cast(person_areas.c.area_id, String), ","))
+    select(func.aggregate_strings(cast(person_areas.c.area_id, String), _COMMA))
     .where(person_areas.c.person_id == _people.c.id)
     .scalar_subquery()
     .label("area_ids"),
-    select(func.aggregate_strings(person_service_types.c.service_type, ","))
+    select(func.aggregate_strings(person_service_types.c.service_type, _COMMA))
     .where(person_service_types.c.person_id == _people.c.id)
     .scalar_subquery()
     .label("service_types"),
