@@ -229,11 +229,14 @@ class TelegramFrontEnd:
         elif update.my_chat_member is not None:
             await self._on_membership(update)
 
-    async def _once(self, update: Update, work: Callable[[], Awaitable[T]]) -> T | None:
-        """``work``'s result, committed together with the update's id; None when it was handled before."""
+    async def _once(
+        self, update: Update, work: Callable[[], Awaitable[T]], *, sender: int | None = None
+    ) -> T | None:
+        """``work``'s result, committed together with the update's id; None when it was handled before.
+        ``sender``, the Telegram id of the person ``work`` first looks up, may be read along."""
         async with self.database.unit_of_work() as tx:
             if not await tx.updates.record(
-                channel=Channel.TELEGRAM, update_id=update.update_id, now=clock.now()
+                channel=Channel.TELEGRAM, update_id=update.update_id, now=clock.now(), sender=sender
             ):
                 log.info("update %s was handled before; not again", update.update_id)
                 return None
@@ -257,7 +260,7 @@ class TelegramFrontEnd:
             return replies, language, person
 
         async with engine.locks.hold(turn.key):
-            return await self._once(update, work)
+            return await self._once(update, work, sender=turn.user_id)
 
     async def _on_private(self, update: Update, message: Message, user: User) -> None:
         turn = message_turn(message, user)

@@ -6,6 +6,7 @@ Each test takes the ``database`` fixture, which is parametrised over both engine
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 
@@ -1418,6 +1419,42 @@ async def test_the_same_update_id_on_another_channel_is_new(database: Database, 
         assert await tx.updates.record(channel=Channel.TELEGRAM, update_id=5, now=now) is True
         assert await tx.updates.record(channel=Channel.CONSOLE, update_id=5, now=now) is True
         assert await tx.updates.record(channel=Channel.CONSOLE, update_id=5, now=now) is False
+
+
+async def test_an_update_recorded_with_its_sender_reads_them_along_on_postgresql(
+    database: Database, now: datetime
+) -> None:
+    async with database.transaction() as tx:
+        known = await tx.people.add(now=now, telegram_user_id=61, area_ids=[], service_types=[])
+        await tx.people.set_service_types(known.id, [ServiceType.RESOURCE_LINKING])
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        async with database.transaction() as tx:
+            assert await tx.updates.record(channel=Channel.TELEGRAM, update_id=71, now=now, sender=61)
+            recorded = len(statements)
+            person = await tx.people.by_telegram_id(61)
+            read = len(statements) - recorded
+            assert await tx.people.by_telegram_id(61) == person  # read ahead once: asked again, read
+            assert len(statements) == recorded + read + 1
+            # Nobody yet: read ahead as nobody, and enrolling them is not answered with "nobody".
+            assert await tx.updates.record(channel=Channel.TELEGRAM, update_id=72, now=now, sender=62)
+            assert await tx.people.by_telegram_id(62) is None
+            assert await tx.updates.record(channel=Channel.TELEGRAM, update_id=73, now=now, sender=62)
+            enrolled = await tx.people.add(now=now, telegram_user_id=62)
+            assert await tx.people.by_telegram_id(62) == enrolled
+            # A change to the person after the read ahead is not answered with what was read.
+            assert not await tx.updates.record(channel=Channel.TELEGRAM, update_id=71, now=now, sender=61)
+            await tx.people.update(known.id, language="en")
+            assert (await tx.people.by_telegram_id(61)).language == "en"  # type: ignore[union-attr]
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", count)
+    assert person == dataclasses.replace(known, service_types=frozenset({ServiceType.RESOURCE_LINKING}))
+    assert read == (0 if database.dialect == "postgresql" else 1)
 
 
 async def test_prune_removes_only_updates_older_than_the_cutoff(database: Database, now: datetime) -> None:
