@@ -90,14 +90,22 @@ class Database:
         """
         if self._unit.get() is not None:
             raise RuntimeError("a unit of work is already open in this task")
-        async with self._write_turn(), self._sessions() as session:
-            unit = _Unit(Transaction(session, self.dialect))
+        # The transaction is the connection's; the ORM session joins it the first time a repository
+        # uses it (its commit then flushes without committing, and its savepoints are the
+        # connection's), so a turn that needs no ORM does without its bookkeeping.
+        async with self._write_turn(), self.engine.connect() as connection:
+            session = self._sessions(bind=connection)
+            unit = _Unit(Transaction(session, self.dialect, connection))
             token = self._unit.set(unit)
             try:
-                async with session.begin():
+                async with connection.begin():
                     yield unit.tx
+                    if session.in_transaction():
+                        await session.commit()
             finally:
                 self._unit.reset(token)
+                if session.in_transaction():
+                    await session.close()
         failures = []
         for callback in unit.after_commit:
             try:
@@ -115,6 +123,9 @@ class Database:
         unit = self._unit.get()
         if unit is not None:
             async with unit.tx.session.begin_nested():
+                # The SAVEPOINT now: the session would set it only when it next used the connection,
+                # after any statement a repository sent the connection itself.
+                await unit.tx.session.connection()
                 yield unit.tx
             return
         async with self._write_turn(), self._sessions() as session, session.begin():

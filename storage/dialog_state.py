@@ -43,7 +43,7 @@ class SqlDialogStore:
 
     async def load(self, key: str) -> DialogState:
         async with self.database.without_savepoint() as tx:
-            text = await tx.session.scalar(_LOAD, {"key": key})
+            text = await tx.core.scalar(_LOAD, {"key": key})
             return DialogState.from_json(text) if text is not None else DialogState()
 
     async def save(self, key: str, state: DialogState) -> None:
@@ -56,7 +56,7 @@ class SqlDialogStore:
             "updated_at": state.updated_at,
         }
         async with self.database.without_savepoint() as tx:
-            await tx.session.execute(statement, values)
+            await tx.core.execute(statement, values)
 
     async def stale(self, older_than: datetime) -> list[tuple[str, DialogState]]:
         async with self.database.transaction() as tx:

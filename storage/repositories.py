@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 
 from casework.domain import (
@@ -93,13 +93,16 @@ def _insert_or_nothing(table: Table, dialect: str) -> Any:
 
 
 class _Repository:
-    def __init__(self, session: AsyncSession, dialect: str) -> None:
+    def __init__(self, session: AsyncSession, dialect: str, core: AsyncConnection | AsyncSession) -> None:
         self._session = session
         self._dialect = dialect
+        # Where the hottest Core statements go: the transaction's connection, without the ORM
+        # session's bookkeeping around them, when the unit of work has one (the session otherwise).
+        self._core = core
 
     async def _insert_ignoring_conflict(self, table: Table, values: dict[str, Any]) -> bool:
         """Insert a row unless a unique key already has it; True when the row is new."""
-        result = await self._session.execute(_insert_or_nothing(table, self._dialect), values)
+        result = await self._core.execute(_insert_or_nothing(table, self._dialect), values)
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def _add_unique(self, row: Base, conflict: str) -> None:
@@ -363,8 +366,8 @@ def _person(row: Any, area_ids: Iterable[int], kinds: Iterable[ServiceType]) -> 
 
 
 class PersonRepository(_Repository):
-    def __init__(self, session: AsyncSession, dialect: str) -> None:
-        super().__init__(session, dialect)
+    def __init__(self, session: AsyncSession, dialect: str, core: AsyncConnection | AsyncSession) -> None:
+        super().__init__(session, dialect, core)
         # People read ahead by another statement of this transaction (see ProcessedUpdateRepository),
         # by Telegram id, each for the next lookup of them; a write to anyone drops them all.
         self._read_ahead: dict[int, Person | None] = {}
@@ -436,7 +439,7 @@ class PersonRepository(_Repository):
         if telegram_user_id in self._read_ahead:
             return self._read_ahead.pop(telegram_user_id)
         found = (
-            await self._session.execute(_PERSON_BY_TELEGRAM_ID, {"telegram_user_id": telegram_user_id})
+            await self._core.execute(_PERSON_BY_TELEGRAM_ID, {"telegram_user_id": telegram_user_id})
         ).first()
         return _found_person(found) if found is not None else None
 
@@ -1241,8 +1244,14 @@ _RECORD_READING_SENDER = select(exists(select(_recorded.c.update_id)).label("new
 
 
 class ProcessedUpdateRepository(_Repository):
-    def __init__(self, session: AsyncSession, dialect: str, people: PersonRepository) -> None:
-        super().__init__(session, dialect)
+    def __init__(
+        self,
+        session: AsyncSession,
+        dialect: str,
+        core: AsyncConnection | AsyncSession,
+        people: PersonRepository,
+    ) -> None:
+        super().__init__(session, dialect, core)
         self._people = people
 
     async def record(
@@ -1260,7 +1269,7 @@ class ProcessedUpdateRepository(_Repository):
         if sender is None or self._dialect != "postgresql":
             return await self._insert_ignoring_conflict(_updates, values)
         found = (
-            await self._session.execute(_RECORD_READING_SENDER, {**values, "telegram_user_id": sender})
+            await self._core.execute(_RECORD_READING_SENDER, {**values, "telegram_user_id": sender})
         ).one()
         self._people.read_ahead(sender, _found_person(found) if found.id is not None else None)
         return bool(found.new)
@@ -1573,17 +1582,23 @@ class LeaseRepository(_Repository):
 class Transaction:
     """The repositories of one unit of work, all sharing one session and one database transaction."""
 
-    def __init__(self, session: AsyncSession, dialect: str) -> None:
+    def __init__(
+        self, session: AsyncSession, dialect: str, connection: AsyncConnection | None = None
+    ) -> None:
         self.session = session
-        self.areas = AreaRepository(session, dialect)
-        self.organisations = OrganisationRepository(session, dialect)
-        self.people = PersonRepository(session, dialect)
-        self.households = HouseholdRepository(session, dialect)
-        self.reports = NeedReportRepository(session, dialect)
-        self.tickets = TicketRepository(session, dialect)
-        self.consents = ConsentRepository(session, dialect)
-        self.invites = InviteRepository(session, dialect)
-        self.updates = ProcessedUpdateRepository(session, dialect, self.people)
-        self.outbox = OutboxRepository(session, dialect)
-        self.groups = WorkerGroupRepository(session, dialect)
-        self.leases = LeaseRepository(session, dialect)
+        # Core statements on ``connection`` when given (the session joined to its transaction),
+        # through the session otherwise.
+        self.core: AsyncConnection | AsyncSession = connection if connection is not None else session
+        core = self.core
+        self.areas = AreaRepository(session, dialect, core)
+        self.organisations = OrganisationRepository(session, dialect, core)
+        self.people = PersonRepository(session, dialect, core)
+        self.households = HouseholdRepository(session, dialect, core)
+        self.reports = NeedReportRepository(session, dialect, core)
+        self.tickets = TicketRepository(session, dialect, core)
+        self.consents = ConsentRepository(session, dialect, core)
+        self.invites = InviteRepository(session, dialect, core)
+        self.updates = ProcessedUpdateRepository(session, dialect, core, self.people)
+        self.outbox = OutboxRepository(session, dialect, core)
+        self.groups = WorkerGroupRepository(session, dialect, core)
+        self.leases = LeaseRepository(session, dialect, core)

@@ -66,6 +66,31 @@ async def test_a_failed_unit_leaves_nothing_and_runs_no_after_commit_work(
         assert await tx.updates.record(channel=Channel.TELEGRAM, update_id=7, now=now)
 
 
+async def _record_add_then_fail(database: Database, now: datetime) -> None:
+    async with database.transaction() as tx:
+        await tx.updates.record(channel=Channel.TELEGRAM, update_id=2, now=now)
+        await tx.people.add(now=now, telegram_user_id=43)
+        raise LookupError("refused")
+
+
+async def test_a_turn_needing_no_orm_leaves_the_session_alone_and_savepoints_undo_every_statement(
+    database: Database, now: datetime
+) -> None:
+    async with database.unit_of_work() as outer:
+        assert await outer.updates.record(channel=Channel.TELEGRAM, update_id=1, now=now, sender=41)
+        assert await outer.people.by_telegram_id(41) is None
+        assert not outer.session.in_transaction()  # the connection's transaction alone, so far
+        with pytest.raises(LookupError):  # its update's record undone with its enrolment
+            await _record_add_then_fail(database, now)
+        async with database.transaction() as tx:
+            await tx.people.add(now=now, telegram_user_id=42)
+        assert outer.session.in_transaction()
+    assert await _people(database) == [42]
+    async with database.transaction() as tx:
+        assert not await tx.updates.record(channel=Channel.TELEGRAM, update_id=1, now=now)
+        assert await tx.updates.record(channel=Channel.TELEGRAM, update_id=2, now=now)
+
+
 async def test_after_commit_work_waits_for_the_unit(database: Database) -> None:
     ran: list[str] = []
     database.after_commit(lambda: ran.append("at once"))
