@@ -349,6 +349,11 @@ async def test_redis_locks_keep_one_turn_of_a_person_at_a_time(redis_client: aio
     assert order in (["a in", "a out", "b in", "b out"], ["b in", "b out", "a in", "a out"])
 
 
+@pytest.fixture
+def redis_store(redis_client: aioredis.Redis, database: Database) -> RedisDialogStore:
+    return RedisDialogStore(redis_client, database, prefix=f"needsbot:test:{uuid.uuid4().hex}:")
+
+
 class RoundTrips:
     """Counts the client's round trips to Redis: a command or a pipeline each takes a connection
     from the pool (and gives it back) once."""
@@ -367,68 +372,68 @@ class RoundTrips:
 
 @pytest.mark.redis
 async def test_a_persons_state_travels_with_their_lock_two_round_trips_a_turn(
-    redis_client: aioredis.Redis, database: Database, monkeypatch: pytest.MonkeyPatch
+    redis_client: aioredis.Redis,
+    database: Database,
+    redis_store: RedisDialogStore,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    store = RedisDialogStore(redis_client, database, prefix=f"needsbot:test:{uuid.uuid4().hex}:")
-    locks = RedisLocks(redis_client, states=store)
-    await store.save("telegram:8", DialogState(flow="need", state="area", token="a"))
+    locks = RedisLocks(redis_client, states=redis_store)
+    await redis_store.save("telegram:8", DialogState(flow="need", state="area", token="a"))
     trips = RoundTrips(redis_client, monkeypatch)
 
     async with locks.hold("telegram:8"):  # taken, and the state read with it
         async with database.unit_of_work():
-            state = await store.load("telegram:8")
+            state = await redis_store.load("telegram:8")
             assert state.state == "area"
             state.state = "size"
-            await store.save("telegram:8", state)
-        assert (await store.load("telegram:8")).state == "size"  # what this turn saved, not re-read
+            await redis_store.save("telegram:8", state)
+        assert (await redis_store.load("telegram:8")).state == "size"  # what this turn saved, not re-read
         assert trips.count == 1
-        assert (await redis_client.get(store.prefix + "telegram:8")) is not None
+        assert (await redis_client.get(redis_store.prefix + "telegram:8")) is not None
         trips.count = 0
     assert trips.count == 1  # written and let go together
     assert (
-        await RedisDialogStore(redis_client, database, prefix=store.prefix).load("telegram:8")
+        await RedisDialogStore(redis_client, database, prefix=redis_store.prefix).load("telegram:8")
     ).state == "size"
     assert await redis_client.exists("needsbot:lock:telegram:8") == 0
 
     async def failing_turn() -> None:
         async with locks.hold("telegram:8"), database.unit_of_work():
-            await store.save("telegram:8", DialogState(flow="need", state="gone", token="b"))
+            await redis_store.save("telegram:8", DialogState(flow="need", state="gone", token="b"))
             raise Crash
 
     with pytest.raises(Crash):  # a turn that fails before its commit writes nothing, and lets go
         await failing_turn()
-    assert (await store.load("telegram:8")).state == "size"
+    assert (await redis_store.load("telegram:8")).state == "size"
     assert await redis_client.exists("needsbot:lock:telegram:8") == 0
 
 
 @pytest.mark.redis
 async def test_a_lock_carrying_state_is_let_go_when_the_server_lost_its_scripts(
-    redis_client: aioredis.Redis, database: Database
+    redis_client: aioredis.Redis, redis_store: RedisDialogStore
 ) -> None:
-    store = RedisDialogStore(redis_client, database, prefix=f"needsbot:test:{uuid.uuid4().hex}:")
-    locks = RedisLocks(redis_client, states=store)
+    locks = RedisLocks(redis_client, states=redis_store)
     async with locks.hold("telegram:9"):
-        await store.save("telegram:9", DialogState(flow="need", state="area", token="a"))
+        await redis_store.save("telegram:9", DialogState(flow="need", state="area", token="a"))
         await redis_client.script_flush()  # as after a restart
-    assert (await store.load("telegram:9")).state == "area"
+    assert (await redis_store.load("telegram:9")).state == "area"
     assert await redis_client.exists("needsbot:lock:telegram:9") == 0
     async with locks.hold("telegram:9"):  # and the script is there again for the next
-        await store.save("telegram:9", DialogState())
+        await redis_store.save("telegram:9", DialogState())
     assert await redis_client.exists("needsbot:lock:telegram:9") == 0
 
 
 @pytest.mark.redis
 async def test_a_lock_that_ran_out_and_was_taken_is_not_let_go_by_its_first_holder(
-    redis_client: aioredis.Redis, database: Database
+    redis_client: aioredis.Redis, redis_store: RedisDialogStore
 ) -> None:
-    store = RedisDialogStore(redis_client, database, prefix=f"needsbot:test:{uuid.uuid4().hex}:")
-    slow = RedisLocks(redis_client, states=store, timeout=timedelta(milliseconds=100))
+    slow = RedisLocks(redis_client, states=redis_store, timeout=timedelta(milliseconds=100))
 
     async def overlong_turn() -> None:
         async with slow.hold("telegram:10"):
             await asyncio.sleep(0.2)  # the lock runs out, and another turn takes it
             assert await redis_client.set("needsbot:lock:telegram:10", "other", nx=True)
-            await store.save("telegram:10", DialogState(flow="need", state="late", token="c"))
+            await redis_store.save("telegram:10", DialogState(flow="need", state="late", token="c"))
 
     with pytest.raises(LockNotOwnedError):
         await overlong_turn()

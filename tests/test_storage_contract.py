@@ -6,7 +6,9 @@ Each test takes the ``database`` fixture, which is parametrised over both engine
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 
@@ -1257,6 +1259,21 @@ async def test_granting_consent_again_supersedes_the_earlier_grant(database: Dat
         assert active == {ConsentPurpose.SHARE_WITH_AGENCY: second}
 
 
+@contextlib.contextmanager
+def sent_statements(database: Database) -> Iterator[list[str]]:
+    """The SQL of every statement sent to the database inside the block, in order."""
+    statements: list[str] = []
+
+    def note(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        yield statements
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", note)
+
+
 async def test_answers_to_the_consent_questions_are_recorded_together(
     database: Database, now: datetime
 ) -> None:
@@ -1266,13 +1283,7 @@ async def test_answers_to_the_consent_questions_are_recorded_together(
         earlier = await tx.consents.grant(
             person_id=person.id, purpose=ConsentPurpose.CONTACT_ME, notice_version="v1", now=now
         )
-    statements: list[str] = []
-
-    def count(*args: object) -> None:
-        statements.append(str(args[2]))
-
-    event.listen(database.engine.sync_engine, "before_cursor_execute", count)
-    try:
+    with sent_statements(database) as statements:
         async with database.transaction() as tx:
             answers = {
                 ConsentPurpose.STORE_REPORT: True,
@@ -1280,8 +1291,6 @@ async def test_answers_to_the_consent_questions_are_recorded_together(
                 ConsentPurpose.SHARE_WITH_AGENCY: True,
             }
             await tx.consents.record(person_id=person.id, answers=answers, notice_version="v2", now=later)
-    finally:
-        event.remove(database.engine.sync_engine, "before_cursor_execute", count)
     # One statement withdraws what was active, one inserts every answer (a refusal with its own).
     assert len([s for s in statements if s.lstrip().upper().startswith(("UPDATE", "INSERT"))]) == 2
     async with database.transaction() as tx:
@@ -1427,13 +1436,7 @@ async def test_an_update_recorded_with_its_sender_reads_them_along_on_postgresql
     async with database.transaction() as tx:
         known = await tx.people.add(now=now, telegram_user_id=61, area_ids=[], service_types=[])
         await tx.people.set_service_types(known.id, [ServiceType.RESOURCE_LINKING])
-    statements: list[str] = []
-
-    def count(*args: object) -> None:
-        statements.append(str(args[2]))
-
-    event.listen(database.engine.sync_engine, "before_cursor_execute", count)
-    try:
+    with sent_statements(database) as statements:
         async with database.transaction() as tx:
             assert await tx.updates.record(channel=Channel.TELEGRAM, update_id=71, now=now, sender=61)
             recorded = len(statements)
@@ -1451,8 +1454,6 @@ async def test_an_update_recorded_with_its_sender_reads_them_along_on_postgresql
             assert not await tx.updates.record(channel=Channel.TELEGRAM, update_id=71, now=now, sender=61)
             await tx.people.update(known.id, language="en")
             assert (await tx.people.by_telegram_id(61)).language == "en"  # type: ignore[union-attr]
-    finally:
-        event.remove(database.engine.sync_engine, "before_cursor_execute", count)
     assert person == dataclasses.replace(known, service_types=frozenset({ServiceType.RESOURCE_LINKING}))
     assert read == (0 if database.dialect == "postgresql" else 1)
 
