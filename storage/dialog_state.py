@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -201,6 +202,10 @@ class _StateLock(Lock):
             except NoScriptError:  # the server lost its scripts (a restart): the state is written
                 await super().do_release(expected_token)
                 return
+            except Exception:  # the write refused (out of memory, say): still let the lock go
+                with contextlib.suppress(Exception):
+                    await super().do_release(expected_token)
+                raise
         if not released:
             raise LockNotOwnedError("Cannot release a lock that's no longer owned")
 
@@ -217,6 +222,8 @@ class RedisLocks:
         timeout: timedelta = timedelta(seconds=30),
         states: RedisDialogStore | None = None,
     ) -> None:
+        if states is not None and states.client is not client:
+            raise ValueError("a lock carries state only in a store on the same Redis client")
         self.client = client
         self.timeout = timeout
         self.states = states

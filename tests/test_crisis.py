@@ -100,6 +100,8 @@ def test_letter_case_does_not_matter(screener: CrisisScreener) -> None:
     assert screener.screen("He Threatened To Kill Me").kinds == ("violence",)
     assert screener.screen("THIS FORM IS KILLING ME").urgency is Urgency.NORMAL
     assert screener.screen("We Are Being Evicted On Friday").urgency is Urgency.HIGH
+    assert screener.screen("I WANT TO KİLL MYSELF").kinds == ("self_harm",)  # as case-blind matching
+    assert screener.screen("i want to kıll myself").kinds == ("self_harm",)
 
 
 def test_a_pattern_with_upper_case_letters_is_refused() -> None:

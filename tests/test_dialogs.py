@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from redis.exceptions import LockNotOwnedError
+from redis.exceptions import LockNotOwnedError, ResponseError
 from sqlalchemy import delete, update
 
 from bot.console import ConsoleChannel
@@ -421,6 +421,38 @@ async def test_a_lock_carrying_state_is_let_go_when_the_server_lost_its_scripts(
     async with locks.hold("telegram:9"):  # and the script is there again for the next
         await redis_store.save("telegram:9", DialogState())
     assert await redis_client.exists("needsbot:lock:telegram:9") == 0
+
+
+@pytest.mark.redis
+async def test_a_state_write_refused_is_raised_and_the_lock_still_let_go(
+    redis_client: aioredis.Redis, database: Database
+) -> None:
+    # A Redis user who may not add to the active-dialog index: the transaction with the release is
+    # refused whole (EXECABORT), and the lock is let go on its own.
+    user = f"needsbot-test-{uuid.uuid4().hex[:8]}"
+    await redis_client.acl_setuser(user, enabled=True, nopass=True, keys=["*"], commands=["+@all", "-zadd"])
+    refused = aioredis.Redis.from_url(TEST_REDIS_URL, username=user, password="any")
+    try:
+        store = RedisDialogStore(refused, database, prefix=f"needsbot:test:{uuid.uuid4().hex}:")
+        locks = RedisLocks(refused, states=store)
+
+        async def turn() -> None:
+            async with locks.hold("telegram:11"):
+                await store.save("telegram:11", DialogState(flow="need", state="area", token="a"))
+
+        with pytest.raises(ResponseError):
+            await turn()
+        assert await redis_client.exists("needsbot:lock:telegram:11") == 0
+        assert await redis_client.exists(store.prefix + "telegram:11") == 0  # nothing of it written
+    finally:
+        await refused.aclose()
+        await redis_client.acl_deluser(user)
+
+
+@pytest.mark.redis
+def test_a_lock_carries_state_only_from_a_store_on_its_own_client(redis_store: RedisDialogStore) -> None:
+    with pytest.raises(ValueError, match="same Redis client"):
+        RedisLocks(aioredis.Redis.from_url(TEST_REDIS_URL), states=redis_store)
 
 
 @pytest.mark.redis
