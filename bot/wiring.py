@@ -183,7 +183,7 @@ async def start_conversation(settings: Settings, database: Database, notifier: N
     locks: PersonLocks
     if client is not None:
         store = RedisDialogStore(client, database)
-        locks = RedisLocks(client, states=store)  # a turn's state travels with its person's lock
+        locks = RedisLocks(store)  # a turn's state travels with its person's lock
     else:
         store, locks = SqlDialogStore(database), MemoryLocks()
     engine = build_engine(

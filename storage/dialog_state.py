@@ -76,7 +76,7 @@ class RedisDialogStore:
     all when it does not (outside one, at once): a turn that fails before its commit leaves the dialog
     where it was, so the turn done again on redelivery finds what the first attempt found.
 
-    Held with ``RedisLocks(client, states=this store)``, a person's state is read in the same round
+    Held with ``RedisLocks(this store)``, a person's state is read in the same round
     trip that takes their lock, and written in the same one that lets it go."""
 
     def __init__(
@@ -162,7 +162,9 @@ class _StateLock(Lock):
     transaction with the release (so nobody can take the lock and read the state before it is
     written)."""
 
-    held: _Held | None = None
+    def __init__(self, held: _Held, name: str, **options: Any) -> None:
+        super().__init__(held.store.client, name, **options)
+        self.held = held
 
     async def acquire(
         self,
@@ -175,19 +177,18 @@ class _StateLock(Lock):
         return result
 
     async def do_acquire(self, token: str | bytes) -> bool:
-        if self.held is None:
-            return await super().do_acquire(token)
-        async with self.held.store.client.pipeline(transaction=False) as pipe:
+        held = self.held
+        async with held.store.client.pipeline(transaction=False) as pipe:
             pipe.set(self.name, token, nx=True, px=int(self.timeout * 1000) if self.timeout else None)
-            pipe.get(self.held.store.prefix + self.held.key)
+            pipe.get(held.store.prefix + held.key)
             taken, state = await pipe.execute()
         if taken:
-            self.held.state = state
+            held.state = state
         return bool(taken)
 
     async def do_release(self, expected_token: bytes) -> None:
-        held, self.held = self.held, None
-        if held is None or held.write is None:
+        held = self.held
+        if held.write is None:
             await super().do_release(expected_token)
             return
         release = self.lua_release
@@ -212,36 +213,22 @@ class _StateLock(Lock):
 
 class RedisLocks:
     """Per-person locks across processes: Redis locks with a timeout, so a crashed holder cannot block.
-    With ``states``, each lock carries the person's dialog state in that store along (two round trips
-    a turn for lock and state, where they would take four)."""
+    Each carries the person's dialog state in ``states`` along, on that store's Redis (two round trips a
+    turn for lock and state, where they would take four)."""
 
-    def __init__(
-        self,
-        client: aioredis.Redis,
-        *,
-        timeout: timedelta = timedelta(seconds=30),
-        states: RedisDialogStore | None = None,
-    ) -> None:
-        if states is not None and states.client is not client:
-            raise ValueError("a lock carries state only in a store on the same Redis client")
-        self.client = client
-        self.timeout = timeout
+    def __init__(self, states: RedisDialogStore, *, timeout: timedelta = timedelta(seconds=30)) -> None:
         self.states = states
+        self.timeout = timeout
 
     @asynccontextmanager
     async def hold(self, key: str) -> AsyncIterator[None]:
+        held = _Held(self.states, key)
         lock = _StateLock(
-            self.client,
+            held,
             f"needsbot:lock:{key}",
             timeout=self.timeout.total_seconds(),
             blocking_timeout=self.timeout.total_seconds(),
         )
-        if self.states is None:
-            async with lock:
-                yield
-            return
-        held = _Held(self.states, key)
-        lock.held = held
         async with lock:
             token = _HOLDING.set({**(_HOLDING.get() or {}), key: held})
             try:
