@@ -1,4 +1,4 @@
-"""``needsbot nlu`` and ``needsbot policy``: training, parsing, evaluating and policy answers."""
+"""``needsbot nlu``: training, parsing and evaluating intent models."""
 
 from __future__ import annotations
 
@@ -15,9 +15,8 @@ from bot import wiring
 from bot.cli_support import echo_json, fail, jsonable, settings_of
 from bot.settings import NluBackend
 from casework.domain import InvalidInput, Urgency
-from dialogs.catalog import Catalog
-from nlu import embedded, rasa_server
-from nlu.crisis import CrisisScreener
+from nlu import embedded, rasa_server, risk
+from nlu.crisis import CrisisScreener, text_preparation
 from nlu.evaluation import Evaluation, cross_validate, evaluate_classifier
 from nlu.training_data import load_project_data, load_training_data
 from nlu.types import Parse
@@ -55,6 +54,14 @@ def nlu_train(ctx: click.Context, backend: str, rasa_venv: Path) -> None:
         f"embedded model trained on {len(data.examples)} examples, {len(data.intents)} intents, "
         f"in {time.perf_counter() - started:.1f} s: {model_file}"
     )
+    started = time.perf_counter()
+    corpus = risk.load_corpus()
+    prepare = text_preparation()  # the crisis screen's own: the model learns from what it will see
+    risk.train_and_store(settings.nlu_model_dir, prepare, prepare.signature, corpus)
+    click.echo(
+        f"crisis risk model trained on {len(corpus.texts)} examples, {len(corpus.concepts)} concepts, "
+        f"in {time.perf_counter() - started:.1f} s: {settings.nlu_model_dir / risk.MODEL_FILE}"
+    )
 
 
 @nlu.command("serve")
@@ -75,11 +82,15 @@ def nlu_serve(port: int, rasa_venv: Path) -> None:
         process.wait(timeout=30)
 
 
-def _with_classifier(ctx: click.Context, backend: str | None, work: Any) -> Any:
+def _with_classifier(
+    ctx: click.Context, backend: str | None, work: Any, screener: CrisisScreener | None = None
+) -> Any:
     settings = settings_of(ctx)
 
     async def main() -> Any:
-        classifier = wiring.build_classifier(settings, NluBackend(backend) if backend else None)
+        classifier = wiring.build_classifier(
+            settings, NluBackend(backend) if backend else None, screener=screener
+        )
         try:
             return await work(classifier)
         finally:
@@ -97,6 +108,14 @@ def _describe(parse: Parse, screener: CrisisScreener) -> list[str]:
     lines.append(f"service   {parse.service_type.value if parse.service_type else '-'}")
     urgency = parse.urgency.value + (f" ({', '.join(parse.crisis_kinds)})" if parse.crisis_kinds else "")
     lines.append(f"urgency   {urgency}")
+    if parse.crisis_signals:
+        lines.append(
+            "crisis    "
+            + ", ".join(
+                f"{signal.concept} ({signal.kind}) from {signal.source} {signal.confidence:.2f}"
+                for signal in parse.crisis_signals
+            )
+        )
     if parse.urgency is Urgency.CRITICAL:
         hotlines = screener.hotlines_for(parse.crisis_kinds)
         lines.append("hotlines  " + ", ".join(f"{h.label(parse.language)} {h.number}" for h in hotlines))
@@ -114,7 +133,7 @@ def _describe(parse: Parse, screener: CrisisScreener) -> list[str]:
 @click.pass_context
 def nlu_parse(ctx: click.Context, text: str | None, as_json: bool, backend: str | None) -> None:
     """Understand TEXT; without it, each line of standard input, one JSON object per line."""
-    screener = CrisisScreener.load()
+    screener = wiring.build_screener(settings_of(ctx))
 
     async def work(classifier: IntentClassifier) -> None:
         if text is not None:
@@ -132,7 +151,7 @@ def nlu_parse(ctx: click.Context, text: str | None, as_json: bool, backend: str 
             parse = await classifier.parse(line)
             click.echo(json.dumps(jsonable(parse), ensure_ascii=False))
 
-    _with_classifier(ctx, backend, work)
+    _with_classifier(ctx, backend, work, screener)
 
 
 def _print_evaluation(result: Evaluation, title: str) -> None:
@@ -196,54 +215,3 @@ def nlu_evaluate(
         echo_json(result)
     else:
         _print_evaluation(result, title)
-
-
-@click.group()
-def policy() -> None:
-    """Assistance policy answers with citations."""
-
-
-@policy.command("ask")
-@click.argument("question")
-@click.option(
-    "--lang", type=click.Choice(["zh", "en"]), default=None, help="Answer language; guessed if unset."
-)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def policy_ask(question: str, lang: str | None, as_json: bool) -> None:
-    """Answer QUESTION from the policy knowledge base, citing the source."""
-    answer = wiring.build_knowledge_base().ask(question, lang)
-    if as_json:
-        echo_json(
-            {
-                "question": answer.question,
-                "language": answer.language,
-                "confident": answer.confident,
-                "matches": [
-                    {
-                        "id": match.entry.id,
-                        "score": round(match.score, 4),
-                        "answer": match.entry.answer_in(answer.language),
-                        "citation": match.entry.citation.render(answer.language),
-                        "local_note": match.entry.note_in(answer.language),
-                    }
-                    for match in answer.matches
-                ],
-            }
-        )
-        return
-    catalog = Catalog.load()
-    best = answer.best
-    if best is None or not answer.confident:
-        click.echo(catalog.text("policy.unsure", answer.language))
-        for match in answer.matches:
-            click.echo(f"  · {match.entry.questions[answer.language][0]}  ({match.score:.2f})")
-        return
-    entry = best.entry
-    click.echo(entry.answer_in(answer.language))
-    click.echo(f"\n— {entry.citation.render(answer.language)}")
-    click.echo(entry.note_in(answer.language))
-    others = answer.matches[1:]
-    if others:
-        click.echo("\n" + catalog.text("policy.related", answer.language))
-        for match in others:
-            click.echo(f"  · {match.entry.questions[answer.language][0]}")

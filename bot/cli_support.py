@@ -16,8 +16,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
-from bot.settings import ConfigurationError, Settings, load_settings
-from casework.domain import DomainError
+from bot.settings import Settings, load_settings
 from storage import Database, create_database
 
 T = TypeVar("T")
@@ -40,18 +39,6 @@ def database_problem(error: Exception, settings: Settings) -> str:
     if "no such table" in text or ("does not exist" in text and "relation" in text):
         return "the database is not set up yet: run `needsbot db upgrade` first"
     return f"cannot use the database at {redacted(settings.database_url)} ({type(error).__name__})"
-
-
-class NeedsbotGroup(click.Group):
-    """Turns configuration, input and database problems into one clear line and an exit code."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except ConfigurationError as error:
-            fail(f"configuration error: {error}", code=2)
-        except DomainError as error:
-            fail(str(error))
 
 
 def settings_of(ctx: click.Context) -> Settings:

@@ -40,13 +40,24 @@ from storage import Database
 from storage.dialog_state import RedisDialogStore, RedisLocks, SqlDialogStore
 
 
-def build_embedded_classifier(settings: Settings) -> EmbeddedClassifier:
-    assembler = ParseAssembler(CrisisScreener.load(), default_language=settings.default_language.value)
+def build_screener(settings: Settings) -> CrisisScreener:
+    """The crisis screen: lexicon rules and the risk model kept beside the embedded model."""
+    return CrisisScreener.load(model_dir=settings.nlu_model_dir)
+
+
+def build_embedded_classifier(
+    settings: Settings, screener: CrisisScreener | None = None
+) -> EmbeddedClassifier:
+    assembler = ParseAssembler(
+        screener or build_screener(settings), default_language=settings.default_language.value
+    )
     return EmbeddedClassifier(embedded.load_or_train(settings.nlu_model_dir), assembler)
 
 
-def build_classifier(settings: Settings, backend: NluBackend | None = None) -> IntentClassifier:
-    local = build_embedded_classifier(settings)
+def build_classifier(
+    settings: Settings, backend: NluBackend | None = None, screener: CrisisScreener | None = None
+) -> IntentClassifier:
+    local = build_embedded_classifier(settings, screener)
     if (backend or settings.nlu_backend) is NluBackend.RASA:
         return RasaClassifier(settings.rasa_url, local, local.assembler, timeout=settings.rasa_timeout)
     return local
@@ -167,12 +178,14 @@ class Conversation:
 async def start_conversation(settings: Settings, database: Database, notifier: Notifier) -> Conversation:
     casework = await start_casework_services(settings, database, notifier=notifier)
     client = casework.redis
-    classifier = build_classifier(settings)
+    # One screener for the dialogs and the NLU: a message is screened once, its result cached.
+    screener = build_screener(settings)
+    classifier = build_classifier(settings, screener=screener)
     catalog = Catalog.load()
     people = People(database, clock)
     services = Services(
         nlu=classifier,
-        screener=CrisisScreener.load(),
+        screener=screener,
         knowledge=build_knowledge_base(),
         casework=casework.casework,
         people=people,

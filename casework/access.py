@@ -31,6 +31,11 @@ class Operation(StrEnum):
     COMPLETE_REFERRAL = "complete_referral"
     ASSIGN = "assign"
     RATE = "rate"
+    ACKNOWLEDGE = "acknowledge"  # "I'm on it" on a crisis alert
+
+
+# What staff may do on a ticket outside their areas when a crisis on it was escalated to them.
+ALERTED_MAY = frozenset({Operation.VIEW, Operation.STATUS, Operation.ACKNOWLEDGE})
 
 
 WORKER_ROLES = frozenset({Role.SOCIAL_WORKER, Role.SUPERVISOR, Role.ADMIN})
@@ -51,10 +56,13 @@ def check(
     ticket: Ticket,
     area_chain: Collection[int],
     referral: Referral | None = None,
+    *,
+    alerted: bool = False,
 ) -> None:
     """Raise ``Forbidden`` unless ``actor`` may perform ``operation`` on ``ticket``.
 
-    ``area_chain`` is the ticket's area and every area above it.
+    ``area_chain`` is the ticket's area and every area above it; ``alerted`` says a crisis on the
+    ticket was escalated to the actor (the on-call list reaches beyond one's areas).
     """
     if not actor.active:
         raise Forbidden("this account is not active")
@@ -76,6 +84,8 @@ def check(
         return
     if actor.role not in WORKER_ROLES:
         raise Forbidden("this ticket is not yours")
+    if alerted and operation in ALERTED_MAY:
+        return
     if actor.role is Role.SUPERVISOR:
         if covers(actor, area_chain):
             return

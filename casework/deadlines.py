@@ -23,7 +23,8 @@ class SlaState(StrEnum):
 
 
 SLA_ORDER = {SlaState.BREACHED: 0, SlaState.AT_RISK: 1, SlaState.ON_TRACK: 2}
-URGENCY_ORDER = {Urgency.CRITICAL: 0, Urgency.HIGH: 1, Urgency.NORMAL: 2}
+# A "review" band came after the other three: a deadlines file written before it gets this one.
+REVIEW_DEFAULTS = {"claim": timedelta(hours=1), "resolve": timedelta(days=3)}
 
 
 def _table(raw: Any, where: str) -> dict[Urgency, timedelta]:
@@ -34,7 +35,9 @@ def _table(raw: Any, where: str) -> dict[Urgency, timedelta]:
         try:
             urgency = Urgency(str(key))
         except ValueError:
-            raise InvalidInput(f"{where}: '{key}' is not an urgency (normal, high, critical)") from None
+            raise InvalidInput(
+                f"{where}: '{key}' is not an urgency (normal, high, review, critical)"
+            ) from None
         table[urgency] = parse_duration(str(value))
     return table
 
@@ -47,6 +50,8 @@ class DeadlinePolicy:
     at_risk_after: float = 0.75
     home_visit_after: timedelta = timedelta(days=1)
     survey_after: timedelta = timedelta(days=1)
+    # An unacknowledged crisis is alerted one step further up after this long.
+    crisis_realert_after: timedelta = timedelta(minutes=10)
 
     @classmethod
     def load(cls, path: Path = DEADLINES_FILE) -> DeadlinePolicy:
@@ -57,6 +62,7 @@ class DeadlinePolicy:
         claim = _table(raw.get("claim"), "claim")
         resolve = _table(raw.get("resolve"), "resolve")
         for name, table in (("claim", claim), ("resolve", resolve)):
+            table.setdefault(Urgency.REVIEW, REVIEW_DEFAULTS[name])
             missing = set(Urgency) - set(table)
             if missing:
                 raise InvalidInput(f"{name}: no deadline for {', '.join(sorted(missing))}")
@@ -79,6 +85,7 @@ class DeadlinePolicy:
             at_risk_after=at_risk,
             home_visit_after=parse_duration(str(raw.get("home_visit_after", "1d"))),
             survey_after=parse_duration(str(raw.get("survey_after", "1d"))),
+            crisis_realert_after=parse_duration(str(raw.get("crisis_realert_after", "10m"))),
         )
 
     def _limit(self, name: str, urgency: Urgency, service_type: ServiceType) -> timedelta:
@@ -124,7 +131,7 @@ class DeadlinePolicy:
         """Breached first, then at risk; within each, the most urgent, then the oldest."""
         return (
             SLA_ORDER[self.state(ticket, now)],
-            URGENCY_ORDER[ticket.urgency],
+            -ticket.urgency.rank,
             ticket.created_at,
             ticket.id,
         )

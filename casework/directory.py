@@ -27,6 +27,7 @@ from casework.domain import (
     Role,
     ServiceType,
 )
+from casework.on_call import parse_hours
 from storage import Database
 
 AREA_CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -306,11 +307,36 @@ def _known_area(stored: Mapping[str, Area], code: str) -> Area:
 
 
 async def load_demo_if_empty(database: Database, *, now: datetime) -> ImportSummary | None:
-    """Load the demonstration district into a new database; leave a database with areas alone."""
+    """Load the demonstration district, and its staff, into a new database; leave a database with
+    areas alone."""
     async with database.transaction() as tx:
         if await tx.areas.count():
             return None
-    return await import_directory(database, read_directory_file(DEMO_FILE), now=now)
+    summary = await import_directory(database, read_directory_file(DEMO_FILE), now=now)
+    await _load_demo_staff(
+        database, yaml.safe_load(DEMO_FILE.read_text(encoding="utf-8")).get("staff", []), now
+    )
+    return summary
+
+
+async def _load_demo_staff(database: Database, staff: list[dict[str, Any]], now: datetime) -> None:
+    """The demonstration's staff: console accounts serving every service type, one of them on call."""
+    async with database.transaction() as tx:
+        areas = {area.code: area for area in await tx.areas.list_all()}
+        for entry in staff:
+            person = await tx.people.add(
+                now=now,
+                telegram_user_id=int(entry["console_user"]),
+                display_name=str(entry["name"]),
+                role=Role(entry["role"]),
+                area_ids=[_known_area(areas, code).id for code in entry["areas"]],
+                service_types=list(ServiceType),
+            )
+            if "on_call" in entry:
+                start, end = parse_hours(str(entry["on_call"]))
+                await tx.on_call.add(
+                    person_id=person.id, area_id=None, from_time=start, until_time=end, now=now
+                )
 
 
 async def add_organisation(
@@ -408,6 +434,8 @@ async def console_person(database: Database, user_id: int, role: Role, *, now: d
         communities = await tx.areas.children(streets[0].id) or streets
         area = communities[0] if role is Role.VOLUNTEER else streets[0]
         person = await tx.people.by_telegram_id(user_id)
+        if person is not None and person.role is role and (person.area_ids or role is Role.RECIPIENT):
+            return person  # as enrolled before (the demonstration's staff, say)
         if person is None:
             person = await tx.people.add(
                 now=now, telegram_user_id=user_id, display_name=CONSOLE_DISPLAY_NAMES.get(role, ""), role=role

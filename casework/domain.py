@@ -7,7 +7,7 @@ persist them live in ``storage/`` and convert at the repository boundary.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time
 from enum import StrEnum
 from typing import Any
 
@@ -33,7 +33,17 @@ class ServiceType(StrEnum):
 class Urgency(StrEnum):
     NORMAL = "normal"
     HIGH = "high"
+    # A possible crisis the screen is not sure of: a person looks at it within the hour.
+    REVIEW = "review"
     CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        """Higher is more urgent: normal < high < review < critical."""
+        return _URGENCY_RANK[self]
+
+
+_URGENCY_RANK = {Urgency.NORMAL: 0, Urgency.HIGH: 1, Urgency.REVIEW: 2, Urgency.CRITICAL: 3}
 
 
 class AreaLevel(StrEnum):
@@ -262,6 +272,26 @@ class WorkerGroup:
     area_id: int
     chat_id: int
     title: str
+
+
+@dataclass(frozen=True, slots=True)
+class OnCall:
+    """A person on the crisis on-call list for some hours of every day (local time), for one area and
+    everything below it, or for every area when ``area_id`` is None. From == until means all day; an
+    until earlier than from runs past midnight."""
+
+    id: int
+    person_id: int
+    area_id: int | None
+    from_time: time
+    until_time: time
+
+    def on_duty(self, at: time) -> bool:
+        if self.from_time == self.until_time:
+            return True
+        if self.from_time < self.until_time:
+            return self.from_time <= at < self.until_time
+        return at >= self.from_time or at < self.until_time
 
 
 @dataclass(frozen=True, slots=True)

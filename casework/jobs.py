@@ -33,6 +33,10 @@ def _installed() -> FollowUpWork:
 
 
 async def sweep_deadlines() -> None:
+    """Every minute: crises nobody acknowledged climb a step, unclaimed tickets reach supervisors."""
+    climbed = await _installed().escalate_crises()
+    if climbed:
+        log.info("alerted the next step of %d unacknowledged crises", climbed)
     escalated = await _installed().escalate_overdue()
     if escalated:
         log.info("escalated %d unclaimed tickets", escalated)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import time
+from enum import StrEnum
 
-from casework.domain import OPEN_STATUSES, Person, Role, ServiceType, Ticket, Urgency, WorkerGroup
+from casework.domain import OPEN_STATUSES, Person, Role, ServiceType, Ticket, WorkerGroup
 from storage.repositories import Transaction
 
 ALERTED_WORKERS = 3
@@ -58,5 +60,80 @@ async def route(tx: Transaction, ticket: Ticket, *, alerted: int = ALERTED_WORKE
     )
 
 
-def escalate_at_once(ticket: Ticket) -> bool:
-    return ticket.urgency is Urgency.CRITICAL
+# --- crises -------------------------------------------------------------------------------------------
+
+
+class CrisisReach(StrEnum):
+    """Whom a step of a crisis's alerts reaches, as the person in danger is told it."""
+
+    STAFF = "staff"  # social workers or supervisors of the area or an area above it
+    ON_CALL = "on_call"  # the on-call list
+    NOBODY = "nobody"  # no one can be alerted: the person has the hotlines alone
+
+
+@dataclass(frozen=True, slots=True)
+class CrisisStep:
+    """One step up the ladder a crisis climbs until someone acknowledges it."""
+
+    reach: CrisisReach
+    area_id: int | None  # the area whose staff this step alerts; None for the on-call list and admins
+    people: tuple[Person, ...]
+    group: WorkerGroup | None = None
+
+
+CRISIS_STAFF_ROLES = (Role.SOCIAL_WORKER, Role.SUPERVISOR)
+
+
+def reachable(person: Person) -> bool:
+    """Whether an alert can be delivered to the person: active, with a chat to send it to."""
+    return person.active and person.telegram_user_id is not None
+
+
+async def crisis_steps(tx: Transaction, area_id: int, local_time: time) -> list[CrisisStep]:
+    """The steps a crisis in ``area_id`` climbs: the staff of the nearest area that has any (with every
+    supervisor above it at once), then the staff of each area further up that has any, then whoever
+    on the on-call list is on duty at ``local_time``, then the admins. Nobody is alerted twice, and
+    a step with nobody reachable is left out, so an unstaffed community goes straight to the next."""
+    chain = await area_chain(tx, area_id)
+    staff = [
+        person
+        for role in CRISIS_STAFF_ROLES
+        for person in await tx.people.find(role=role, area_ids=chain)
+        if reachable(person)
+    ]
+    alerted: set[int] = set()
+    steps: list[CrisisStep] = []
+    for area in chain:
+        group = await tx.groups.nearest([area])
+        people = [person for person in staff if area in person.area_ids and person.id not in alerted]
+        if not steps and (people or group):
+            # The first step reaches the supervisors of every area above too, as any critical ticket does.
+            people += [
+                person
+                for person in staff
+                if person.role is Role.SUPERVISOR and person.id not in alerted and person not in people
+            ]
+        if people or group:
+            steps.append(CrisisStep(CrisisReach.STAFF, area, tuple(people), group))
+            alerted |= {person.id for person in people}
+    on_duty = [
+        entry
+        for entry in await tx.on_call.list_all()
+        if (entry.area_id is None or entry.area_id in chain) and entry.on_duty(local_time)
+    ]
+    on_call = []
+    for entry in on_duty:
+        person = await tx.people.get(entry.person_id)
+        if person is not None and reachable(person) and person.id not in alerted:
+            on_call.append(person)
+            alerted.add(person.id)
+    if on_call:
+        steps.append(CrisisStep(CrisisReach.ON_CALL, None, tuple(on_call)))
+    admins = [
+        person
+        for person in await tx.people.find(role=Role.ADMIN)
+        if reachable(person) and person.id not in alerted
+    ]
+    if admins:
+        steps.append(CrisisStep(CrisisReach.STAFF, None, tuple(admins)))
+    return steps

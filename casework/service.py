@@ -4,6 +4,7 @@ queues its alerts in the same commit (the outbox), after checking the actor may 
 from __future__ import annotations
 
 import functools
+import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from typing import Any, Protocol
 from rapidfuzz import fuzz
 
 from casework import routing
-from casework.access import Forbidden, Operation, check
+from casework.access import ALERTED_MAY, Forbidden, Operation, check
 from casework.clock import Clock
 from casework.deadlines import DeadlinePolicy, SlaState
 from casework.domain import (
@@ -21,11 +22,13 @@ from casework.domain import (
     Area,
     Channel,
     Conflict,
+    ConsentPurpose,
     Feedback,
     InvalidInput,
     NeedReport,
     NotFound,
     Organisation,
+    OutboxAlert,
     Person,
     Referral,
     ReferralStatus,
@@ -37,6 +40,7 @@ from casework.domain import (
     Urgency,
     VulnerabilityTag,
 )
+from casework.routing import CrisisReach
 from storage import Database
 from storage.repositories import Transaction
 
@@ -111,6 +115,15 @@ class Opened:
     ticket: Ticket
     report: NeedReport
     joined_existing: bool
+    # For a crisis: whom its first alerts reached (what the person may truthfully be told).
+    reach: CrisisReach | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledged:
+    ticket: Ticket
+    by: str  # who acknowledged first: the actor, or whoever was before them
+    first: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,8 +210,21 @@ class Casework:
     ) -> tuple[Ticket, list[int]]:
         ticket = await self._ticket(tx, ticket_id)
         chain = await routing.area_chain(tx, ticket.area_id)
-        check(actor, operation, ticket, chain, referral)
+        try:
+            check(actor, operation, ticket, chain, referral)
+        except Forbidden:
+            # Someone a crisis was escalated to (on call, say) may see it and say they are on it.
+            if operation not in ALERTED_MAY or not await self._was_alerted(tx, ticket.id, actor.id):
+                raise
+            check(actor, operation, ticket, chain, referral, alerted=True)
         return ticket, chain
+
+    @staticmethod
+    async def _was_alerted(tx: Transaction, ticket_id: int, person_id: int) -> bool:
+        return any(
+            alert.recipient_person_id == person_id and _is_crisis_alert(alert)
+            for alert in await tx.outbox.for_ticket(ticket_id)
+        )
 
     async def _card(self, tx: Transaction, ticket: Ticket) -> dict[str, Any]:
         """What an alert says about a ticket: enough to decide, nothing that identifies the household."""
@@ -246,8 +272,11 @@ class Casework:
     async def _supervisors_or_admins(self, tx: Transaction, chain: list[int]) -> list[Person]:
         return await routing.supervisors_of(tx, chain) or await tx.people.find(role=Role.ADMIN)
 
-    async def _announce(self, tx: Transaction, ticket: Ticket, round_key: str = "") -> None:
-        """Alert the area's group or its least-loaded workers; critical tickets reach supervisors at once."""
+    async def _announce(self, tx: Transaction, ticket: Ticket, round_key: str = "") -> CrisisReach | None:
+        """Alert the area's group or its least-loaded workers, or nobody's supervisors; a critical
+        ticket starts up its crisis ladder instead (``_alert_crisis``) and says whom it reached."""
+        if ticket.urgency is Urgency.CRITICAL:
+            return await self._alert_crisis(tx, ticket, 0, round_key=round_key)
         route = await routing.route(tx, ticket)
         card = await self._card(tx, ticket)
         now = self.clock.now()
@@ -261,13 +290,87 @@ class Casework:
                 key_suffix=round_key,
             )
         await self._tell(tx, ticket, "ticket_opened", route.alerted, round_key=round_key)
-        chain = await routing.area_chain(tx, ticket.area_id)
-        if routing.escalate_at_once(ticket) or route.nobody:
-            reason = "critical" if routing.escalate_at_once(ticket) else "no_worker"
+        if route.nobody:
+            chain = await routing.area_chain(tx, ticket.area_id)
             supervisors = await self._supervisors_or_admins(tx, chain)
             await self._tell(
-                tx, ticket, "ticket_escalated", supervisors, extra={"reason": reason}, round_key=round_key
+                tx,
+                ticket,
+                "ticket_escalated",
+                supervisors,
+                extra={"reason": "no_worker"},
+                round_key=round_key,
             )
+        return None
+
+    async def _alert_crisis(
+        self, tx: Transaction, ticket: Ticket, step: int, *, round_key: str = ""
+    ) -> CrisisReach:
+        """Alert one step of the crisis ladder (``routing.crisis_steps``) and write it to the trail.
+
+        The first step's workers get the ordinary new-ticket alert, with Claim, and its supervisors
+        the escalation; later steps get a crisis alert. Each alert carries "I'm on it"."""
+        now = self.clock.now()
+        steps = await routing.crisis_steps(tx, ticket.area_id, now.astimezone(self.timezone).time())
+        if step >= len(steps):
+            if step == 0:
+                await tx.tickets.add_event(ticket_id=ticket.id, action="crisis_unreached", now=now)
+            return CrisisReach.NOBODY
+        chosen = steps[step]
+        linked = [other.reference for other in await self._linked_tickets(tx, ticket)]
+        extra: dict[str, Any] = {
+            "reason": "critical",
+            "step": step,
+            "reach": chosen.reach.value,
+            "linked": linked,
+        }
+        if chosen.area_id is not None and step == 0:  # the area's own staff: the ordinary alerts
+            if chosen.group is not None:
+                await tx.outbox.queue(
+                    event="ticket_opened",
+                    payload={**await self._card(tx, ticket), **extra},
+                    now=now,
+                    ticket_id=ticket.id,
+                    recipient_chat_id=chosen.group.chat_id,
+                    key_suffix=round_key,
+                )
+            workers = [person for person in chosen.people if person.role is Role.SOCIAL_WORKER]
+            others = [person for person in chosen.people if person.role is not Role.SOCIAL_WORKER]
+            await self._tell(tx, ticket, "ticket_opened", workers, extra=extra, round_key=round_key)
+            await self._tell(tx, ticket, "ticket_escalated", others, extra=extra, round_key=round_key)
+        else:
+            await self._tell(
+                tx, ticket, "crisis_alert", chosen.people, extra=extra, round_key=f"#crisis{step}"
+            )
+        where = await tx.areas.get(chosen.area_id) if chosen.area_id is not None else None
+        await tx.tickets.add_event(
+            ticket_id=ticket.id,
+            action="crisis_alerted",
+            note=f"step {step}: {chosen.reach.value}"
+            + (f" · {where.name}" if where else "")
+            + f" · {len(chosen.people) + (chosen.group is not None)}",
+            now=now,
+        )
+        return chosen.reach
+
+    @staticmethod
+    async def _linked_tickets(tx: Transaction, ticket: Ticket) -> list[Ticket]:
+        """The same reporter's other open tickets, which a crisis ticket is read beside."""
+        if ticket.reporter_id is None:
+            return []
+        return [
+            other
+            for other in await tx.tickets.find(statuses=OPEN_STATUSES, reporter_id=ticket.reporter_id)
+            if other.id != ticket.id
+        ]
+
+    async def _tell_claimed(self, tx: Transaction, ticket: Ticket) -> None:
+        """The reporter hears a worker has the case; that the worker will contact them only when they
+        agreed to be contacted."""
+        if ticket.reporter_id is None:
+            return
+        contact = ConsentPurpose.CONTACT_ME in await tx.consents.active(ticket.reporter_id)
+        await self._tell(tx, ticket, "case_claimed", [ticket.reporter_id], extra={"contact": contact})
 
     async def _mark_taken(self, tx: Transaction, ticket: Ticket, holder: Person) -> None:
         """Edit the new-ticket alerts others received so they say who has it."""
@@ -346,9 +449,10 @@ class Casework:
                     ticket_id=existing.id, action="report_joined", actor_id=report.reporter_id, now=now
                 )
                 ticket = existing
+                reach = None
                 if _more_urgent(report.urgency, existing.urgency):
-                    ticket = await self._raise_urgency(tx, existing, report.urgency)
-                opened = Opened(ticket=ticket, report=saved, joined_existing=True)
+                    ticket, reach = await self._raise_urgency(tx, existing, report.urgency)
+                opened = Opened(ticket=ticket, report=saved, joined_existing=True, reach=reach)
             else:
                 opened = await self._open_new(tx, report, household_id, now)
         self._committed()
@@ -386,10 +490,11 @@ class Casework:
             await tx.tickets.add_event(
                 ticket_id=ticket.id, action="report_joined", actor_id=report.reporter_id, now=now
             )
+            reach = None
             if _more_urgent(report.urgency, ticket.urgency):
-                ticket = await self._raise_urgency(tx, ticket, report.urgency)
+                ticket, reach = await self._raise_urgency(tx, ticket, report.urgency)
         self._committed()
-        return Opened(ticket=ticket, report=saved, joined_existing=True)
+        return Opened(ticket=ticket, report=saved, joined_existing=True, reach=reach)
 
     def _report_fields(self, report: NewReport, now: datetime) -> dict[str, Any]:
         return {
@@ -452,10 +557,20 @@ class Casework:
             to_status=TicketStatus.NEW,
             now=now,
         )
-        await self._announce(tx, ticket)
-        return Opened(ticket=ticket, report=saved, joined_existing=False)
+        reach = await self._announce(tx, ticket)
+        if ticket.urgency is Urgency.CRITICAL:
+            await self._link_others(tx, ticket, now)
+        return Opened(ticket=ticket, report=saved, joined_existing=False, reach=reach)
 
-    async def _raise_urgency(self, tx: Transaction, ticket: Ticket, urgency: Urgency) -> Ticket:
+    async def _link_others(self, tx: Transaction, ticket: Ticket, now: datetime) -> None:
+        """A crisis ticket and the same person's other open tickets name each other on their trails."""
+        for other in await self._linked_tickets(tx, ticket):
+            await tx.tickets.add_event(ticket_id=ticket.id, action="linked", note=other.reference, now=now)
+            await tx.tickets.add_event(ticket_id=other.id, action="linked", note=ticket.reference, now=now)
+
+    async def _raise_urgency(
+        self, tx: Transaction, ticket: Ticket, urgency: Urgency
+    ) -> tuple[Ticket, CrisisReach | None]:
         now = self.clock.now()
         claim_by, resolve_by = self.policy.deadlines(urgency, ticket.service_type, ticket.created_at)
         updated = await tx.tickets.transition(
@@ -468,18 +583,77 @@ class Casework:
         )
         assert updated is not None
         await tx.tickets.add_event(ticket_id=ticket.id, action="urgency_raised", note=urgency.value, now=now)
-        if urgency is Urgency.CRITICAL:
+        if urgency is not Urgency.CRITICAL:
+            return updated, None
+        if updated.assignee_id is not None:
+            # Someone has the case already: they, and the supervisors, hear that it is now a crisis.
             chain = await routing.area_chain(tx, ticket.area_id)
             supervisors = await self._supervisors_or_admins(tx, chain)
             await self._tell(
                 tx,
                 updated,
                 "ticket_escalated",
-                supervisors,
+                [updated.assignee_id, *supervisors],
                 extra={"reason": "critical"},
                 round_key="#urgent",
             )
-        return updated
+            return updated, CrisisReach.STAFF
+        reach = await self._alert_crisis(tx, updated, 0, round_key="#urgent")
+        await self._link_others(tx, updated, now)
+        return updated, reach
+
+    # --- crises ---------------------------------------------------------------------------------
+
+    async def acknowledge(self, actor: Person, ticket_id: int) -> Acknowledged:
+        """ "I'm on it" on a crisis alert: the ladder stops climbing, the others alerted hear who has
+        it, and the reporter that a person has seen it. A second press names whoever was first."""
+        now = self.clock.now()
+        async with self.database.transaction() as tx:
+            ticket, _ = await self._checked(tx, actor, Operation.ACKNOWLEDGE, ticket_id)
+            earlier = next(
+                (event for event in await tx.tickets.events(ticket.id) if event.action == "acknowledged"),
+                None,
+            )
+            if earlier is not None:
+                holder = await tx.people.get(earlier.actor_id) if earlier.actor_id else None
+                return Acknowledged(ticket=ticket, by=_person_name(holder), first=False)
+            if not ticket.is_open:
+                raise Conflict(f"ticket {ticket.reference} is {ticket.status.value}")
+            await tx.tickets.add_event(ticket_id=ticket.id, action="acknowledged", actor_id=actor.id, now=now)
+            alerted = {
+                alert.recipient_person_id
+                for alert in await tx.outbox.for_ticket(ticket.id)
+                if _is_crisis_alert(alert) and alert.recipient_person_id not in (None, actor.id)
+            }
+            extra = {"by": _person_name(actor)}
+            await self._tell(tx, ticket, "crisis_acknowledged", sorted(alerted), extra=extra)
+            await self._tell(tx, ticket, "case_acknowledged", [ticket.reporter_id])
+        self._committed()
+        return Acknowledged(ticket=ticket, by=_person_name(actor), first=True)
+
+    async def locate_crisis(self, actor: Person, ticket_id: int, area_id: int) -> CrisisReach:
+        """The person in a crisis says where they are: their ticket moves to that area, and the staff
+        there are alerted as its first step was (the ladder climbs on from there)."""
+        now = self.clock.now()
+        async with self.database.transaction() as tx:
+            ticket = await self._ticket(tx, ticket_id)
+            if ticket.reporter_id != actor.id:
+                raise Forbidden("this ticket is not yours")
+            area = await tx.areas.get(area_id)
+            if area is None:
+                raise NotFound(f"no area {area_id}")
+            if not ticket.is_open or ticket.area_id == area.id or ticket.assignee_id is not None:
+                return _reached_so_far(await tx.tickets.events(ticket.id))
+            moved = await tx.tickets.update_fields(ticket.id, now=now, area_id=area.id)
+            assert moved is not None
+            await tx.tickets.add_event(
+                ticket_id=ticket.id, action="area_given", actor_id=actor.id, note=area.name, now=now
+            )
+            reach = await self._alert_crisis(tx, moved, 0, round_key=f"#area{area.id}")
+            if reach is CrisisReach.NOBODY:
+                reach = _reached_so_far(await tx.tickets.events(ticket.id))
+        self._committed()
+        return reach
 
     # --- claiming and assigning -----------------------------------------------------------------
 
@@ -511,7 +685,7 @@ class Casework:
                 now=now,
             )
             await self._mark_taken(tx, claimed, actor)
-            await self._tell(tx, claimed, "case_claimed", [claimed.reporter_id])
+            await self._tell_claimed(tx, claimed)
         if claimed.needs_home_visit and claimed.visited_at is None:
             self._later(self.follow_ups.home_visit_due, claimed.id, now + self.policy.home_visit_after)
         self._committed()
@@ -545,7 +719,7 @@ class Casework:
             await self._tell(tx, assigned, "ticket_assigned", [worker], round_key=f"#{now.isoformat()}")
             await self._mark_taken(tx, assigned, worker)
             if ticket.assignee_id is None:
-                await self._tell(tx, assigned, "case_claimed", [assigned.reporter_id])
+                await self._tell_claimed(tx, assigned)
         if assigned.needs_home_visit and assigned.visited_at is None:
             self._later(self.follow_ups.home_visit_due, assigned.id, now + self.policy.home_visit_after)
         self._committed()
@@ -1032,6 +1206,34 @@ class FollowUpWork:
             casework._committed()
         return escalated
 
+    async def escalate_crises(self) -> int:
+        """Alert the next step of every crisis nobody has acknowledged (or claimed) within the
+        re-alert time of its last step; one that reached nobody tries its first step again."""
+        casework = self.casework
+        now = casework.clock.now()
+        climbed = 0
+        async with casework.database.transaction() as tx:
+            crises = await tx.tickets.find(statuses=OPEN_STATUSES, urgencies=[Urgency.CRITICAL], limit=10_000)
+            for ticket in crises:
+                if ticket.assignee_id is not None or ticket.organisation_id is not None:
+                    continue
+                events = await tx.tickets.events(ticket.id)
+                if any(event.action == "acknowledged" for event in events):
+                    continue
+                ladder = [event for event in events if event.action in ("crisis_alerted", "crisis_unreached")]
+                last = ladder[-1] if ladder else None
+                if (
+                    now - (last.created_at if last else ticket.created_at)
+                    < casework.policy.crisis_realert_after
+                ):
+                    continue
+                step = _crisis_step(last) + 1 if last is not None and last.action == "crisis_alerted" else 0
+                if await casework._alert_crisis(tx, ticket, step) is not CrisisReach.NOBODY or step == 0:
+                    climbed += 1
+        if climbed:
+            casework._committed()
+        return climbed
+
     async def remind_home_visit(self, ticket_id: int) -> bool:
         casework = self.casework
         async with casework.database.transaction() as tx:
@@ -1107,6 +1309,35 @@ class FollowUpWork:
         return sent
 
 
+def _is_crisis_alert(alert: OutboxAlert) -> bool:
+    """An alert of a step of a crisis's ladder (``Casework._alert_crisis``)."""
+    return alert.payload.get("reason") == "critical" and alert.event in (
+        "ticket_opened",
+        "ticket_escalated",
+        "crisis_alert",
+    )
+
+
+_CRISIS_STEP = re.compile(r"step (\d+): (\w+)")
+
+
+def _crisis_step(event: TicketEvent) -> int:
+    """The ladder step a ``crisis_alerted`` trail event recorded."""
+    found = _CRISIS_STEP.match(event.note or "")
+    return int(found.group(1)) if found else 0
+
+
+def _reached_so_far(events: Iterable[TicketEvent]) -> CrisisReach:
+    """Whom a crisis's alerts have reached, by its trail: the on-call list once it got that far."""
+    reached = CrisisReach.NOBODY
+    for event in events:
+        found = _CRISIS_STEP.match(event.note or "") if event.action == "crisis_alerted" else None
+        if found and reached is not CrisisReach.ON_CALL:
+            reached = CrisisReach(found.group(2))
+        if event.action in ("claimed", "assigned", "acknowledged"):
+            return CrisisReach.STAFF
+    return reached
+
+
 def _more_urgent(new: Urgency, old: Urgency) -> bool:
-    order = {Urgency.NORMAL: 0, Urgency.HIGH: 1, Urgency.CRITICAL: 2}
-    return order[new] > order[old]
+    return new.rank > old.rank

@@ -28,8 +28,17 @@ def alert_reply(alert: OutboxAlert, language: str) -> Reply:
     args = _ticket_args(payload, language)
     ticket_id: int = int((payload.get("ticket") or {}).get("id") or alert.ticket_id or 0)
     buttons: list[Button] = []
+    # A crisis's alerts carry "I'm on it", which stops its climb up the area tree.
+    on_it = (
+        [action_button("alert.button.on_it", "on_it", ticket_id)]
+        if payload.get("reason") == "critical"
+        else []
+    )
+    if payload.get("linked"):
+        args["summary"] += "\n🔗 " + " ".join(payload["linked"])
     if event == "ticket_opened":
         buttons = [
+            *on_it,
             action_button("alert.button.claim", "claim", ticket_id),
             action_button("alert.button.view", "view", ticket_id),
             action_button("alert.button.refer", "refer", ticket_id),
@@ -40,6 +49,16 @@ def alert_reply(alert: OutboxAlert, language: str) -> Reply:
     elif event in ("ticket_escalated", "ticket_assigned", "referral_declined", "referral_unattended"):
         args["reason"] = f"escalation.{payload.get('reason', 'unclaimed')}"
         args["level"] = payload.get("level", 1)
+        buttons = [*on_it, action_button("alert.button.view", "view", ticket_id)]
+    elif event == "crisis_alert":
+        args["why"] = "crisis.why.unanswered" if payload.get("step") else "crisis.why.unstaffed"
+        buttons = [
+            *on_it,
+            action_button("alert.button.claim", "claim", ticket_id),
+            action_button("alert.button.view", "view", ticket_id),
+        ]
+    elif event == "crisis_acknowledged":
+        args["by"] = payload.get("by", "")
         buttons = [action_button("alert.button.view", "view", ticket_id)]
     elif event == "referral_requested":
         referral = payload.get("referral") or {}
@@ -65,6 +84,8 @@ def alert_reply(alert: OutboxAlert, language: str) -> Reply:
         failed = payload.get("failed") or {}
         args.update({"failed_event": failed.get("event", ""), "reason": failed.get("reason", "")})
         args["reference"] = (payload.get("ticket") or {}).get("reference", "-")
+    if event == "case_claimed" and payload.get("contact") is False:
+        event = "case_claimed_no_contact"  # they did not agree to be contacted: no promise of it
     if event == "dialog_message":
         return Reply(key=str(payload.get("message_key", "flow.reminder")))
     if "referral" in payload and event in ("referral_accepted", "referral_declined"):

@@ -7,11 +7,21 @@ from types import ModuleType
 
 from dialogs import router
 from dialogs.engine import Action, Command, DialogEngine, Flow, Services
-from dialogs.flows import erase, feedback, flag, need, policy, survey, welcome, worker
+from dialogs.flows import crisis, erase, feedback, flag, need, policy, survey, welcome, worker
 from dialogs.state import DialogStore, PersonLocks
 
 # Each flow module exports FLOW; it may also export COMMANDS and ACTIONS of its own.
-FLOW_MODULES: tuple[ModuleType, ...] = (welcome, need, erase, worker, flag, policy, feedback, survey)
+FLOW_MODULES: tuple[ModuleType, ...] = (
+    welcome,
+    need,
+    erase,
+    worker,
+    flag,
+    policy,
+    feedback,
+    survey,
+    crisis,
+)
 
 
 def build_engine(

@@ -122,6 +122,9 @@ def action_button(label: str, name: str, argument: str | int, **args: Any) -> Bu
 class Step:
     prompt: Callable[[Ctx], Awaitable[None]]
     handle: Callable[[Ctx], Awaitable[str | None]]
+    # The answer is the person's own account of the situation: once the flow has opened its urgent
+    # ticket, words about danger answer the question too, instead of being asked for again.
+    account: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +159,7 @@ class DialogEngine:
         commands: dict[str, Command],
         actions: dict[str, Action],
         route_text: TextRouter,
-        on_crisis: Callable[[Ctx, Parse | None], Awaitable[None]],
+        on_crisis: Callable[[Ctx, Parse | None], Awaitable[bool]],
         default_language: str = "zh",
         remind_after: timedelta = timedelta(minutes=30),
         expire_after: timedelta = timedelta(hours=2),
@@ -213,10 +216,12 @@ class DialogEngine:
             running = self.flows.get(ctx.state.flow or "")
             screened = ctx.person.role not in CASEWORK_ROLES and (running is None or running.screen_text)
             if screened and ctx.services.screener.screen(turn.text.strip()).urgency == "critical":
-                await self.on_crisis(ctx, await ctx.parse(ctx.text or turn.text))
-                if ctx.state.flow is not None:
-                    await self.prompt(ctx)  # the words were about danger, not an answer: ask again
-                return
+                interrupted = ctx.state.flow is not None
+                answered = await self.on_crisis(ctx, await ctx.parse(ctx.text or turn.text))
+                if answered or running is None or not running.steps[ctx.state.state or ""].account:
+                    if interrupted:
+                        await self.prompt(ctx)  # the words were about danger, not an answer: ask again
+                    return
         command = turn.command
         if command is not None:
             name, argument = command

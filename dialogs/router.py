@@ -5,12 +5,14 @@ from __future__ import annotations
 from casework.domain import (
     OPEN_STATUSES,
     Channel,
+    ConsentPurpose,
     InvalidInput,
     Role,
     ServiceType,
     TicketStatus,
     Urgency,
 )
+from casework.routing import CrisisReach
 from casework.service import NewReport
 from dialogs.engine import Command, Ctx
 from nlu.types import Intent, Parse
@@ -34,16 +36,23 @@ def crisis_service(parse: Parse | None, kinds: list[str]) -> ServiceType:
     return parse.service_type
 
 
-async def on_crisis(ctx: Ctx, parse: Parse | None) -> None:
-    """Hotline numbers at once, and an urgent ticket, before any question is asked."""
+async def on_crisis(ctx: Ctx, parse: Parse | None) -> bool:
+    """Hotline numbers at once, and an urgent ticket, before any question is asked; then exactly
+    whom the ticket reached, and a promise of contact only to someone who agreed to be contacted.
+
+    True when that is the whole reply. False when the flow under way already opened this urgent
+    ticket: the person may be describing the danger the flow asks about (a volunteer's account of
+    the household), and a question that takes such an account (``Step.account``) takes the words."""
     kinds = list(parse.crisis_kinds) if parse else ["self_harm"]
     hotlines = ctx.services.screener.hotlines_for(kinds)
     ctx.say("crisis.reply", hotlines="\n".join(f"☎ {h.number}  {h.label(ctx.lang)}" for h in hotlines))
     for ticket in await ctx.services.casework.reported_by(ctx.person):
         if ticket.status in OPEN_STATUSES and ticket.urgency is Urgency.CRITICAL:
             ctx.say("crisis.ticket_exists", reference=ticket.reference)
-            _remember_for_flag(ctx, ticket.id)
-            return
+            if ctx.state.flow is not None and ctx.data.get("crisis_ticket") == ticket.id:
+                return False
+            _remember_crisis(ctx, ticket.id)
+            return True
     # The community a flow has already been told, else the person's own, else the top of the tree.
     area_id = ctx.data.get("area_id") if ctx.state.flow is not None else None
     if area_id is None:
@@ -64,13 +73,26 @@ async def on_crisis(ctx: Ctx, parse: Parse | None) -> None:
             reporter_id=ctx.person.id,
         )
     )
+    reach = opened.reach or CrisisReach.NOBODY
+    ctx.say(f"crisis.reached.{reach.value}")
+    if reach is not CrisisReach.NOBODY:
+        ctx.say("crisis.contact.yes" if await _may_contact(ctx) else "crisis.contact.no")
     ctx.say("crisis.ticket", reference=opened.ticket.reference)
-    _remember_for_flag(ctx, opened.ticket.id)
+    _remember_crisis(ctx, opened.ticket.id)
+    if ctx.state.flow is None and await ctx.services.people.area_children(opened.ticket.area_id):
+        await ctx.start("crisis", {"crisis_ticket": opened.ticket.id})
+    return True
 
 
-def _remember_for_flag(ctx: Ctx, ticket_id: int) -> None:
-    """A volunteer describing danger mid-flag: the household's report goes to this urgent ticket."""
-    if ctx.state.flow == "flag":
+async def _may_contact(ctx: Ctx) -> bool:
+    """Whether the person agreed that a worker may contact them."""
+    return ConsentPurpose.CONTACT_ME in await ctx.services.people.consents(ctx.person.id)
+
+
+def _remember_crisis(ctx: Ctx, ticket_id: int) -> None:
+    """Danger described mid-flow: the community the flow is told next places the urgent ticket
+    (``flows.common.area_step``), and a volunteer's report of the household joins it."""
+    if ctx.state.flow is not None:
         ctx.data["crisis_ticket"] = ticket_id
 
 

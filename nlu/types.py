@@ -54,11 +54,24 @@ class Entity:
 
 
 @dataclass(frozen=True, slots=True)
+class CrisisSignal:
+    """One critical concept a screen found: the coarse kind of danger it is, which reader found it
+    (``rules`` or ``model``) and how sure that reader is (a rule that fires is 1.0)."""
+
+    concept: str
+    kind: str
+    source: str
+    confidence: float
+
+
+@dataclass(frozen=True, slots=True)
 class Screening:
-    """The crisis screen of one message: its urgency and what made it so."""
+    """The crisis screen of one message: its urgency, the kinds of danger that pick the hotlines
+    (critical only), and the signals behind it (for review, what the model suspects)."""
 
     urgency: Urgency
     kinds: tuple[str, ...] = ()
+    signals: tuple[CrisisSignal, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +93,7 @@ class Parse:
     service_type: ServiceType | None
     urgency: Urgency
     crisis_kinds: tuple[str, ...] = ()
+    crisis_signals: tuple[CrisisSignal, ...] = ()
     candidates: tuple[IntentScore, ...] = field(default=())
     backend: str = ""
 

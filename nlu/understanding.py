@@ -69,6 +69,7 @@ class ParseAssembler:
             service_type=service_type,
             urgency=screening.urgency,
             crisis_kinds=screening.kinds,
+            crisis_signals=screening.signals,
             candidates=tuple(ranking[:2]) if uncertain else (),
             backend=backend,
         )

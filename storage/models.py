@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    Time,
     UniqueConstraint,
     false,
 )
@@ -195,6 +196,19 @@ class WorkerGroupRow(Base):
     title: Mapped[str] = mapped_column(String(200), default="")
     registered_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
     registered_at: Mapped[datetime]
+
+
+class OnCallRow(Base):
+    """A person on the crisis on-call list, for some hours of the day, in one area or everywhere."""
+
+    __tablename__ = "on_call"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id", ondelete="CASCADE"))
+    from_time: Mapped[time] = mapped_column(Time)
+    until_time: Mapped[time] = mapped_column(Time)
+    created_at: Mapped[datetime]
 
 
 class LeaseRow(Base):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy import (
@@ -43,6 +43,7 @@ from casework.domain import (
     Invite,
     NeedReport,
     NotFound,
+    OnCall,
     Organisation,
     OutboxAlert,
     OutboxStatus,
@@ -67,6 +68,7 @@ from storage.models import (
     InviteRow,
     LeaseRow,
     NeedReportRow,
+    OnCallRow,
     OrganisationRow,
     OutboxRow,
     PersonRow,
@@ -803,6 +805,7 @@ class TicketRepository(_Repository):
         statuses: Iterable[TicketStatus] | None = None,
         area_ids: Iterable[int] | None = None,
         service_types: Iterable[ServiceType] | None = None,
+        urgencies: Iterable[Urgency] | None = None,
         reporter_id: int | None = None,
         assignee_id: int | None = None,
         limit: int = 200,
@@ -810,6 +813,8 @@ class TicketRepository(_Repository):
         query = select(TicketRow).order_by(TicketRow.created_at, TicketRow.id).limit(limit)
         if statuses is not None:
             query = query.where(TicketRow.status.in_(list(statuses)))
+        if urgencies is not None:
+            query = query.where(TicketRow.urgency.in_(list(urgencies)))
         if area_ids is not None:
             query = query.where(TicketRow.area_id.in_(list(area_ids)))
         if service_types is not None:
@@ -863,8 +868,9 @@ class TicketRepository(_Repository):
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def update_fields(self, ticket_id: int, *, now: datetime, **fields: Any) -> Ticket | None:
-        """Change fields that are not a status transition (visit, home-visit need, summary)."""
-        allowed = {"visited_at", "needs_home_visit", "summary", "household_id", "escalation_level"}
+        """Change fields that are not a status transition (visit, home-visit need, summary, the area a
+        person in a crisis said they are in)."""
+        allowed = {"visited_at", "needs_home_visit", "summary", "household_id", "escalation_level", "area_id"}
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"cannot set {sorted(unknown)} directly")
@@ -1561,6 +1567,37 @@ class WorkerGroupRepository(_Repository):
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+def _on_call(row: OnCallRow) -> OnCall:
+    return OnCall(
+        id=row.id,
+        person_id=row.person_id,
+        area_id=row.area_id,
+        from_time=row.from_time,
+        until_time=row.until_time,
+    )
+
+
+class OnCallRepository(_Repository):
+    async def add(
+        self, *, person_id: int, area_id: int | None, from_time: time, until_time: time, now: datetime
+    ) -> OnCall:
+        row = OnCallRow(
+            person_id=person_id, area_id=area_id, from_time=from_time, until_time=until_time, created_at=now
+        )
+        self._session.add(row)
+        await self._session.flush()
+        return _on_call(row)
+
+    async def list_all(self) -> list[OnCall]:
+        return [
+            _on_call(row) for row in await self._session.scalars(select(OnCallRow).order_by(OnCallRow.id))
+        ]
+
+    async def remove(self, on_call_id: int) -> bool:
+        result = await self._session.execute(delete(OnCallRow).where(OnCallRow.id == on_call_id))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 class LeaseRepository(_Repository):
     async def acquire(self, name: str, *, holder: str, until: datetime, now: datetime) -> bool:
         """Take or renew the lease; True when ``holder`` has it until ``until``."""
@@ -1601,4 +1638,5 @@ class Transaction:
         self.updates = ProcessedUpdateRepository(session, dialect, core, self.people)
         self.outbox = OutboxRepository(session, dialect, core)
         self.groups = WorkerGroupRepository(session, dialect, core)
+        self.on_call = OnCallRepository(session, dialect, core)
         self.leases = LeaseRepository(session, dialect, core)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,6 +137,12 @@ class Harness:
             return await tx.people.set_areas(person.id, [self.areas[area]])
 
 
+@functools.cache
+def _knowledge_base() -> PolicyKnowledgeBase:
+    """Loaded once for every harness: loading fits the entry classifier, and nothing changes it."""
+    return PolicyKnowledgeBase.load()
+
+
 async def build_harness(database: Database) -> Harness:
     clock = ManualClock(START)
     now = clock.now()
@@ -167,7 +174,7 @@ async def build_harness(database: Database) -> Harness:
         )
         areas = {"d": district.id, "s1": s1.id, "c1": c1.id, "c2": c2.id}
     catalog = Catalog.load()
-    screener = CrisisScreener.load()
+    screener = CrisisScreener.load(model_dir=_MODEL_DIR)
     classifier = EmbeddedClassifier(embedded.load_or_train(_MODEL_DIR), ParseAssembler(screener))
     follow_ups = RecordingFollowUps()
     casework = Casework(database, clock, DeadlinePolicy.load(), follow_ups=follow_ups)
@@ -175,7 +182,7 @@ async def build_harness(database: Database) -> Harness:
     services = Services(
         nlu=classifier,
         screener=screener,
-        knowledge=PolicyKnowledgeBase.load(),
+        knowledge=_knowledge_base(),
         casework=casework,
         people=people,
         catalog=catalog,

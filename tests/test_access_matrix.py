@@ -16,6 +16,8 @@ The principles the table follows:
   and a case an agency accepted on referral is held by that agency, so its workers work it too
   (claiming a case one already holds changes nothing, so it is not refused);
 - a referral is answered and completed by the worker or agency it is addressed to;
+- staff a crisis was escalated to outside their areas (the on-call list) may read it and say they are
+  on it ("ack"), nothing more;
 - only social workers hold cases (``assign`` gives tickets to active social workers only), so a
   supervisor or admin neither claims a ticket nor accepts a referral addressed to someone else (which
   would move the case to them); otherwise supervisors act on every ticket in their areas, admins
@@ -76,52 +78,55 @@ COLUMNS = {
     "complete": Operation.COMPLETE_REFERRAL,
     "assign": Operation.ASSIGN,
     "rate": Operation.RATE,
+    "ack": Operation.ACKNOWLEDGE,
 }
 
 # yes = allowed, no = forbidden. The situations are defined in SITUATIONS below.
 MATRIX = """
-                         view status claim note visit resolve close reopen refer respond complete assign rate
+                        view status claim note visit resolve close reopen refer respond complete assign rate ack
 recipient
-  reporter               no   yes    no    no   no    no      no    no     no    no      no       no     yes
-  not_reporter           no   no     no    no   no    no      no    no     no    no      no       no     no
-  inactive_reporter      no   no     no    no   no    no      no    no     no    no      no       no     no
+  reporter              no   yes    no    no   no    no      no    no     no    no      no       no     yes  no
+  not_reporter          no   no     no    no   no    no      no    no     no    no      no       no     no   no
+  inactive_reporter     no   no     no    no   no    no      no    no     no    no      no       no     no   no
 volunteer
-  reporter               no   yes    no    no   no    no      no    no     no    no      no       no     no
-  not_reporter           no   no     no    no   no    no      no    no     no    no      no       no     no
-  inactive_reporter      no   no     no    no   no    no      no    no     no    no      no       no     no
+  reporter              no   yes    no    no   no    no      no    no     no    no      no       no     no   no
+  not_reporter          no   no     no    no   no    no      no    no     no    no      no       no     no   no
+  inactive_reporter     no   no     no    no   no    no      no    no     no    no      no       no     no   no
 social_worker
-  in_community           yes  yes    yes   no   no    no      no    no     yes   no      no       no     no
-  in_street              yes  yes    yes   no   no    no      no    no     yes   no      no       no     no
-  in_district            yes  yes    yes   no   no    no      no    no     yes   no      no       no     no
-  outside_area           no   no     no    no   no    no      no    no     no    no      no       no     no
-  assignee               yes  yes    yes   yes  yes   yes     yes   yes    yes   no      no       no     no
-  other_assignee         yes  yes    yes   no   no    no      no    no     no    no      no       no     no
-  outside_area_assignee  yes  yes    yes   yes  yes   yes     yes   yes    yes   no      no       no     no
-  outside_area_org_case  yes  yes    yes   yes  yes   yes     yes   yes    yes   yes     yes      no     no
-  referral_to_me         no   no     no    no   no    no      no    no     no    yes     yes      no     no
-  referral_to_my_org     no   no     no    no   no    no      no    no     no    yes     yes      no     no
-  referral_to_other_org  yes  yes    yes   no   no    no      no    no     yes   no      no       no     no
+  in_community          yes  yes    yes   no   no    no      no    no     yes   no      no       no     no   yes
+  in_street             yes  yes    yes   no   no    no      no    no     yes   no      no       no     no   yes
+  in_district           yes  yes    yes   no   no    no      no    no     yes   no      no       no     no   yes
+  outside_area          no   no     no    no   no    no      no    no     no    no      no       no     no   no
+  assignee              yes  yes    yes   yes  yes   yes     yes   yes    yes   no      no       no     no   yes
+  other_assignee        yes  yes    yes   no   no    no      no    no     no    no      no       no     no   yes
+  outside_area_assignee yes  yes    yes   yes  yes   yes     yes   yes    yes   no      no       no     no   yes
+  outside_area_org_case yes  yes    yes   yes  yes   yes     yes   yes    yes   yes     yes      no     no   yes
+  referral_to_me        no   no     no    no   no    no      no    no     no    yes     yes      no     no   no
+  referral_to_my_org    no   no     no    no   no    no      no    no     no    yes     yes      no     no   no
+  referral_to_other_org yes  yes    yes   no   no    no      no    no     yes   no      no       no     no   yes
   # the code disagrees: it lets a worker who reported a household rate the service
-  outside_area_reporter  no   yes    no    no   no    no      no    no     no    no      no       no     no
-  unaffiliated           yes  yes    yes   no   no    no      no    no     yes   no      no       no     no
-  unaffiliated_outside   no   no     no    no   no    no      no    no     no    no      no       no     no
-  inactive_assignee      no   no     no    no   no    no      no    no     no    no      no       no     no
+  outside_area_reporter no   yes    no    no   no    no      no    no     no    no      no       no     no   no
+  unaffiliated          yes  yes    yes   no   no    no      no    no     yes   no      no       no     no   yes
+  unaffiliated_outside  no   no     no    no   no    no      no    no     no    no      no       no     no   no
+  inactive_assignee     no   no     no    no   no    no      no    no     no    no      no       no     no   no
+  alerted_outside_area  yes  yes    no    no   no    no      no    no     no    no      no       no     no   yes
 supervisor
   # the code disagrees on claim and respond (in these three rows): it lets a supervisor take the case
-  in_community           yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no
-  in_street              yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no
-  in_district            yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no
-  outside_area           no   no     no    no   no    no      no    no     no    no      no       no     no
+  in_community          yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no   yes
+  in_street             yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no   yes
+  in_district           yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no   yes
+  outside_area          no   no     no    no   no    no      no    no     no    no      no       no     no   no
   # the code disagrees on claim
-  referral_to_my_org     yes  yes    no    yes  yes   yes     yes   yes    yes   yes     yes      yes    no
+  referral_to_my_org    yes  yes    no    yes  yes   yes     yes   yes    yes   yes     yes      yes    no   yes
   # the code disagrees on rate
-  outside_area_reporter  no   yes    no    no   no    no      no    no     no    no      no       no     no
-  inactive               no   no     no    no   no    no      no    no     no    no      no       no     no
+  outside_area_reporter no   yes    no    no   no    no      no    no     no    no      no       no     no   no
+  inactive              no   no     no    no   no    no      no    no     no    no      no       no     no   no
+  alerted_outside_area  yes  yes    no    no   no    no      no    no     no    no      no       no     no   yes
 admin
   # the code disagrees on claim, respond and rate (in both rows): it allows an admin everything
-  no_areas               yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no
-  reporter               yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no
-  inactive               no   no     no    no   no    no      no    no     no    no      no       no     no
+  no_areas              yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no   yes
+  reporter              yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no   yes
+  inactive              no   no     no    no   no    no      no    no     no    no      no       no     no   no
 """
 
 
@@ -137,6 +142,7 @@ class Situation:
     referred_to_person: int | None = REFERRAL_TARGET  # the referral answered/completed in those columns
     referred_to_organisation: int | None = None
     active: bool = True
+    alerted: bool = False  # a crisis on the ticket was escalated to the actor (on call, say)
 
 
 IN_COMMUNITY = frozenset({COMMUNITY})
@@ -157,6 +163,8 @@ SITUATIONS: dict[tuple[Role, str], Situation] = {
     (Role.SOCIAL_WORKER, "in_street"): Situation(areas=IN_STREET, organisation=AGENCY),
     (Role.SOCIAL_WORKER, "in_district"): Situation(areas=IN_DISTRICT, organisation=AGENCY),
     (Role.SOCIAL_WORKER, "outside_area"): Situation(areas=OUTSIDE, organisation=AGENCY),
+    # On the on-call list, say: a crisis outside one's areas was escalated to one.
+    (Role.SOCIAL_WORKER, "alerted_outside_area"): Situation(areas=OUTSIDE, organisation=AGENCY, alerted=True),
     (Role.SOCIAL_WORKER, "assignee"): Situation(areas=IN_COMMUNITY, organisation=AGENCY, assignee=ACTOR),
     (Role.SOCIAL_WORKER, "other_assignee"): Situation(
         areas=IN_COMMUNITY, organisation=AGENCY, assignee=OTHER_WORKER
@@ -207,6 +215,7 @@ SITUATIONS: dict[tuple[Role, str], Situation] = {
     (Role.SUPERVISOR, "in_street"): Situation(areas=IN_STREET, assignee=OTHER_WORKER),
     (Role.SUPERVISOR, "in_district"): Situation(areas=IN_DISTRICT, assignee=OTHER_WORKER),
     (Role.SUPERVISOR, "outside_area"): Situation(areas=OUTSIDE, assignee=OTHER_WORKER),
+    (Role.SUPERVISOR, "alerted_outside_area"): Situation(areas=OUTSIDE, alerted=True),
     (Role.SUPERVISOR, "referral_to_my_org"): Situation(
         areas=IN_DISTRICT,
         organisation=AGENCY,
@@ -335,10 +344,10 @@ def test_access_matrix(case: Case) -> None:
         referral(situation) if on_referral else None,  # what the service passes
     )
     if case.allowed:
-        check(*arguments)
+        check(*arguments, alerted=situation.alerted)
     else:
         with pytest.raises(Forbidden):
-            check(*arguments)
+            check(*arguments, alerted=situation.alerted)
 
 
 @pytest.mark.parametrize(

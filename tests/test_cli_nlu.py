@@ -28,6 +28,8 @@ def test_nlu_train_stores_the_embedded_model(needsbot: Needsbot) -> None:
     assert result.exit_code == 0, result.output
     assert re.search(r"trained on \d+ examples, 14 intents", result.output)
     assert (needsbot.tmp_path / "nlu-model" / "embedded.joblib").exists()
+    assert re.search(r"crisis risk model trained on \d+ examples, 8 concepts", result.output)
+    assert (needsbot.tmp_path / "nlu-model" / "risk.joblib").exists()
 
 
 def test_nlu_parse_describes_one_message(needsbot: Needsbot) -> None:
@@ -41,7 +43,25 @@ def test_nlu_parse_describes_one_message(needsbot: Needsbot) -> None:
 def test_nlu_parse_of_a_crisis_shows_the_hotlines(needsbot: Needsbot) -> None:
     result = needsbot("nlu", "parse", "I don't want to live anymore")
     assert "urgency   critical (self_harm)" in result.output
+    assert "crisis    passive_death_wish (self_harm) from rules 1.00" in result.output
     assert "12356" in result.output
+
+
+def test_nlu_parse_json_says_which_concept_fired_from_which_source_how_surely(needsbot: Needsbot) -> None:
+    parsed = json.loads(needsbot("nlu", "parse", "I want to kill myself", "--json").output)
+    assert parsed["urgency"] == "critical"
+    assert parsed["crisis_kinds"] == ["self_harm"]
+    signal = parsed["crisis_signals"][0]
+    assert signal == {"concept": "active_ideation", "kind": "self_harm", "source": "rules", "confidence": 1.0}
+
+
+def test_nlu_parse_shows_a_model_signal_for_words_no_rule_knows(needsbot: Needsbot) -> None:
+    parsed = json.loads(needsbot("nlu", "parse", "我偷偷攒了好多片安定，藏在鞋盒里", "--json").output)
+    assert parsed["urgency"] in {"critical", "review"}
+    (signal,) = parsed["crisis_signals"]
+    assert signal["source"] == "model"
+    assert signal["kind"] == "self_harm"
+    assert 0 < signal["confidence"] <= 1
 
 
 def test_nlu_parse_json_is_one_object(needsbot: Needsbot) -> None:
@@ -144,3 +164,20 @@ def test_policy_ask_says_when_it_is_unsure(needsbot: Needsbot) -> None:
     assert "这个问题我没有把握回答" in result.output
     english = needsbot("policy", "ask", "what's the weather tomorrow", "--lang", "en")
     assert "I am not sure I can answer that correctly" in english.output
+
+
+def test_policy_ask_without_a_question_answers_each_line_of_standard_input(needsbot: Needsbot) -> None:
+    result = needsbot("policy", "ask", input="低保怎么申请\nhow do I renew my passport\n")
+    assert result.exit_code == 0, result.output
+    first, second = (json.loads(line) for line in result.output.splitlines())
+    assert first["confident"] is True
+    assert first["matches"][0]["id"] == "dibao-application-review"
+    assert first["matches"][0]["citation"].startswith("《")
+    assert second["confident"] is False
+
+
+def test_policy_ask_reports_an_empty_line_of_standard_input_and_fails(needsbot: Needsbot) -> None:
+    result = needsbot("policy", "ask", input="低保怎么申请\n\n")
+    assert result.exit_code == 1
+    assert json.loads(result.output.splitlines()[1]) == {"line": 2, "error": "empty line"}
+    assert "Traceback" not in result.output

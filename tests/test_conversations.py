@@ -27,13 +27,15 @@ Before the steps, ``setup`` may enrol other people and prepare tickets; ``{ticke
       - claim: 301                     # a worker claims it
       - resolve: 301                   # … resolves it with an outcome
       - close: 301
+      - on_call: {user: 401, role: supervisor, area: s1}   # on the crisis on-call list for s1 (without
+                                                           # area: everywhere), working in c2 (home:)
     steps:
       - press_value: "!claim:{ticket}"
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +103,18 @@ async def _setup(harness: Harness, actions: list[dict[str, Any]], values: dict[s
                 await harness.casework.resolve(actor, values["ticket"], "已解决")
             else:
                 await harness.casework.close(actor, values["ticket"])
+        elif name == "on_call":  # someone on the crisis on-call list all day, for an area or everywhere
+            person = await harness.enrol(
+                int(argument["user"]), Role(argument.get("role", "supervisor")), argument.get("home", "c2")
+            )
+            async with harness.database.transaction() as tx:
+                await tx.on_call.add(
+                    person_id=person.id,
+                    area_id=harness.areas[argument["area"]] if "area" in argument else None,
+                    from_time=time(0),
+                    until_time=time(0),
+                    now=harness.clock.now(),
+                )
         elif name == "advance_hours":
             harness.clock.advance(timedelta(hours=float(argument)))
         else:

@@ -7,6 +7,7 @@ import pytest
 
 from casework.domain import Channel, ConsentPurpose, Person, Role, ServiceType, TicketStatus, Urgency
 from casework.service import NewReport
+from dialogs.flows.need import community_names
 from dialogs.turn import Turn
 from storage import Database
 from tests.dialog_harness import Chat, Harness, build_harness
@@ -410,7 +411,12 @@ async def test_danger_described_mid_flag_opens_one_urgent_ticket_that_the_flag_c
     await flag_household(chat, "/flag", "5号楼2单元301")
     assert chat.keys == ["flag.observed"]
     replies = await chat.say("楼下独居老人倒在地上叫不醒")
-    assert [reply.key for reply in replies] == ["crisis.reply", "crisis.ticket", "flag.observed"]
+    assert [reply.key for reply in replies] == [
+        "crisis.reply",
+        "crisis.reached.nobody",
+        "crisis.ticket",
+        "flag.observed",
+    ]
     await chat.say("老人一个人住，已经打了120")
     await chat.press(1)  # the first service type suggested
     await finish_flag(chat)
@@ -421,3 +427,39 @@ async def test_danger_described_mid_flag_opens_one_urgent_ticket_that_the_flag_c
     assert ticket.household_id is not None
     admin = await h.enrol(ADMIN, Role.ADMIN, "d")
     assert len((await h.casework.view(admin, ticket.id)).reports) == 2
+
+
+# --- what a resident's first message already tells the need flow --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("我住光明社区，家里断粮了", ["光明社区", "住光明社区", "我住光明社区"]),
+        ("I live in Xingfu and we have no food left", ["xingfu"]),
+        ("we live at the Guangming community centre", ["guangming", "guangming community"]),
+        ("家里断粮了", []),
+        ("I lost my job", []),
+    ],
+)
+def test_the_words_that_may_name_a_community_are_found_shortest_first(text: str, names: list[str]) -> None:
+    assert community_names(text) == names
+
+
+async def test_a_need_in_a_clause_with_a_place_that_is_no_community_still_counts(h: Harness) -> None:
+    chat = h.chat(404, "en")
+    await chat.say("/start")
+    await consent(chat)
+    await chat.say("I can't sleep at night since my wife died, and we can't pay the electricity bill")
+    assert chat.keys == ["need.confirm_two"]
+    assert "emotional support" in chat.text()
+    assert "practical help and resources" in chat.text()
+
+
+async def test_two_communities_named_offer_neither(h: Harness) -> None:
+    chat = h.chat(405, "zh")
+    await chat.say("/start")
+    await consent(chat)
+    await chat.say("我从幸福社区搬到光明社区，家里断粮了")
+    await chat.press("button.yes")
+    assert chat.keys == ["need.area"]

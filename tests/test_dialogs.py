@@ -56,7 +56,7 @@ async def test_a_crisis_mid_flow_gets_hotlines_and_an_urgent_ticket_at_once(harn
     await chat.press("button.yes")
     replies = await chat.say("我真的不想活了")
     keys = [reply.key for reply in replies]
-    assert keys[:2] == ["crisis.reply", "crisis.ticket"]
+    assert keys[:3] == ["crisis.reply", "crisis.reached.nobody", "crisis.ticket"]
     assert "12356" in chat.text()
     assert keys[-1] == "need.area"  # the report under way carries on after the crisis reply
     tickets = await harness.casework.reported_by(await harness.people.get(1))
@@ -68,7 +68,7 @@ async def test_a_crisis_mid_flow_gets_hotlines_and_an_urgent_ticket_at_once(harn
 async def test_a_crisis_before_any_consent_is_answered_first(harness: Harness) -> None:
     chat = harness.chat(8, "en")
     replies = await chat.say("my husband hits me every night")
-    assert [reply.key for reply in replies][:2] == ["crisis.reply", "crisis.ticket"]
+    assert [reply.key for reply in replies][:3] == ["crisis.reply", "crisis.reached.nobody", "crisis.ticket"]
     assert "12338" in chat.text() or "110" in chat.text()
 
 

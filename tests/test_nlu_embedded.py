@@ -118,6 +118,35 @@ def test_clear_messages_get_their_intent_and_service_type(
     assert abs(sum(score.confidence for score in parse.ranking) - 1) < 1e-6
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "房东说明天就把我们一家赶出去",
+        "The landlord says he'll throw my family out tomorrow",
+        "房子漏雨了，能不能申请住房救助",
+        "our roof leaks, can we get housing assistance",
+        "我住光明社区，家里断粮了",
+    ],
+)
+def test_a_residents_own_trouble_is_their_need_for_resources_not_a_flag_nor_policy(
+    classifier: EmbeddedClassifier, text: str
+) -> None:
+    parse = classifier.parse_now(text)
+    assert parse.intent is Intent.NEED_RESOURCE_LINKING, parse.ranking[:3]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "楼上那家房东说明天就把他们一家赶出去",
+        "the landlord says he'll throw the family next door out tomorrow",
+        "my neighbour's family has run out of food",
+    ],
+)
+def test_the_same_trouble_of_another_household_is_a_flag(classifier: EmbeddedClassifier, text: str) -> None:
+    assert classifier.parse_now(text).intent is Intent.FLAG_HOUSEHOLD
+
+
 def test_a_crisis_message_is_critical_whatever_its_intent(classifier: EmbeddedClassifier) -> None:
     parse = classifier.parse_now("我不想活了")
     assert parse.urgency is Urgency.CRITICAL

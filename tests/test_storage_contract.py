@@ -10,10 +10,10 @@ import contextlib
 import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 
 import pytest
-from sqlalchemy import event, func, select, update
+from sqlalchemy import event, func, select, text, update
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from casework.domain import (
@@ -1706,3 +1706,56 @@ async def test_everything_done_in_a_committed_transaction_is_visible_afterwards(
         assert await tx.session.scalar(select(func.count()).select_from(AreaRow)) == 3
         assert await tx.people.by_telegram_id(42) == person
         assert await tx.tickets.find(reporter_id=person.id) == [ticket]
+
+
+# --- crises: the review urgency and the on-call list ------------------------------------------------
+
+
+async def test_every_urgency_round_trips_and_the_database_refuses_any_other(
+    database: Database, now: datetime
+) -> None:
+    async with database.transaction() as tx:
+        community = await _community(tx)
+        for urgency in Urgency:
+            ticket = await tx.tickets.add(
+                reference=await tx.tickets.next_reference(now.date()),
+                service_type=ServiceType.PSYCHOLOGICAL_SUPPORT,
+                urgency=urgency,
+                area_id=community.id,
+                now=now,
+            )
+            stored = await tx.tickets.get(ticket.id)
+            assert stored is not None
+            assert stored.urgency is urgency
+        found = await tx.tickets.find(urgencies=[Urgency.REVIEW, Urgency.CRITICAL])
+        assert sorted(ticket.urgency.value for ticket in found) == ["critical", "review"]
+    with pytest.raises(IntegrityError):
+        async with database.transaction() as tx:
+            await tx.core.execute(text("UPDATE tickets SET urgency = 'urgentish'"))
+
+
+async def test_the_on_call_list_keeps_hours_and_area_and_entries_are_removed(
+    database: Database, now: datetime
+) -> None:
+    async with database.transaction() as tx:
+        community = await _community(tx)
+        worker = await _worker(tx, now, 7001, community.id)
+        overnight = await tx.on_call.add(
+            person_id=worker.id, area_id=community.id, from_time=time(20), until_time=time(8), now=now
+        )
+        everywhere = await tx.on_call.add(
+            person_id=worker.id, area_id=None, from_time=time(0), until_time=time(0), now=now
+        )
+    async with database.transaction() as tx:
+        listed = await tx.on_call.list_all()
+        assert listed == [overnight, everywhere]
+        assert (listed[0].from_time, listed[0].until_time, listed[0].area_id) == (
+            time(20),
+            time(8),
+            community.id,
+        )
+        assert [entry.on_duty(time(23, 30)) for entry in listed] == [True, True]
+        assert [entry.on_duty(time(12)) for entry in listed] == [False, True]
+        assert await tx.on_call.remove(overnight.id)
+        assert not await tx.on_call.remove(overnight.id)
+        assert await tx.on_call.list_all() == [everywhere]

@@ -343,7 +343,7 @@ async def test_a_volunteer_flags_a_household_in_chinese_and_sees_status_only(run
     await volunteer.expect(fragment("flag.address"))
     volunteer.say("5号楼2单元301")
     await volunteer.expect(fragment("flag.observed"))
-    volunteer.say("老人一个人住，好几天没下楼买菜")
+    volunteer.say("老人一个人住，腿脚不好，买菜做饭都困难")
     await volunteer.expect(fragment("flag.service_suggested"))
     volunteer.press(label("service.social_integration"))
     await volunteer.expect(fragment("flag.situation"))
@@ -551,7 +551,13 @@ async def test_a_supervisor_gets_a_critical_tickets_escalation_and_can_open_it(r
     # The supervisor is told at once, with the reason, and can open the ticket from the alert.
     escalation = await supervisor.expect(reference, CATALOG.text("escalation.critical", "zh"))
     assert "敲门也没人应" not in escalation.text
-    assert [caption for caption, _ in escalation.buttons] == [label("alert.button.view")]
+    assert [caption for caption, _ in escalation.buttons] == [
+        label("alert.button.on_it"),
+        label("alert.button.view"),
+    ]
+    supervisor.press(label("alert.button.on_it"))  # the crisis stops climbing the area tree
+    await supervisor.expect(reference, fragment("worker.on_it.done"))
+    await worker.expect(reference, fragment("alert.crisis_acknowledged"))
     supervisor.press(label("alert.button.view"))
     card = await supervisor.expect(reference, "老人多日未出门")
     assert card.message_id != escalation.message_id

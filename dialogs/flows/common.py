@@ -140,6 +140,18 @@ async def handle_area(ctx: Ctx) -> int | None:
     return None
 
 
+async def place_crisis(ctx: Ctx, area_id: int) -> None:
+    """An urgent ticket opened earlier in this flow, before its community was known, moves there and
+    alerts its staff (``Casework.locate_crisis``)."""
+    ticket_id = ctx.data.get("crisis_ticket")
+    if ticket_id is None or ctx.data.get("crisis_placed") == area_id:
+        return
+    ctx.data["crisis_placed"] = area_id
+    reach = await ctx.services.casework.locate_crisis(ctx.person, int(ticket_id), area_id)
+    area = await ctx.services.people.area(area_id)
+    ctx.say(f"crisis.placed.{reach.value}", area=area.label(ctx.lang) if area else "")
+
+
 def area_step(
     question: str,
     here: str,
@@ -168,6 +180,7 @@ def area_step(
         if area_id is None:
             return here
         ctx.data["area_id"] = area_id
+        await place_crisis(ctx, area_id)
         return await chosen(ctx, area_id) if chosen is not None else then
 
     return Step(prompt, handle)

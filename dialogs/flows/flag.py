@@ -196,7 +196,7 @@ FLOW = Flow(
     steps={
         S.AREA: area_step("flag.area", S.AREA, S.ADDRESS),
         S.ADDRESS: Step(ask_address, on_address),
-        S.OBSERVED: Step(ask_observed, on_observed),
+        S.OBSERVED: Step(ask_observed, on_observed, account=True),
         S.SERVICE: service_step(
             S.SERVICE,
             S.SITUATION,

@@ -3,6 +3,7 @@ them → a summary they confirm → a ticket. Diagram: need.mmd."""
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Any
 
@@ -29,7 +30,16 @@ NEED_TYPES = (
     ServiceType.CAPACITY_BUILDING,
     ServiceType.POLICY_ADVOCACY,
 )
-SECOND_NEED_CONFIDENCE = 0.2
+# Where a message turns from one matter to the next: punctuation, and the words that join two matters.
+CLAUSE_BREAK = re.compile(r"[，,。.;；！!？?\n]+|\s+(?:and|but|also|plus)\s+|而且|并且|还有|另外")
+SHORTEST_CLAUSE = 4
+MOST_CLAUSES = 6
+# A community named in the message: a few characters before 社区 (小区, 村 …), or a name after "in".
+NAMED_COMMUNITY_ZH = re.compile(r"(?=([\u4e00-\u9fff]{2,4}?(?:社区|小区|居委会|村)))")
+NAMED_COMMUNITY_EN = re.compile(
+    r"\b(?:in|at|from)\s+(?:the\s+)?([a-z][a-z-]{2,})(?:\s+(community|estate|village))?"
+)
+MOST_NAMES = 6
 
 
 class S(StrEnum):
@@ -37,6 +47,7 @@ class S(StrEnum):
     CONFIRM_TYPE = "confirm_type"
     CHOOSE_TYPE = "choose_type"
     AREA = "area"
+    AREA_NAMED = "area_named"
     SIZE = "size"
     SITUATION = "situation"
     CONTACT = "contact"
@@ -45,7 +56,36 @@ class S(StrEnum):
     SECOND = "second"
 
 
-def remember_parse(ctx: Ctx, parse: Parse) -> str:
+def is_need(intent: Intent) -> bool:
+    return intent.value.startswith("need_") or intent is Intent.POLICY_FEEDBACK
+
+
+async def needs_heard(ctx: Ctx, parse: Parse, places: set[str]) -> list[str]:
+    """Service types that parts of the message ask for each on its own, in the message's order.
+
+    A message with two needs shares the classifier's belief between them, so the whole message often
+    falls back as unsure; read clause by clause, each need stands clear. A clause naming one of
+    ``places`` ("I live in Xingfu") says where the person lives, not what they need."""
+    clauses = [clause.strip() for clause in CLAUSE_BREAK.split(parse.text)]
+    clauses = [
+        clause
+        for clause in clauses
+        if len(clause) >= SHORTEST_CLAUSE and not any(place in clause.lower() for place in places)
+    ][:MOST_CLAUSES]
+    if len(clauses) < 2:
+        return []
+    kinds: list[str] = []
+    for clause in clauses:
+        part = await ctx.services.nlu.parse(clause, parse.language)
+        if part.is_fallback or not is_need(part.intent):
+            continue
+        kind = SERVICE_TYPE_OF_INTENT[part.intent].value
+        if kind not in kinds:
+            kinds.append(kind)
+    return kinds
+
+
+async def remember_parse(ctx: Ctx, parse: Parse) -> str:
     """Keep what the classifier said; the next state to ask."""
     ctx.data.update(
         text=parse.text,
@@ -55,11 +95,13 @@ def remember_parse(ctx: Ctx, parse: Parse) -> str:
         urgency=parse.urgency.value,
         entities=[entity.value for entity in parse.entities][:6],
     )
-    needs = [
-        (SERVICE_TYPE_OF_INTENT[score.intent], score.confidence)
-        for score in parse.ranking
-        if score.intent.value.startswith("need_") or score.intent is Intent.POLICY_FEEDBACK
-    ]
+    places = await remember_named_community(ctx, parse)
+    heard = await needs_heard(ctx, parse, places)
+    if len(heard) >= 2 and (parse.is_fallback or parse.service_type is None):
+        # Two needs, each clear in its own words: the first said first, the other offered afterwards.
+        first, second = heard[:2]
+        ctx.data.update(service_type=first, second=second)
+        return S.CONFIRM_TYPE
     if parse.is_fallback:
         ctx.data["candidates"] = [
             SERVICE_TYPE_OF_INTENT[c.intent].value
@@ -70,16 +112,46 @@ def remember_parse(ctx: Ctx, parse: Parse) -> str:
     if parse.service_type is None or parse.intent is Intent.ASK_POLICY:
         ctx.data["candidates"] = []
         return S.CHOOSE_TYPE
-    ctx.data["service_type"] = parse.service_type.value
-    others = [kind.value for kind, confidence in needs[1:] if confidence >= SECOND_NEED_CONFIDENCE]
-    ctx.data["second"] = next((kind for kind in others if kind != parse.service_type.value), None)
+    first = parse.service_type.value
+    ctx.data["service_type"] = first
+    ctx.data["second"] = next((kind for kind in heard if kind != first), None)
     return S.CONFIRM_TYPE
+
+
+def community_names(text: str) -> list[str]:
+    """What in the message may name a community (lower case, shortest first)."""
+    lowered = text.lower()
+    names = [match.group(1) for match in NAMED_COMMUNITY_ZH.finditer(lowered)]
+    for match in NAMED_COMMUNITY_EN.finditer(lowered):
+        names.append(match.group(1))
+        if match.group(2):
+            names.append(f"{match.group(1)} {match.group(2)}")
+    return sorted(dict.fromkeys(names), key=len)[:MOST_NAMES]
+
+
+async def remember_named_community(ctx: Ctx, parse: Parse) -> set[str]:
+    """A community the message names, matched as a typed name is, to offer at the area question
+    (``data["area_named"]``): nothing when no name matches, or when names match different ones.
+    Returns the names that matched a community."""
+    people = ctx.services.people
+    found: dict[int, set[str]] = {}
+    for name in community_names(parse.text):
+        matches = await people.match_area(name)
+        leaves = [area for area in matches if not await people.area_children(area.id)]
+        if leaves and (len(leaves) == 1 or leaves[0].name.startswith(name)):
+            found.setdefault(leaves[0].id, set()).add(name)
+    ctx.data.pop("area_named", None)
+    if len(found) != 1:
+        return set().union(*found.values())
+    (area_id, names), *_ = found.items()
+    ctx.data["area_named"] = area_id
+    return names
 
 
 async def begin(ctx: Ctx) -> str | None:
     text = ctx.data.pop("text_given", None)
     if text:
-        return remember_parse(ctx, await ctx.parse(text))
+        return await remember_parse(ctx, await ctx.parse(text))
     return S.DESCRIBE
 
 
@@ -91,15 +163,17 @@ async def on_describe(ctx: Ctx) -> str | None:
     if not ctx.text:
         ctx.say("input.need_words")
         return S.DESCRIBE
-    return remember_parse(ctx, await ctx.parse(ctx.text))
+    return await remember_parse(ctx, await ctx.parse(ctx.text))
 
 
 async def ask_confirm_type(ctx: Ctx) -> None:
+    second = ctx.data.get("second")
     ctx.ask(
-        "need.confirm_type",
+        "need.confirm_two" if second else "need.confirm_type",
         [*yes_no(ctx), ctx.button("need.button.choose", "choose")],
         per_row=3,
         service=service_label(ctx.data["service_type"]),
+        second=service_label(second) if second else "",
     )
 
 
@@ -114,7 +188,30 @@ async def on_confirm_type(ctx: Ctx) -> str | None:
     if not answer:
         ctx.data["candidates"] = []
         return S.CHOOSE_TYPE
-    return S.AREA
+    return S.AREA_NAMED
+
+
+async def ask_area_named(ctx: Ctx) -> None:
+    """The community the person's words named, to confirm in one tap; the area question otherwise."""
+    named = ctx.data.get("area_named")
+    area = await ctx.services.people.area(named) if named else None
+    if area is None:
+        ctx.data.pop("area_named", None)
+        await ctx.engine.go(ctx, S.AREA)
+        return
+    ctx.ask("need.area_named", yes_no(ctx), area=area.label(ctx.lang))
+
+
+async def on_area_named(ctx: Ctx) -> str | None:
+    answer = answer_yes_no(ctx)
+    if answer is None:
+        ctx.say("input.choose_button")
+        return S.AREA_NAMED
+    named = ctx.data.pop("area_named", None)
+    if not answer or named is None:
+        return S.AREA
+    ctx.data["area_id"] = named
+    return S.SIZE
 
 
 async def ask_size(ctx: Ctx) -> None:
@@ -293,11 +390,11 @@ FLOW = Flow(
     start=S.DESCRIBE,
     begin=begin,
     steps={
-        S.DESCRIBE: Step(ask_describe, on_describe),
+        S.DESCRIBE: Step(ask_describe, on_describe, account=True),
         S.CONFIRM_TYPE: Step(ask_confirm_type, on_confirm_type),
         S.CHOOSE_TYPE: service_step(
             S.CHOOSE_TYPE,
-            S.AREA,
+            S.AREA_NAMED,
             kinds=NEED_TYPES,
             suggestions="candidates",
             ask="need.choose_type",
@@ -305,6 +402,7 @@ FLOW = Flow(
             other="need.button.something_else",
             chosen=forget_second_need,
         ),
+        S.AREA_NAMED: Step(ask_area_named, on_area_named),
         S.AREA: area_step("need.area", S.AREA, S.SIZE),
         S.SIZE: Step(ask_size, on_size),
         S.SITUATION: situation_step("need.situation", S.SITUATION, S.CONTACT),

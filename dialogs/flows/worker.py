@@ -419,6 +419,18 @@ async def view(ctx: Ctx, ticket_id: int) -> None:
     await show(ctx, ticket_id)
 
 
+async def on_it(ctx: Ctx, ticket_id: int) -> None:
+    """ "I'm on it" on a crisis alert: the alerts stop climbing; a worker may claim it from here."""
+    done = await ctx.services.casework.acknowledge(ctx.person, ticket_id)
+    buttons = [view_button(ticket_id)]
+    if ctx.person.role is Role.SOCIAL_WORKER and done.ticket.assignee_id is None:
+        buttons.insert(0, action_button("alert.button.claim", "claim", ticket_id))
+    if done.first:
+        ctx.say("worker.on_it.done", buttons, reference=done.ticket.reference)
+    else:
+        ctx.say("worker.on_it.already", buttons, reference=done.ticket.reference, holder=done.by)
+
+
 async def note(ctx: Ctx, ticket_id: int) -> None:
     found = await open_ticket(ctx, ticket_id, Operation.NOTE)
     if found is None:
@@ -677,6 +689,7 @@ COMMANDS: dict[str, Command] = {
 ACTIONS: dict[str, Action] = {
     "claim": worker_action(claim),
     "view": worker_action(view),
+    "on_it": worker_action(on_it),
     "note": worker_action(note),
     "visited": worker_action(visited),
     "refer": worker_action(refer),
