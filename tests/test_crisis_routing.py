@@ -50,6 +50,23 @@ async def open_crisis(harness: Harness, area: str = "c1", *, reporter: int | Non
     )
 
 
+async def open_rent_need(harness: Harness, reporter_id: int) -> Opened:
+    """An ordinary need of the resident's, in 光明社区."""
+    return await harness.casework.open_ticket(
+        NewReport(
+            text="房租交不起了",
+            language="zh",
+            intent="need_resource_linking",
+            confidence=0.9,
+            service_type=ServiceType.RESOURCE_LINKING,
+            urgency=Urgency.NORMAL,
+            area_id=harness.areas["c1"],
+            channel=Channel.CONSOLE,
+            reporter_id=reporter_id,
+        )
+    )
+
+
 async def put_on_call(
     harness: Harness, user: int, *, area: str | None = None, hours: tuple[time, time] = (time(0), time(0))
 ) -> Person:
@@ -203,19 +220,7 @@ async def test_an_anonymous_crisis_with_no_community_reaches_the_on_call_list(ha
 async def test_a_crisis_ticket_names_the_same_persons_other_open_tickets(harness: Harness) -> None:
     await harness.enrol(COMMUNITY_WORKER, Role.SOCIAL_WORKER, "c1")
     resident, _ = await harness.people.identify(RESIDENT, display_name="", language="zh")
-    earlier = await harness.casework.open_ticket(
-        NewReport(
-            text="房租交不起了",
-            language="zh",
-            intent="need_resource_linking",
-            confidence=0.9,
-            service_type=ServiceType.RESOURCE_LINKING,
-            urgency=Urgency.NORMAL,
-            area_id=harness.areas["c1"],
-            channel=Channel.CONSOLE,
-            reporter_id=resident.id,
-        )
-    )
+    earlier = await open_rent_need(harness, resident.id)
     crisis = await open_crisis(harness)
     assert ("linked", earlier.ticket.reference) in await trail(harness, crisis.ticket)
     assert ("linked", crisis.ticket.reference) in await trail(harness, earlier.ticket)
@@ -249,19 +254,7 @@ async def test_a_claim_promises_contact_only_to_someone_who_agreed_to_it(
     await harness.people.record_consents(
         resident.id, {ConsentPurpose.STORE_REPORT: True, ConsentPurpose.CONTACT_ME: agreed}
     )
-    opened = await harness.casework.open_ticket(
-        NewReport(
-            text="房租交不起了",
-            language="zh",
-            intent="need_resource_linking",
-            confidence=0.9,
-            service_type=ServiceType.RESOURCE_LINKING,
-            urgency=Urgency.NORMAL,
-            area_id=harness.areas["c1"],
-            channel=Channel.CONSOLE,
-            reporter_id=resident.id,
-        )
-    )
+    opened = await open_rent_need(harness, resident.id)
     await harness.casework.claim(worker, opened.ticket.id)
     await harness.relay.run_once()
     [told] = [alert for alert, _ in harness.notifier.sent if alert.recipient_person_id == resident.id]
