@@ -171,9 +171,12 @@ class _StateLock(Lock):
         blocking: bool | None = None,
         blocking_timeout: float | None = None,
         token: str | bytes | None = None,
+        **options: Any,  # what later redis-py versions add (``sleep`` in 8.2), passed on as given
     ) -> bool:
         # A random token unless given one: Lock makes a time-based UUID, which costs several times more.
-        result: bool = await super().acquire(blocking, blocking_timeout, token or secrets.token_hex(16))
+        result: bool = await super().acquire(
+            blocking, blocking_timeout, token or secrets.token_hex(16), **options
+        )
         return result
 
     async def do_acquire(self, token: str | bytes) -> bool:
