@@ -66,14 +66,19 @@ def demo() -> None:
 @demo.command("load")
 @click.pass_context
 def demo_load(ctx: click.Context) -> None:
-    """Load the demonstration district when the database has no areas yet."""
-    summary = run_with_database(ctx, lambda database: directory.load_demo_if_empty(database, now=clock.now()))
+    """Load the demonstration district when the database has no areas yet, with its console staff
+    unless a Telegram bot token is set (console accounts cannot be reached on Telegram)."""
+    console = settings_of(ctx).telegram_bot_token is None
+    summary = run_with_database(
+        ctx, lambda database: directory.load_demo_if_empty(database, now=clock.now(), with_staff=console)
+    )
     if summary is None:
         click.echo("the database already has areas; demonstration data not loaded")
     else:
         click.echo(
             f"loaded demonstration data: {summary.areas_created} areas, "
             f"{summary.organisations_created} organisations"
+            + ("" if console else "; no staff: enrol them by invite (needsbot invite create)")
         )
 
 

@@ -306,16 +306,19 @@ def _known_area(stored: Mapping[str, Area], code: str) -> Area:
     return area
 
 
-async def load_demo_if_empty(database: Database, *, now: datetime) -> ImportSummary | None:
-    """Load the demonstration district, and its staff, into a new database; leave a database with
-    areas alone."""
+async def load_demo_if_empty(
+    database: Database, *, now: datetime, with_staff: bool = False
+) -> ImportSummary | None:
+    """Load the demonstration district into a new database, with its staff when asked; leave a
+    database with areas alone. The staff are console accounts: a bot on Telegram could not reach
+    them, and a person in a crisis would be told staff were alerted when none could be."""
     async with database.transaction() as tx:
         if await tx.areas.count():
             return None
     summary = await import_directory(database, read_directory_file(DEMO_FILE), now=now)
-    await _load_demo_staff(
-        database, yaml.safe_load(DEMO_FILE.read_text(encoding="utf-8")).get("staff", []), now
-    )
+    if with_staff:
+        staff = yaml.safe_load(DEMO_FILE.read_text(encoding="utf-8")).get("staff", [])
+        await _load_demo_staff(database, staff, now)
     return summary
 
 

@@ -355,8 +355,10 @@ class Casework:
 
     @staticmethod
     async def _linked_tickets(tx: Transaction, ticket: Ticket) -> list[Ticket]:
-        """The same reporter's other open tickets, which a crisis ticket is read beside."""
-        if ticket.reporter_id is None:
+        """The same person's other open tickets, which a crisis ticket is read beside: a resident's
+        own (a volunteer's or worker's other reports are about other households)."""
+        reporter = await tx.people.get(ticket.reporter_id) if ticket.reporter_id is not None else None
+        if reporter is None or reporter.role is not Role.RECIPIENT:
             return []
         return [
             other

@@ -17,12 +17,11 @@ import joblib
 import numpy as np
 import sklearn
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 
 from nlu.language import normalise
-from nlu.linear import LinearDecision
+from nlu.linear import LinearDecision, text_features
 from nlu.training_data import TrainingData, load_project_data
 from nlu.types import Classification, Entity, Intent, IntentScore
 
@@ -34,31 +33,7 @@ MAX_CLASSIFIED_CHARACTERS = 2000
 
 
 def build_pipeline() -> Pipeline:
-    features = FeatureUnion(
-        [
-            (
-                "characters",
-                TfidfVectorizer(
-                    analyzer="char_wb",
-                    ngram_range=(1, 4),
-                    sublinear_tf=True,
-                    preprocessor=normalise,
-                    dtype=np.float32,
-                ),
-            ),
-            (
-                "words",
-                TfidfVectorizer(
-                    analyzer="word",
-                    token_pattern=r"(?u)\b[a-z][a-z']+\b",  # noqa: S106 - a regular expression, not a secret
-                    ngram_range=(1, 2),
-                    sublinear_tf=True,
-                    preprocessor=normalise,
-                    dtype=np.float32,
-                ),
-            ),
-        ]
-    )
+    features = text_features(normalise, (1, 4), np.float32)
     classifier = CalibratedClassifierCV(
         LinearSVC(C=0.5, class_weight="balanced"), method="sigmoid", cv=5, ensemble=False
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -49,3 +50,38 @@ class LinearDecision:
             values /= np.sqrt(values @ values)
             decision += values @ self._weights[columns + offset]
         return decision
+
+
+WORD_PATTERN = r"(?u)\b[a-z][a-z']+\b"  # English words; Chinese is read by the character n-grams
+
+
+def text_features(
+    preprocessor: Callable[[str], str], char_ngrams: tuple[int, int], dtype: type[np.floating[Any]]
+) -> FeatureUnion:
+    """The features both models read: character n-grams within word boundaries (no segmenter needed
+    for Chinese) and English words and word pairs, each tf-idf with sublinear term frequency."""
+    return FeatureUnion(
+        [
+            (
+                "characters",
+                TfidfVectorizer(
+                    analyzer="char_wb",
+                    ngram_range=char_ngrams,
+                    sublinear_tf=True,
+                    preprocessor=preprocessor,
+                    dtype=dtype,
+                ),
+            ),
+            (
+                "words",
+                TfidfVectorizer(
+                    analyzer="word",
+                    token_pattern=WORD_PATTERN,
+                    ngram_range=(1, 2),
+                    sublinear_tf=True,
+                    preprocessor=preprocessor,
+                    dtype=dtype,
+                ),
+            ),
+        ]
+    )

@@ -22,13 +22,12 @@ import joblib
 import numpy as np
 import sklearn
 import yaml
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
-from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.pipeline import Pipeline
 
 from casework.domain import InvalidInput
-from nlu.linear import LinearDecision
+from nlu.linear import LinearDecision, text_features
 
 log = logging.getLogger(__name__)
 
@@ -114,31 +113,7 @@ def collapse_spaces(text: str) -> str:
 
 
 def build_pipeline(c: float = 30.0, char_ngrams: tuple[int, int] = (1, 3)) -> Pipeline:
-    features = FeatureUnion(
-        [
-            (
-                "characters",
-                TfidfVectorizer(
-                    analyzer="char_wb",
-                    ngram_range=char_ngrams,
-                    sublinear_tf=True,
-                    preprocessor=collapse_spaces,
-                    dtype=np.float64,
-                ),
-            ),
-            (
-                "words",
-                TfidfVectorizer(
-                    analyzer="word",
-                    token_pattern=r"(?u)\b[a-z][a-z']+\b",  # noqa: S106 - a regular expression, not a secret
-                    ngram_range=(1, 2),
-                    sublinear_tf=True,
-                    preprocessor=collapse_spaces,
-                    dtype=np.float64,
-                ),
-            ),
-        ]
-    )
+    features = text_features(collapse_spaces, char_ngrams, np.float64)
     classifier = LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
     return Pipeline([("features", features), ("classifier", classifier)])
 

@@ -339,6 +339,15 @@ def test_the_demonstration_is_staffed_so_a_crisis_anywhere_reaches_someone(needs
     assert {person["role"] for person in people} >= {"social_worker", "supervisor"}
 
 
+def test_a_telegram_bots_demonstration_has_no_console_staff_it_could_not_reach(needsbot: Needsbot) -> None:
+    loaded = needsbot("demo", "load", TELEGRAM_BOT_TOKEN="123456:" + "A" * 35)
+    assert loaded.exit_code == 0, loaded.output
+    assert "no staff: enrol them by invite" in loaded.output
+    assert json.loads(needsbot("people", "list", "--json").output) == []
+    assert json.loads(needsbot("oncall", "list", "--json").output) == []
+    assert "⚠ nobody to alert in a crisis" in needsbot("areas", "list").output
+
+
 def test_health_and_areas_list_say_where_a_crisis_would_reach_nobody(
     needsbot: Needsbot, tmp_path: Path
 ) -> None:

@@ -261,3 +261,13 @@ async def test_a_claim_promises_contact_only_to_someone_who_agreed_to_it(
     reply = alert_reply(told, "zh")
     assert reply.key == key
     assert ("会尽快联系您" in harness.catalog.text(reply.key, "zh", **reply.args)) is agreed
+
+
+async def test_a_volunteers_crisis_report_is_not_linked_to_the_other_households_they_flagged(
+    harness: Harness,
+) -> None:
+    volunteer = await harness.enrol(RESIDENT, Role.VOLUNTEER, "c1")
+    await open_rent_need(harness, volunteer.id)  # another household the volunteer flagged
+    crisis = await open_crisis(harness)
+    assert crisis.ticket.reporter_id == volunteer.id
+    assert [action for action, _ in await trail(harness, crisis.ticket) if action == "linked"] == []

@@ -54,6 +54,13 @@ def test_the_eight_kinds_of_assistance_and_where_to_apply_are_covered(knowledge:
         assert office in text, office
 
 
+def assert_answered_surely(knowledge: PolicyKnowledgeBase, question: str, entry_id: str) -> None:
+    answer = knowledge.ask(question)
+    assert answer.best is not None
+    assert answer.best.entry.id == entry_id
+    assert answer.confident
+
+
 @pytest.mark.parametrize(("entry_id", "language", "question"), VARIANTS)
 def test_each_question_variant_retrieves_its_own_entry_first(
     knowledge: PolicyKnowledgeBase, entry_id: str, language: str, question: str
@@ -199,10 +206,7 @@ def test_without_a_margin_the_same_match_would_be_answered() -> None:
 def test_the_new_everyday_entries_are_found(
     knowledge: PolicyKnowledgeBase, question: str, entry_id: str
 ) -> None:
-    answer = knowledge.ask(question)
-    assert answer.best is not None
-    assert answer.best.entry.id == entry_id
-    assert answer.confident
+    assert_answered_surely(knowledge, question, entry_id)
 
 
 def test_the_2015_opinion_is_cited_by_its_number(knowledge: PolicyKnowledgeBase) -> None:
@@ -302,10 +306,7 @@ def test_a_near_domain_question_no_entry_answers_is_not_sure(
 def test_the_entries_next_to_other_fields_still_answer_their_own_questions(
     knowledge: PolicyKnowledgeBase, question: str, entry_id: str
 ) -> None:
-    answer = knowledge.ask(question)
-    assert answer.best is not None
-    assert answer.best.entry.id == entry_id
-    assert answer.confident
+    assert_answered_surely(knowledge, question, entry_id)
 
 
 def test_a_pension_alone_is_another_field_and_a_pension_with_dibao_is_ours(
