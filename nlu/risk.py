@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from random import Random
 from typing import Any
 
 import joblib
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 
 CORPUS_FILE = Path(__file__).resolve().parent / "data" / "risk_corpus.yml"
 MODEL_FILE = "risk.joblib"
-MODEL_FORMAT = 2  # bump when the features, the estimator or the stored scorer change
+MODEL_FORMAT = 3  # bump when the features, the estimator, the training examples' making or the scorer change
 NONE = "none"
 MAX_SCORED_CHARACTERS = 2000
 
@@ -46,6 +47,10 @@ MAX_SCORED_CHARACTERS = 2000
 # critical nor in review while sending 14 % of negatives to review; 0.5 would see 0.6 % more of the
 # critical examples for 18 % of negatives, 0.4 for 27 %, which buries the real ones in ordinary needs.
 # The rules were written with the corpus in view, so the combined figures flatter them somewhat.
+# Re-read after the corpus's second round (3,117 examples, near misses written to share a crisis's
+# words) and training beside ordinary requests: at 0.85 the sorts of example the corpus had before
+# are caught 0.952 with 3.3 % made critical, the new near misses 0.899 with 9.1 %; kept at 0.85,
+# recall first. Blind lists scored once since: v7 0.986 with 3.3 %, v8 0.991 with 2.8 %.
 CRITICAL_AT = 0.85
 REVIEW_AT = 0.55
 
@@ -186,10 +191,50 @@ def fingerprint_of(corpus: RiskCorpus, preparation: str) -> str:
     return hashlib.sha256(f"{corpus.fingerprint}\n{preparation}".encode()).hexdigest()
 
 
+# The sorts of ordinary message a danger is often written beside: a person asks about an allowance
+# or a job and says in one clause that they have saved up pills, or a neighbour reports a household's
+# need and that its child has been alone for two days.
+CONTEXT_SORTS = frozenset({"ordinary_need", "hardship", "safe_but_needs_care", "wanting_a_better_life"})
+JOINERS = {"zh": ("，", "。"), "en": (", ", ". ")}
+
+
+def with_context(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    groups: Sequence[str],
+    languages: Sequence[str],
+    seed: int = 0,
+) -> tuple[list[str], list[str]]:
+    """The examples, and each once more written beside an ordinary message of its language (before or
+    after it, at random but the same each time), keeping its label.
+
+    Trained on single messages alone, the model read a crisis clause inside a longer request as the
+    request: in cross-validation, a held-out crisis joined to a held-out ordinary need was caught 0.71
+    of the time against 0.91 alone. The negatives are joined too, so that length is no sign of danger.
+    """
+    random = Random(seed)  # noqa: S311 - a reproducible shuffle, not a secret
+    context_of: dict[str, list[str]] = {}
+    for text, group, language in zip(texts, groups, languages, strict=True):
+        if group in CONTEXT_SORTS:
+            context_of.setdefault(language, []).append(text)
+    every_context = [text for context in context_of.values() for text in context]
+    joined_texts, joined_labels = list(texts), list(labels)
+    if not every_context:
+        return joined_texts, joined_labels
+    for text, label, language in zip(texts, labels, languages, strict=True):
+        context = random.choice(context_of.get(language) or every_context)
+        joiner = random.choice(JOINERS.get(language, JOINERS["en"]))
+        first, second = (context, text) if random.random() < 0.5 else (text, context)
+        joined_texts.append(first + joiner + second)
+        joined_labels.append(label)
+    return joined_texts, joined_labels
+
+
 def train(corpus: RiskCorpus, prepare: Callable[[str], str], preparation: str) -> RiskModel:
-    return RiskModel.train(
-        [prepare(text) for text in corpus.texts], corpus.labels, fingerprint_of(corpus, preparation)
+    texts, labels = with_context(
+        [prepare(text) for text in corpus.texts], corpus.labels, corpus.groups, corpus.languages
     )
+    return RiskModel.train(texts, labels, fingerprint_of(corpus, preparation))
 
 
 def load_stored(model_dir: Path, fingerprint: str) -> RiskModel | None:
@@ -260,9 +305,17 @@ def cross_validated_scores(
     groups = np.array(corpus.groups, dtype=object)
     assessments: list[Assessment | None] = [None] * len(texts)
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    languages = np.array(corpus.languages, dtype=object)
     for train_index, test_index in splitter.split(texts, groups):
         pipeline = pipeline_factory()
-        pipeline.fit(list(texts[train_index]), list(labels[train_index]))
+        pipeline.fit(
+            *with_context(
+                list(texts[train_index]),
+                list(labels[train_index]),
+                list(groups[train_index]),
+                list(languages[train_index]),
+            )
+        )
         probabilities = pipeline.predict_proba(list(texts[test_index]))
         for index, row in zip(test_index, probabilities, strict=True):
             assessments[index] = assessment_of(tuple(pipeline.classes_), row)

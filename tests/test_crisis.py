@@ -224,11 +224,11 @@ def test_hard_negatives_are_not_critical(screener: CrisisScreener, text: str) ->
     assert screener.screen(text).urgency is not Urgency.CRITICAL
 
 
-# Blind lists v3, v4 and v5 joined training after their one blind score: regression lists now, not
+# Blind lists v3, v4, v5 and v7 joined training after their one blind score: regression lists now, not
 # measures. Every crisis in them is still critical; no negative is critical.
 JOINED = {
     name: yaml.safe_load((DATA / f"crisis_cases_{name}.yml").read_text(encoding="utf-8"))
-    for name in ("v3", "v4", "v5")
+    for name in ("v3", "v4", "v5", "v7")
 }
 
 
@@ -259,6 +259,8 @@ ACCEPTED_FALSE_ALARMS = frozenset(
         "你再给我发这种表情包我就掐死你 哈哈哈",
         "我要是再迟到一次，我们主任肯定弄死我",
         "this wifi is so slow i want to die lol",
+        "要死咯，这个月电费又涨了",
+        "if my mum finds out i lost the form shes going to kill me haha",
     }
 )
 

@@ -176,3 +176,24 @@ def test_a_child_left_hungry_with_the_adults_gone_is_a_crisis_to_the_model(scree
     assessment = screener.model.assess(screener.prepare("对门那家的娃饿得直哭，大人好几天没见了"))
     assert assessment.any_crisis >= screener.thresholds.critical, assessment
     assert assessment.concept in ("child_in_danger", "elder_in_danger")
+
+
+def test_each_example_is_also_learned_beside_an_ordinary_request_of_its_language() -> None:
+    texts = ["我不想活了", "i want to end it", "想办低保", "need help with rent", "累死了"]
+    labels = ["active_ideation", "active_ideation", "none", "none", "none"]
+    groups = ["active_ideation", "active_ideation", "ordinary_need", "hardship", "figure_of_speech"]
+    languages = ["zh", "en", "zh", "en", "zh"]
+
+    joined, joined_labels = risk.with_context(texts, labels, groups, languages)
+
+    assert joined[:5] == texts and joined_labels == labels + labels
+    assert any(text == "我不想活了" for text in joined[5:]) is False
+    assert "我不想活了" in joined[5] and "想办低保" in joined[5]
+    assert "i want to end it" in joined[6] and "need help with rent" in joined[6]
+    assert "累死了" in joined[9] and "想办低保" in joined[9]  # never beside a figure of speech
+    assert risk.with_context(texts, labels, groups, languages) == (joined, joined_labels)
+
+
+def test_a_crisis_said_in_one_clause_of_a_request_is_critical(screener: CrisisScreener) -> None:
+    text = "请问低保年审要带哪些材料？另外我已经攒了两瓶安眠药，这周就打算走了"
+    assert screener.screen(text).urgency is Urgency.CRITICAL
