@@ -503,9 +503,14 @@ class _WebhookHandler(tornado.web.RequestHandler):
             log.warning("a webhook request without the right secret was refused")
             self.set_status(403)
             return
+        # Anything but one update, a JSON object PTB can read, is the sender's mistake: 400, with
+        # nothing of the body in the log. Deep nesting makes the JSON parser recurse too far.
         try:
-            update = Update.de_json(json.loads(self.request.body), self.application_.bot)
-        except (ValueError, TypeError, KeyError):
+            body = json.loads(self.request.body)
+            if not isinstance(body, dict):
+                raise TypeError("not a JSON object")
+            update = Update.de_json(body, self.application_.bot)
+        except (ValueError, TypeError, KeyError, RecursionError):
             self.set_status(400)
             return
         # Answered only once handled: a crash before this leaves Telegram to deliver it again.

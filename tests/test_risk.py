@@ -186,11 +186,12 @@ def test_each_example_is_also_learned_beside_an_ordinary_request_of_its_language
 
     joined, joined_labels = risk.with_context(texts, labels, groups, languages)
 
-    assert joined[:5] == texts and joined_labels == labels + labels
-    assert any(text == "我不想活了" for text in joined[5:]) is False
-    assert "我不想活了" in joined[5] and "想办低保" in joined[5]
-    assert "i want to end it" in joined[6] and "need help with rent" in joined[6]
-    assert "累死了" in joined[9] and "想办低保" in joined[9]  # never beside a figure of speech
+    assert joined[:5] == texts
+    assert joined_labels == labels + labels
+    assert "想办低保" in joined[5]  # beside the Chinese ordinary need
+    assert "need help with rent" in joined[6]  # beside the English one
+    assert "想办低保" in joined[9]  # a figure of speech is never the context
+    assert all(original in text for original, text in zip(texts, joined[5:], strict=True))
     assert risk.with_context(texts, labels, groups, languages) == (joined, joined_labels)
 
 

@@ -609,3 +609,21 @@ async def test_a_webhook_request_without_the_secret_is_refused(running: Running)
         wrong = await client.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "guess"})
     assert (missing.status_code, wrong.status_code) == (403, 403)
     assert running.fake.sent_to(609) == []
+
+
+@pytest.mark.parametrize("running", [pytest.param("webhook", marks=[pytest.mark.postgres])], indirect=True)
+async def test_a_webhook_body_that_is_not_an_update_is_answered_400(running: Running) -> None:
+    assert running.fake.webhook is not None
+    url = running.fake.webhook["url"]
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET, "Content-Type": "application/json"}
+    bodies = ["null", "[]", "42", '"text"', "{", "[" * 100_000 + "]" * 100_000]
+    async with httpx.AsyncClient() as client:
+        statuses = [(await client.post(url, content=body, headers=headers)).status_code for body in bodies]
+        # and the bot still answers the next real update
+        update = {
+            "update_id": 7,
+            "message": {"message_id": 1, "date": 0, "chat": {"id": 611, "type": "private"}, "text": "/help"},
+        }
+        good = await client.post(url, json=update, headers=headers)
+    assert statuses == [400] * len(bodies)
+    assert good.status_code == 200
