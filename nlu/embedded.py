@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import re
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 
 from nlu.language import normalise
-from nlu.linear import LinearDecision, text_features
+from nlu.linear import LinearDecision, store_model, text_features
 from nlu.training_data import TrainingData, load_project_data
 from nlu.types import Classification, Entity, Intent, IntentScore
 
@@ -153,11 +152,7 @@ def train_and_store(model_dir: Path, data: TrainingData | None = None) -> Embedd
     data = data or load_project_data()
     started = time.perf_counter()
     model = EmbeddedModel.train(data)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    # Write beside, then rename: a reader never sees half a model.
-    with tempfile.NamedTemporaryFile(dir=model_dir, suffix=".tmp", delete=False) as handle:
-        joblib.dump(model, handle)
-    Path(handle.name).replace(model_dir / MODEL_FILE)
+    store_model(model, model_dir, MODEL_FILE)
     log.info(
         "trained the embedded model on %d examples in %.1f s",
         len(data.examples),

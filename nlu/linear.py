@@ -4,10 +4,13 @@ model and the risk model each turn the decision into probabilities their own way
 
 from __future__ import annotations
 
+import tempfile
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion
@@ -85,3 +88,11 @@ def text_features(
             ),
         ]
     )
+
+
+def store_model(model: object, model_dir: Path, file_name: str) -> None:
+    """Write a trained model beside its place, then rename: a reader never sees half a model."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=model_dir, suffix=".tmp", delete=False) as handle:
+        joblib.dump(model, handle)
+    Path(handle.name).replace(model_dir / file_name)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 
 from casework.domain import InvalidInput
-from nlu.linear import LinearDecision, text_features
+from nlu.linear import LinearDecision, store_model, text_features
 
 log = logging.getLogger(__name__)
 
@@ -266,11 +265,7 @@ def train_and_store(
     corpus = corpus or load_corpus()
     started = time.perf_counter()
     model = train(corpus, prepare, preparation)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    # Write beside, then rename: a reader never sees half a model.
-    with tempfile.NamedTemporaryFile(dir=model_dir, suffix=".tmp", delete=False) as handle:
-        joblib.dump(model, handle)
-    Path(handle.name).replace(model_dir / MODEL_FILE)
+    store_model(model, model_dir, MODEL_FILE)
     log.info(
         "trained the crisis risk model on %d examples in %.1f s",
         len(corpus.texts),
