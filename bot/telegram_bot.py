@@ -18,9 +18,10 @@ import json
 import logging
 import secrets
 import traceback
+import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 import tornado.httpserver
@@ -44,6 +45,7 @@ from telegram.ext import (
     ContextTypes,
     TypeHandler,
 )
+from telegram.warnings import PTBUserWarning
 
 from bot.settings import Settings
 from bot.telegram_delivery import TelegramLimits, TelegramNotifier
@@ -53,7 +55,7 @@ from casework.domain import Channel, DomainError, InvalidInput, Person, Role
 from dialogs.catalog import LANGUAGES, Catalog
 from dialogs.engine import ACTION_PREFIX, CASEWORK_ROLES
 from dialogs.messages import Reply
-from dialogs.turn import Turn
+from dialogs.turn import Turn, clean_text
 from storage import Database, lost_connection
 
 log = logging.getLogger(__name__)
@@ -357,7 +359,7 @@ class TelegramFrontEnd:
 
     async def _on_group(self, update: Update, message: Message, user: User) -> None:
         """In a group only the alert-group commands are read; everything else is the members' own talk."""
-        text = message.text or ""
+        text = clean_text(message.text or "")
         if not text.startswith("/"):
             return
         head, _, argument = text[1:].partition(" ")
@@ -367,7 +369,8 @@ class TelegramFrontEnd:
         chat = message.chat
 
         async def answer() -> tuple[str, dict[str, Any], str] | None:
-            reply = await self._group_command(name.lower(), argument, chat.id, chat.title or "", user)
+            title = clean_text(chat.title or "")
+            reply = await self._group_command(name.lower(), argument, chat.id, title, user)
             if reply is None:
                 return None
             person = await self.conversation.engine.services.people.known(user.id)
@@ -442,6 +445,56 @@ class TelegramFrontEnd:
 
 # --- receiving updates ------------------------------------------------------------------------------
 
+# ``getUpdates`` is asked through ``do_api_request`` so that each update is read on its own (below);
+# PTB suggests its own method whenever a named one exists.
+warnings.filterwarnings("ignore", message=r"Please use 'Bot\.getUpdates'", category=PTBUserWarning)
+
+
+class _NoContents(logging.Filter):
+    """PTB's log lines that would hold what people wrote and who they are (the parameters and answers
+    of Bot API calls at DEBUG, a batch of updates it could not read): kept, without those."""
+
+    LINES: ClassVar[dict[str, str]] = {
+        "Calling Bot API endpoint `%s` with parameters `%s`": "Calling Bot API endpoint `%s`",
+        "Call to Bot API endpoint `%s` finished with return value `%s`": "Call to Bot API endpoint `%s` done",
+        "Error while parsing updates! Received data was %r": "Error while parsing updates (data not logged)",
+    }
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        kept = self.LINES.get(record.msg) if isinstance(record.msg, str) else None
+        if kept is not None:
+            args = record.args if isinstance(record.args, tuple) else ()
+            record.msg, record.args = kept, args[: kept.count("%s")]
+            record.exc_info = record.exc_text = None
+        return True
+
+
+for _name in ("telegram.Bot", "telegram.ext.ExtBot"):
+    logging.getLogger(_name).addFilter(_NoContents())
+
+
+def read_updates(raw: object, bot: Any) -> tuple[list[Update], int | None]:
+    """The updates of a ``getUpdates`` answer PTB can read, and the highest update id seen (read or not).
+
+    An update that cannot be read (a field newer than this version of PTB, a malformed one) is
+    skipped: it is confirmed with the rest, and only its id and the kind of error are logged."""
+    updates: list[Update] = []
+    highest: int | None = None
+    for item in raw if isinstance(raw, list) else ():
+        update_id = item.get("update_id") if isinstance(item, dict) else None
+        if isinstance(update_id, int):
+            highest = update_id if highest is None else max(highest, update_id)
+        try:
+            if not isinstance(item, dict):
+                raise TypeError("an update is not a JSON object")
+            update = Update.de_json(item, bot)
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as error:
+            log.error("update %s could not be read and is skipped: %s", update_id, type(error).__name__)
+            continue
+        if update is not None:
+            updates.append(update)
+    return updates, highest
+
 
 async def _handle_batch(
     application: Application[Any, Any, Any, Any, Any, Any], updates: list[Update]
@@ -452,21 +505,43 @@ async def _handle_batch(
 
 
 async def poll(
-    application: Application[Any, Any, Any, Any, Any, Any], stop: asyncio.Event, *, long_poll: int = 30
+    application: Application[Any, Any, Any, Any, Any, Any],
+    stop: asyncio.Event,
+    *,
+    long_poll: int = 30,
+    patience: float = 1.0,
 ) -> None:
-    """Long polling that confirms a batch (by asking for the next) only after it has been handled."""
+    """Long polling that confirms an update to Telegram (by asking for those after it) only once it and
+    every update before it were handled: a crash loses nothing Telegram will not send again.
+
+    Updates still being handled after ``patience`` seconds (a chat waiting for its lock, say) do not
+    hold up the others: fetching goes on from the earliest unfinished update every ``patience``
+    seconds, and what
+    was fetched before is not handed out twice. (Telegram returns at most 100 updates from that point.)"""
     bot = application.bot
+    processor = application.update_processor
     await bot.delete_webhook(drop_pending_updates=False)
-    offset: int | None = None
+    next_id: int | None = None  # the first update id not yet fetched
+    running: dict[int, asyncio.Task[None]] = {}  # fetched and still being handled, by update id
     failures = 0
     stopping = asyncio.create_task(stop.wait())
+
+    def handle(update: Update) -> None:
+        task = asyncio.create_task(processor.process_update(update, application.process_update(update)))
+        running[update.update_id] = task
+        task.add_done_callback(lambda _: running.pop(update.update_id, None))
+
     try:
         while not stop.is_set():
+            offset = min(running) if running else next_id
             fetch = asyncio.create_task(
-                bot.get_updates(
-                    offset=offset,
-                    timeout=long_poll,
-                    allowed_updates=ALLOWED_UPDATES,
+                bot.do_api_request(
+                    "getUpdates",
+                    api_kwargs={
+                        "offset": offset,
+                        "timeout": 0 if running else long_poll,
+                        "allowed_updates": ALLOWED_UPDATES,
+                    },
                     read_timeout=long_poll + 10,
                 )
             )
@@ -475,7 +550,7 @@ async def poll(
                 fetch.cancel()
                 break
             try:
-                updates = list(fetch.result())
+                updates, highest = read_updates(fetch.result(), bot)
             except TimedOut:
                 continue
             except NetworkError as error:
@@ -485,11 +560,17 @@ async def poll(
                 await asyncio.wait({stopping}, timeout=delay)
                 continue
             failures = 0
-            if updates:
-                await _handle_batch(application, updates)
-                offset = updates[-1].update_id + 1
+            for update in updates:
+                if next_id is None or update.update_id >= next_id:
+                    handle(update)
+            if highest is not None:
+                next_id = max(next_id or 0, highest + 1)
+            if running:  # all handled: confirmed by the next long poll; else fetch again after a while
+                await asyncio.wait(set(running.values()), timeout=patience)
     finally:
         stopping.cancel()
+        if running:  # handled to the end; confirmed to Telegram by the next start
+            await asyncio.wait(set(running.values()), timeout=30)
 
 
 class _WebhookHandler(tornado.web.RequestHandler):

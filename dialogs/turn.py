@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, fields
+
+# Control characters but tab and line breaks (a NUL is refused by PostgreSQL in any text), and
+# surrogates standing alone (no character; they cannot be encoded, so every later step would fail).
+_UNWRITABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """What a person typed, as text every part of the bot can store and read: control characters
+    dropped, a lone surrogate shown as the replacement character (U+FFFD)."""
+    return _LONE_SURROGATE.sub("\ufffd", _UNWRITABLE.sub("", text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +29,13 @@ class Turn:
     latitude: float | None = None
     longitude: float | None = None
     kind: str | None = None  # a message the bot cannot read: "photo", "voice", "sticker", …
+
+    def __post_init__(self) -> None:
+        """Whatever the channel, its words are cleaned once, here (``clean_text``)."""
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, str):
+                object.__setattr__(self, field.name, clean_text(value))
 
     @property
     def command(self) -> tuple[str, str] | None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import secrets
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -14,13 +16,15 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.lock import Lock
-from redis.exceptions import LockNotOwnedError, NoScriptError
+from redis.exceptions import LockError, LockNotOwnedError, NoScriptError, RedisError
 from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dialogs.state import DialogState
 from storage.database import Database
 from storage.models import DialogStateRow
+
+log = logging.getLogger(__name__)
 
 _states = DialogStateRow.__table__
 # Built once and reused (building a statement and its cache key costs more than running it on SQLite).
@@ -215,13 +219,21 @@ class _StateLock(Lock):
 
 
 class RedisLocks:
-    """Per-person locks across processes: Redis locks with a timeout, so a crashed holder cannot block.
+    """Per-person locks across processes: Redis locks on a short lease, renewed while the turn holding
+    one runs, so a process that crashed holding a lock blocks that person for one lease at most.
     Each carries the person's dialog state in ``states`` along, on that store's Redis (two round trips a
     turn for lock and state, where they would take four)."""
 
-    def __init__(self, states: RedisDialogStore, *, timeout: timedelta = timedelta(seconds=30)) -> None:
+    def __init__(
+        self,
+        states: RedisDialogStore,
+        *,
+        lease: timedelta = timedelta(seconds=5),
+        wait: timedelta = timedelta(seconds=30),
+    ) -> None:
         self.states = states
-        self.timeout = timeout
+        self.lease = lease
+        self.wait = wait  # how long a turn waits for the one before it before it fails
 
     @asynccontextmanager
     async def hold(self, key: str) -> AsyncIterator[None]:
@@ -229,13 +241,30 @@ class RedisLocks:
         lock = _StateLock(
             held,
             f"needsbot:lock:{key}",
-            timeout=self.timeout.total_seconds(),
-            blocking_timeout=self.timeout.total_seconds(),
+            timeout=self.lease.total_seconds(),
+            blocking_timeout=self.wait.total_seconds(),
         )
         async with lock:
+            renewing = asyncio.create_task(self._renew(lock))
             token = _HOLDING.set({**(_HOLDING.get() or {}), key: held})
             try:
                 yield
             finally:
                 held.open = False
                 _HOLDING.reset(token)
+                renewing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await renewing
+
+    async def _renew(self, lock: Lock) -> None:
+        """The lease renewed every third of it while the turn runs. One that ran out before it could be
+        (a stalled process) is not taken back: releasing it then fails, and the turn with it."""
+        while True:
+            await asyncio.sleep(self.lease.total_seconds() / 3)
+            try:
+                await lock.reacquire()
+            except LockError as error:
+                log.warning("a person's lock ran out while their turn ran (%s)", type(error).__name__)
+                return
+            except RedisError as error:  # a short outage: the next renewal may still come in time
+                log.warning("a person's lock could not be renewed (%s)", type(error).__name__)

@@ -217,7 +217,7 @@ class _ApiHandler(tornado.web.RequestHandler):
     def _send(self, body: dict[str, Any], status: int) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(body, ensure_ascii=False))
+        self.finish(json.dumps(body))
 
 
 class _FileHandler(tornado.web.RequestHandler):

@@ -8,6 +8,7 @@ import io
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
@@ -452,11 +453,11 @@ async def test_a_state_write_refused_is_raised_and_the_lock_still_let_go(
 async def test_a_lock_that_ran_out_and_was_taken_is_not_let_go_by_its_first_holder(
     redis_client: aioredis.Redis, redis_store: RedisDialogStore
 ) -> None:
-    slow = RedisLocks(redis_store, timeout=timedelta(milliseconds=100))
+    slow = RedisLocks(redis_store, lease=timedelta(milliseconds=100))
 
     async def overlong_turn() -> None:
         async with slow.hold("telegram:10"):
-            await asyncio.sleep(0.2)  # the lock runs out, and another turn takes it
+            time.sleep(0.2)  # noqa: ASYNC251 - a stalled process: the lease runs out unrenewed, and another turn takes it
             assert await redis_client.set("needsbot:lock:telegram:10", "other", nx=True)
             await redis_store.save("telegram:10", DialogState(flow="need", state="late", token="c"))
 
@@ -464,6 +465,48 @@ async def test_a_lock_that_ran_out_and_was_taken_is_not_let_go_by_its_first_hold
         await overlong_turn()
     assert await redis_client.get("needsbot:lock:telegram:10") == b"other"
     await redis_client.delete("needsbot:lock:telegram:10")
+
+
+_CRASH_HOLDING_A_LOCK = """
+import asyncio, os, signal, sys
+import redis.asyncio as aioredis
+from storage import create_database
+from storage.dialog_state import RedisDialogStore, RedisLocks
+
+async def main() -> None:
+    store = RedisDialogStore(aioredis.Redis.from_url(sys.argv[1]), create_database("sqlite+aiosqlite://"))
+    async with RedisLocks(store).hold(sys.argv[2]):
+        print("holding", flush=True)
+        await asyncio.sleep(1)  # renewed meanwhile
+        os.kill(os.getpid(), signal.SIGKILL)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.redis
+async def test_a_lock_left_by_a_process_killed_holding_it_is_free_after_one_short_lease(
+    redis_client: aioredis.Redis, redis_store: RedisDialogStore
+) -> None:
+    """A turn killed while holding a person's lock: their next turn waits one lease (5 s), not the old
+    30 s, and a live turn keeps its lock however long it runs."""
+    key = f"telegram:{uuid.uuid4().int % 10**9}"
+    crashed = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _CRASH_HOLDING_A_LOCK, TEST_REDIS_URL, key, stdout=subprocess.PIPE
+    )
+    assert crashed.stdout is not None
+    assert await crashed.stdout.readline() == b"holding\n"
+    assert await crashed.wait() == -9
+    assert await redis_client.exists(f"needsbot:lock:{key}") == 1  # orphaned
+    patient = RedisLocks(redis_store, wait=timedelta(seconds=8))
+    async with patient.hold(key):  # raises LockError if the orphan outlives the wait
+        assert await redis_client.pttl(f"needsbot:lock:{key}") <= 5000
+
+    live = RedisLocks(redis_store, lease=timedelta(milliseconds=300))
+    async with live.hold(key):
+        await asyncio.sleep(1.0)  # three leases: renewed all along
+        assert await redis_client.get(f"needsbot:lock:{key}") is not None
+    assert await redis_client.exists(f"needsbot:lock:{key}") == 0
 
 
 async def test_memory_locks_keep_one_turn_of_a_person_at_a_time() -> None:
@@ -562,6 +605,25 @@ async def test_the_console_takes_a_geo_uri_as_a_shared_location(harness: Harness
     before = len(out.getvalue())
     await console.handle_line("geo:91,0")  # not a place on Earth: taken as typed text, a bad size
     assert out.getvalue()[before:].startswith("请点选人数")
+
+
+async def test_the_console_files_a_report_whose_words_hold_a_nul_and_a_lone_surrogate(
+    harness: Harness,
+) -> None:
+    """Text PostgreSQL refuses (a NUL) or no encoder takes (a surrogate alone) is cleaned where it
+    comes in, whatever the channel: the report is filed, with what could be kept of its words."""
+    await consented(harness, 34)
+    out = io.StringIO()
+    console = ConsoleChannel(harness.engine, harness.catalog, user_id=34, language="zh", out=out)
+    await console.handle_line("家里房租交不起了\x00，房东\ud800催了好几次\n")
+    assert "资源链接" in out.getvalue()
+    for choice in ("button.yes", "光明社区", "1", "button.done", "need.contact.chat", "need.button.submit"):
+        await console.handle_line(harness.catalog.text(choice, "zh") if "." in choice else choice)
+    assert "SA-" in out.getvalue()
+    [ticket] = await harness.casework.reported_by(await harness.people.get(1))
+    async with harness.database.transaction() as tx:
+        [report] = await tx.reports.for_ticket(ticket.id)
+    assert report.text == "家里房租交不起了，房东\ufffd催了好几次"
 
 
 async def test_a_workers_case_note_about_suicide_is_not_taken_for_their_own_crisis(harness: Harness) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import logging
 import re
 import socket
 from collections.abc import AsyncIterator
@@ -69,9 +70,9 @@ class Account:
     def _snapshot(self) -> None:
         self._before = {m.message_id: (m.text, m.buttons) for m in self.fake.sent_to(self.user_id)}
 
-    def say(self, text: str) -> int:
+    def say(self, text: str, *, first_name: str = "Test") -> int:
         self._snapshot()
-        return self.fake.message(self.user_id, text, language_code=self.language)
+        return self.fake.message(self.user_id, text, language_code=self.language, first_name=first_name)
 
     def share_location(self, latitude: float, longitude: float) -> int:
         self._snapshot()
@@ -327,6 +328,47 @@ async def test_a_report_becomes_a_ticket_two_workers_are_alerted_one_claims_and_
         assert closed is not None
         assert closed.status is TicketStatus.CLOSED
     assert not [call for call in fake.calls if not call.ok], "the bot made a request Telegram refused"
+
+
+async def file_report(resident: Account, text: str, *, first_name: str = "Test") -> str:
+    """A resident who agreed to everything reports a rent problem in 光明社区, household of three;
+    returns the ticket's reference."""
+    resident.say(text, first_name=first_name)
+    await resident.expect(fragment("need.confirm_type"))
+    resident.press(label("button.yes"))
+    await resident.expect(fragment("need.area"))
+    resident.press("和平街道")
+    await resident.expect(fragment("need.area"))
+    resident.press("光明社区")
+    await resident.expect(fragment("need.size"))
+    resident.press("3")
+    await resident.expect(fragment("need.situation"))
+    resident.press(label("button.done"))
+    await resident.expect(fragment("need.contact"))
+    resident.press(label("need.contact.chat"))
+    await resident.expect(fragment("need.summary"))
+    resident.press(label("need.button.submit"))
+    submitted = await resident.expect("SA-")
+    found = re.search(r"SA-\d{8}-\d{4}", submitted.text)
+    assert found is not None
+    return found.group(0)
+
+
+async def test_a_name_and_words_with_a_nul_or_a_lone_surrogate_still_make_a_report(running: Running) -> None:
+    """PostgreSQL refuses a NUL in any text, and a surrogate alone cannot be encoded at all: both are
+    cleaned where the update comes in, and the person files their report as anyone else."""
+    resident = running.account(641)
+    await resident.agree_to_everything()
+    words = "家里房租交不起了\x00，房东\ud800催了好几次"
+    reference = await file_report(resident, words, first_name="王\x00阿姨")
+    async with running.database.transaction() as tx:
+        [ticket] = await tx.tickets.find()
+        [report] = await tx.reports.for_ticket(ticket.id)
+        person = await tx.people.by_telegram_id(641)
+    assert ticket.reference == reference
+    assert report.text == "家里房租交不起了，房东\ufffd催了好几次"
+    assert person is not None
+    assert "\x00" not in person.display_name
 
 
 # --- a volunteer's flag -----------------------------------------------------------------------------
@@ -627,3 +669,82 @@ async def test_a_webhook_body_that_is_not_an_update_is_answered_400(running: Run
         good = await client.post(url, json=update, headers=headers)
     assert statuses == [400] * len(bodies)
     assert good.status_code == 200
+
+
+# --- long polling -----------------------------------------------------------------------------------
+
+POLL_WITHOUT_NEW_FIELDS = {"id": "1", "question": "今天几点开会？", "options": [], "total_voter_count": 0}
+
+
+@pytest.mark.parametrize("running", ["polling"], indirect=True)
+async def test_an_update_ptb_cannot_read_is_skipped_and_the_rest_are_answered(
+    running: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A poll lacking fields PTB requires (any newer field of the Bot API can do the same) in the same
+    batch as two residents' messages: they are answered, it is confirmed and skipped, and no log line
+    holds anything any of them wrote."""
+    fake = running.fake
+    first, second = running.account(621), running.account(622)
+    unreadable = {
+        "message": {
+            "message_id": 1,
+            "date": 0,
+            "chat": {"id": 623, "type": "private", "first_name": "王秀英"},
+            "from": {"id": 623, "is_bot": False, "first_name": "王秀英"},
+            "poll": POLL_WITHOUT_NEW_FIELDS,
+        },
+    }
+    with caplog.at_level("DEBUG"):
+        first.say("/help")
+        fake.push(unreadable)
+        unreadable = fake.last_update()
+        second.say("/help")
+        await first.expect(fragment("help.menu"))
+        await second.expect(fragment("help.menu"))
+        later = running.account(624)  # the bot is still polling, past the unreadable update
+        later.say("/help")
+        await later.expect(fragment("help.menu"))
+    await fake.wait_for(lambda: all(p.update["update_id"] != unreadable["update_id"] for p in fake._pending))
+    logged = "\n".join(record.getMessage() + str(record.exc_info or "") for record in caplog.records)
+    assert f"update {unreadable['update_id']} could not be read" in logged
+    assert "王秀英" not in logged
+    assert "今天几点开会" not in logged
+
+
+def test_ptbs_log_line_of_an_unreadable_batch_keeps_no_contents(caplog: pytest.LogCaptureFixture) -> None:
+    """Should PTB's own ``get_updates`` ever be called, its log line of a batch it could not read
+    is written without the batch."""
+    batch = [{"update_id": 1, "message": {"text": "我叫王秀英，电话13800000000"}}]
+    with caplog.at_level("DEBUG"):
+        logging.getLogger("telegram.ext.ExtBot").critical(
+            "Error while parsing updates! Received data was %r", batch, exc_info=ValueError(str(batch))
+        )
+    [record] = [r for r in caplog.records if r.name == "telegram.ext.ExtBot"]
+    assert "Error while parsing updates" in record.getMessage()
+    assert "王秀英" not in record.getMessage() + caplog.text
+
+
+@pytest.mark.parametrize("running", ["polling"], indirect=True)
+async def test_a_chat_waiting_for_its_turn_does_not_hold_up_other_chats(running: Running) -> None:
+    """One resident's update waits (their lock is held, as by a turn that crashed holding it): others
+    fetched after it are answered meanwhile, and theirs once the lock is free."""
+    stuck = running.account(631)
+    others = [running.account(632 + n) for n in range(3)]
+    release = asyncio.Event()
+
+    async def hold() -> None:
+        async with running.front.conversation.engine.locks.hold(f"telegram:{stuck.user_id}"):
+            await release.wait()
+
+    holding = asyncio.create_task(hold())
+    await asyncio.sleep(0.05)
+    stuck.say("/help")
+    await running.fake.wait_for(lambda: len(running.fake._pending) == 0 or running.fake._pending[0].delivered)
+    for other in others:
+        other.say("/help")
+    for other in others:
+        await other.expect(fragment("help.menu"), within=10)
+    assert running.fake.sent_to(stuck.user_id) == []
+    release.set()
+    await holding
+    await stuck.expect(fragment("help.menu"))
