@@ -36,7 +36,7 @@ from telegram import (
     User,
 )
 from telegram.constants import ChatMemberStatus, ChatType
-from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError, TimedOut
+from telegram.error import NetworkError, TelegramError, TimedOut
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -48,7 +48,7 @@ from telegram.ext import (
 from telegram.warnings import PTBUserWarning
 
 from bot.settings import Settings
-from bot.telegram_delivery import TelegramLimits, TelegramNotifier
+from bot.telegram_delivery import ReplySender, TelegramLimits, TelegramNotifier, outgoing
 from bot.telegram_ui import CallbackSigner, Renderer
 from bot.wiring import Conversation, clock, start_conversation
 from casework.domain import Channel, DomainError, InvalidInput, Person, Role
@@ -56,7 +56,8 @@ from dialogs.catalog import LANGUAGES, Catalog
 from dialogs.engine import ACTION_PREFIX, CASEWORK_ROLES
 from dialogs.messages import Reply
 from dialogs.turn import Turn, clean_text
-from storage import Database, lost_connection
+from storage import Database, Transaction, lost_connection
+from storage.repositories import Outgoing
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -198,6 +199,7 @@ class TelegramFrontEnd:
     conversation: Conversation
     renderer: Renderer
     menus: CommandMenus
+    replies: ReplySender
     default_language: str
 
     @property
@@ -232,46 +234,77 @@ class TelegramFrontEnd:
             await self._on_membership(update)
 
     async def _once(
-        self, update: Update, work: Callable[[], Awaitable[T]], *, sender: int | None = None
+        self, update: Update, work: Callable[[Transaction], Awaitable[T]], *, sender: int | None = None
     ) -> T | None:
-        """``work``'s result, committed together with the update's id; None when it was handled before.
-        ``sender``, the Telegram id of the person ``work`` first looks up, may be read along."""
+        """``work``'s result, committed together with the update's id and the messages ``work`` wrote
+        for its chat (``tx.outgoing``); None when the update was handled before. ``sender``, the
+        Telegram id of the person ``work`` first looks up, may be read along."""
         async with self.database.unit_of_work() as tx:
             if not await tx.updates.record(
                 channel=Channel.TELEGRAM, update_id=update.update_id, now=clock.now(), sender=sender
             ):
                 log.info("update %s was handled before; not again", update.update_id)
                 return None
-            return await work()
+            return await work(tx)
+
+    async def _write(self, tx: Transaction, update: Update, chat_id: int, messages: list[Outgoing]) -> None:
+        await tx.outgoing.add(
+            messages, channel=Channel.TELEGRAM, chat_id=chat_id, update_id=update.update_id, now=clock.now()
+        )
 
     async def _turn(
-        self, update: Update, turn: Turn, *, menu: bool = False
-    ) -> tuple[list[Reply], str, Person | None] | None:
-        """The turn's replies and their language, or None when this update was handled before; with
-        ``menu``, also the person as the turn left them when their command menu may have changed
-        (read in the turn's own transaction).
+        self,
+        update: Update,
+        turn: Turn,
+        chat_id: int,
+        *,
+        menu: bool = False,
+        answering: Message | None = None,
+    ) -> tuple[str, Person | None] | None:
+        """The turn taken, its replies written for ``chat_id`` in its transaction (the first one as an
+        edit of ``answering``, the question a button press answered); its language, or None when this
+        update was handled before. With ``menu``, also the person as the turn left them when their
+        command menu may have changed (read in the turn's own transaction).
 
         The person's lock is held around the whole transaction: a dialog state kept outside the
-        database (Redis) is written once the transaction commits, before the person's next turn."""
+        database (Redis) is written once the transaction commits, before the person's next turn. That
+        write failing after the commit does not undo the turn: its replies are still sent (and a report
+        submitted again from the stale state finds the ticket it opened)."""
         engine = self.conversation.engine
 
-        async def work() -> tuple[list[Reply], str, Person | None]:
+        async def work(tx: Transaction) -> tuple[str, Person | None]:
             replies, language = await engine.handle_held(turn)
+            if answering is not None and turn.button is not None:
+                messages = self._answered(answering, turn.button, replies, language)
+            else:
+                messages = outgoing(self.renderer.messages(replies, chat_id, language))
+            await self._write(tx, update, chat_id, messages)
             changed = menu and self.menus.may_have_changed(turn.user_id, turn, language)
             person = await engine.services.people.known(turn.user_id) if changed else None
-            return replies, language, person
+            return language, person
 
-        async with engine.locks.hold(turn.key):
-            return await self._once(update, work, sender=turn.user_id)
+        done: tuple[str, Person | None] | None = None
+        try:
+            async with engine.locks.hold(turn.key):
+                done = await self._once(update, work, sender=turn.user_id)
+        except Exception as error:
+            if done is None:
+                raise
+            log.error(
+                "update %s: committed, but the dialog state was not saved (%s)",
+                update.update_id,
+                type(error).__name__,
+            )
+        return done
 
     async def _on_private(self, update: Update, message: Message, user: User) -> None:
         turn = message_turn(message, user)
         began = clock.now()
-        handled = await self._turn(update, turn, menu=True)
+        handled = await self._turn(update, turn, message.chat.id, menu=True)
+        await self.replies.flush(message.chat.id)  # this turn's replies, or what a crash left unsent
         if handled is None:
             return
-        replies, language, person = handled
-        await self.send(message.chat.id, replies, language)
+        _, person = handled
         if person is not None:  # a first contact, an enrolment, a new language
             await self.menus.show(
                 person,
@@ -303,57 +336,49 @@ class TelegramFrontEnd:
             language_hint=_language(user),
             button=value,
         )
-        handled = await self._turn(update, turn)
-        if handled is None:
+        # Case details never go to a group: to the worker's private chat.
+        to = chat_id if private else user.id
+        answering = message if private and isinstance(message, Message) else None
+        if answering is not None and value.startswith(ACTION_PREFIX):
+            answering = None  # an alert's button: the alert is edited by its own delivery
+        handled = await self._turn(update, turn, to, answering=answering)
+        blocked = await self.replies.flush(to)
+        if handled is None or private:
             await query.answer()
-            return
-        replies, language, _ = handled
-        if not private:  # case details never go to a group: to the worker's private chat
-            try:
-                await self.send(user.id, replies, language)
-            except Forbidden:
-                await query.answer(
-                    self.renderer.text("telegram.open_private_chat", language), show_alert=True
-                )
-                return
-            await query.answer(self.renderer.text("telegram.sent_privately", language))
-            return
-        await query.answer()
-        if isinstance(message, Message) and not value.startswith(ACTION_PREFIX):
-            replies = await self._move_on(message, query.data or "", value, replies, language)
-        await self.send(chat_id, replies, language)
+        elif blocked:
+            language = handled[0]
+            await query.answer(self.renderer.text("telegram.open_private_chat", language), show_alert=True)
+        else:
+            await query.answer(self.renderer.text("telegram.sent_privately", handled[0]))
 
-    async def _move_on(
-        self, message: Message, data: str, value: str, replies: list[Reply], language: str
-    ) -> list[Reply]:
-        """The answered question's message is edited: into the next view of the same question (a
-        toggled choice, a step down the area tree), or to show the answer, without its buttons.
-        Returns the replies still to send."""
+    def _answered(self, message: Message, value: str, replies: list[Reply], language: str) -> list[Outgoing]:
+        """The turn's messages after a press on ``message``: the answered question edited into the next
+        view of the same question (a toggled choice, a step down the area tree), or to show the answer
+        without its buttons; then the rest of the replies."""
         stamp = value.partition("|")[0]
         first = replies[0] if replies else None
-        try:
-            if first is not None and first.buttons and first.flat_buttons[0].value.startswith(stamp + "|"):
-                pieces = self.renderer.messages([first], message.chat.id, language)
-                if len(pieces) == 1:
-                    await message.edit_text(pieces[0].text, reply_markup=pieces[0].markup)
-                    return replies[1:]
-            chosen = next(
-                (
-                    button.text
-                    for row in (message.reply_markup.inline_keyboard if message.reply_markup else ())
-                    for button in row
-                    if button.callback_data == data
-                ),
-                None,
-            )
-            stale = first is not None and first.key == "button.expired"
-            text = message.text or ""
-            if chosen and not stale:
-                text = f"{text}\n\n{self.renderer.text('telegram.chosen', language, label=chosen)}"
-            await message.edit_text(text[:4096], reply_markup=None)
-        except BadRequest as error:
-            log.info("message %s not edited: %s", message.message_id, error.message)
-        return replies
+        chat_id = message.chat.id
+        if first is not None and first.buttons and first.flat_buttons[0].value.startswith(stamp + "|"):
+            pieces = self.renderer.messages([first], chat_id, language)
+            if len(pieces) == 1:
+                rest = self.renderer.messages(replies[1:], chat_id, language)
+                return outgoing([*pieces, *rest], edits_message_id=message.message_id)
+        data = self.renderer.signer.sign(chat_id, value)
+        chosen = next(
+            (
+                button.text
+                for row in (message.reply_markup.inline_keyboard if message.reply_markup else ())
+                for button in row
+                if button.callback_data == data
+            ),
+            None,
+        )
+        stale = first is not None and first.key == "button.expired"
+        text = message.text or ""
+        if chosen and not stale:
+            text = f"{text}\n\n{self.renderer.text('telegram.chosen', language, label=chosen)}"
+        edit = Outgoing(text[:4096], None, message.message_id)
+        return [edit, *outgoing(self.renderer.messages(replies, chat_id, language))]
 
     # --- groups -----------------------------------------------------------------------------------
 
@@ -368,19 +393,18 @@ class TelegramFrontEnd:
             return
         chat = message.chat
 
-        async def answer() -> tuple[str, dict[str, Any], str] | None:
+        async def answer(tx: Transaction) -> None:
             title = clean_text(chat.title or "")
             reply = await self._group_command(name.lower(), argument, chat.id, title, user)
             if reply is None:
-                return None
+                return
             person = await self.conversation.engine.services.people.known(user.id)
             language = person.language if person is not None else _language(user) or self.default_language
-            return *reply, language
+            key, args = reply
+            await self._write(tx, update, chat.id, [Outgoing(self.renderer.text(key, language, **args))])
 
-        handled = await self._once(update, answer)
-        if handled is not None:
-            key, args, language = handled
-            await self.application.bot.send_message(chat.id, self.renderer.text(key, language, **args))
+        await self._once(update, answer)
+        await self.replies.flush(chat.id)
 
     async def _group_command(
         self, name: str, argument: str, chat_id: int, title: str, user: User
@@ -419,10 +443,6 @@ class TelegramFrontEnd:
             )
 
     # --- out --------------------------------------------------------------------------------------
-
-    async def send(self, chat_id: int, replies: list[Reply], language: str) -> None:
-        for piece in self.renderer.messages(replies, chat_id, language):
-            await self.application.bot.send_message(chat_id, piece.text, reply_markup=piece.markup)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """The person gets a short apology; the log gets where it failed, never what they wrote."""
@@ -682,6 +702,7 @@ async def serve(
     await application.initialize()  # asks Telegram who the bot is: a revoked token fails here
     conversation = await start_conversation(settings, database, TelegramNotifier(application.bot, renderer))
     webhook: WebhookServer | None = None
+    sweeping: asyncio.Task[None] | None = None
     try:
         front = TelegramFrontEnd(
             application,
@@ -689,6 +710,7 @@ async def serve(
             conversation,
             renderer,
             CommandMenus(application, catalog),
+            ReplySender(application.bot, database, clock),
             settings.default_language.value,
         )
         application.add_handler(TypeHandler(Update, front.on_update))
@@ -699,6 +721,7 @@ async def serve(
         # walks it all again, a tenth of a second each time with the event loop stopped.
         gc.freeze()
         await application.start()
+        sweeping = asyncio.create_task(front.replies.run(stop))  # replies a crash or an outage left
         if settings.webhook_url:
             webhook = await WebhookServer.start(application, settings)
             log.info("receiving updates by webhook on %s:%s", settings.webhook_listen, settings.webhook_port)
@@ -712,6 +735,10 @@ async def serve(
             await poll(application, stop)
     finally:
         gc.unfreeze()
+        if sweeping is not None:
+            sweeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeping
         if webhook is not None:
             await webhook.stop()
         if application.running:

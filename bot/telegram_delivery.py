@@ -5,19 +5,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+import weakref
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import timedelta
+from enum import Enum
 from typing import Any
 
 from aiolimiter import AsyncLimiter
-from telegram import Bot
+from telegram import Bot, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, BaseRateLimiter
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from bot.telegram_ui import Renderer
-from casework.domain import OutboxAlert
+from bot.telegram_ui import Message, Renderer
+from casework.clock import Clock
+from casework.domain import Channel, OutboxAlert
 from casework.notify import NotifierError, Recipient
 from dialogs.alerts import alert_reply
+from storage import Database
+from storage.repositories import Outgoing
 
 log = logging.getLogger(__name__)
 
@@ -168,3 +174,145 @@ class TelegramNotifier:
             raise _refusal(error) from error
         except TelegramError as error:
             raise _refusal(error) from error
+
+
+# --- a turn's replies ---------------------------------------------------------------------------------
+
+
+def outgoing(messages: Sequence[Message], *, edits_message_id: int | None = None) -> list[Outgoing]:
+    """Rendered messages as the turn stores them; with ``edits_message_id``, the first one replaces
+    that message of the bot's (an answered question) instead of being sent anew."""
+    stored = [Outgoing(m.text, m.markup.to_dict() if m.markup else None) for m in messages]
+    if stored and edits_message_id is not None:
+        first = stored[0]
+        stored[0] = Outgoing(first.text, first.markup, edits_message_id)
+    return stored
+
+
+class _Sent(Enum):
+    SENT = "sent"
+    REFUSED = "refused"  # for good: the message is not tried again
+    BLOCKED = "blocked"  # the person blocked the bot or never opened a chat with it
+    LATER = "later"  # another process is sending it, or it waits out a flood limit or the network
+
+
+class ReplySender:
+    """The messages turns wrote for their chats (``outgoing_messages``), sent in order once committed.
+
+    ``flush`` sends a chat's waiting messages right after its turn: a flood limit (429) is waited out
+    for as long as Telegram asks and a network failure tried again, for up to ``patience``; what is still
+    not sent then, the sweep (``run``) sends later, until Telegram takes it. A committed turn's reply
+    is never turned into an apology. A refusal no retry changes (the person blocked the bot, a message
+    that can no longer be edited) is recorded and skipped. Any number of processes may send: each
+    message is claimed before it is sent, and a chat's later messages wait behind its first."""
+
+    def __init__(
+        self,
+        bot: Bot,
+        database: Database,
+        clock: Clock,
+        *,
+        patience: timedelta = timedelta(seconds=20),
+        claim_for: timedelta = timedelta(seconds=15),
+        settle: timedelta = timedelta(seconds=5),
+        sweep_every: float = 2.0,
+    ) -> None:
+        self.bot = bot
+        self.database = database
+        self.clock = clock
+        self.patience = patience
+        self.claim_for = claim_for
+        self.settle = settle  # how old a waiting message is before the sweep takes it over
+        self.sweep_every = sweep_every
+        self._chats: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    async def flush(self, chat_id: int) -> bool:
+        """Send what waits for the chat, in order; True when Telegram refused it: the chat blocked the bot."""
+        lock = self._chats.get(chat_id)
+        if lock is None:
+            lock = self._chats[chat_id] = asyncio.Lock()
+        async with lock:
+            async with self.database.transaction() as tx:
+                waiting = await tx.outgoing.waiting(channel=Channel.TELEGRAM, chat_id=chat_id)
+            deadline = asyncio.get_running_loop().time() + self.patience.total_seconds()
+            blocked = False
+            for message in waiting:
+                sent = await self._send(chat_id, message, deadline)
+                if sent is _Sent.LATER:
+                    break
+                blocked = blocked or sent is _Sent.BLOCKED
+            return blocked
+
+    async def sweep(self) -> int:
+        """Send, chat by chat, messages left waiting (their turn's process crashed, or Telegram kept
+        refusing for longer than the turn waited); the number of chats."""
+        now = self.clock.now()
+        async with self.database.transaction() as tx:
+            chats = await tx.outgoing.chats_waiting(
+                channel=Channel.TELEGRAM, written_before=now - self.settle, now=now
+            )
+        await asyncio.gather(*(self.flush(chat_id) for chat_id in chats))
+        return len(chats)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Sweep every ``sweep_every`` seconds until ``stop``."""
+        while not stop.is_set():
+            try:
+                await self.sweep()
+            except Exception as error:  # the database away, say: the next sweep tries again
+                log.warning("sending waiting replies failed (%s)", type(error).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.sweep_every)
+
+    async def _send(self, chat_id: int, message: Outgoing, deadline: float) -> _Sent:
+        """One message: claimed for one try at a time (a crashed sender's claim runs out soon), waiting
+        between tries with the claim let go."""
+        assert message.id is not None
+        for attempt in range(1, 1000):
+            now = self.clock.now()
+            async with self.database.transaction() as tx:
+                if not await tx.outgoing.claim(message.id, now=now, until=now + self.claim_for):
+                    return _Sent.LATER  # another process has it, or it waits for its time
+            sent, error, wait = await self._try(chat_id, message, attempt)
+            async with self.database.transaction() as tx:
+                if sent is not _Sent.LATER:
+                    await tx.outgoing.done(message.id, now=self.clock.now(), refused=error or None)
+                    return sent
+                await tx.outgoing.retry_at(
+                    message.id, at=self.clock.now() + timedelta(seconds=wait), error=error
+                )
+            if asyncio.get_running_loop().time() + wait > deadline:
+                log.info("a reply waits to be sent (%s); tried again in %.0f s", error, wait)
+                return _Sent.LATER
+            await asyncio.sleep(wait)
+        return _Sent.LATER
+
+    async def _try(self, chat_id: int, message: Outgoing, attempt: int) -> tuple[_Sent, str, float]:
+        """One try: how it went, why not (for the record), and how long to wait before the next."""
+        try:
+            await self._call(chat_id, message)
+        except Forbidden:
+            return _Sent.BLOCKED, "the chat blocked the bot", 0.0
+        except BadRequest as refusal:
+            if message.edits_message_id is not None and "not modified" in refusal.message.lower():
+                return _Sent.SENT, "", 0.0
+            log.info("a message for a chat was refused: %s", refusal.message)
+            return _Sent.REFUSED, refusal.message, 0.0
+        except RetryAfter as flood:
+            return _Sent.LATER, "rate limited", _seconds(flood.retry_after)
+        except TelegramError as failure:  # the network; Telegram's own trouble
+            return _Sent.LATER, type(failure).__name__, min(30.0, 0.5 * 2**attempt)
+        return _Sent.SENT, "", 0.0
+
+    async def _call(self, chat_id: int, message: Outgoing) -> None:
+        markup = InlineKeyboardMarkup.de_json(message.markup, self.bot) if message.markup else None
+        if message.edits_message_id is None:
+            await self.bot.send_message(chat_id, message.text, reply_markup=markup)
+        else:
+            await self.bot.edit_message_text(
+                message.text, chat_id=chat_id, message_id=message.edits_message_id, reply_markup=markup
+            )
+
+
+def _seconds(retry_after: timedelta | float) -> float:
+    return retry_after.total_seconds() if isinstance(retry_after, timedelta) else float(retry_after)

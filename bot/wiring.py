@@ -37,7 +37,7 @@ from nlu.policy import PolicyKnowledgeBase
 from nlu.rasa_client import RasaClassifier
 from nlu.understanding import EmbeddedClassifier, IntentClassifier, ParseAssembler
 from storage import Database
-from storage.dialog_state import RedisDialogStore, RedisLocks, SqlDialogStore
+from storage.dialog_state import RedisDialogStore, RedisLocks, SqlDialogStore, redis_client
 
 
 def build_screener(settings: Settings) -> CrisisScreener:
@@ -131,7 +131,7 @@ async def start_casework_services(
     With ``REDIS_URL`` the leader lock and the alert stream live in Redis; without it the lease is a
     database row and the relay reads the outbox table directly.
     """
-    client = aioredis.Redis.from_url(settings.redis_url) if settings.redis_url else None
+    client = redis_client(settings.redis_url) if settings.redis_url else None
     scheduler = build_scheduler(settings.database_url, settings.tz)
     leadership: Leadership = RedisLeadership(client) if client else LeaseLeadership(database, clock)
     runner = SchedulerRunner(scheduler, leadership)

@@ -50,6 +50,16 @@ def covers(person: Person, area_chain: Collection[int]) -> bool:
     return bool(person.area_ids & set(area_chain))
 
 
+def manages(actor: Person, area_chain: Collection[int]) -> bool:
+    """Whether ``actor`` may set up the area whose chain this is (its workers' group, say): an admin
+    anywhere, a supervisor when one of their areas is that area or above it (``covers``)."""
+    if not actor.active:
+        return False
+    if actor.role is Role.ADMIN:
+        return True
+    return actor.role is Role.SUPERVISOR and covers(actor, area_chain)
+
+
 def check(
     actor: Person,
     operation: Operation,

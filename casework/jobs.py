@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from casework.service import FollowUpWork
 
@@ -52,6 +53,17 @@ async def satisfaction_survey(ticket_id: int) -> None:
 
 async def weekly_digest() -> None:
     await _installed().send_weekly_digests()
+
+
+# How long a handled update's id is kept against redelivery: Telegram keeps an update 24 hours, so a
+# week is ample, and the table does not grow with every message ever received.
+PROCESSED_UPDATES_KEPT = timedelta(days=7)
+
+
+async def prune_processed_updates() -> None:
+    pruned = await _installed().prune_processed_updates(PROCESSED_UPDATES_KEPT)
+    if pruned:
+        log.info("forgot %d handled updates older than %s", pruned, PROCESSED_UPDATES_KEPT)
 
 
 async def expire_dialogs() -> None:

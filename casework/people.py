@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from haversine import Unit, haversine
 from rapidfuzz import fuzz, process
 
-from casework.access import Forbidden
+from casework import disclosure, routing
+from casework.access import Forbidden, manages
 from casework.clock import Clock
 from casework.directory import hash_invite_code
 from casework.domain import (
     Area,
+    Channel,
     Consent,
     ConsentPurpose,
     InvalidInput,
@@ -30,6 +33,10 @@ NOTICE_VERSION = "2026-11"
 # How far from a community's centre a shared location may be and still be taken for that community.
 LOCATION_REACH_METRES = 3000
 PHONE = re.compile(r"^(?:\+?86[- ]?)?1[3-9]\d{9}$|^\+?\d[\d -]{6,18}\d$")
+# What stands in an erased person's name or phone number in the texts kept about their cases. Stored
+# data, not a message: the same in every language.
+ERASED = "[已删除]"
+SHORTEST_NAME = 2  # a shorter name (one letter) would erase that letter from every text kept
 
 
 def normalise_phone(text: str) -> str:
@@ -38,6 +45,38 @@ def normalise_phone(text: str) -> str:
     if not PHONE.match(cleaned):
         raise InvalidInput("not a phone number")
     return cleaned
+
+
+def _phone_pattern(phone: str) -> str:
+    """A phone number as someone may have typed it: with or without its country code, its digits
+    run together or spaced or hyphenated; never part of a longer number."""
+    digits = re.sub(r"\D", "", phone)
+    if len(digits) == 13 and digits.startswith("861"):
+        digits = digits[2:]
+    mainland = len(digits) == 11 and digits.startswith("1")  # a mobile: +86 may be written or not
+    country = r"(?:\+?86[\s-]*)?" if mainland else r"\+?"
+    spaced = r"[\s-]*".join(digits)
+    return rf"(?<!\d){country}{spaced}(?!\d)"
+
+
+def _name_pattern(name: str) -> str:
+    """A name as written: a Latin one as a whole word and in any case, a Chinese one as it stands."""
+    escaped = re.escape(name)
+    return rf"(?i:(?<!\w){escaped}(?!\w))" if name.isascii() else escaped
+
+
+def identity_scrubber(person: Person) -> Callable[[str], str]:
+    """What an erasure does to the texts kept about the person's cases: their name (whole, and each
+    part of it) and their phone number replaced by ``ERASED``, the rest of the words kept."""
+    names = person.display_name.split()
+    names = sorted({person.display_name.strip(), *names}, key=len, reverse=True)
+    patterns = [_name_pattern(name) for name in names if len(name) >= SHORTEST_NAME]
+    if person.phone:
+        patterns.insert(0, _phone_pattern(person.phone))
+    if not patterns:
+        return lambda text: text
+    found = re.compile("|".join(f"(?:{pattern})" for pattern in patterns))
+    return lambda text: found.sub(ERASED, text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +144,16 @@ class People:
             return await tx.consents.active(person_id)
 
     async def consent_asked(self, person_id: int) -> bool:
-        """Whether the person has answered the consent questions at least once."""
+        """Whether the person has answered every consent question (each answer is recorded as it is
+        given: a conversation cut off halfway asks again, and loses none of them)."""
         async with self.database.without_savepoint() as tx:
-            return await tx.consents.any(person_id)
+            return await tx.consents.purposes_answered(person_id) == len(ConsentPurpose)
+
+    async def consent_cut_off(self, person_id: int) -> bool:
+        """Whether the person answered some consent questions but not all (the conversation asking
+        them was lost)."""
+        async with self.database.without_savepoint() as tx:
+            return 0 < await tx.consents.purposes_answered(person_id) < len(ConsentPurpose)
 
     async def record_consents(self, person_id: int, answers: dict[ConsentPurpose, bool]) -> None:
         """Record each answer with the notice version shown. A refusal is kept too, as a consent
@@ -153,9 +199,29 @@ class People:
             )
 
     async def erase(self, person_id: int) -> None:
-        """Erase what identifies the person; tickets stay, anonymised, for the statistics."""
+        """Erase what identifies the person; tickets stay, anonymised, for the statistics.
+
+        Besides the person's own record and reports: their name and phone number in what staff wrote
+        on their cases (the trail's notes, outcomes, referrals and the alerts that carried them), their
+        chat id on the alerts addressed to them, the bot's messages to them, the comments they left
+        with their ratings, and their conversation state."""
         now = self.clock.now()
         async with self.database.transaction() as tx:
+            person = await tx.people.get(person_id)
+            if person is None:
+                raise NotFound(f"no person {person_id}")
+            scrub = identity_scrubber(person)
+            tickets = await tx.tickets.linked_to_person(person_id)  # before their reports are unlinked
+            await tx.tickets.scrub_texts(tickets, scrub)
+            await tx.outbox.scrub_payloads(tickets, scrub)
+            await tx.outbox.forget_recipient(person_id=person_id, chat_id=person.telegram_user_id)
+            if person.telegram_user_id is not None:
+                await tx.people.forget_dialog_states(
+                    [f"{channel.value}:{person.telegram_user_id}" for channel in Channel]
+                )
+            if person.telegram_user_id is not None:  # the bot's messages to them, sent or waiting
+                await tx.outgoing.forget_chat(channel=Channel.TELEGRAM, chat_id=person.telegram_user_id)
+            await tx.tickets.redact_feedback_by(person_id)
             await tx.reports.redact_by_reporter(person_id)
             for purpose in ConsentPurpose:
                 await tx.consents.withdraw(person_id=person_id, purpose=purpose, now=now)
@@ -227,9 +293,14 @@ class People:
             person = await tx.people.by_telegram_id(user_id)
             if person is None or not person.active:
                 return False
+            told = disclosure.payload_for(
+                "dialog_message", disclosure.relation_to(person, None), {"message_key": key}
+            )
+            if told is None:
+                return False
             alert = await tx.outbox.queue(
                 event="dialog_message",
-                payload={"message_key": key},
+                payload=told,
                 now=self.clock.now(),
                 ticket_id=None,
                 recipient_person_id=person.id,
@@ -266,12 +337,13 @@ class People:
                 if own is None:
                     raise InvalidInput("name the area after the command")
                 area = own
-            if person.role is not Role.ADMIN:
-                allowed = set(person.area_ids)
-                for area_id in person.area_ids:
-                    allowed |= await tx.areas.descendant_ids(area_id)
-                if area.id not in allowed:
-                    raise Forbidden("that area is not one of yours")
+            if not manages(person, await routing.area_chain(tx, area.id)):
+                raise Forbidden("that area is not one of yours")
+            # Moving a group registered for another area takes that area's group away: only someone
+            # who manages that area too may do it.
+            current = await tx.groups.by_chat(chat_id)
+            if current is not None and not manages(person, await routing.area_chain(tx, current.area_id)):
+                raise Forbidden("this group belongs to an area that is not one of yours")
             return await tx.groups.register(
                 area_id=area.id,
                 chat_id=chat_id,
@@ -281,8 +353,14 @@ class People:
             )
 
     async def unregister_group(self, user_id: int, *, chat_id: int) -> bool:
-        await self._group_manager(user_id)
+        """Stop a group's alerts: for a supervisor whose areas cover the group's area, or an admin."""
+        person = await self._group_manager(user_id)
         async with self.database.transaction() as tx:
+            group = await tx.groups.by_chat(chat_id)
+            if group is None:
+                return False
+            if not manages(person, await routing.area_chain(tx, group.area_id)):
+                raise Forbidden("this group belongs to an area that is not one of yours")
             return await tx.groups.unregister(chat_id)
 
     async def group_area(self, chat_id: int) -> Area | None:

@@ -19,8 +19,9 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
+from sqlalchemy.exc import SQLAlchemyError
 
-from casework import routing
+from casework import disclosure, routing
 from casework.clock import Clock
 from casework.domain import OutboxAlert, OutboxStatus, Role
 from casework.notify import Notifier, NotifierError, Recipient
@@ -145,12 +146,19 @@ class AlertDelivery:
         for supervisor in supervisors:
             if supervisor.id == alert.recipient_person_id:
                 continue
-            await tx.outbox.queue(
-                event=UNDELIVERABLE_EVENT,
-                payload={
+            told = disclosure.payload_for(
+                UNDELIVERABLE_EVENT,
+                disclosure.relation_to(supervisor, ticket),
+                {
                     "failed": {"alert": alert.id, "event": alert.event, "reason": reason[:200]},
                     "ticket": {"reference": ticket.reference} if ticket else None,
                 },
+            )
+            if told is None:
+                continue
+            await tx.outbox.queue(
+                event=UNDELIVERABLE_EVENT,
+                payload=told,
                 now=self.clock.now(),
                 ticket_id=alert.ticket_id,
                 recipient_person_id=supervisor.id,
@@ -240,6 +248,7 @@ class RedisStreamRelay:
         self.batch = batch
         self._wake = asyncio.Event()
         self._redis_down = False
+        self._database_down = False
 
     def wake(self) -> None:
         self._wake.set()
@@ -298,19 +307,36 @@ class RedisStreamRelay:
         return await self._handle([entry for entry in entries if entry and entry[1]])
 
     async def _guarded(self, step: Callable[[], Awaitable[int]]) -> int:
+        """The step's result, or -1 when it failed: an outage of Redis or of the database is logged once
+        when it begins and once when it ends, each under its own name. Redis counts as back only once it
+        answers (a step may succeed without asking it anything, as publishing with nothing to publish)."""
         try:
             result = await step()
-        except (RedisError, OSError) as error:
+            if self._redis_down:
+                await self.client.ping()
+            if self._database_down:
+                await self.delivery.database.ping()
+        except RedisError as error:
             if not self._redis_down:
                 self._redis_down = True
-                log.warning("Redis unavailable for the alert stream (%s); alerts wait in the outbox", error)
+                log.warning(
+                    "Redis unavailable for the alert stream (%s); alerts wait in the outbox",
+                    type(error).__name__,
+                )
             return -1
-        except Exception:
-            log.exception("alert stream step failed; trying again")
+        except Exception as error:
+            if not isinstance(error, OSError | SQLAlchemyError):
+                log.exception("alert stream step failed; trying again")
+            elif not self._database_down:
+                self._database_down = True
+                log.warning("the database is unavailable to the alert relay (%s)", type(error).__name__)
             return -1
         if self._redis_down:
             self._redis_down = False
             log.info("Redis is back; publishing the alerts that waited")
+        if self._database_down:
+            self._database_down = False
+            log.info("the database is back for the alert relay")
         return result
 
     async def run_publisher(self, stop: asyncio.Event) -> None:

@@ -42,6 +42,7 @@ SURVEY_GRACE = timedelta(days=7)
 DIGEST_GRACE = timedelta(hours=12)
 SWEEP_EVERY = timedelta(minutes=1)
 DIALOG_SWEEP_EVERY = timedelta(minutes=5)
+PRUNE_EVERY = timedelta(hours=6)
 
 
 def sync_database_url(url: str) -> str:
@@ -102,6 +103,14 @@ def install_recurring_jobs(scheduler: AsyncIOScheduler) -> None:
         "interval",
         seconds=int(DIALOG_SWEEP_EVERY.total_seconds()),
         id="expire_dialogs",
+        replace_existing=True,
+        misfire_grace_time=None,
+    )
+    scheduler.add_job(
+        jobs.prune_processed_updates,
+        "interval",
+        seconds=int(PRUNE_EVERY.total_seconds()),
+        id="prune_processed_updates",
         replace_existing=True,
         misfire_grace_time=None,
     )

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from rapidfuzz import fuzz
 
-from casework import routing
+from casework import disclosure, routing
 from casework.access import ALERTED_MAY, Forbidden, Operation, check
 from casework.clock import Clock
 from casework.deadlines import DeadlinePolicy, SlaState
@@ -108,6 +108,8 @@ class NewReport:
     household_size: int | None = None
     vulnerability_tags: frozenset[VulnerabilityTag] = frozenset()
     needs_home_visit: bool | None = None
+    # The conversation's key for this one submission: sent again, it finds what the first opened.
+    submission_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,20 +256,39 @@ class Casework:
     ) -> int:
         card = {**await self._card(tx, ticket), **(extra or {})}
         queued = 0
-        for person in people:
-            person_id = person.id if isinstance(person, Person) else person
-            if person_id is None:
+        for each in people:
+            person = each if isinstance(each, Person) or each is None else await tx.people.get(each)
+            if person is None:
                 continue
-            alert = await tx.outbox.queue(
-                event=event,
-                payload=card,
-                now=self.clock.now(),
-                ticket_id=ticket.id,
-                recipient_person_id=person_id,
-                key_suffix=round_key,
-            )
-            queued += alert is not None
+            queued += await self._queue(tx, event, card, ticket=ticket, person=person, key_suffix=round_key)
         return queued
+
+    async def _queue(
+        self,
+        tx: Transaction,
+        event: str,
+        payload: dict[str, Any],
+        *,
+        ticket: Ticket | None,
+        person: Person | None = None,
+        chat_id: int | None = None,
+        key_suffix: str = "",
+    ) -> bool:
+        """Queue one alert, cut to what its recipient may read of the ticket (``disclosure``, the one
+        place that decides it). False when the recipient gets no such alert, or had it already."""
+        told = disclosure.payload_for(event, disclosure.relation_to(person, ticket), payload)
+        if told is None:
+            return False
+        alert = await tx.outbox.queue(
+            event=event,
+            payload=told,
+            now=self.clock.now(),
+            ticket_id=ticket.id if ticket is not None else None,
+            recipient_person_id=person.id if person is not None else None,
+            recipient_chat_id=chat_id,
+            key_suffix=key_suffix,
+        )
+        return alert is not None
 
     async def _supervisors_or_admins(self, tx: Transaction, chain: list[int]) -> list[Person]:
         return await routing.supervisors_of(tx, chain) or await tx.people.find(role=Role.ADMIN)
@@ -279,15 +300,9 @@ class Casework:
             return await self._alert_crisis(tx, ticket, 0, round_key=round_key)
         route = await routing.route(tx, ticket)
         card = await self._card(tx, ticket)
-        now = self.clock.now()
         if route.group is not None:
-            await tx.outbox.queue(
-                event="ticket_opened",
-                payload=card,
-                now=now,
-                ticket_id=ticket.id,
-                recipient_chat_id=route.group.chat_id,
-                key_suffix=round_key,
+            await self._queue(
+                tx, "ticket_opened", card, ticket=ticket, chat_id=route.group.chat_id, key_suffix=round_key
             )
         await self._tell(tx, ticket, "ticket_opened", route.alerted, round_key=round_key)
         if route.nobody:
@@ -326,12 +341,12 @@ class Casework:
         }
         if chosen.area_id is not None and step == 0:  # the area's own staff: the ordinary alerts
             if chosen.group is not None:
-                await tx.outbox.queue(
-                    event="ticket_opened",
-                    payload={**await self._card(tx, ticket), **extra},
-                    now=now,
-                    ticket_id=ticket.id,
-                    recipient_chat_id=chosen.group.chat_id,
+                await self._queue(
+                    tx,
+                    "ticket_opened",
+                    {**await self._card(tx, ticket), **extra},
+                    ticket=ticket,
+                    chat_id=chosen.group.chat_id,
                     key_suffix=round_key,
                 )
             workers = [person for person in chosen.people if person.role is Role.SOCIAL_WORKER]
@@ -380,13 +395,20 @@ class Casework:
         for alert in await tx.outbox.for_ticket(ticket.id, event="ticket_opened"):
             if alert.recipient_person_id == holder.id:
                 continue
-            await tx.outbox.queue(
-                event="ticket_taken",
-                payload={**card, "edit_of": alert.id, "holder": _person_name(holder)},
-                now=self.clock.now(),
-                ticket_id=ticket.id,
-                recipient_person_id=alert.recipient_person_id,
-                recipient_chat_id=alert.recipient_chat_id,
+            recipient = (
+                await tx.people.get(alert.recipient_person_id)
+                if alert.recipient_person_id is not None
+                else None
+            )
+            if alert.recipient_person_id is not None and recipient is None:
+                continue
+            await self._queue(
+                tx,
+                "ticket_taken",
+                {**card, "edit_of": alert.id, "holder": _person_name(holder)},
+                ticket=ticket,
+                person=recipient,
+                chat_id=alert.recipient_chat_id,
                 key_suffix=f"#{alert.id}",
             )
 
@@ -438,6 +460,9 @@ class Casework:
             area = await tx.areas.get(report.area_id)
             if area is None:
                 raise NotFound(f"no area {report.area_id}")
+            submitted = await self._submitted_before(tx, report)
+            if submitted is not None:
+                return submitted
             existing = await self._household_ticket(tx, report, now)
             household_id = existing.household_id if existing else None
             if existing is None and (
@@ -459,6 +484,18 @@ class Casework:
                 opened = await self._open_new(tx, report, household_id, now)
         self._committed()
         return opened
+
+    @staticmethod
+    async def _submitted_before(tx: Transaction, report: NewReport) -> Opened | None:
+        """What the same submission opened before, when it is sent again (its conversation lost the
+        state that recorded it, as when the dialog store failed after the commit)."""
+        if report.submission_key is None:
+            return None
+        saved = await tx.reports.by_submission_key(report.submission_key)
+        ticket = await tx.tickets.get(saved.ticket_id) if saved and saved.ticket_id else None
+        if saved is None or ticket is None:
+            return None
+        return Opened(ticket=ticket, report=saved, joined_existing=False, reach=None)
 
     @staticmethod
     async def _add_household(tx: Transaction, report: NewReport, area_id: int, now: datetime) -> int:
@@ -510,6 +547,7 @@ class Casework:
             "reporter_id": report.reporter_id,
             "on_behalf": report.on_behalf,
             "anonymous": report.anonymous,
+            "submission_key": report.submission_key,
             "now": now,
         }
 
@@ -1007,10 +1045,19 @@ class Casework:
                 note=outcome[:4000],
                 outcome=outcome[:4000],
             )
+            # The referrer reads the outcome; the reporter hears that the case is resolved, as after
+            # ``resolve`` (what staff wrote is never theirs to read: ``disclosure``).
             extra = {"outcome": outcome[:1000]}
-            people = [resolved.reporter_id, referral.from_person_id]
             await self._tell(
-                tx, resolved, "referral_completed", people, extra=extra, round_key=f"#{referral.id}"
+                tx,
+                resolved,
+                "referral_completed",
+                [referral.from_person_id],
+                extra=extra,
+                round_key=f"#{referral.id}",
+            )
+            await self._tell(
+                tx, resolved, "case_resolved", [resolved.reporter_id], round_key=f"#referral{referral.id}"
             )
         self._committed()
         return completed
@@ -1094,15 +1141,35 @@ class Casework:
         ][:limit]
 
     async def by_reference(self, reference: str) -> Ticket:
+        """The ticket with this reference, for the command line (no actor's access is checked): a
+        person's lookup goes through ``readable_by_reference``."""
         async with self.database.transaction() as tx:
             ticket = await tx.tickets.by_reference(reference)
             if ticket is None:
                 raise NotFound(f"no ticket with reference '{reference}'")
             return ticket
 
-    async def reported_by(self, actor: Person) -> list[Ticket]:
+    async def readable_by_reference(self, actor: Person, reference: str) -> Ticket:
+        """The ticket with this reference, if ``actor`` may read the case. One they may not read is
+        refused exactly as one that does not exist, so that nobody learns by asking that a case exists."""
         async with self.database.transaction() as tx:
-            return list(reversed(await tx.tickets.find(reporter_id=actor.id)))
+            ticket = await tx.tickets.by_reference(reference)
+            if ticket is not None:
+                try:
+                    ticket, _ = await self._checked(tx, actor, Operation.VIEW, ticket.id)
+                except Forbidden:
+                    ticket = None
+            if ticket is None:
+                raise NotFound(f"no ticket with reference '{reference}'")
+            return ticket
+
+    async def reported_by(self, actor: Person) -> list[Ticket]:
+        """The tickets the person reported, whose stage they may follow. A report of theirs that joined
+        a case someone else opened does not make that case theirs: they are told nothing of it
+        (``disclosure``: the case's reference and status are not theirs to read)."""
+        async with self.database.transaction() as tx:
+            tickets = await tx.tickets.find(reporter_id=actor.id)
+        return [ticket for ticket in reversed(tickets) if ticket.reporter_id == actor.id]
 
     async def queue(self, actor: Person, *, only_overdue: bool = False) -> list[QueueItem]:
         """Open tickets in the actor's areas (and, for a worker, service types): breached first."""
@@ -1268,6 +1335,15 @@ class FollowUpWork:
         casework._committed()
         return queued > 0
 
+    async def prune_processed_updates(self, keep: timedelta) -> int:
+        """Forget the updates handled longer ago than ``keep`` (a channel redelivers within a day), and
+        the messages sent for them as long ago; how many updates."""
+        casework = self.casework
+        older_than = casework.clock.now() - keep
+        async with casework.database.transaction() as tx:
+            await tx.outgoing.prune(older_than=older_than)
+            return await tx.updates.prune(older_than=older_than)
+
     async def send_weekly_digests(self) -> int:
         """Each supervisor hears the week's figures for their areas."""
         casework = self.casework
@@ -1297,15 +1373,14 @@ class FollowUpWork:
                     "critical_open": sum(ticket.urgency is Urgency.CRITICAL for ticket in open_tickets),
                     "average_rating": round(sum(ratings) / len(ratings), 2) if ratings else None,
                 }
-                alert = await tx.outbox.queue(
-                    event="weekly_digest",
-                    payload={"digest": digest},
-                    now=now,
-                    ticket_id=None,
-                    recipient_person_id=supervisor.id,
+                sent += await casework._queue(
+                    tx,
+                    "weekly_digest",
+                    {"digest": digest},
+                    ticket=None,
+                    person=supervisor,
                     key_suffix=f"#{week}",
                 )
-                sent += alert is not None
         if sent:
             casework._committed()
         return sent

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from casework.disclosure import Relation
 from casework.domain import OutboxAlert
 from dialogs.engine import action_button
 from dialogs.messages import Button, Reply, rows
@@ -22,9 +23,19 @@ def _ticket_args(payload: dict[str, Any], language: str) -> dict[str, Any]:
     }
 
 
+# What a volunteer hears of a household they flagged: its stage, in words of its own (not "your case").
+VOLUNTEER_EVENTS = frozenset(
+    {"case_claimed", "case_acknowledged", "case_visited", "case_resolved", "case_closed"}
+)
+
+
 def alert_reply(alert: OutboxAlert, language: str) -> Reply:
     payload = alert.payload
     event = alert.event or str(payload.get("event", ""))
+    if payload.get("audience") == Relation.VOLUNTEER and event in VOLUNTEER_EVENTS:
+        return Reply(
+            key=f"alert.volunteer.{event}", args={"reference": _ticket_args(payload, language)["reference"]}
+        )
     args = _ticket_args(payload, language)
     ticket_id: int = int((payload.get("ticket") or {}).get("id") or alert.ticket_id or 0)
     buttons: list[Button] = []

@@ -20,7 +20,7 @@ from casework.people import People
 from casework.service import Casework
 from dialogs.catalog import Catalog
 from dialogs.messages import Button, Reply, rows
-from dialogs.state import DialogState, DialogStore, PersonLocks
+from dialogs.state import DialogState, DialogStore, ForgetfulStore, PersonLocks
 from dialogs.turn import Turn
 from nlu.crisis import CrisisScreener
 from nlu.policy import PolicyKnowledgeBase
@@ -58,6 +58,7 @@ class Ctx:
         self.replies: list[Reply] = []
         self._parse: Parse | None = None
         self._pressed: str | None = None
+        self.forgotten = False
         if turn.button is not None:
             stamp, _, value = turn.button.partition("|")
             if stamp and stamp == self._stamp():
@@ -112,6 +113,12 @@ class Ctx:
 
     def end(self) -> None:
         self.engine.clear(self.state)
+
+    def forget(self) -> None:
+        """The person's data was erased: the flow ends and nothing of the conversation is kept (no state
+        is saved after this turn, and a store that can forget the one it has does)."""
+        self.forgotten = True
+        self.end()
 
 
 def action_button(label: str, name: str, argument: str | int, **args: Any) -> Button:
@@ -199,6 +206,10 @@ class DialogEngine:
         except DomainError as error:
             log.info("turn refused: %s", type(error).__name__)
             ctx.say("error.refused", reason=str(error))
+        if ctx.forgotten:
+            if isinstance(self.store, ForgetfulStore):
+                await self.store.forget(turn.key)
+            return ctx.replies, ctx.lang
         # A flow under way is saved every turn (its last activity decides when it is swept), and so is
         # a chosen language (a store may let an untouched state expire); otherwise only a change is: a
         # question answered outside any flow, or /help, leaves nothing to save.
@@ -240,6 +251,16 @@ class DialogEngine:
             await action(ctx, argument)
             return
         if turn.button is not None and ctx.pressed is None:
+            if (
+                ctx.state.flow is None
+                and ctx.person.role not in CASEWORK_ROLES
+                and await ctx.services.people.consent_cut_off(ctx.person.id)
+            ):
+                # The consent questions were cut off (their dialog state lost): say so, and ask the
+                # questions again (each answer given so far is recorded already).
+                ctx.say("flow.interrupted")
+                await ctx.start("welcome")
+                return
             ctx.say("button.expired")
             if ctx.state.flow is not None:
                 await self.prompt(ctx)
@@ -314,6 +335,16 @@ class DialogEngine:
         state.data = {}
         state.token = ""
 
+    async def _erased(self, key: str) -> bool:
+        """Whether nobody is enrolled behind a channel key ("telegram:42") any more: every turn enrols
+        its person first, so a conversation without one is of someone whose data was erased."""
+        _, _, user = key.partition(":")
+        try:
+            user_id = int(user)
+        except ValueError:
+            return False
+        return await self.services.people.known(user_id) is None
+
     # --- abandoned dialogs ------------------------------------------------------------------------
 
     async def sweep_abandoned(self, outbound: Outbound) -> int:
@@ -324,6 +355,11 @@ class DialogEngine:
             async with self.locks.hold(key):
                 current = await self.store.load(key)
                 if not current.active or current.updated_at >= now - self.remind_after:
+                    continue
+                if await self._erased(key):  # left by a store that cannot forget: let it go, unsaid
+                    self.clear(current)
+                    current.language = None
+                    await self.store.save(key, current)
                     continue
                 language = current.language or self.default_language
                 if current.updated_at < now - self.expire_after:

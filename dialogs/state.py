@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass(slots=True)
@@ -53,6 +53,13 @@ class DialogStore(Protocol):
         ...
 
 
+@runtime_checkable
+class ForgetfulStore(Protocol):
+    """A store that can drop a person's state at once (when their data is erased)."""
+
+    async def forget(self, key: str) -> None: ...
+
+
 class PersonLocks(Protocol):
     def hold(self, key: str) -> Any:
         """An async context manager: while inside, no other turn of this person runs."""
@@ -69,6 +76,9 @@ class MemoryDialogStore:
 
     async def save(self, key: str, state: DialogState) -> None:
         self._states[key] = state.to_json()
+
+    async def forget(self, key: str) -> None:
+        self._states.pop(key, None)
 
     async def stale(self, older_than: datetime) -> list[tuple[str, DialogState]]:
         found = [(key, DialogState.from_json(text)) for key, text in self._states.items()]

@@ -16,8 +16,21 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.lock import Lock
-from redis.exceptions import LockError, LockNotOwnedError, NoScriptError, RedisError
-from sqlalchemy import bindparam, select
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import (
+    ConnectionError as RedisConnectionError,
+)
+from redis.exceptions import (
+    LockError,
+    LockNotOwnedError,
+    NoScriptError,
+    RedisError,
+)
+from redis.exceptions import (
+    TimeoutError as RedisTimeoutError,
+)
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dialogs.state import DialogState
@@ -62,6 +75,11 @@ class SqlDialogStore:
         }
         async with self.database.without_savepoint() as tx:
             await tx.core.execute(statement, values)
+
+    async def forget(self, key: str) -> None:
+        """The person's state gone at once (their data was erased)."""
+        async with self.database.without_savepoint() as tx:
+            await tx.core.execute(delete(DialogStateRow).where(DialogStateRow.key == key))
 
     async def stale(self, older_than: datetime) -> list[tuple[str, DialogState]]:
         async with self.database.transaction() as tx:
@@ -117,6 +135,21 @@ class RedisDialogStore:
                 await pipe.execute()
 
         await self.database.when_committed(write)
+
+    async def forget(self, key: str) -> None:
+        """The person's state gone (their data was erased), once the unit of work commits; a state
+        saved in the same turn is not written when the lock is let go."""
+
+        async def drop() -> None:
+            held = _held(self, key)
+            if held is not None:
+                held.state, held.write = None, None
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.delete(self.prefix + key)
+                pipe.zrem(self.active_set, key)
+                await pipe.execute()
+
+        await self.database.when_committed(drop)
 
     def _queue_write(self, pipe: Pipeline, key: str, text: str, active: bool, at: float) -> None:
         pipe.set(self.prefix + key, text, ex=int(self.keep.total_seconds()))
@@ -268,3 +301,14 @@ class RedisLocks:
                 return
             except RedisError as error:  # a short outage: the next renewal may still come in time
                 log.warning("a person's lock could not be renewed (%s)", type(error).__name__)
+
+
+def redis_client(url: str) -> aioredis.Redis:
+    """The client every part of the bot shares for one Redis server. After Redis restarted, each pooled
+    connection is dead: a command (or pipeline) that meets one is tried again on a new connection, up
+    to three times with short waits, and a connection idle for 10 s is checked before it is used.
+    (``from_url`` gives its connections no retries of their own unless told.)"""
+    retry = Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=3)
+    return aioredis.Redis.from_url(
+        url, retry=retry, retry_on_error=[RedisConnectionError, RedisTimeoutError], health_check_interval=10
+    )

@@ -258,6 +258,9 @@ class NeedReportRow(Base):
     anonymous: Mapped[bool] = mapped_column(default=False)
     channel: Mapped[Channel] = mapped_column(_enum(Channel, "report_channel"))
     created_at: Mapped[datetime]
+    # The flow's key for one submission: the same report submitted again (its turn's dialog state was
+    # lost after the commit) finds the ticket it opened instead of opening another.
+    submission_key: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     __table_args__ = (CheckConstraint("confidence >= 0 AND confidence <= 1", name="confidence_range"),)
 
@@ -355,6 +358,30 @@ class ProcessedUpdateRow(Base):
     processed_at: Mapped[datetime]
 
     __table_args__ = (UniqueConstraint("channel", "update_id"),)
+
+
+class OutgoingRow(Base):
+    """A message a turn wrote for a chat, in the turn's own transaction, sent once it committed: a crash
+    between the two leaves it here for the next process to send."""
+
+    __tablename__ = "outgoing_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[Channel] = mapped_column(_enum(Channel, "outgoing_channel"))
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    update_id: Mapped[int | None] = mapped_column(BigInteger)  # the update whose turn wrote it
+    edits_message_id: Mapped[int | None] = mapped_column(BigInteger)  # an edit of that message, else new
+    text: Mapped[str] = mapped_column(Text)
+    markup: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_until: Mapped[datetime | None]  # a process is sending it until then
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    done_at: Mapped[datetime | None]  # sent, or refused for good (``refused``)
+    refused: Mapped[bool] = mapped_column(default=False, server_default=false())
+
+    __table_args__ = (Index("ix_outgoing_messages_waiting", "done_at", "channel", "chat_id"),)
 
 
 class OutboxRow(Base):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
@@ -15,11 +16,13 @@ from sqlalchemy import (
     bindparam,
     cast,
     delete,
+    distinct,
     exists,
     func,
     insert,
     literal,
     literal_column,
+    null,
     or_,
     select,
     true,
@@ -63,6 +66,7 @@ from storage.models import (
     AreaRow,
     Base,
     ConsentRow,
+    DialogStateRow,
     FeedbackRow,
     HouseholdRow,
     InviteRow,
@@ -71,6 +75,7 @@ from storage.models import (
     OnCallRow,
     OrganisationRow,
     OutboxRow,
+    OutgoingRow,
     PersonRow,
     ProcessedUpdateRow,
     ReferralRow,
@@ -530,6 +535,39 @@ class PersonRepository(_Repository):
         row.areas = []
         await self._session.flush()
 
+    async def forget_dialog_states(self, keys: Sequence[str]) -> int:
+        """Erasure: the person's conversation state, kept by channel key ("telegram:<id>")."""
+        if not keys:
+            return 0
+        result = await self._session.execute(delete(DialogStateRow).where(DialogStateRow.key.in_(list(keys))))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+Scrub = Callable[[str], str]
+
+
+def _scrub_column(row: Any, name: str, scrub: Scrub) -> bool:
+    """Erasure: one text column of an ORM row passed through ``scrub``; True when it changed."""
+    text = getattr(row, name)
+    if text is None:
+        return False
+    scrubbed = scrub(text)
+    if scrubbed == text:
+        return False
+    setattr(row, name, scrubbed)
+    return True
+
+
+def _scrub_json(value: Any, scrub: Scrub) -> Any:
+    """Erasure: every string in a JSON value passed through ``scrub``."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, list):
+        return [_scrub_json(item, scrub) for item in value]
+    if isinstance(value, dict):
+        return {key: _scrub_json(item, scrub) for key, item in value.items()}
+    return value
+
 
 def _household(row: HouseholdRow) -> Household:
     return Household(
@@ -610,6 +648,7 @@ class NeedReportRepository(_Repository):
         ticket_id: int | None = None,
         on_behalf: bool = False,
         anonymous: bool = False,
+        submission_key: str | None = None,
     ) -> NeedReport:
         row = NeedReportRow(
             text=text,
@@ -625,10 +664,15 @@ class NeedReportRepository(_Repository):
             anonymous=anonymous,
             channel=channel,
             created_at=now,
+            submission_key=submission_key,
         )
         self._session.add(row)
         await self._session.flush()
         return _report(row)
+
+    async def by_submission_key(self, key: str) -> NeedReport | None:
+        row = await self._session.scalar(select(NeedReportRow).where(NeedReportRow.submission_key == key))
+        return _report(row) if row else None
 
     async def get(self, report_id: int) -> NeedReport | None:
         row = await self._session.get(NeedReportRow, report_id)
@@ -1072,6 +1116,13 @@ class TicketRepository(_Repository):
         await self._add_unique(row, "this ticket has already been rated")
         return _feedback(row)
 
+    async def redact_feedback_by(self, person_id: int) -> int:
+        """Blank the comments the person left with their ratings (the ratings stay, for the statistics)."""
+        result = await self._session.execute(
+            update(FeedbackRow).where(FeedbackRow.person_id == person_id).values(comment=None)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
     async def set_feedback_comment(self, *, ticket_id: int, person_id: int, comment: str) -> Feedback | None:
         row = await self._session.scalar(
             select(FeedbackRow).where(FeedbackRow.ticket_id == ticket_id, FeedbackRow.person_id == person_id)
@@ -1088,6 +1139,47 @@ class TicketRepository(_Repository):
         )
         return [_feedback(row) for row in rows]
 
+    async def linked_to_person(self, person_id: int) -> list[int]:
+        """Erasure: the tickets that concern the person: reported by them, holding a report of theirs,
+        held by them, or with something they did on the trail."""
+        found: set[int] = set()
+        for query in (
+            select(TicketRow.id).where(
+                or_(TicketRow.reporter_id == person_id, TicketRow.assignee_id == person_id)
+            ),
+            select(NeedReportRow.ticket_id).where(
+                NeedReportRow.reporter_id == person_id, NeedReportRow.ticket_id.is_not(None)
+            ),
+            select(TicketEventRow.ticket_id).where(TicketEventRow.actor_id == person_id),
+        ):
+            found.update(
+                ticket_id for ticket_id in await self._session.scalars(query) if ticket_id is not None
+            )
+        return sorted(found)
+
+    async def scrub_texts(self, ticket_ids: Sequence[int], scrub: Scrub) -> int:
+        """Erasure: what staff wrote on these tickets (trail notes, outcomes, referral reasons and
+        outcomes) passed through ``scrub``, which keeps the text but what identifies the person; how
+        many texts changed."""
+        if not ticket_ids:
+            return 0
+        ids = list(ticket_ids)
+        changed = 0
+        for event in await self._session.scalars(
+            select(TicketEventRow).where(TicketEventRow.ticket_id.in_(ids), TicketEventRow.note.is_not(None))
+        ):
+            changed += _scrub_column(event, "note", scrub)
+        for ticket in await self._session.scalars(
+            select(TicketRow).where(TicketRow.id.in_(ids), TicketRow.outcome.is_not(None))
+        ):
+            changed += _scrub_column(ticket, "outcome", scrub)
+        for referral in await self._session.scalars(
+            select(ReferralRow).where(ReferralRow.ticket_id.in_(ids))
+        ):
+            changed += _scrub_column(referral, "reason", scrub) + _scrub_column(referral, "outcome", scrub)
+        await self._session.flush()
+        return changed
+
 
 def _consent(row: ConsentRow) -> Consent:
     return Consent(
@@ -1101,7 +1193,9 @@ def _consent(row: ConsentRow) -> Consent:
 
 
 _consents = ConsentRow.__table__
-_ANY_CONSENT = select(exists().where(_consents.c.person_id == bindparam("person_id")))
+_PURPOSES_ANSWERED = select(func.count(distinct(_consents.c.purpose))).where(
+    _consents.c.person_id == bindparam("person_id")
+)
 
 
 class ConsentRepository(_Repository):
@@ -1164,9 +1258,10 @@ class ConsentRepository(_Repository):
         )
         return {row.purpose: _consent(row) for row in rows}
 
-    async def any(self, person_id: int) -> bool:
-        """Whether the person was ever asked (a consent granted or refused is kept, withdrawn or not)."""
-        return bool(await self._session.scalar(_ANY_CONSENT, {"person_id": person_id}))
+    async def purposes_answered(self, person_id: int) -> int:
+        """For how many purposes the person answered the consent question (a consent granted or
+        refused is kept, withdrawn or not)."""
+        return int(await self._session.scalar(_PURPOSES_ANSWERED, {"person_id": person_id}) or 0)
 
     async def history(self, person_id: int) -> list[Consent]:
         rows = await self._session.scalars(
@@ -1284,6 +1379,134 @@ class ProcessedUpdateRepository(_Repository):
         result = await self._session.execute(
             delete(ProcessedUpdateRow).where(ProcessedUpdateRow.processed_at < older_than)
         )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A message for a chat, as the channel sends it: new, or an edit of one of its messages."""
+
+    text: str
+    markup: dict[str, Any] | None = None
+    edits_message_id: int | None = None
+    id: int | None = None  # once stored
+    attempts: int = 0
+
+
+def _outgoing(row: OutgoingRow) -> Outgoing:
+    return Outgoing(row.text, row.markup, row.edits_message_id, row.id, row.attempts)
+
+
+class OutgoingRepository(_Repository):
+    """Messages turns wrote for their chats, each sent once its turn committed (``outgoing_messages``)."""
+
+    async def add(
+        self,
+        messages: Sequence[Outgoing],
+        *,
+        channel: Channel,
+        chat_id: int,
+        update_id: int | None,
+        now: datetime,
+    ) -> None:
+        for message in messages:
+            self._session.add(
+                OutgoingRow(
+                    channel=channel,
+                    chat_id=chat_id,
+                    update_id=update_id,
+                    edits_message_id=message.edits_message_id,
+                    text=message.text,
+                    markup=message.markup,
+                    created_at=now,
+                    attempts=0,
+                )
+            )
+
+    async def waiting(self, *, channel: Channel, chat_id: int) -> list[Outgoing]:
+        """The chat's messages not sent yet, oldest first."""
+        rows = await self._session.scalars(
+            select(OutgoingRow)
+            .where(
+                OutgoingRow.done_at.is_(None),
+                OutgoingRow.channel == channel,
+                OutgoingRow.chat_id == chat_id,
+            )
+            .order_by(OutgoingRow.id)
+        )
+        return [_outgoing(row) for row in rows]
+
+    async def claim(self, message_id: int, *, now: datetime, until: datetime) -> bool:
+        """Take the message for one try at sending it until ``until``: False when another process has
+        it, when it is done, or when it is not due yet."""
+        result = await self._session.execute(
+            update(OutgoingRow)
+            .where(
+                OutgoingRow.id == message_id,
+                OutgoingRow.done_at.is_(None),
+                or_(OutgoingRow.claimed_until.is_(None), OutgoingRow.claimed_until <= now),
+                or_(OutgoingRow.next_attempt_at.is_(None), OutgoingRow.next_attempt_at <= now),
+            )
+            .values(claimed_until=until)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def done(self, message_id: int, *, now: datetime, refused: str | None = None) -> None:
+        """Sent; or, with ``refused`` (why), refused for good by the channel and not tried again."""
+        await self._session.execute(
+            update(OutgoingRow)
+            .where(OutgoingRow.id == message_id)
+            .values(
+                done_at=now,
+                claimed_until=None,
+                refused=refused is not None,
+                last_error=refused[:200] if refused else None,
+                attempts=OutgoingRow.attempts + 1,
+            )
+        )
+
+    async def retry_at(self, message_id: int, *, at: datetime, error: str) -> None:
+        """Not sent this time (a flood limit, the network): tried again from ``at``."""
+        await self._session.execute(
+            update(OutgoingRow)
+            .where(OutgoingRow.id == message_id, OutgoingRow.done_at.is_(None))
+            .values(
+                claimed_until=None,
+                next_attempt_at=at,
+                last_error=error[:200],
+                attempts=OutgoingRow.attempts + 1,
+            )
+        )
+
+    async def chats_waiting(
+        self, *, channel: Channel, written_before: datetime, now: datetime, limit: int = 100
+    ) -> list[int]:
+        """Chats with a message written before ``written_before``, not sent, due and not being sent."""
+        rows = await self._session.scalars(
+            select(OutgoingRow.chat_id)
+            .where(
+                OutgoingRow.done_at.is_(None),
+                OutgoingRow.channel == channel,
+                OutgoingRow.created_at < written_before,
+                or_(OutgoingRow.claimed_until.is_(None), OutgoingRow.claimed_until <= now),
+                or_(OutgoingRow.next_attempt_at.is_(None), OutgoingRow.next_attempt_at <= now),
+            )
+            .group_by(OutgoingRow.chat_id)
+            .order_by(func.min(OutgoingRow.id))
+            .limit(limit)
+        )
+        return list(rows)
+
+    async def forget_chat(self, *, channel: Channel, chat_id: int) -> int:
+        """Every message for the chat, sent or not (the person's data is erased)."""
+        result = await self._session.execute(
+            delete(OutgoingRow).where(OutgoingRow.channel == channel, OutgoingRow.chat_id == chat_id)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def prune(self, *, older_than: datetime) -> int:
+        """Messages done before ``older_than``."""
+        result = await self._session.execute(delete(OutgoingRow).where(OutgoingRow.done_at < older_than))
         return int(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -1511,6 +1734,40 @@ class OutboxRepository(_Repository):
             query = query.where(OutboxRow.event == event)
         return [_alert(row) for row in await self._session.scalars(query)]
 
+    async def forget_recipient(self, *, person_id: int, chat_id: int | None) -> int:
+        """Erasure: the alerts addressed to the person keep no chat id, neither where they were
+        delivered (``delivery_ref``) nor the chat they were addressed to; one addressed only to their
+        own chat (``chat_id``) is addressed to the person (erased) instead."""
+        result = await self._session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.recipient_person_id == person_id)
+            .values(recipient_chat_id=None, delivery_ref=null())
+        )
+        changed = int(result.rowcount)  # type: ignore[attr-defined]
+        if chat_id is not None:
+            result = await self._session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.recipient_chat_id == chat_id, OutboxRow.recipient_person_id.is_(None))
+                .values(recipient_person_id=person_id, recipient_chat_id=None, delivery_ref=null())
+            )
+            changed += int(result.rowcount)  # type: ignore[attr-defined]
+        return changed
+
+    async def scrub_payloads(self, ticket_ids: Sequence[int], scrub: Scrub) -> int:
+        """Erasure: every text in the alerts of these tickets passed through ``scrub``; how many changed."""
+        if not ticket_ids:
+            return 0
+        changed = 0
+        for row in await self._session.scalars(
+            select(OutboxRow).where(OutboxRow.ticket_id.in_(list(ticket_ids)))
+        ):
+            scrubbed = _scrub_json(row.payload, scrub)
+            if scrubbed != row.payload:
+                row.payload = scrubbed
+                changed += 1
+        await self._session.flush()
+        return changed
+
     async def with_status(self, status: OutboxStatus, *, limit: int = 200) -> list[OutboxAlert]:
         rows = await self._session.scalars(
             select(OutboxRow).where(OutboxRow.status == status).order_by(OutboxRow.id).limit(limit)
@@ -1637,6 +1894,7 @@ class Transaction:
         self.invites = InviteRepository(session, dialect, core)
         self.updates = ProcessedUpdateRepository(session, dialect, core, self.people)
         self.outbox = OutboxRepository(session, dialect, core)
+        self.outgoing = OutgoingRepository(session, dialect, core)
         self.groups = WorkerGroupRepository(session, dialect, core)
         self.on_call = OnCallRepository(session, dialect, core)
         self.leases = LeaseRepository(session, dialect, core)

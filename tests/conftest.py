@@ -11,7 +11,7 @@ from sqlalchemy import text
 from storage import Database, create_database
 from storage.migrate import upgrade
 from storage.models import Base
-from tests.services import scratch_postgres_database
+from tests.services import RedisServer, free_port, scratch_postgres_database, unavailable
 
 NOW = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
 
@@ -63,3 +63,16 @@ async def database(request: pytest.FixtureRequest) -> AsyncIterator[Database]:
         yield db
     finally:
         await db.dispose()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(free_port(), tmp_path)
+    try:
+        server.start()
+    except (OSError, RuntimeError) as error:
+        unavailable(f"a redis-server of the test's own ({error})")
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -91,6 +91,19 @@ class SentMessage:
 
 
 @dataclass
+class Hold:
+    """Calls held unanswered by ``BotApiFake.hold``: ``arrived`` once one came, until ``release()``."""
+
+    method: str
+    chat_id: int | None
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def release(self) -> None:
+        self.released.set()
+
+
+@dataclass
 class Call:
     """One Bot API call as the fake received it."""
 
@@ -247,6 +260,9 @@ class BotApiFake:
         self.commands: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
         self.webhook: dict[str, Any] | None = None
         self.webhook_responses: list[int] = []
+        # How often a webhook update that failed is tried again (0.2 s apart) before it is dropped;
+        # Telegram itself goes on for hours.
+        self.webhook_retries = _WEBHOOK_RETRIES
         self._port: int | None = None
         self._server: tornado.httpserver.HTTPServer | None = None
         self._client: httpx.AsyncClient | None = None
@@ -261,6 +277,7 @@ class BotApiFake:
         self._sent: dict[int, list[SentMessage]] = {}
         self._raw: dict[tuple[int, int], dict[str, Any]] = {}
         self._failures: dict[str, list[_Failure]] = {}
+        self._holds: list[Hold] = []
         self._allowed_updates: list[str] | None = None
         self._delivery: asyncio.Task[None] | None = None
         self._methods: dict[str, Callable[[dict[str, Any], Callable[[], bool]], Awaitable[Any]]] = {}
@@ -445,6 +462,25 @@ class BotApiFake:
         failures = self._failures.setdefault(method.lower(), [])
         failures.extend(_Failure(error_code, description, retry_after) for _ in range(times))
 
+    def hold(self, method: str, chat_id: int | None = None) -> Hold:
+        """Hold calls of ``method`` (for ``chat_id``, if given) unanswered until the hold is released;
+        a call whose client went away meanwhile (a killed bot) is not carried out."""
+        hold = Hold(method.lower(), chat_id)
+        self._holds.append(hold)
+        return hold
+
+    async def _held_back(self, method: str, params: dict[str, Any], closed: Callable[[], bool]) -> None:
+        for hold in self._holds:
+            if hold.method == method.lower() and hold.chat_id in (None, params.get("chat_id")):
+                hold.arrived.set()
+                while not hold.released.is_set():
+                    if closed():
+                        raise ApiError(499, "client went away")
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(hold.released.wait(), 0.05)
+                if closed():
+                    raise ApiError(499, "client went away")
+
     # --- observing ---
 
     def sent_to(self, chat_id: int) -> list[SentMessage]:
@@ -604,6 +640,7 @@ class BotApiFake:
         try:
             if impl is None:
                 raise ApiError(404, "Not Found")
+            await self._held_back(method, params, closed)
             failures = self._failures.get(method.lower())
             if failures:
                 failure = failures.pop(0)
@@ -736,7 +773,7 @@ class BotApiFake:
 
     async def _post(self, update: dict[str, Any]) -> bool:
         """One update to the webhook, retried; each status (0 for no connection) goes to webhook_responses."""
-        for attempt in range(_WEBHOOK_RETRIES + 1):
+        for attempt in range(self.webhook_retries + 1):
             webhook = self.webhook
             if webhook is None or self._client is None:
                 return False
@@ -754,7 +791,7 @@ class BotApiFake:
             self.webhook_responses.append(status)
             if 200 <= status < 300:
                 return True
-            if attempt < _WEBHOOK_RETRIES:
+            if attempt < self.webhook_retries:
                 await asyncio.sleep(_WEBHOOK_RETRY_PAUSE)
         return False
 

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from casework.access import Forbidden
 from casework.clock import SystemClock
 from casework.deadlines import DeadlinePolicy, SlaState
 from casework.domain import (
     AreaLevel,
+    Channel,
     Conflict,
     InvalidInput,
+    NotFound,
+    OutboxAlert,
     OutboxStatus,
     ReferralStatus,
     ServiceType,
@@ -21,9 +27,15 @@ from casework.domain import (
     Urgency,
     VulnerabilityTag,
 )
-from casework.people import People
+from casework.notify import Recipient
+from casework.people import ERASED, People
+from casework.relay import AlertDelivery, OutboxRelay
 from casework.service import AlreadyClaimed, same_household
+from dialogs.state import DialogState
 from storage import Database
+from storage.dialog_state import SqlDialogStore
+from storage.models import DialogStateRow, FeedbackRow, OutgoingRow
+from storage.repositories import Outgoing
 from tests.casework_world import World, build_world
 
 
@@ -287,7 +299,9 @@ async def test_a_referral_to_an_agency_is_completed_with_its_outcome(world: Worl
     resolved = await world.casework.status(wang, ticket.id)
     assert resolved.status is TicketStatus.RESOLVED
     assert resolved.outcome == "已推荐参加家政培训并就业"
-    assert {p for _, p, _ in await world.outbox("referral_completed")} == world.who("resident", "wang")
+    # The referrer reads the outcome; the household hears that its case is resolved, as after resolve.
+    assert {p for _, p, _ in await world.outbox("referral_completed")} == world.who("wang")
+    assert {p for _, p, _ in await world.outbox("case_resolved")} == world.who("resident")
 
 
 async def test_reading_a_case_is_written_to_its_trail_and_limited_to_the_area(world: World) -> None:
@@ -470,15 +484,32 @@ async def test_alerts_reach_the_notifier_through_the_relay(world: World) -> None
     assert "case_claimed" in world.notifier.events_for(f"person:{world.people['resident'].id}")
 
 
-async def test_a_report_that_joined_a_ticket_lets_its_reporter_follow_that_ticket(world: World) -> None:
+async def test_a_report_that_joined_someone_elses_ticket_does_not_make_it_the_reporters(world: World) -> None:
+    # The household's own case: a volunteer's flag of the same address joins it, and the volunteer is
+    # not given that case to follow (its reference and stage are not theirs to read).
     first = await world.casework.open_ticket(world.report(household_address="光明路9号"))
     volunteer = world.people["volunteer"]
     joined = await world.casework.open_ticket(
         world.report(household_address="光明路9号", reporter_id=volunteer.id, on_behalf=True)
     )
     assert joined.joined_existing
-    assert [ticket.id for ticket in await world.casework.reported_by(volunteer)] == [first.ticket.id]
+    assert await world.casework.reported_by(volunteer) == []
+    with pytest.raises(Forbidden):
+        await world.casework.status(volunteer, first.ticket.id)
+    assert [ticket.id for ticket in await world.casework.reported_by(world.people["resident"])] == [
+        first.ticket.id
+    ]
     assert [ticket.id for ticket in await world.casework.reported_by(world.people["neighbour"])] == []
+
+    # A volunteer's second flag of a household they flagged themselves joins their own case.
+    own = await world.casework.open_ticket(
+        world.report(household_address="光明路11号", reporter_id=volunteer.id, on_behalf=True)
+    )
+    again = await world.casework.open_ticket(
+        world.report(household_address="光明路11号", reporter_id=volunteer.id, on_behalf=True)
+    )
+    assert again.joined_existing
+    assert [ticket.id for ticket in await world.casework.reported_by(volunteer)] == [own.ticket.id]
 
 
 # --- finding the community from a shared location -----------------------------------------------------
@@ -542,3 +573,186 @@ async def test_an_update_without_a_location_keeps_the_stored_one(database: Datab
             code="d", name="新区", level=AreaLevel.DISTRICT, location=(31.0, 121.4)
         )
         assert area.location == (31.0, 121.4)
+
+
+# --- who may look a case up by its reference --------------------------------------------------------
+
+
+async def test_a_reference_one_may_not_read_is_refused_as_if_no_such_case_existed(world: World) -> None:
+    ticket = (await world.casework.open_ticket(world.report())).ticket
+    unknown = "SA-20261130-9999"
+    for outsider in ("zhou", "chief2", "volunteer", "neighbour"):
+        with pytest.raises(NotFound) as exists:
+            await world.casework.readable_by_reference(world.people[outsider], ticket.reference)
+        with pytest.raises(NotFound) as missing:
+            await world.casework.readable_by_reference(world.people[outsider], unknown)
+        assert str(exists.value).replace(ticket.reference, "<ref>") == str(missing.value).replace(
+            unknown, "<ref>"
+        )
+    for insider in ("li", "chief", "admin"):
+        found = await world.casework.readable_by_reference(world.people[insider], ticket.reference.lower())
+        assert found.id == ticket.id
+
+
+# --- workers' groups ---------------------------------------------------------------------------------
+
+
+def telegram_id(world: World, name: str) -> int:
+    user_id = world.people[name].telegram_user_id
+    assert user_id is not None
+    return user_id
+
+
+async def test_only_a_supervisor_whose_areas_cover_a_group_may_unregister_or_move_it(world: World) -> None:
+    people = People(world.database, world.clock)
+    chief, chief2 = telegram_id(world, "chief"), telegram_id(world, "chief2")  # 和平街道, 新华街道
+    group = await people.register_group(chief, chat_id=-100900, title="光明社工群", area_name="光明社区")
+    assert group.area_id == world.areas["c1"]
+
+    # A supervisor of another street may neither stop the group nor take it for their own area.
+    with pytest.raises(Forbidden):
+        await people.unregister_group(chief2, chat_id=-100900)
+    with pytest.raises(Forbidden):
+        await people.register_group(chief2, chat_id=-100900, title="抢来的群", area_name="幸福社区")
+    with pytest.raises(Forbidden):
+        await people.register_group(chief2, chat_id=-100900, title="抢来的群", area_name="")  # their own area
+    area = await people.group_area(-100900)
+    assert area is not None
+    assert area.id == world.areas["c1"]
+    # A social worker of the area sets up nothing.
+    with pytest.raises(Forbidden):
+        await people.unregister_group(telegram_id(world, "wang"), chat_id=-100900)
+
+    # Their own area's group is theirs; the covering supervisor moves theirs within their areas and
+    # stops it; an administrator may stop any.
+    await people.register_group(chief2, chat_id=-100901, title="幸福社工群", area_name="幸福社区")
+    moved = await people.register_group(chief, chat_id=-100900, title="和平里社工群", area_name="和平里社区")
+    assert moved.area_id == world.areas["c2"]
+    assert await people.unregister_group(chief, chat_id=-100900)
+    assert not await people.unregister_group(chief, chat_id=-100900)
+    assert await people.unregister_group(telegram_id(world, "admin"), chat_id=-100901)
+
+
+# --- erasure -----------------------------------------------------------------------------------------
+
+
+class ChatNotifier:
+    """Delivers as Telegram does: the delivery reference names the chat and the message."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    async def send(self, alert: OutboxAlert, recipient: Recipient) -> dict[str, Any]:
+        self.sent += 1
+        return {"chat_id": recipient.chat_id, "message_id": self.sent}
+
+    async def edit(self, delivered: dict[str, Any], alert: OutboxAlert, recipient: Recipient) -> None:
+        pass
+
+
+async def all_alerts(world: World) -> list[OutboxAlert]:
+    found: list[OutboxAlert] = []
+    async with world.database.transaction() as tx:
+        for status in OutboxStatus:
+            found += await tx.outbox.with_status(status, limit=10_000)
+    return found
+
+
+async def test_erasure_leaves_no_name_phone_chat_id_or_conversation_state_behind(world: World) -> None:
+    people = People(world.database, world.clock)
+    wang = world.people["wang"]
+    async with world.database.transaction() as tx:
+        resident = await tx.people.update(world.people["resident"].id, display_name="张秀英 Zhang")
+        resident = await tx.people.update(resident.id, phone="+8613812345678")
+    chat_id = resident.telegram_user_id
+    assert chat_id is not None
+    ticket = (await world.casework.open_ticket(world.report())).ticket
+    await world.casework.claim(wang, ticket.id)
+    await world.casework.add_note(
+        wang, ticket.id, "张秀英说儿子欠了三万，手机 138 1234 5678，下周再联系张秀英。Mrs Zhang agreed."
+    )
+    await world.casework.refer(
+        wang, ticket.id, reason="请直接联系张秀英：13812345678", to_organisation_id=world.agency.id
+    )
+    await world.casework.resolve(wang, ticket.id, "已链接临时救助，回访电话+86-13812345678")
+    async with world.database.transaction() as tx:  # a message addressed to their chat alone
+        await tx.outbox.queue(
+            event="dialog_message",
+            payload={"message_key": "flow.reminder"},
+            now=world.clock.now(),
+            ticket_id=None,
+            recipient_chat_id=chat_id,
+        )
+    await OutboxRelay(AlertDelivery(world.database, ChatNotifier(), world.clock)).run_once()
+    store = SqlDialogStore(world.database)
+    for key in (f"telegram:{chat_id}", f"console:{chat_id}", f"telegram:{wang.telegram_user_id}"):
+        await store.save(key, DialogState(flow="need", state="describe", data={"text": "张秀英"}))
+    before = await all_alerts(world)
+    assert any((alert.delivery_ref or {}).get("chat_id") == chat_id for alert in before)
+    async with world.database.transaction() as tx:  # the bot's messages to both, and the rating's words
+        for to in (chat_id, wang.telegram_user_id):
+            assert to is not None
+            await tx.outgoing.add(
+                [Outgoing("张秀英，您的编号是 SA-1")],
+                channel=Channel.TELEGRAM,
+                chat_id=to,
+                update_id=1,
+                now=world.clock.now(),
+            )
+        await tx.tickets.add_feedback(
+            ticket_id=ticket.id,
+            rating=4,
+            person_id=resident.id,
+            comment="我是张秀英，谢谢王社工",
+            now=world.clock.now(),
+        )
+
+    await people.erase(resident.id)
+
+    async with world.database.transaction() as tx:
+        trail = {event.action: event.note for event in await tx.tickets.events(ticket.id)}
+        kept = await tx.tickets.get(ticket.id)
+        [referral] = await tx.tickets.referrals(ticket.id)
+        dialog_keys = list(await tx.session.scalars(select(DialogStateRow.key)))
+        messages_to = list(await tx.session.scalars(select(OutgoingRow.chat_id)))
+        comments = list(await tx.session.scalars(select(FeedbackRow.comment)))
+    assert messages_to == [wang.telegram_user_id]
+    assert comments == [None]
+    assert referral.reason == f"请直接联系{ERASED}：{ERASED}"
+    assert trail["referred"] == referral.reason
+    assert trail["note"] == f"{ERASED}说儿子欠了三万，手机 {ERASED}，下周再联系{ERASED}。Mrs {ERASED} agreed."
+    assert trail["resolved"] == f"已链接临时救助，回访电话{ERASED}"
+    assert kept is not None
+    assert kept.outcome == trail["resolved"]
+    alerts = await all_alerts(world)
+    theirs = [alert for alert in alerts if alert.recipient_person_id == resident.id]
+    assert {alert.event for alert in theirs} == {"case_claimed", "case_resolved", "dialog_message"}
+    assert all(alert.delivery_ref is None and alert.recipient_chat_id is None for alert in theirs)
+    everything = json.dumps(
+        [(a.payload, a.delivery_ref, a.recipient_chat_id) for a in alerts], ensure_ascii=False
+    )
+    for trace in (str(chat_id), "张秀英", "13812345678"):
+        assert trace not in everything
+    # Nobody else's deliveries or conversation are touched.
+    assert all(
+        (alert.delivery_ref or {}).get("chat_id") == wang.telegram_user_id
+        for alert in alerts
+        if alert.recipient_person_id == wang.id
+    )
+    assert dialog_keys == [f"telegram:{wang.telegram_user_id}"]
+
+
+async def test_a_report_submitted_twice_with_one_key_opens_one_ticket(world: World) -> None:
+    """A conversation whose state was lost after its submission committed (a crash before the state
+    write, or the write refused) submits again with the same key: the ticket it opened comes back,
+    nothing is opened or alerted twice; another key is another report."""
+    first = await world.casework.open_ticket(world.report(submission_key="k1:resource_linking"))
+    alerts = await world.outbox()
+    again = await world.casework.open_ticket(world.report(submission_key="k1:resource_linking"))
+    assert again.ticket.id == first.ticket.id
+    assert again.report.id == first.report.id
+    assert await world.outbox() == alerts
+    other = await world.casework.open_ticket(world.report(submission_key="k2:resource_linking"))
+    assert other.ticket.id != first.ticket.id
+    async with world.database.transaction() as tx:
+        assert len(await tx.tickets.find()) == 2

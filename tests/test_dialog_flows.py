@@ -3,16 +3,25 @@ driven through the dialog engine as people would, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
+from sqlalchemy import select
 
 from casework.domain import Channel, ConsentPurpose, Person, Role, ServiceType, TicketStatus, Urgency
 from casework.service import NewReport
+from dialogs.app import build_engine
 from dialogs.flows.need import community_names
+from dialogs.messages import Reply
+from dialogs.state import DialogState, MemoryLocks
 from dialogs.turn import Turn
 from storage import Database
+from storage.dialog_state import SqlDialogStore
+from storage.models import DialogStateRow
 from tests.dialog_harness import Chat, Harness, build_harness
 
 VOLUNTEER, WORKER, ADMIN = 101, 201, 901
+SECOND_VOLUNTEER = 102
 OBSERVED = "3号楼有个老人一个人住，腿脚不好，家里很乱"
 CASE_NOTE = "儿子在外地打工，家里欠了三万块钱"
 
@@ -109,6 +118,36 @@ async def test_a_second_flag_of_the_same_household_joins_its_open_ticket(h: Harn
     assert chat.keys == ["flag.submitted_joined", "flag.what_you_will_see"]
     assert reference_of(chat, "flag.submitted_joined") == first
     [ticket] = await h.casework.reported_by(volunteer)
+    admin = await h.enrol(ADMIN, Role.ADMIN, "d")
+    assert len((await h.casework.view(admin, ticket.id)).reports) == 2
+
+
+async def test_a_volunteer_whose_flag_joins_another_volunteers_case_is_not_told_that_case(h: Harness) -> None:
+    first_volunteer = await h.enrol(VOLUNTEER, Role.VOLUNTEER, "c1")
+    first = h.chat(VOLUNTEER, "zh")
+    await flag_household(first, f"/flag {OBSERVED}", "5号楼2单元301")
+    await first.press("service.social_integration")
+    await finish_flag(first)
+    reference = reference_of(first, "flag.submitted")
+
+    await h.enrol(SECOND_VOLUNTEER, Role.VOLUNTEER, "c1")
+    chat = h.chat(SECOND_VOLUNTEER, "zh")
+    await flag_household(chat, "/flag 5号楼那位老人这两天没开过门，电话也不接", "5号楼2单元301室")
+    await chat.press("flag.button.other_types")
+    await chat.press("service.resource_linking")
+    await finish_flag(chat)
+
+    # Only that the report joined work under way: no reference, no stage, no promise of /status.
+    assert chat.keys == ["flag.submitted_joined_elsewhere"]
+    for language in ("zh", "en"):
+        told = "\n".join(h.catalog.render(reply, language) for reply in chat.last)
+        assert reference not in told
+        assert "SA-" not in told
+    await chat.say("/status")
+    assert chat.keys == ["status.none"]
+    assert reference not in chat.text()
+    # The report did join the first volunteer's case.
+    [ticket] = await h.casework.reported_by(first_volunteer)
     admin = await h.enrol(ADMIN, Role.ADMIN, "d")
     assert len((await h.casework.view(admin, ticket.id)).reports) == 2
 
@@ -427,6 +466,112 @@ async def test_danger_described_mid_flag_opens_one_urgent_ticket_that_the_flag_c
     assert ticket.household_id is not None
     admin = await h.enrol(ADMIN, Role.ADMIN, "d")
     assert len((await h.casework.view(admin, ticket.id)).reports) == 2
+
+
+# --- a worker's /ticket --------------------------------------------------------------------------------
+
+
+async def test_ticket_answers_a_worker_of_another_area_exactly_as_for_an_unknown_reference(
+    h: Harness,
+) -> None:
+    resident, _ = await h.people.identify(501, display_name="", language="zh")
+    ticket = (
+        await h.casework.open_ticket(
+            NewReport(
+                text="房租交不起了",
+                language="zh",
+                intent="need_resource_linking",
+                confidence=0.9,
+                service_type=ServiceType.RESOURCE_LINKING,
+                urgency=Urgency.NORMAL,
+                area_id=h.areas["c1"],
+                channel=Channel.CONSOLE,
+                reporter_id=resident.id,
+            )
+        )
+    ).ticket
+    await h.enrol(WORKER, Role.SOCIAL_WORKER, "c2")  # another community: the case is not theirs
+    outsider = h.chat(WORKER, "zh")
+    unknown = "SA-20261130-9999"
+
+    await outsider.say(f"/ticket {ticket.reference}")
+    assert outsider.keys == ["worker.ticket.unknown"]
+    exists_answer = outsider.text().replace(ticket.reference, "<ref>")
+    await outsider.say(f"/ticket {unknown}")
+    assert outsider.keys == ["worker.ticket.unknown"]
+    assert outsider.text().replace(unknown, "<ref>") == exists_answer
+
+    await h.enrol(202, Role.SOCIAL_WORKER, "s1")  # the area's own worker reads it
+    insider = h.chat(202, "zh")
+    await insider.say(f"/ticket {ticket.reference}")
+    assert insider.keys == ["worker.view"]
+
+
+# --- deleting one's data -------------------------------------------------------------------------------
+
+
+async def test_deleting_ones_data_leaves_no_dialog_state_row_behind(h: Harness) -> None:
+    """As the bot runs without Redis: dialog state in the database, each turn one unit of work."""
+    engine = build_engine(h.engine.services, SqlDialogStore(h.database), MemoryLocks())
+    user = 777
+
+    async def turn(*, text: str | None = None, button: str | None = None) -> list[Reply]:
+        async with h.database.unit_of_work():
+            replies, _ = await engine.handle(
+                Turn(channel="telegram", user_id=user, language_hint="zh", text=text, button=button)
+            )
+        return replies
+
+    async def keys() -> list[str]:
+        async with h.database.transaction() as tx:
+            return list(await tx.session.scalars(select(DialogStateRow.key)))
+
+    asked = await turn(text="/delete_my_data")
+    assert [reply.key for reply in asked] == ["erase.confirm"]
+    assert await keys() == [f"telegram:{user}"]
+    yes = next(button for reply in asked for button in reply.flat_buttons if button.label == "button.yes")
+    done = await turn(button=yes.value)
+    assert [reply.key for reply in done] == ["erase.done"]
+    assert await keys() == []
+    assert await h.people.known(user) is None
+
+
+class UnforgettingStore:
+    """A dialog store without ``forget`` (as a Redis store may be): what an erasure leaves in it."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, str] = {}
+
+    async def load(self, key: str) -> DialogState:
+        text = self.states.get(key)
+        return DialogState.from_json(text) if text else DialogState()
+
+    async def save(self, key: str, state: DialogState) -> None:
+        self.states[key] = state.to_json()
+
+    async def stale(self, older_than: datetime) -> list[tuple[str, DialogState]]:
+        found = [(key, DialogState.from_json(text)) for key, text in self.states.items()]
+        return [(key, state) for key, state in found if state.active and state.updated_at < older_than]
+
+
+async def test_an_erased_persons_conversation_is_let_go_without_a_reminder(h: Harness) -> None:
+    store = UnforgettingStore()
+    engine = build_engine(h.engine.services, store, MemoryLocks())
+    user = 778
+    asked, _ = await engine.handle(Turn(channel="telegram", user_id=user, text="/delete_my_data"))
+    yes = next(button for reply in asked for button in reply.flat_buttons if button.label == "button.yes")
+    done, _ = await engine.handle(Turn(channel="telegram", user_id=user, button=yes.value))
+    assert [reply.key for reply in done] == ["erase.done"]
+
+    h.clock.advance(timedelta(hours=1))
+    said: list[tuple[str, list[Reply]]] = []
+
+    async def outbound(key: str, replies: list[Reply], language: str) -> None:
+        said.append((key, replies))
+
+    await engine.sweep_abandoned(outbound)
+    assert said == []  # nothing is sent to someone whose data was erased
+    assert not (await store.load(f"telegram:{user}")).active
 
 
 # --- what a resident's first message already tells the need flow --------------------------------------

@@ -21,16 +21,16 @@ from redis.exceptions import LockNotOwnedError, ResponseError
 from sqlalchemy import delete, update
 
 from bot.console import ConsoleChannel
-from casework.domain import OutboxStatus, Role, TicketStatus, Urgency
+from casework.domain import ConsentPurpose, OutboxStatus, Role, TicketStatus, Urgency
 from dialogs.catalog import LANGUAGES, Catalog
 from dialogs.messages import Reply
 from dialogs.state import DialogState, DialogStore, MemoryDialogStore, MemoryLocks
 from dialogs.turn import Turn
-from storage import Database
+from storage import Database, dialog_state
 from storage.dialog_state import RedisDialogStore, RedisLocks, SqlDialogStore
 from storage.models import AreaRow
 from tests.dialog_harness import Chat, Harness, build_harness
-from tests.services import TEST_REDIS_URL, reachable, unavailable
+from tests.services import TEST_REDIS_URL, RedisServer, reachable, unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -663,3 +663,53 @@ async def test_the_scheduler_job_runs_the_installed_dialog_sweep(harness: Harnes
     jobs.install_dialog_sweep(lambda: harness.engine.sweep_abandoned(outbound))
     await jobs.expire_dialogs()
     assert reminded == ["console:30 flow.reminder"]
+
+
+@pytest.mark.redis
+async def test_a_persons_turn_right_after_redis_restarted_finds_new_connections(
+    database: Database, own_redis: RedisServer
+) -> None:
+    """Redis restarts (every pooled connection dies with it): the very next turns work, on new
+    connections, instead of failing on the dead ones."""
+    client = dialog_state.redis_client(own_redis.url)
+    try:
+        store = RedisDialogStore(client, database, prefix="needsbot:test:")
+        locks = RedisLocks(store)
+        keys = [f"telegram:{n}" for n in range(4)]
+
+        async def turns(state: str) -> None:
+            async def one(key: str) -> None:
+                async with locks.hold(key):
+                    await store.save(key, DialogState(flow="need", state=state, token="t"))
+
+            await asyncio.gather(*(one(key) for key in keys))  # the pool holds four connections
+
+        await turns("area")
+        own_redis.stop()
+        own_redis.start()  # empty, same port
+        await turns("size")
+        assert [(await store.load(key)).state for key in keys] == ["size"] * 4
+    finally:
+        await client.aclose()
+
+
+async def test_consent_questions_cut_off_halfway_lose_no_answer_and_are_asked_again(harness: Harness) -> None:
+    """The dialog state is lost after the first consent answer (Redis restarted empty, say): that
+    answer is in the database already, the next press says the conversation was cut off and asks the
+    questions again, and nothing is reported before all three are answered."""
+    chat = harness.chat(36)
+    await chat.say("/start")
+    await chat.press("button.yes")  # yes to keeping the report
+    person = await harness.people.known(36)
+    assert person is not None
+    assert ConsentPurpose.STORE_REPORT in await harness.people.consents(person.id)
+    await harness.engine.store.save("console:36", DialogState())  # the state lost
+
+    await chat.press("button.yes")  # the second question's button, from a conversation now gone
+    assert chat.keys[:2] == ["flow.interrupted", "welcome.intro"]
+    assert "consent.ask.store_report" in chat.keys
+    assert not await harness.people.consent_asked(person.id)
+    for _ in range(3):
+        await chat.press("button.yes")
+    assert await harness.people.consent_asked(person.id)
+    assert set(await harness.people.consents(person.id)) == set(ConsentPurpose)

@@ -9,14 +9,10 @@ tests talk to the Redis server at ``TEST_REDIS_URL``, and the "Redis is down" te
 from __future__ import annotations
 
 import asyncio
-import socket
-import subprocess
-import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,8 +30,8 @@ from casework.relay import (
     RedisStreamRelay,
     RetryPolicy,
 )
-from storage import Database
-from tests.services import TEST_REDIS_URL, reachable, unavailable
+from storage import Database, create_database
+from tests.services import TEST_REDIS_URL, RedisServer, free_port, reachable, unavailable
 
 ALWAYS = 10**9  # fail_times for a notifier that never succeeds
 GROUP = RedisStreamRelay.GROUP
@@ -689,75 +685,6 @@ async def _delivered(delivery: AlertDelivery, notifier: RecordingNotifier, count
         await delivery.delivered.wait()
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-class RedisServer:
-    """A redis-server process of the test's own, without persistence, that can be stopped and restarted."""
-
-    def __init__(self, port: int, directory: Path) -> None:
-        self.port = port
-        self.directory = directory
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def options(self) -> dict[str, str]:
-        return {
-            "--port": str(self.port),
-            "--bind": "127.0.0.1",
-            "--save": "",
-            "--appendonly": "no",
-            "--dir": str(self.directory),
-        }
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        assert self.process is None
-        self.process = subprocess.Popen(
-            ["redis-server", *(part for option in self.options.items() for part in option)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while not reachable(self.url, self.port):
-            if self.process.poll() is not None:
-                raise RuntimeError(f"redis-server on port {self.port} exited with {self.process.returncode}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server on port {self.port} did not start")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.process = None
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(_free_port(), tmp_path)
-    try:
-        server.start()
-    except (OSError, RuntimeError) as error:
-        unavailable(f"a redis-server of the test's own ({error})")
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.mark.redis
 async def test_alerts_written_while_redis_is_down_are_delivered_once_it_is_back(
     database: Database, now: datetime, own_redis: RedisServer
@@ -809,6 +736,51 @@ async def test_alerts_written_while_redis_is_down_are_delivered_once_it_is_back(
         assert await _pending_entries(client, stream) == 0
     finally:
         await client.aclose()
+
+
+@pytest.mark.redis
+async def test_the_relay_tells_a_redis_outage_from_a_database_one_and_says_back_only_when_it_is(
+    database: Database, now: datetime, own_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = ManualClock(now)
+    client = aioredis.Redis.from_url(own_redis.url, socket_timeout=2, socket_connect_timeout=2)
+    unreachable = create_database(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/none")
+    try:
+        relay = RedisStreamRelay(
+            client,
+            AlertDelivery(database, RecordingNotifier(), clock),
+            consumer="a",
+            stream="needsbot:test:x",
+        )
+        own_redis.stop()
+        with caplog.at_level("INFO", logger="casework.relay"):
+            assert await relay._guarded(lambda: relay.consume_once(block_ms=None)) == -1
+            for _ in range(3):  # nothing to publish: no word to Redis, which is still down
+                assert await relay._guarded(relay.publish_once) == -1
+            own_redis.start()
+            assert await relay._guarded(relay.publish_once) == 0
+        messages = [record.getMessage() for record in caplog.records]
+        assert [m for m in messages if "Redis" in m] == [
+            "Redis unavailable for the alert stream (ConnectionError); alerts wait in the outbox",
+            "Redis is back; publishing the alerts that waited",
+        ]
+
+        caplog.clear()
+        cut_off = RedisStreamRelay(
+            client,
+            AlertDelivery(unreachable, RecordingNotifier(), clock),
+            consumer="b",
+            stream="needsbot:test:y",
+        )
+        with caplog.at_level("INFO", logger="casework.relay"):
+            assert await cut_off._guarded(cut_off.publish_once) == -1
+            assert await cut_off._guarded(cut_off.publish_once) == -1
+        messages = [record.getMessage() for record in caplog.records]
+        assert len(messages) == 1
+        assert messages[0].startswith("the database is unavailable to the alert relay")
+    finally:
+        await client.aclose()
+        await unreachable.dispose()
 
 
 @pytest.mark.redis

@@ -10,11 +10,11 @@ import pytest
 import redis.asyncio as aioredis
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
 from casework import jobs
 from casework.clock import SystemClock
-from casework.domain import TicketStatus
+from casework.domain import Channel, TicketStatus
 from casework.scheduling import (
     JOB_TABLE,
     LeaseLeadership,
@@ -22,10 +22,13 @@ from casework.scheduling import (
     ScheduledFollowUps,
     SchedulerRunner,
     build_scheduler,
+    install_recurring_jobs,
     job_store_url,
     sync_database_url,
 )
 from storage import Database
+from storage.models import OutgoingRow, ProcessedUpdateRow
+from storage.repositories import Outgoing
 from tests.casework_world import World, build_world
 from tests.conftest import _emptied
 from tests.services import TEST_REDIS_URL, drop_connections, reachable, unavailable
@@ -178,7 +181,7 @@ async def test_a_reminder_that_fell_due_while_no_scheduler_ran_fires_once_after_
         job_ids = {row[0] for row in left}
     store.dispose()
     assert f"home_visit:{ticket.id}" not in job_ids
-    assert {"sweep_deadlines", "weekly_digest"} <= job_ids
+    assert {"sweep_deadlines", "weekly_digest", "prune_processed_updates"} <= job_ids
 
 
 async def test_a_cancelled_follow_up_never_fires(world: World) -> None:
@@ -212,6 +215,46 @@ async def test_the_recurring_sweep_escalates_overdue_tickets(world: World) -> No
     ticket = (await world.casework.queue(world.people["chief"]))[0].ticket
     assert ticket.status is TicketStatus.NEW
     assert ticket.escalation_level == 2
+
+
+async def test_the_handled_updates_are_pruned_by_a_recurring_job(world: World) -> None:
+    runner = SchedulerRunner(_scheduler(world.database), LeaseLeadership(world.database, SystemClock()))
+    runner.start_paused()
+    try:
+        install_recurring_jobs(runner.scheduler)
+        job = runner.scheduler.get_job("prune_processed_updates")
+        assert job is not None
+        assert job.func is jobs.prune_processed_updates
+        assert job.trigger.interval <= timedelta(days=1)  # Telegram redelivers within 24 hours
+    finally:
+        await runner.shutdown()
+
+    now = world.clock.now()
+    ages = {
+        1: timedelta(days=30),
+        2: timedelta(days=7, minutes=1),
+        3: timedelta(days=6, hours=23),
+        4: timedelta(0),
+    }
+    async with world.database.transaction() as tx:
+        for update_id, age in ages.items():
+            assert await tx.updates.record(channel=Channel.TELEGRAM, update_id=update_id, now=now - age)
+        messages = [Outgoing("sent long ago"), Outgoing("sent yesterday"), Outgoing("still waiting")]
+        await tx.outgoing.add(messages, channel=Channel.TELEGRAM, chat_id=5, update_id=1, now=now - ages[1])
+    async with world.database.transaction() as tx:
+        long_ago, yesterday, _ = await tx.outgoing.waiting(channel=Channel.TELEGRAM, chat_id=5)
+        assert long_ago.id is not None
+        assert yesterday.id is not None
+        await tx.outgoing.done(long_ago.id, now=now - ages[2])
+        await tx.outgoing.done(yesterday.id, now=now - timedelta(days=1))
+    await jobs.prune_processed_updates()
+    async with world.database.transaction() as tx:
+        left = set(await tx.session.scalars(select(ProcessedUpdateRow.update_id)))
+        texts = set(await tx.session.scalars(select(OutgoingRow.text)))
+    assert left == {3, 4}  # a week is kept, what is older goes
+    assert texts == {"sent yesterday", "still waiting"}  # and the messages sent as long ago
+    async with world.database.transaction() as tx:  # a pruned update is one nobody will deliver again
+        assert not await tx.updates.record(channel=Channel.TELEGRAM, update_id=3, now=now)
 
 
 @pytest.fixture

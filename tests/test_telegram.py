@@ -21,10 +21,11 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
 from bot.settings import Settings, load_settings
 from bot.telegram_bot import ROLE_COMMANDS, TelegramFrontEnd, serve
-from bot.telegram_delivery import TelegramLimits
+from bot.telegram_delivery import TelegramLimits, outgoing
 from bot.telegram_ui import CallbackSigner, Renderer
 from bot.wiring import clock
 from casework import directory, jobs
@@ -65,6 +66,7 @@ class Account:
     fake: BotApiFake
     user_id: int
     language: str = "zh"
+    patience: float = 15.0  # how long ``expect`` waits unless told
     _before: dict[int, tuple[str, list[tuple[str, str]]]] = field(default_factory=dict)
 
     def _snapshot(self) -> None:
@@ -99,7 +101,7 @@ class Account:
             if self._before.get(m.message_id) != (m.text, m.buttons)
         ]
 
-    async def expect(self, *fragments: str, within: float = 15.0) -> SentMessage:
+    async def expect(self, *fragments: str, within: float | None = None) -> SentMessage:
         found: list[SentMessage] = []
 
         def seen() -> bool:
@@ -107,7 +109,7 @@ class Account:
             return bool(found)
 
         try:
-            await self.fake.wait_for(seen, within)
+            await self.fake.wait_for(seen, within or self.patience)
         except AssertionError:
             raise AssertionError(f"{fragments} not shown to {self.user_id}: {self.transcript()}") from None
         return found[-1]
@@ -371,6 +373,45 @@ async def test_a_name_and_words_with_a_nul_or_a_lone_surrogate_still_make_a_repo
     assert "\x00" not in person.display_name
 
 
+@pytest.mark.parametrize("running", [pytest.param("webhook", marks=[pytest.mark.postgres])], indirect=True)
+async def test_a_submission_whose_dialog_state_was_lost_after_the_commit_opens_one_ticket(
+    running: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis refuses the dialog state's write after the report's commit (out of memory): the person is
+    told the ticket's reference, not "not done"; submitting again from the state left behind opens no
+    second ticket and shows the same reference."""
+    resident = running.account(642)
+    await resident.agree_to_everything()
+    store = running.front.conversation.engine.locks.states  # type: ignore[attr-defined]
+    write = store._queue_write
+
+    def refused(*args: Any) -> None:
+        raise ResponseError("OOM command not allowed when used memory > 'maxmemory'.")
+
+    summary_reached = asyncio.Event()
+    original_expect = resident.expect
+
+    async def expect_then_refuse(*fragments: str, within: float | None = None) -> SentMessage:
+        shown = await original_expect(*fragments, within=within)
+        if fragment("need.summary") in fragments:
+            monkeypatch.setattr(store, "_queue_write", refused)
+            summary_reached.set()
+        return shown
+
+    monkeypatch.setattr(resident, "expect", expect_then_refuse)
+    reference = await file_report(resident, "家里房租交不起了，房东催了好几次")
+    assert summary_reached.is_set()
+    monkeypatch.setattr(store, "_queue_write", write)
+    apology = CATALOG.text("telegram.apology", "zh")
+    assert apology not in [m.text for m in running.fake.sent_to(642)]
+
+    resident.say("是")  # the state still shows the summary: Submit again
+    again = await resident.expect("SA-")
+    assert reference in again.text
+    async with running.database.transaction() as tx:
+        assert [ticket.reference for ticket in await tx.tickets.find()] == [reference]
+
+
 # --- a volunteer's flag -----------------------------------------------------------------------------
 
 
@@ -502,6 +543,24 @@ async def test_a_429_is_waited_out_and_the_message_still_arrives(running: Runnin
     assert delivered[0].at - refused[0].at >= 1.0  # it waited as long as Telegram said
 
 
+async def test_a_committed_turns_reply_outlasts_a_429_storm_and_no_apology_is_sent(running: Running) -> None:
+    """Eight 429s in a row, more than the flood limiter retries itself: the turn was saved, so its reply
+    is tried again as long as Telegram asks to wait, until it goes through; never a "sorry, not done"."""
+    resident = running.account(608)
+    running.fake.fail_next("sendMessage", retry_after=1, times=8)
+    resident.say("/help")
+    await resident.expect(fragment("help.menu"), within=40)
+    texts = [m.text for m in running.fake.sent_to(608)]
+    assert len(texts) == 1
+    assert CATALOG.text("telegram.apology", "zh") not in texts
+    answers = [
+        call
+        for call in running.fake.calls
+        if call.method == "sendMessage" and call.params.get("chat_id") == 608
+    ]
+    assert [call.ok for call in answers] == [False] * 8 + [True]
+
+
 async def test_network_failures_are_retried_with_growing_waits_and_the_message_still_arrives(
     running: Running,
 ) -> None:
@@ -521,7 +580,10 @@ async def test_network_failures_are_retried_with_growing_waits_and_the_message_s
 
 
 async def test_a_long_reply_is_split_cleanly(running: Running) -> None:
-    await running.front.send(606, [_long_reply()], "zh")
+    messages = outgoing(running.front.renderer.messages([_long_reply()], 606, "zh"))
+    async with running.database.transaction() as tx:
+        await tx.outgoing.add(messages, channel=Channel.TELEGRAM, chat_id=606, update_id=None, now=_now())
+    await running.front.replies.flush(606)
     pieces = running.fake.sent_to(606)
     assert len(pieces) == 3
     assert all(len(piece.text) <= 4096 for piece in pieces)

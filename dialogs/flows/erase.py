@@ -21,6 +21,7 @@ async def on_confirm(ctx: Ctx) -> str | None:
         ctx.say("erase.kept")
         return END
     await ctx.services.people.erase(ctx.person.id)
+    ctx.forget()  # the conversation state keyed by their account goes too
     ctx.say("erase.done")
     return END
 

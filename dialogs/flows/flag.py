@@ -1,13 +1,16 @@
 """A volunteer flags a household that seems to need help, on its behalf: where it lives, what was seen
 (classified to suggest a service type), its situation, whether it knows → a ticket reference. The
 volunteer later sees the stage only (received, claimed, visited, closed), never the case. A second flag
-of the same household joins its open ticket. Diagram: flag.mmd."""
+of the same household joins its open ticket; when that case is someone else's, the volunteer is told
+only that the report joined work under way (``casework.disclosure``). Diagram: flag.mmd."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 from typing import Any
 
+from casework import disclosure
+from casework.disclosure import Part
 from casework.domain import Channel, Role, ServiceType, Urgency, VulnerabilityTag
 from casework.service import NewReport
 from dialogs.engine import END, Ctx, Flow, Step
@@ -180,6 +183,11 @@ async def submit(ctx: Ctx) -> None:
     urgent = ctx.data.get("crisis_ticket")
     casework = ctx.services.casework
     opened = await casework.add_report(urgent, report) if urgent else await casework.open_ticket(report)
+    relation = disclosure.relation_to(ctx.person, opened.ticket)
+    if opened.joined_existing and Part.REFERENCE not in disclosure.allowed("report_joined", relation):
+        # Added to a case someone else opened: that it is under way, and nothing of that case.
+        ctx.say("flag.submitted_joined_elsewhere")
+        return
     ctx.say(
         "flag.submitted_joined" if opened.joined_existing else "flag.submitted",
         reference=opened.ticket.reference,

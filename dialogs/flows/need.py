@@ -4,6 +4,7 @@ them → a summary they confirm → a ticket. Diagram: need.mmd."""
 from __future__ import annotations
 
 import re
+import secrets
 from enum import StrEnum
 from typing import Any
 
@@ -293,6 +294,9 @@ async def on_phone(ctx: Ctx) -> str | None:
 
 
 async def ask_summary(ctx: Ctx) -> None:
+    # Kept with the state before the person can submit: a submission repeated from that state (the
+    # one after it was lost) is known by it and opens nothing twice.
+    ctx.data.setdefault("submission", secrets.token_hex(8))
     area = await ctx.services.people.area(ctx.data["area_id"])
     tags = tag_labels(ctx)
     ctx.ask(
@@ -348,6 +352,7 @@ async def submit(ctx: Ctx, service_type: ServiceType) -> None:
             anonymous=anonymous,
             household_size=ctx.data.get("size"),
             vulnerability_tags=frozenset(VulnerabilityTag(tag) for tag in ctx.data.get("tags", [])),
+            submission_key=_submission_key(ctx, service_type),
         )
     )
     ticket = opened.ticket
@@ -362,6 +367,12 @@ async def submit(ctx: Ctx, service_type: ServiceType) -> None:
     )
     if anonymous:
         ctx.say("need.submitted_anonymous")
+
+
+def _submission_key(ctx: Ctx, service_type: ServiceType) -> str | None:
+    """This submission's key (one flow can submit one report per service type)."""
+    submission = ctx.data.get("submission")
+    return f"{submission}:{service_type.value}" if submission else None
 
 
 async def ask_second(ctx: Ctx) -> None:

@@ -1,5 +1,6 @@
-"""Welcome and consent: what the service is, then consent for each purpose, recorded with the
-notice's version. Declining still leaves policy questions and anonymous reports. Diagram: welcome.mmd."""
+"""Welcome and consent: what the service is, then consent for each purpose, each answer recorded with
+the notice's version as it is given (a conversation cut off halfway loses none). Declining still leaves
+policy questions and anonymous reports. Diagram: welcome.mmd."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def _asker(purpose: S) -> Step:
         if answer is None:
             ctx.say("input.choose_button")
             return purpose.value
-        ctx.data.setdefault("answers", {})[purpose.value] = answer
+        await ctx.services.people.record_consents(ctx.person.id, {ConsentPurpose(purpose.value): answer})
         position = ORDER.index(purpose)
         if position + 1 < len(ORDER):
             return ORDER[position + 1].value
@@ -46,9 +47,8 @@ def _asker(purpose: S) -> Step:
 
 
 async def finish(ctx: Ctx) -> str | None:
-    answers = {ConsentPurpose(key): value for key, value in ctx.data.get("answers", {}).items()}
-    await ctx.services.people.record_consents(ctx.person.id, answers)
-    ctx.say("consent.recorded" if answers.get(ConsentPurpose.STORE_REPORT) else "consent.declined")
+    granted = await ctx.services.people.consents(ctx.person.id)
+    ctx.say("consent.recorded" if ConsentPurpose.STORE_REPORT in granted else "consent.declined")
     pending = ctx.data.get("pending_text")
     ctx.end()
     if pending:

@@ -248,8 +248,8 @@ async def ticket(ctx: Ctx, argument: str) -> None:
     if not reference:
         ctx.say("worker.ticket.usage")
         return
-    try:
-        found = await ctx.services.casework.by_reference(reference)
+    try:  # a case this person may not read is answered as one that does not exist
+        found = await ctx.services.casework.readable_by_reference(ctx.person, reference)
     except NotFound:
         ctx.say("worker.ticket.unknown", reference=reference[:40])
         return

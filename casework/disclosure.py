@@ -1,0 +1,198 @@
+"""What each recipient may read about a ticket: one table, by alert kind and the recipient's relation
+to the ticket. Every alert the casework queues passes through ``payload_for``, and the dialogs ask
+``allowed`` before they tell someone about a case (a flag that joined a case already open, say).
+
+The rule of thumb, from ARCHITECTURE.md: workers and supervisors read what they need to act; the
+person the ticket is about hears how their own case goes, never what staff wrote about it; a
+volunteer sees the stage of a household they flagged, never the case (no outcome, notes, names or
+words about the needs); someone the ticket does not name (an anonymous reporter, or one whose report
+joined a case someone else opened) is told nothing about it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any
+
+from casework.domain import Person, Role, Ticket
+
+
+class Relation(StrEnum):
+    """Who the recipient is to the ticket."""
+
+    SUBJECT = "subject"  # the person the ticket is about: it is their own report
+    VOLUNTEER = "volunteer"  # a volunteer who flagged someone else's household
+    ANONYMOUS = "anonymous"  # a reporter the ticket does not name: anonymous, or joined to another's case
+    WORKER = "worker"  # a social worker, or a workers' group chat
+    SUPERVISOR = "supervisor"  # a supervisor or an administrator
+
+
+class Part(StrEnum):
+    """What an alert's payload can carry, in kinds that are allowed or refused together."""
+
+    REFERENCE = "reference"  # which ticket: its id and reference
+    STATUS = "status"  # the ticket's status
+    SERVICE = "service"  # its service type and urgency
+    AREA = "area"  # the area it is in
+    NEEDS = "needs"  # words about the needs: the alert summary, the person's other tickets
+    OUTCOME = "outcome"  # what a worker wrote was done
+    NOTES = "notes"  # what staff wrote: referral and decline reasons
+    NAMES = "names"  # who works the case: holder, acknowledger, referrer
+    HANDLING = "handling"  # how staff route it: escalation reason and level, crisis step, edits
+    CONTACT = "contact"  # whether the reporter agreed to be contacted
+    DIGEST = "digest"  # a supervisor's weekly figures
+    FAILURE = "failure"  # which alert could not be delivered, and why
+    MESSAGE = "message"  # a catalog message for the person themselves
+
+
+# Where each part sits in a payload (``Casework._card`` and the extras of each alert).
+TICKET_FIELDS: Mapping[str, Part] = {
+    "id": Part.REFERENCE,
+    "reference": Part.REFERENCE,
+    "status": Part.STATUS,
+    "service_type": Part.SERVICE,
+    "urgency": Part.SERVICE,
+    "area": Part.AREA,
+    "area_en": Part.AREA,
+    "summary": Part.NEEDS,
+}
+REFERRAL_FIELDS: Mapping[str, Part] = {
+    "id": Part.HANDLING,
+    "reason": Part.NOTES,
+    "from": Part.NAMES,
+    "by": Part.NAMES,
+}
+TOP_FIELDS: Mapping[str, Part] = {
+    "reason": Part.HANDLING,
+    "level": Part.HANDLING,
+    "step": Part.HANDLING,
+    "reach": Part.HANDLING,
+    "edit_of": Part.HANDLING,
+    "linked": Part.NEEDS,
+    "holder": Part.NAMES,
+    "by": Part.NAMES,
+    "outcome": Part.OUTCOME,
+    "contact": Part.CONTACT,
+    "digest": Part.DIGEST,
+    "failed": Part.FAILURE,
+    "message_key": Part.MESSAGE,
+}
+NESTED_FIELDS: Mapping[str, Mapping[str, Part]] = {"ticket": TICKET_FIELDS, "referral": REFERRAL_FIELDS}
+
+NOTHING: frozenset[Part] = frozenset()
+CASE = frozenset(
+    {
+        Part.REFERENCE,
+        Part.STATUS,
+        Part.SERVICE,
+        Part.AREA,
+        Part.NEEDS,
+        Part.OUTCOME,
+        Part.NOTES,
+        Part.NAMES,
+        Part.HANDLING,
+    }
+)
+# How the reporter's own case goes, and whether they agreed to be contacted: never staff's words.
+OWN_CASE = frozenset({Part.REFERENCE, Part.STATUS, Part.SERVICE, Part.AREA, Part.CONTACT})
+STAGE = frozenset({Part.REFERENCE, Part.STATUS})  # which case and how far along it is, nothing else
+STAFF_AS_REPORTER = frozenset({Part.REFERENCE, Part.STATUS, Part.SERVICE, Part.AREA})
+
+_STAFF_ONLY = {
+    Relation.SUBJECT: NOTHING,
+    Relation.VOLUNTEER: NOTHING,
+    Relation.ANONYMOUS: NOTHING,
+    Relation.WORKER: CASE,
+    Relation.SUPERVISOR: CASE,
+}
+_TO_REPORTER = {
+    Relation.SUBJECT: OWN_CASE,
+    Relation.VOLUNTEER: STAGE,
+    Relation.ANONYMOUS: NOTHING,
+    Relation.WORKER: STAFF_AS_REPORTER,
+    Relation.SUPERVISOR: STAFF_AS_REPORTER,
+}
+
+# alert kind → relation → what it may carry. Nothing means the alert is not sent to that recipient.
+DISCLOSURE: Mapping[str, Mapping[Relation, frozenset[Part]]] = {
+    # staff's work on the case
+    "ticket_opened": _STAFF_ONLY,
+    "ticket_taken": _STAFF_ONLY,
+    "ticket_escalated": _STAFF_ONLY,
+    "ticket_assigned": _STAFF_ONLY,
+    "crisis_alert": _STAFF_ONLY,
+    "crisis_acknowledged": _STAFF_ONLY,
+    "referral_requested": _STAFF_ONLY,
+    "referral_accepted": _STAFF_ONLY,
+    "referral_declined": _STAFF_ONLY,
+    "referral_unattended": _STAFF_ONLY,
+    "referral_completed": _STAFF_ONLY,  # the reporter hears ``case_resolved`` instead
+    "home_visit_due": _STAFF_ONLY,
+    "alert_undeliverable": {
+        **_STAFF_ONLY,
+        Relation.WORKER: NOTHING,
+        Relation.SUPERVISOR: frozenset({Part.REFERENCE, Part.FAILURE}),
+    },
+    "weekly_digest": {**_STAFF_ONLY, Relation.WORKER: NOTHING, Relation.SUPERVISOR: frozenset({Part.DIGEST})},
+    # the reporter hears how the case goes
+    "case_claimed": _TO_REPORTER,
+    "case_acknowledged": _TO_REPORTER,
+    "case_visited": _TO_REPORTER,
+    "case_resolved": _TO_REPORTER,
+    "case_closed": _TO_REPORTER,
+    # only the household rates the service (``access.Operation.RATE``)
+    "satisfaction_survey": {
+        **_TO_REPORTER,
+        Relation.VOLUNTEER: NOTHING,
+        Relation.WORKER: NOTHING,
+        Relation.SUPERVISOR: NOTHING,
+    },
+    # a report added to a case already open (what the flag flow may say of that case)
+    "report_joined": _TO_REPORTER,
+    # a message of the conversation for the person themselves
+    "dialog_message": {relation: frozenset({Part.MESSAGE}) for relation in Relation},
+}
+KINDS = frozenset(DISCLOSURE)
+
+
+def relation_to(person: Person | None, ticket: Ticket | None) -> Relation:
+    """The recipient's relation to the ticket; ``None`` for a chat with no person (a workers' group)."""
+    if person is None or person.role is Role.SOCIAL_WORKER:
+        return Relation.WORKER
+    if person.role in (Role.SUPERVISOR, Role.ADMIN):
+        return Relation.SUPERVISOR
+    if ticket is None or ticket.reporter_id != person.id:
+        return Relation.ANONYMOUS
+    return Relation.VOLUNTEER if person.role is Role.VOLUNTEER else Relation.SUBJECT
+
+
+def allowed(kind: str, relation: Relation) -> frozenset[Part]:
+    """What an alert of ``kind`` may carry to a recipient in ``relation``; nothing: it is not sent."""
+    try:
+        return DISCLOSURE[kind][relation]
+    except KeyError:
+        raise ValueError(f"no disclosure rule for alert kind {kind!r}") from None
+
+
+def payload_for(kind: str, relation: Relation, payload: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The payload cut to what the recipient may read, or None when they get no such alert.
+
+    Fields the table does not know are left out, so a new field reaches nobody until it is given a part.
+    """
+    parts = allowed(kind, relation)
+    if not parts:
+        return None
+    kept: dict[str, Any] = {"event": kind, "audience": relation.value}
+    for key, value in payload.items():
+        nested = NESTED_FIELDS.get(key)
+        if nested is not None:
+            if value is None:  # says only that there is none (an alert about no ticket)
+                kept[key] = None
+            elif isinstance(value, Mapping):
+                inner = {name: item for name, item in value.items() if nested.get(name) in parts}
+                if inner:
+                    kept[key] = inner
+        elif TOP_FIELDS.get(key) in parts:
+            kept[key] = value
+    return kept
