@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+import redis.asyncio as aioredis
 
 TEST_POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -145,3 +146,14 @@ class RedisServer:
             self.process.kill()
             self.process.wait()
         self.process = None
+
+
+async def flushed_test_redis() -> None:
+    """The test Redis database, emptied (the bot's dialog states, locks and streams of earlier tests)."""
+    if not reachable(TEST_REDIS_URL, 6379):
+        unavailable(f"Redis at {TEST_REDIS_URL}")
+    client = aioredis.Redis.from_url(TEST_REDIS_URL)
+    try:
+        await client.flushdb()
+    finally:
+        await client.aclose()

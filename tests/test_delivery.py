@@ -19,7 +19,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import redis.asyncio as aioredis
 from sqlalchemy import func, select
 
 from bot.wiring import clock
@@ -28,7 +27,7 @@ from casework.domain import OutboxStatus, Role
 from storage import Database, create_database
 from storage.models import OutboxRow
 from tests.conftest import _emptied
-from tests.services import TEST_REDIS_URL, reachable, unavailable
+from tests.services import TEST_REDIS_URL, flushed_test_redis, reachable, unavailable
 from tests.telegram_fake import BotApiFake
 from tests.test_telegram import MODEL_DIR, SECRET, Account, file_report, fragment, free_port
 
@@ -102,11 +101,7 @@ async def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
     if mode == "webhook":
         url = request.getfixturevalue("postgres_url")
         database = await _emptied(url)
-        if not reachable(TEST_REDIS_URL, 6379):
-            unavailable(f"Redis at {TEST_REDIS_URL}")
-        client = aioredis.Redis.from_url(TEST_REDIS_URL)
-        await client.flushdb()
-        await client.aclose()
+        await flushed_test_redis()
         port = free_port()
         environment |= {
             "REDIS_URL": TEST_REDIS_URL,
@@ -222,9 +217,7 @@ async def test_thirty_residents_report_through_two_workers_while_one_is_killed_t
     twice and started again. Every report becomes exactly one ticket, every message is answered, and
     every alert reaches its worker once."""
     database = await _emptied(postgres_url)
-    client = aioredis.Redis.from_url(TEST_REDIS_URL)
-    await client.flushdb()
-    await client.aclose()
+    await flushed_test_redis()
     await directory.load_demo_if_empty(database, now=clock.now())
     ports = [free_port(), free_port()]
     balancer = await LoadBalancer.start(ports, tmp_path)

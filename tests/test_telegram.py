@@ -20,7 +20,6 @@ from typing import Any
 
 import httpx
 import pytest
-import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from bot.settings import Settings, load_settings
@@ -35,7 +34,7 @@ from dialogs.catalog import Catalog
 from dialogs.messages import Button, Reply
 from storage import Database, create_database
 from tests.conftest import _emptied
-from tests.services import TEST_REDIS_URL, drop_connections, reachable, unavailable
+from tests.services import TEST_REDIS_URL, drop_connections, flushed_test_redis
 from tests.telegram_fake import BotApiFake, SentMessage
 
 MODEL_DIR = Path(__file__).resolve().parent.parent / "var" / "test-nlu"
@@ -208,11 +207,7 @@ async def running(request: pytest.FixtureRequest) -> AsyncIterator[Running]:
     if mode == "webhook":
         url = request.getfixturevalue("postgres_url")
         database = await _emptied(url)
-        if not reachable(TEST_REDIS_URL, 6379):
-            unavailable(f"Redis at {TEST_REDIS_URL}")
-        client = aioredis.Redis.from_url(TEST_REDIS_URL)
-        await client.flushdb()
-        await client.aclose()
+        await flushed_test_redis()
         redis_url = TEST_REDIS_URL
     else:
         url = request.getfixturevalue("sqlite_url")
