@@ -53,6 +53,7 @@ $(RASA_VENV)/.installed: nlu/rasa/requirements.txt
 lint: dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: dev
 	$(BIN)/mypy
