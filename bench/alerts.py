@@ -22,9 +22,10 @@ from casework.deadlines import DeadlinePolicy
 from casework.domain import AreaLevel, Channel, OutboxAlert, Role, ServiceType, Urgency
 from casework.notify import Recipient
 from casework.relay import AlertDelivery, OutboxRelay, RedisStreamRelay
-from casework.service import Casework, NewReport, RecordingFollowUps
+from casework.service import Casework, NewReport
 from storage import Database, create_database
 from storage.migrate import upgrade
+from tests.doubles import RecordingFollowUps
 from tests.services import TEST_REDIS_URL, reachable
 
 

@@ -23,7 +23,6 @@ class Route:
     candidates: tuple[Candidate, ...]  # every eligible worker, least loaded first
     alerted: tuple[Person, ...]  # who gets the alert when no group is registered
     group: WorkerGroup | None
-    supervisors: tuple[Person, ...]
 
     @property
     def nobody(self) -> bool:
@@ -51,12 +50,10 @@ async def route(tx: Transaction, ticket: Ticket, *, alerted: int = ALERTED_WORKE
     chain = await area_chain(tx, ticket.area_id)
     ranked = await candidates(tx, ticket.service_type, chain)
     group = await tx.groups.nearest(chain)
-    supervisors = await supervisors_of(tx, chain)
     return Route(
         candidates=tuple(ranked),
         alerted=tuple(candidate.worker for candidate in ranked[:alerted]) if group is None else (),
         group=group,
-        supervisors=tuple(supervisors),
     )
 
 

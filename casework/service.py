@@ -7,7 +7,7 @@ import functools
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
@@ -71,21 +71,6 @@ class FollowUps(Protocol):
     def survey_due(self, ticket_id: int, at: datetime) -> None: ...
 
     def cancel(self, ticket_id: int) -> None: ...
-
-
-@dataclass(slots=True)
-class RecordingFollowUps:
-    scheduled: dict[str, datetime] = field(default_factory=dict)
-
-    def home_visit_due(self, ticket_id: int, at: datetime) -> None:
-        self.scheduled[f"home_visit:{ticket_id}"] = at
-
-    def survey_due(self, ticket_id: int, at: datetime) -> None:
-        self.scheduled[f"survey:{ticket_id}"] = at
-
-    def cancel(self, ticket_id: int) -> None:
-        for key in [key for key in self.scheduled if key.endswith(f":{ticket_id}")]:
-            del self.scheduled[key]
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from casework.clock import ManualClock
 from casework.deadlines import DeadlinePolicy
 from casework.domain import AreaLevel, Channel, Organisation, OutboxStatus, Person, Role, ServiceType, Urgency
-from casework.notify import RecordingNotifier
 from casework.relay import AlertDelivery, OutboxRelay
-from casework.service import Casework, FollowUpWork, NewReport, RecordingFollowUps
+from casework.service import Casework, FollowUpWork, NewReport
 from storage import Database
+from tests.doubles import RecordingFollowUps, RecordingNotifier
 
 START = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai, a Monday
 

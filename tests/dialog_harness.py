@@ -9,10 +9,9 @@ from pathlib import Path
 from casework.clock import ManualClock
 from casework.deadlines import DeadlinePolicy
 from casework.domain import AreaLevel, Person, Role, ServiceType
-from casework.notify import RecordingNotifier
 from casework.people import People
 from casework.relay import AlertDelivery, OutboxRelay
-from casework.service import Casework, FollowUpWork, RecordingFollowUps
+from casework.service import Casework, FollowUpWork
 from dialogs.app import build_engine
 from dialogs.catalog import Catalog
 from dialogs.engine import DialogEngine, Services
@@ -25,6 +24,7 @@ from nlu.policy import PolicyKnowledgeBase
 from nlu.understanding import EmbeddedClassifier, ParseAssembler
 from storage import Database
 from tests.casework_world import START
+from tests.doubles import RecordingFollowUps, RecordingNotifier
 
 _MODEL_DIR = Path(__file__).resolve().parent.parent / "var" / "test-nlu"
 # The two communities' centres, 3.3 km apart.

@@ -17,9 +17,10 @@ from casework.clock import ManualClock
 from casework.deadlines import DeadlinePolicy
 from casework.domain import AreaLevel, Channel, Role, ServiceType, Urgency
 from casework.scheduling import job_store_url
-from casework.service import Casework, NewReport, RecordingFollowUps
+from casework.service import Casework, NewReport
 from storage import create_database
 from tests.cli_runner import Needsbot
+from tests.doubles import RecordingFollowUps
 
 LONG_AGO = datetime.now(UTC) - timedelta(days=2)
 

@@ -21,7 +21,6 @@ from redis.exceptions import RedisError
 
 from casework.clock import ManualClock
 from casework.domain import AreaLevel, OutboxAlert, OutboxStatus, Person, Role, ServiceType, Ticket, Urgency
-from casework.notify import RecordingNotifier
 from casework.relay import (
     UNDELIVERABLE_EVENT,
     AlertDelivery,
@@ -31,6 +30,7 @@ from casework.relay import (
     RetryPolicy,
 )
 from storage import Database, create_database
+from tests.doubles import RecordingNotifier
 from tests.services import TEST_REDIS_URL, RedisServer, free_port, reachable, unavailable
 
 ALWAYS = 10**9  # fail_times for a notifier that never succeeds
