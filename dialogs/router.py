@@ -229,7 +229,7 @@ async def privacy(ctx: Ctx, argument: str) -> None:
         "privacy.summary",
         name=summary.person.display_name or "-",
         role=f"role.{summary.person.role.value}",
-        language=summary.person.language,
+        language=f"language.{summary.person.language}",
         phone=_masked(summary.person.phone),
         areas=separator.join(areas) or "-",
         consents=separator.join(purposes) or "-",
