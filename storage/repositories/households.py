@@ -1,0 +1,58 @@
+"""Households a report is about."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import select
+
+from casework.domain import (
+    Household,
+    VulnerabilityTag,
+)
+from storage.models import HouseholdRow
+from storage.repositories.base import Repository
+
+
+def _household(row: HouseholdRow) -> Household:
+    return Household(
+        id=row.id,
+        area_id=row.area_id,
+        address=row.address,
+        size=row.size,
+        vulnerability_tags=frozenset(VulnerabilityTag(tag) for tag in row.vulnerability_tags),
+        created_at=row.created_at,
+    )
+
+
+class HouseholdRepository(Repository):
+    async def add(
+        self,
+        *,
+        area_id: int,
+        now: datetime,
+        address: str = "",
+        size: int | None = None,
+        vulnerability_tags: Iterable[VulnerabilityTag] = (),
+    ) -> Household:
+        row = HouseholdRow(
+            area_id=area_id,
+            address=address,
+            size=size,
+            vulnerability_tags=sorted({VulnerabilityTag(tag).value for tag in vulnerability_tags}),
+            created_at=now,
+        )
+        self._session.add(row)
+        await self._session.flush()
+        return _household(row)
+
+    async def get(self, household_id: int) -> Household | None:
+        row = await self._session.get(HouseholdRow, household_id)
+        return _household(row) if row else None
+
+    async def in_area(self, area_id: int) -> list[Household]:
+        rows = await self._session.scalars(
+            select(HouseholdRow).where(HouseholdRow.area_id == area_id).order_by(HouseholdRow.id)
+        )
+        return [_household(row) for row in rows]

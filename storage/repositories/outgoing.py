@@ -1,0 +1,148 @@
+"""Messages turns wrote for their chats, sent once their turn committed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
+
+from casework.domain import Channel
+from storage.models import OutgoingRow
+from storage.repositories.base import Repository
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A message for a chat, as the channel sends it: new, or an edit of one of its messages."""
+
+    text: str
+    markup: dict[str, Any] | None = None
+    edits_message_id: int | None = None
+    id: int | None = None  # once stored
+    attempts: int = 0
+
+
+def _outgoing(row: OutgoingRow) -> Outgoing:
+    return Outgoing(row.text, row.markup, row.edits_message_id, row.id, row.attempts)
+
+
+class OutgoingRepository(Repository):
+    """Messages turns wrote for their chats, each sent once its turn committed (``outgoing_messages``)."""
+
+    async def add(
+        self,
+        messages: Sequence[Outgoing],
+        *,
+        channel: Channel,
+        chat_id: int,
+        update_id: int | None,
+        now: datetime,
+    ) -> None:
+        for message in messages:
+            self._session.add(
+                OutgoingRow(
+                    channel=channel,
+                    chat_id=chat_id,
+                    update_id=update_id,
+                    edits_message_id=message.edits_message_id,
+                    text=message.text,
+                    markup=message.markup,
+                    created_at=now,
+                    attempts=0,
+                )
+            )
+
+    async def waiting(self, *, channel: Channel, chat_id: int) -> list[Outgoing]:
+        """The chat's messages not sent yet, oldest first."""
+        rows = await self._session.scalars(
+            select(OutgoingRow)
+            .where(
+                OutgoingRow.done_at.is_(None),
+                OutgoingRow.channel == channel,
+                OutgoingRow.chat_id == chat_id,
+            )
+            .order_by(OutgoingRow.id)
+        )
+        return [_outgoing(row) for row in rows]
+
+    async def claim(self, message_id: int, *, now: datetime, until: datetime) -> bool:
+        """Take the message for one try at sending it until ``until``: False when another process has
+        it, when it is done, or when it is not due yet."""
+        result = await self._session.execute(
+            update(OutgoingRow)
+            .where(
+                OutgoingRow.id == message_id,
+                OutgoingRow.done_at.is_(None),
+                or_(OutgoingRow.claimed_until.is_(None), OutgoingRow.claimed_until <= now),
+                or_(OutgoingRow.next_attempt_at.is_(None), OutgoingRow.next_attempt_at <= now),
+            )
+            .values(claimed_until=until)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def done(self, message_id: int, *, now: datetime, refused: str | None = None) -> None:
+        """Sent; or, with ``refused`` (why), refused for good by the channel and not tried again."""
+        await self._session.execute(
+            update(OutgoingRow)
+            .where(OutgoingRow.id == message_id)
+            .values(
+                done_at=now,
+                claimed_until=None,
+                refused=refused is not None,
+                last_error=refused[:200] if refused else None,
+                attempts=OutgoingRow.attempts + 1,
+            )
+        )
+
+    async def retry_at(self, message_id: int, *, at: datetime, error: str) -> None:
+        """Not sent this time (a flood limit, the network): tried again from ``at``."""
+        await self._session.execute(
+            update(OutgoingRow)
+            .where(OutgoingRow.id == message_id, OutgoingRow.done_at.is_(None))
+            .values(
+                claimed_until=None,
+                next_attempt_at=at,
+                last_error=error[:200],
+                attempts=OutgoingRow.attempts + 1,
+            )
+        )
+
+    async def chats_waiting(
+        self, *, channel: Channel, written_before: datetime, now: datetime, limit: int = 100
+    ) -> list[int]:
+        """Chats with a message written before ``written_before``, not sent, due and not being sent."""
+        rows = await self._session.scalars(
+            select(OutgoingRow.chat_id)
+            .where(
+                OutgoingRow.done_at.is_(None),
+                OutgoingRow.channel == channel,
+                OutgoingRow.created_at < written_before,
+                or_(OutgoingRow.claimed_until.is_(None), OutgoingRow.claimed_until <= now),
+                or_(OutgoingRow.next_attempt_at.is_(None), OutgoingRow.next_attempt_at <= now),
+            )
+            .group_by(OutgoingRow.chat_id)
+            .order_by(func.min(OutgoingRow.id))
+            .limit(limit)
+        )
+        return list(rows)
+
+    async def forget_chat(self, *, channel: Channel, chat_id: int) -> int:
+        """Every message for the chat, sent or not (the person's data is erased)."""
+        result = await self._session.execute(
+            delete(OutgoingRow).where(OutgoingRow.channel == channel, OutgoingRow.chat_id == chat_id)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def prune(self, *, older_than: datetime) -> int:
+        """Messages done before ``older_than``."""
+        result = await self._session.execute(delete(OutgoingRow).where(OutgoingRow.done_at < older_than))
+        return int(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,257 @@
+"""People: residents, volunteers and staff, with their areas and service types."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    String,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from casework.domain import (
+    Conflict,
+    NotFound,
+    Person,
+    Role,
+    ServiceType,
+)
+from storage.models import (
+    AreaRow,
+    DialogStateRow,
+    PersonRow,
+    person_areas,
+    person_service_types,
+)
+from storage.repositories.base import Repository
+
+_people = PersonRow.__table__
+# The separator written into the SQL: given as a string, it would be a parameter rendered into the
+# statement anew on every execution (string aggregation takes its separator as a literal).
+_COMMA: Any = literal_column("','")
+PERSON_BY_TELEGRAM_ID = select(
+    _people.c.id,
+    _people.c.telegram_user_id,
+    _people.c.display_name,
+    _people.c.language,
+    _people.c.role,
+    _people.c.organisation_id,
+    _people.c.active,
+    _people.c.phone,
+    _people.c.created_at,
+    select(func.aggregate_strings(cast(person_areas.c.area_id, String), _COMMA))
+    .where(person_areas.c.person_id == _people.c.id)
+    .scalar_subquery()
+    .label("area_ids"),
+    select(func.aggregate_strings(person_service_types.c.service_type, _COMMA))
+    .where(person_service_types.c.person_id == _people.c.id)
+    .scalar_subquery()
+    .label("service_types"),
+).where(_people.c.telegram_user_id == bindparam("telegram_user_id"))
+
+
+def found_person(found: Any) -> Person:
+    """A person from a row of ``PERSON_BY_TELEGRAM_ID``."""
+    areas, kinds = found.area_ids, found.service_types
+    return _person(
+        found,
+        (int(part) for part in areas.split(",")) if areas else (),
+        (ServiceType(part) for part in kinds.split(",")) if kinds else (),
+    )
+
+
+def _person(row: Any, area_ids: Iterable[int], kinds: Iterable[ServiceType]) -> Person:
+    """A person from their columns: a ``PersonRow``, or a result row with the same names."""
+    return Person(
+        id=row.id,
+        telegram_user_id=row.telegram_user_id,
+        display_name=row.display_name,
+        language=row.language,
+        role=row.role,
+        organisation_id=row.organisation_id,
+        area_ids=frozenset(area_ids),
+        service_types=frozenset(kinds),
+        active=row.active,
+        phone=row.phone,
+        created_at=row.created_at,
+    )
+
+
+class PersonRepository(Repository):
+    def __init__(self, session: AsyncSession, dialect: str, core: AsyncConnection | AsyncSession) -> None:
+        super().__init__(session, dialect, core)
+        # People read ahead by another statement of this transaction (see ProcessedUpdateRepository),
+        # by Telegram id, each for the next lookup of them; a write to anyone drops them all.
+        self._read_ahead: dict[int, Person | None] = {}
+
+    def read_ahead(self, telegram_user_id: int, person: Person | None) -> None:
+        """The person (or nobody) behind a Telegram id, as another statement of this transaction
+        read them: the next ``by_telegram_id`` for them answers with it instead of a query."""
+        self._read_ahead[telegram_user_id] = person
+
+    async def _to_domain(self, row: PersonRow, kinds: Iterable[ServiceType] | None = None) -> Person:
+        if kinds is None:
+            kinds = await self._session.scalars(
+                select(person_service_types.c.service_type).where(person_service_types.c.person_id == row.id)
+            )
+        return _person(row, (area.id for area in row.areas), kinds)
+
+    async def _row(self, person_id: int) -> PersonRow:
+        self._read_ahead.clear()  # about to be changed
+        row = await self._session.get(PersonRow, person_id)
+        if row is None:
+            raise NotFound(f"no person with id {person_id}")
+        return row
+
+    async def add(
+        self,
+        *,
+        now: datetime,
+        telegram_user_id: int | None = None,
+        display_name: str = "",
+        language: str = "zh",
+        role: Role = Role.RECIPIENT,
+        organisation_id: int | None = None,
+        area_ids: Iterable[int] = (),
+        service_types: Iterable[ServiceType] = (),
+        phone: str | None = None,
+    ) -> Person:
+        if telegram_user_id is not None and await self.by_telegram_id(telegram_user_id):
+            raise Conflict("this Telegram account is already registered")
+        self._read_ahead.clear()
+        row = PersonRow(
+            telegram_user_id=telegram_user_id,
+            display_name=display_name,
+            language=language,
+            role=role,
+            organisation_id=organisation_id,
+            phone=phone,
+            active=True,
+            created_at=now,
+        )
+        wanted = list(area_ids)
+        if wanted:
+            row.areas = list(await self._session.scalars(select(AreaRow).where(AreaRow.id.in_(wanted))))
+        else:
+            row.areas = []  # nothing to look up (a resident's first message)
+        self._session.add(row)
+        await self._session.flush()
+        kinds = sorted({ServiceType(kind) for kind in service_types})
+        await self._add_service_types(row.id, kinds)  # a new person has none to replace
+        return await self._to_domain(row, kinds)
+
+    async def get(self, person_id: int) -> Person | None:
+        row = await self._session.get(PersonRow, person_id)
+        return await self._to_domain(row) if row else None
+
+    async def by_telegram_id(self, telegram_user_id: int) -> Person | None:
+        """One statement (none when the person was read ahead): the person's columns with their areas
+        and service types aggregated. No ORM object is loaded, so nothing here touches what the
+        session holds."""
+        if telegram_user_id in self._read_ahead:
+            return self._read_ahead.pop(telegram_user_id)
+        found = (
+            await self._core.execute(PERSON_BY_TELEGRAM_ID, {"telegram_user_id": telegram_user_id})
+        ).first()
+        return found_person(found) if found is not None else None
+
+    async def update(
+        self,
+        person_id: int,
+        *,
+        display_name: str | None = None,
+        language: str | None = None,
+        role: Role | None = None,
+        organisation_id: int | None = None,
+        phone: str | None = None,
+        active: bool | None = None,
+    ) -> Person:
+        row = await self._row(person_id)
+        if display_name is not None:
+            row.display_name = display_name
+        if language is not None:
+            row.language = language
+        if role is not None:
+            row.role = role
+        if organisation_id is not None:
+            row.organisation_id = organisation_id
+        if phone is not None:
+            row.phone = phone
+        if active is not None:
+            row.active = active
+        await self._session.flush()
+        return await self._to_domain(row)
+
+    async def set_areas(self, person_id: int, area_ids: Iterable[int]) -> Person:
+        row = await self._row(person_id)
+        row.areas = list(await self._session.scalars(select(AreaRow).where(AreaRow.id.in_(list(area_ids)))))
+        await self._session.flush()
+        return await self._to_domain(row)
+
+    async def set_service_types(self, person_id: int, service_types: Iterable[ServiceType]) -> None:
+        self._read_ahead.clear()
+        await self._session.execute(
+            delete(person_service_types).where(person_service_types.c.person_id == person_id)
+        )
+        await self._add_service_types(person_id, sorted(set(service_types)))
+
+    async def _add_service_types(self, person_id: int, kinds: list[ServiceType]) -> None:
+        if kinds:
+            await self._session.execute(
+                insert(person_service_types),
+                [{"person_id": person_id, "service_type": kind} for kind in kinds],
+            )
+
+    async def find(
+        self, *, role: Role | None = None, area_ids: Iterable[int] | None = None, active_only: bool = True
+    ) -> list[Person]:
+        query = select(PersonRow).order_by(PersonRow.id)
+        if role is not None:
+            query = query.where(PersonRow.role == role)
+        if active_only:
+            query = query.where(PersonRow.active.is_(True))
+        if area_ids is not None:
+            query = query.where(
+                PersonRow.id.in_(
+                    select(person_areas.c.person_id).where(person_areas.c.area_id.in_(list(area_ids)))
+                )
+            )
+        rows = list(await self._session.scalars(query))
+        # Everyone's service types in one query, not one query a person.
+        kinds: dict[int, list[ServiceType]] = {row.id: [] for row in rows}
+        if rows:
+            pairs = await self._session.execute(
+                select(person_service_types.c.person_id, person_service_types.c.service_type).where(
+                    person_service_types.c.person_id.in_(list(kinds))
+                )
+            )
+            for person_id, kind in pairs.all():
+                kinds[person_id].append(kind)
+        return [await self._to_domain(row, kinds[row.id]) for row in rows]
+
+    async def erase(self, person_id: int, now: datetime) -> None:
+        """Remove what identifies the person; the row stays so anonymised case records keep their shape."""
+        row = await self._row(person_id)
+        row.telegram_user_id = None
+        row.display_name = ""
+        row.phone = None
+        row.active = False
+        row.erased_at = now
+        row.areas = []
+        await self._session.flush()
+
+    async def forget_dialog_states(self, keys: Sequence[str]) -> int:
+        """Erasure: the person's conversation state, kept by channel key ("telegram:<id>")."""
+        if not keys:
+            return 0
+        result = await self._session.execute(delete(DialogStateRow).where(DialogStateRow.key.in_(list(keys))))
+        return int(result.rowcount)  # type: ignore[attr-defined]
