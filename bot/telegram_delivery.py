@@ -251,7 +251,13 @@ class ReplySender:
             chats = await tx.outgoing.chats_waiting(
                 channel=Channel.TELEGRAM, written_before=now - self.settle, now=now
             )
-        await asyncio.gather(*(self.flush(chat_id) for chat_id in chats))
+        at_once = asyncio.Semaphore(8)  # within the database's connection pool
+
+        async def flush(chat_id: int) -> None:
+            async with at_once:
+                await self.flush(chat_id)
+
+        await asyncio.gather(*(flush(chat_id) for chat_id in chats))
         return len(chats)
 
     async def run(self, stop: asyncio.Event) -> None:
