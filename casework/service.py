@@ -40,6 +40,7 @@ from casework.domain import (
     Urgency,
     VulnerabilityTag,
 )
+from casework.lifecycle import LIFECYCLE, WORK_BEGINS, Step, allows, starts_from
 from casework.routing import CrisisReach
 from storage import Database
 from storage.repositories import Transaction
@@ -54,7 +55,6 @@ VISIT_TAGS = frozenset(
         VulnerabilityTag.SERIOUS_ILLNESS,
     }
 )
-WORKING_STATUSES = frozenset({TicketStatus.ASSIGNED, TicketStatus.IN_PROGRESS, TicketStatus.REOPENED})
 
 
 class AlreadyClaimed(Conflict):
@@ -397,35 +397,52 @@ class Casework:
                 key_suffix=f"#{alert.id}",
             )
 
-    async def _move(
+    async def _step(
         self,
         tx: Transaction,
+        step: Step,
         ticket: Ticket,
-        to_status: TicketStatus,
-        *,
-        action: str,
         actor: Person,
-        expected: Iterable[TicketStatus],
+        *,
         refusal: str,
+        action: str | None = None,
         note: str | None = None,
         **fields: Any,
     ) -> Ticket:
-        """Change the ticket's status if it is still in one of ``expected``, and write it to the trail."""
+        """Take ``step`` as the lifecycle table says: the status it leaves, if the ticket is still in a
+        status ``actor`` may take it from, and its event on the trail (``action`` when it words it
+        otherwise)."""
+        move = LIFECYCLE[step]
+        assert move.leaves is not None
         moved = await tx.tickets.transition(
-            ticket.id, to_status=to_status, now=self.clock.now(), expected=expected, **fields
+            ticket.id,
+            to_status=move.leaves,
+            now=self.clock.now(),
+            expected=starts_from(step, actor),
+            **fields,
         )
         if moved is None:
             raise Conflict(refusal)
         await tx.tickets.add_event(
             ticket_id=ticket.id,
-            action=action,
+            action=action or move.event,
             actor_id=actor.id,
             from_status=ticket.status,
-            to_status=to_status,
+            to_status=move.leaves,
             note=note,
             now=self.clock.now(),
         )
         return moved
+
+    async def _work_begins(self, tx: Transaction, ticket: Ticket) -> Ticket:
+        """A case just assigned moves on to "in progress" with the first work done on it."""
+        begun = WORK_BEGINS.get(ticket.status)
+        if begun is None:
+            return ticket
+        moved = await tx.tickets.transition(
+            ticket.id, to_status=begun, now=self.clock.now(), expected={ticket.status}
+        )
+        return moved or ticket
 
     def _committed(self) -> None:
         self.database.after_commit(self._on_alerts_queued)
@@ -687,11 +704,13 @@ class Casework:
         now = self.clock.now()
         async with self.database.transaction() as tx:
             ticket, _ = await self._checked(tx, actor, Operation.CLAIM, ticket_id)
+            move = LIFECYCLE[Step.CLAIM]
+            assert move.leaves is not None
             claimed = await tx.tickets.transition(
                 ticket.id,
-                to_status=TicketStatus.ASSIGNED,
+                to_status=move.leaves,
                 now=now,
-                expected={TicketStatus.NEW, TicketStatus.REOPENED},
+                expected=starts_from(Step.CLAIM, actor),
                 require_unassigned=True,
                 assignee_id=actor.id,
             )
@@ -703,10 +722,10 @@ class Casework:
                 raise AlreadyClaimed(_person_name(holder) if holder else "someone")
             await tx.tickets.add_event(
                 ticket_id=ticket.id,
-                action="claimed",
+                action=move.event,
                 actor_id=actor.id,
                 from_status=ticket.status,
-                to_status=TicketStatus.ASSIGNED,
+                to_status=move.leaves,
                 now=now,
             )
             await self._mark_taken(tx, claimed, actor)
@@ -730,13 +749,12 @@ class Casework:
                 raise InvalidInput(f"{_person_name(worker)} does not work in this ticket's area")
             if not ticket.is_open:
                 raise Conflict(f"ticket {ticket.reference} is {ticket.status.value}")
-            assigned = await self._move(
+            assigned = await self._step(
                 tx,
+                Step.ASSIGN,
                 ticket,
-                TicketStatus.ASSIGNED,
-                action="reassigned" if ticket.assignee_id else "assigned",
-                actor=actor,
-                expected=OPEN_STATUSES,
+                actor,
+                action="reassigned" if ticket.assignee_id else None,
                 refusal=f"ticket {ticket.reference} changed meanwhile; try again",
                 note=f"to #{worker.id}",
                 assignee_id=worker.id,
@@ -759,15 +777,15 @@ class Casework:
         now = self.clock.now()
         async with self.database.transaction() as tx:
             ticket, _ = await self._checked(tx, actor, Operation.NOTE, ticket_id)
-            if not ticket.is_open:
+            if not allows(Step.NOTE, ticket, actor):
                 raise Conflict(f"ticket {ticket.reference} is {ticket.status.value}; reopen it first")
-            if ticket.status is TicketStatus.ASSIGNED:
-                moved = await tx.tickets.transition(
-                    ticket.id, to_status=TicketStatus.IN_PROGRESS, now=now, expected={TicketStatus.ASSIGNED}
-                )
-                ticket = moved or ticket
+            ticket = await self._work_begins(tx, ticket)
             await tx.tickets.add_event(
-                ticket_id=ticket.id, action="note", actor_id=actor.id, note=note[:4000], now=now
+                ticket_id=ticket.id,
+                action=LIFECYCLE[Step.NOTE].event,
+                actor_id=actor.id,
+                note=note[:4000],
+                now=now,
             )
         return ticket
 
@@ -776,22 +794,17 @@ class Casework:
         now = self.clock.now()
         async with self.database.transaction() as tx:
             ticket, _ = await self._checked(tx, actor, Operation.VISIT, ticket_id)
-            if not ticket.is_open:
+            if not allows(Step.VISIT, ticket, actor):
                 raise Conflict(f"ticket {ticket.reference} is {ticket.status.value}")
-            updated = await tx.tickets.update_fields(ticket.id, now=now, visited_at=now)
-            assert updated is not None
-            if updated.status is TicketStatus.ASSIGNED:
-                updated = (
-                    await tx.tickets.transition(
-                        ticket.id,
-                        to_status=TicketStatus.IN_PROGRESS,
-                        now=now,
-                        expected={TicketStatus.ASSIGNED},
-                    )
-                    or updated
-                )
+            visited = await tx.tickets.update_fields(ticket.id, now=now, visited_at=now)
+            assert visited is not None
+            updated = await self._work_begins(tx, visited)
             await tx.tickets.add_event(
-                ticket_id=ticket.id, action="visited", actor_id=actor.id, note=note.strip() or None, now=now
+                ticket_id=ticket.id,
+                action=LIFECYCLE[Step.VISIT].event,
+                actor_id=actor.id,
+                note=note.strip() or None,
+                now=now,
             )
             await self._tell(tx, updated, "case_visited", [updated.reporter_id])
         self._later(self.follow_ups.cancel, ticket_id)
@@ -805,13 +818,11 @@ class Casework:
         now = self.clock.now()
         async with self.database.transaction() as tx:
             ticket, _ = await self._checked(tx, actor, Operation.RESOLVE, ticket_id)
-            resolved = await self._move(
+            resolved = await self._step(
                 tx,
+                Step.RESOLVE,
                 ticket,
-                TicketStatus.RESOLVED,
-                action="resolved",
-                actor=actor,
-                expected=WORKING_STATUSES | {TicketStatus.REFERRED},
+                actor,
                 refusal=f"ticket {ticket.reference} is {ticket.status.value} and cannot be resolved",
                 note=outcome[:4000],
                 outcome=outcome[:4000],
@@ -827,18 +838,13 @@ class Casework:
         now = self.clock.now()
         async with self.database.transaction() as tx:
             ticket, _ = await self._checked(tx, actor, Operation.CLOSE, ticket_id)
-            expected = {TicketStatus.RESOLVED}
-            if actor.role in (Role.SUPERVISOR, Role.ADMIN):
-                expected |= set(OPEN_STATUSES)
-            elif ticket.status is not TicketStatus.RESOLVED:
+            if ticket.is_open and not allows(Step.CLOSE, ticket, actor):
                 raise Conflict(f"resolve ticket {ticket.reference} with its outcome before closing it")
-            closed = await self._move(
+            closed = await self._step(
                 tx,
+                Step.CLOSE,
                 ticket,
-                TicketStatus.CLOSED,
-                action="closed",
-                actor=actor,
-                expected=expected,
+                actor,
                 refusal=f"ticket {ticket.reference} is {ticket.status.value} and cannot be closed",
                 note=note.strip() or None,
             )
@@ -857,13 +863,11 @@ class Casework:
         async with self.database.transaction() as tx:
             ticket, _ = await self._checked(tx, actor, Operation.REOPEN, ticket_id)
             _, resolve_by = self.policy.deadlines(ticket.urgency, ticket.service_type, now)
-            reopened = await self._move(
+            reopened = await self._step(
                 tx,
+                Step.REOPEN,
                 ticket,
-                TicketStatus.REOPENED,
-                action="reopened",
-                actor=actor,
-                expected={TicketStatus.RESOLVED, TicketStatus.CLOSED},
+                actor,
                 refusal=f"ticket {ticket.reference} is {ticket.status.value}; only finished tickets reopen",
                 note=reason[:4000],
                 resolve_deadline=resolve_by,
@@ -921,13 +925,11 @@ class Casework:
                 reason=reason.strip()[:2000],
                 now=now,
             )
-            referred = await self._move(
+            referred = await self._step(
                 tx,
+                Step.REFER,
                 ticket,
-                TicketStatus.REFERRED,
-                action="referred",
-                actor=actor,
-                expected=OPEN_STATUSES,
+                actor,
                 refusal=f"ticket {ticket.reference} changed meanwhile; try again",
                 note=reason.strip()[:2000],
             )
@@ -968,20 +970,17 @@ class Casework:
                 raise Conflict("this referral has been answered already")
             fields: dict[str, Any]
             if not accept:  # back to the queue
-                status, action, fields = TicketStatus.NEW, "referral_declined", {"assignee_id": None}
-                fields["organisation_id"] = None
+                step, fields = Step.DECLINE, {"assignee_id": None, "organisation_id": None}
             elif referral.to_person_id is not None:  # the worker takes the case over
-                status, action, fields = TicketStatus.ASSIGNED, "referral_accepted", {"assignee_id": actor.id}
+                step, fields = Step.ACCEPT, {"assignee_id": actor.id}
             else:  # the agency works it; the referring worker still manages it
-                status, action = TicketStatus.REFERRED, "referral_accepted"
-                fields = {"organisation_id": referral.to_organisation_id}
-            moved = await self._move(
+                step, fields = Step.ACCEPT_FOR_AGENCY, {"organisation_id": referral.to_organisation_id}
+            action = LIFECYCLE[step].event
+            moved = await self._step(
                 tx,
+                step,
                 ticket,
-                status,
-                action=action,
-                actor=actor,
-                expected={TicketStatus.REFERRED},
+                actor,
                 refusal=f"ticket {ticket.reference} changed meanwhile",
                 note=None if accept else reason.strip()[:2000],
                 **fields,
@@ -1019,13 +1018,11 @@ class Casework:
             )
             if completed is None:
                 raise Conflict("only an accepted referral can be completed")
-            resolved = await self._move(
+            resolved = await self._step(
                 tx,
+                Step.COMPLETE,
                 ticket,
-                TicketStatus.RESOLVED,
-                action="referral_completed",
-                actor=actor,
-                expected=WORKING_STATUSES | {TicketStatus.REFERRED},
+                actor,
                 refusal=f"ticket {ticket.reference} is {ticket.status.value}",
                 note=outcome[:4000],
                 outcome=outcome[:4000],

@@ -14,6 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from casework import lifecycle
 from casework.access import Forbidden, Operation, check
 from casework.domain import (
     DomainError,
@@ -25,15 +26,14 @@ from casework.domain import (
     Ticket,
     TicketStatus,
 )
-from casework.service import WORKING_STATUSES, AlreadyClaimed, Casework, QueueItem, Target, TicketView
+from casework.lifecycle import allows
+from casework.service import AlreadyClaimed, Casework, QueueItem, Target, TicketView
 from dialogs.engine import END, Action, Command, Ctx, Flow, Step, action_button
 from dialogs.flows.common import service_label
 from dialogs.messages import Button, rows
 
 WORKER_ROLES = frozenset({Role.SOCIAL_WORKER, Role.SUPERVISOR, Role.ADMIN})
 SUPERVISOR_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN})
-RESOLVABLE = WORKING_STATUSES | {TicketStatus.REFERRED}
-FINISHED = frozenset({TicketStatus.RESOLVED, TicketStatus.CLOSED})
 LISTED = 10  # tickets per list: a phone screen, not a report
 TRAIL_SHOWN = 5
 REPORTS_SHOWN = 3
@@ -344,32 +344,32 @@ def next_steps(ctx: Ctx, view: TicketView) -> list[Button]:
         ),
         None,
     )
+
+    def can(step: lifecycle.Step) -> bool:  # the ticket's status allows it, and this person may
+        return allows(step, ticket, me) and may(me, lifecycle.LIFECYCLE[step].operation, ticket, chain)
+
+    life = lifecycle.Step
     buttons: list[Button] = []
     if pending is not None and may(me, Operation.RESPOND_REFERRAL, ticket, chain, pending):
         buttons.append(action_button("alert.button.accept", "accept_referral", pending.id))
         buttons.append(action_button("alert.button.decline", "decline_referral", pending.id))
-    if (
-        ticket.status in (TicketStatus.NEW, TicketStatus.REOPENED)
-        and ticket.assignee_id is None
-        and may(me, Operation.CLAIM, ticket, chain)
-    ):
+    if can(life.CLAIM) and ticket.assignee_id is None:
         buttons.append(action_button("alert.button.claim", "claim", ticket.id))
-    if ticket.is_open and may(me, Operation.NOTE, ticket, chain):
+    if can(life.NOTE):
         buttons.append(action_button("worker.button.note", "note", ticket.id))
-    if ticket.is_open and ticket.visited_at is None and may(me, Operation.VISIT, ticket, chain):
+    if can(life.VISIT) and ticket.visited_at is None:
         buttons.append(action_button("alert.button.visited", "visited", ticket.id))
-    if ticket.is_open and not under_way and may(me, Operation.REFER, ticket, chain):
+    if can(life.REFER) and not under_way:
         buttons.append(action_button("alert.button.refer", "refer", ticket.id))
-    if ticket.status in RESOLVABLE and taken is not None:
+    if allows(life.COMPLETE, ticket, me) and taken is not None:
         buttons.append(action_button("worker.button.resolve", "complete", taken.id))
-    elif ticket.status in RESOLVABLE and may(me, Operation.RESOLVE, ticket, chain):
+    elif can(life.RESOLVE):
         buttons.append(action_button("worker.button.resolve", "resolve", ticket.id))
-    closable = ticket.status is TicketStatus.RESOLVED or (ticket.is_open and me.role in SUPERVISOR_ROLES)
-    if closable and may(me, Operation.CLOSE, ticket, chain):
+    if can(life.CLOSE):
         buttons.append(action_button("alert.button.close", "close", ticket.id))
-    if ticket.status in FINISHED and may(me, Operation.REOPEN, ticket, chain):
+    if can(life.REOPEN):
         buttons.append(action_button("worker.button.reopen", "reopen", ticket.id))
-    if ticket.is_open and me.role in SUPERVISOR_ROLES and may(me, Operation.ASSIGN, ticket, chain):
+    if can(life.ASSIGN):
         buttons.append(action_button("worker.button.assign", "assign", ticket.id))
     return buttons
 
@@ -459,7 +459,7 @@ async def refer(ctx: Ctx, ticket_id: int) -> None:
 
 async def resolve(ctx: Ctx, ticket_id: int) -> None:
     found = await checked_ticket(ctx, ticket_id, Operation.RESOLVE)
-    if found.status not in RESOLVABLE:
+    if not allows(lifecycle.Step.RESOLVE, found, ctx.person):
         status = f"worker.status.{found.status.value}"
         ctx.say("worker.resolve.not_now", reference=found.reference, status=status)
         return
@@ -478,7 +478,7 @@ async def close(ctx: Ctx, ticket_id: int) -> None:
     elif found.status is TicketStatus.RESOLVED:
         closed = await ctx.services.casework.close(ctx.person, found.id)
         ctx.say("worker.close.done", reference=closed.reference)
-    elif ctx.person.role in SUPERVISOR_ROLES:
+    elif allows(lifecycle.Step.CLOSE, found, ctx.person):
         # Closing an unresolved ticket (a duplicate, say) is a supervisor's call, and it says why.
         await start(ctx, Task.CLOSE, ticket_id=found.id, reference=found.reference)
     else:
@@ -487,7 +487,7 @@ async def close(ctx: Ctx, ticket_id: int) -> None:
 
 async def reopen(ctx: Ctx, ticket_id: int) -> None:
     found = await checked_ticket(ctx, ticket_id, Operation.REOPEN)
-    if found.status not in FINISHED:
+    if not allows(lifecycle.Step.REOPEN, found, ctx.person):
         ctx.say("worker.reopen.still_open", reference=found.reference)
         return
     await start(ctx, Task.REOPEN, ticket_id=found.id, reference=found.reference)
