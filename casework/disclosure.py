@@ -2,7 +2,7 @@
 to the ticket. Every alert the casework queues passes through ``payload_for``, and the dialogs ask
 ``allowed`` before they tell someone about a case (a flag that joined a case already open, say).
 
-The rule of thumb, from ARCHITECTURE.md: workers and supervisors read what they need to act; the
+The rule of thumb: workers and supervisors read what they need to act; the
 person the ticket is about hears how their own case goes, never what staff wrote about it; a
 volunteer sees the stage of a household they flagged, never the case (no outcome, notes, names or
 words about the needs); someone the ticket does not name (an anonymous reporter, or one whose report
