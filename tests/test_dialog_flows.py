@@ -93,7 +93,8 @@ async def test_a_volunteer_flags_a_household_in_chinese_and_gets_a_reference(h: 
     )
     # The alert's summary says the household does not know, and nothing of the volunteer's own words.
     assert "住户不知道此次报告" in ticket.summary
-    assert "elder_alone" in ticket.summary
+    assert "独居老人" in ticket.summary  # the situation in words, not its code (elder_alone)
+    assert "elder_alone" not in ticket.summary
     assert "5号楼" not in ticket.summary
     assert "腿脚" not in ticket.summary
     admin = await h.enrol(ADMIN, Role.ADMIN, "d")

@@ -158,7 +158,7 @@ def report_summary(ctx: Ctx, data: dict[str, Any]) -> str:
     parts = [
         ctx.services.catalog.text("flag.summary_on_behalf", ctx.lang),
         ctx.services.catalog.text(f"flag.summary_knows.{data.get('knows', 'unsure')}", ctx.lang),
-        ",".join(data.get("tags", [])),
+        tag_labels(ctx),
         " ".join(data.get("entities", [])),
     ]
     return " · ".join(part for part in parts if part)

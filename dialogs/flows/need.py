@@ -326,7 +326,7 @@ def report_summary(ctx: Ctx, data: dict[str, Any]) -> str:
     """What the workers' alert says of the need: no words of the person's own, nothing identifying."""
     parts = [
         ctx.services.catalog.text("need.summary_size", ctx.lang, n=data["size"]) if data.get("size") else "",
-        ",".join(data.get("tags", [])),
+        tag_labels(ctx),
         " ".join(data.get("entities", [])),
     ]
     return " · ".join(part for part in parts if part)
