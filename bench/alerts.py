@@ -1,6 +1,10 @@
 """Alert latency from ticket commit to the Notifier's send, with Redis and without, and tickets opened
 per second on SQLite and PostgreSQL (each opening routes the ticket and queues its alerts).
 
+The casework and the relay are built as the bot builds them (``bot.bootstrap``), with a notifier that
+notes the time and follow-ups kept in memory; with Redis, its alert stream is on database 13 (flushed
+first and afterwards).
+
     .venv/bin/python -m bench.alerts [--tickets 300] [--rate 20]
 """
 
@@ -17,16 +21,16 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from bench.common import percentile, stores
-from casework.clock import SystemClock
-from casework.deadlines import DeadlinePolicy
+from bot.bootstrap import Needsbot, bootstrap
+from bot.settings import load_settings
 from casework.domain import AreaLevel, Channel, OutboxAlert, Role, ServiceType, Urgency
-from casework.notify import Recipient
-from casework.relay import AlertDelivery, OutboxRelay, RedisStreamRelay
-from casework.service import Casework, NewReport
-from storage import Database, create_database
+from casework.notify import Notifier, Recipient
+from casework.opening import NewReport
 from storage.migrate import upgrade
 from tests.doubles import RecordingFollowUps
-from tests.services import TEST_REDIS_URL, reachable
+from tests.services import reachable
+
+REDIS_URL = "redis://127.0.0.1:6379/13"
 
 
 @dataclass
@@ -44,11 +48,24 @@ class TimingNotifier:
         return None
 
 
-async def prepare(url: str) -> tuple[Database, int, int]:
-    upgrade(url)
-    database = create_database(url)
+def build(url: str, redis_url: str | None, notifier: Notifier | None = None) -> Needsbot:
+    """The casework (and, given a notifier, the alert relay) as the bot builds them."""
+    settings = load_settings(database_url=url, redis_url=redis_url, log_level="WARNING")
+    return bootstrap(settings, conversations=False, notifier=notifier, follow_ups=RecordingFollowUps())
+
+
+async def flushed(redis_url: str) -> None:
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        await client.flushdb()
+    finally:
+        await client.aclose()
+
+
+async def prepare(needsbot: Needsbot) -> tuple[int, int]:
+    upgrade(needsbot.settings.database_url)
     now = datetime.now(UTC)
-    async with database.transaction() as tx:
+    async with needsbot.database.transaction() as tx:
         area = await tx.areas.add(
             code=f"bench-{uuid.uuid4().hex[:8]}", name="基准区", level=AreaLevel.DISTRICT
         )
@@ -61,7 +78,7 @@ async def prepare(url: str) -> tuple[Database, int, int]:
                 area_ids=[area.id],
                 service_types=[ServiceType.RESOURCE_LINKING],
             )
-    return database, area.id, reporter.id
+    return area.id, reporter.id
 
 
 def report(area_id: int, reporter_id: int) -> NewReport:
@@ -80,42 +97,33 @@ def report(area_id: int, reporter_id: int) -> NewReport:
 
 
 async def opening_rate(url: str, tickets: int) -> float:
-    database, area_id, reporter_id = await prepare(url)
+    needsbot = build(url, None)
     try:
-        casework = Casework(database, SystemClock(), DeadlinePolicy.load(), follow_ups=RecordingFollowUps())
+        area_id, reporter_id = await prepare(needsbot)
         started = time.perf_counter()
         for _ in range(tickets):
-            await casework.open_ticket(report(area_id, reporter_id))
+            await needsbot.casework.open_ticket(report(area_id, reporter_id))
         return tickets / (time.perf_counter() - started)
     finally:
-        await database.dispose()
+        await needsbot.stop()
 
 
 async def alert_latency(url: str, tickets: int, rate: float, redis_url: str | None) -> list[float]:
-    database, area_id, reporter_id = await prepare(url)
+    """Only the relay runs (not the scheduler's turn): the latency is the relay's."""
+    if redis_url is not None:
+        await flushed(redis_url)
     notifier = TimingNotifier()
-    delivery = AlertDelivery(database, notifier, SystemClock())
-    client = aioredis.Redis.from_url(redis_url) if redis_url else None
-    stream = f"needsbot:bench:{uuid.uuid4().hex}"
-    relay: OutboxRelay | RedisStreamRelay
-    if client is not None:
-        relay = RedisStreamRelay(client, delivery, consumer="bench", stream=stream)
-        await relay.ensure_group()
-    else:
-        relay = OutboxRelay(delivery)
-    casework = Casework(
-        database,
-        SystemClock(),
-        DeadlinePolicy.load(),
-        follow_ups=RecordingFollowUps(),
-        on_alerts_queued=relay.wake,
-    )
+    needsbot = build(url, redis_url, notifier)
+    relay = needsbot.relay
+    assert relay is not None
     stop = asyncio.Event()
-    running = asyncio.create_task(relay.run(stop))
+    running: asyncio.Task[None] | None = None
     committed: dict[int, float] = {}
     try:
+        area_id, reporter_id = await prepare(needsbot)
+        running = asyncio.create_task(relay.run(stop))
         for _ in range(tickets):
-            opened = await casework.open_ticket(report(area_id, reporter_id))
+            opened = await needsbot.casework.open_ticket(report(area_id, reporter_id))
             committed[opened.ticket.id] = time.perf_counter()
             await asyncio.sleep(1 / rate)
         deadline = time.perf_counter() + 30
@@ -123,11 +131,11 @@ async def alert_latency(url: str, tickets: int, rate: float, redis_url: str | No
             await asyncio.sleep(0.05)
     finally:
         stop.set()
-        await running
-        if client is not None:
-            await client.delete(stream)
-            await client.aclose()
-        await database.dispose()
+        if running is not None:
+            await running
+        await needsbot.stop()
+        if redis_url is not None:
+            await flushed(redis_url)
     return [notifier.arrived[ticket] - at for ticket, at in committed.items() if ticket in notifier.arrived]
 
 
@@ -141,7 +149,7 @@ def main() -> None:
     )
     arguments = parser.parse_args()
 
-    redis_url = TEST_REDIS_URL if reachable(TEST_REDIS_URL, 6379) else None
+    redis_url = REDIS_URL if reachable(REDIS_URL, 6379) else None
     with stores() as found:
         print(f"{'store':<11} {'relay':<13} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'delivered':>10}")
         for store, url in found.items():

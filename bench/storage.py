@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
-from casework.domain import AreaLevel, Channel, ServiceType, Urgency
+from casework.domain import AreaLevel, Channel, ServiceType, TicketAction, Urgency
 from storage import Database, create_database
 from storage.migrate import upgrade
 from tests.services import TEST_POSTGRES_URL, reachable, scratch_postgres_database
@@ -44,7 +44,7 @@ async def open_one(database: Database, area_id: int, number: int) -> float:
             ticket_id=ticket.id,
             now=now,
         )
-        await tx.tickets.add_event(ticket_id=ticket.id, action="opened", now=now)
+        await tx.tickets.add_event(ticket_id=ticket.id, action=TicketAction.OPENED, now=now)
     return time.perf_counter() - started
 
 

@@ -54,8 +54,9 @@ from telegram import Update
 from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filters
 
 from bench.common import percentile
+from bot.bootstrap import Needsbot, bootstrap
 from bot.settings import load_settings
-from bot.telegram_bot import TelegramFrontEnd, serve
+from bot.telegram_bot import serve
 from bot.telegram_delivery import TelegramLimits
 from casework.directory import load_demo_if_empty
 from storage import create_database
@@ -243,7 +244,8 @@ async def echo_bot() -> AsyncIterator[TimedFake]:
 async def full_bot(
     arguments: argparse.Namespace, url: str, redis_url: str | None
 ) -> AsyncIterator[TimedFake]:
-    """The whole bot as ``serve`` runs it: dialog engine, NLU, casework, storage, scheduler, relay."""
+    """The whole bot as ``needsbot run`` builds and runs it: dialog engine, NLU, casework, storage,
+    scheduler, relay."""
     if redis_url is not None:
         client = aioredis.Redis.from_url(redis_url)
         try:
@@ -267,10 +269,9 @@ async def full_bot(
                 log_level="WARNING",
             )
             stop = asyncio.Event()
-            started: asyncio.Future[TelegramFrontEnd] = asyncio.get_running_loop().create_future()
-            serving = asyncio.create_task(
-                serve(settings, database, stop, limits=unlimited(), started=started)
-            )
+            started: asyncio.Future[Needsbot] = asyncio.get_running_loop().create_future()
+            needsbot = bootstrap(settings, telegram=True, database=database, telegram_limits=unlimited())
+            serving = asyncio.create_task(serve(needsbot, stop, started=started))
             try:
                 watched: set[asyncio.Future[Any]] = {serving, started}
                 await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)

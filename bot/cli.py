@@ -52,13 +52,14 @@ class LazyGroup(click.Group):
         from bot.cli_support import fail
         from bot.settings import ConfigurationError
         from casework.domain import DomainError
+        from dialogs.catalog import Catalog
 
         try:
             return super().invoke(ctx)
         except ConfigurationError as error:
             fail(f"configuration error: {error}", code=2)
         except DomainError as error:
-            fail(str(error))
+            fail(Catalog.load().refusal(error, "en"))  # the command line speaks English
 
 
 @click.group(cls=LazyGroup)

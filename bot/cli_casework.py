@@ -10,16 +10,18 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 import click
 
-from bot import wiring
+from bot.bootstrap import Needsbot, bootstrap, command, for_a_command
 from bot.cli_support import echo_json, jsonable, local_time, run_with_database, settings_of
-from casework import directory, queries
-from casework.deadlines import SlaState
-from casework.domain import NotFound, Person, Role, TicketStatus
+from casework import directory, reading
+from casework.deadlines import DeadlinePolicy, SlaState
+from casework.domain import NotFound, Person, Refusal, Role, TicketStatus
 from casework.service import Casework
+from dialogs.catalog import Catalog
 from storage import Database
 
 T = TypeVar("T")
@@ -40,9 +42,9 @@ def _with_casework(
     settings = settings_of(ctx)
 
     async def run(database: Database) -> T:
-        async with wiring.casework_for_a_command(settings, database) as casework:
-            actor = await directory.command_line_actor(database, actor_id, now=casework.clock.now())
-            return await work(casework, actor)
+        async with for_a_command(settings, database) as needsbot:
+            actor = await directory.command_line_actor(database, actor_id, now=needsbot.clock.now())
+            return await work(needsbot.casework, actor)
 
     return run_with_database(ctx, run)
 
@@ -67,14 +69,14 @@ def tickets_list(
 ) -> None:
     """List tickets, oldest first, with where each stands against its deadlines."""
     settings = settings_of(ctx)
-    policy = wiring.build_deadline_policy(settings)
-    now = wiring.clock.now()
-    rows = run_with_database(
-        ctx,
-        lambda database: queries.list_tickets(
-            database, statuses=[TicketStatus(s) for s in statuses] or None, area_code=area_code
-        ),
-    )
+
+    async def listed(needsbot: Needsbot) -> tuple[DeadlinePolicy, datetime, list[reading.TicketRow]]:
+        rows = await reading.list_tickets(
+            needsbot.database, statuses=[TicketStatus(s) for s in statuses] or None, area_code=area_code
+        )
+        return needsbot.deadlines, needsbot.clock.now(), rows
+
+    policy, now, rows = run_with_database(ctx, command(settings, listed))
     if overdue:
         rows = [
             row for row in rows if row.ticket.is_open and policy.state(row.ticket, now) is SlaState.BREACHED
@@ -118,25 +120,29 @@ def tickets_show(ctx: click.Context, reference: str, as_json: bool) -> None:
     settings = settings_of(ctx)
     details = run_with_database(
         ctx,
-        lambda database: queries.ticket_details(
-            database, reference, now=wiring.clock.now(), reader_id=None, via="command line"
+        command(
+            settings,
+            lambda needsbot: reading.ticket_details(
+                needsbot.database, reference, now=needsbot.clock.now(), reader_id=None, via="command line"
+            ),
         ),
     )
+    # The reports are counted, not shown: their words are the person's, read in the case view.
     if as_json:
-        echo_json(details)
+        echo_json({**jsonable(details), "reports": len(details.reports)})
         return
     ticket = details.ticket
     click.echo(
         f"{ticket.reference}  {ticket.status.value}  {ticket.urgency.value}  {ticket.service_type.value}"
     )
     click.echo(f"area:       {' / '.join(area.name for area in details.area_path)}")
-    click.echo(f"summary:    {ticket.summary or '-'}")
+    click.echo(f"summary:    {Catalog.load().summary(ticket.summary, 'en') if ticket.summary else '-'}")
     click.echo(f"assignee:   {_name(details.assignee) or '-'}")
     click.echo(f"agency:     {details.organisation.name if details.organisation else '-'}")
     click.echo(f"opened:     {local_time(settings, ticket.created_at)}")
     click.echo(f"claim by:   {local_time(settings, ticket.claim_deadline)}")
     click.echo(f"resolve by: {local_time(settings, ticket.resolve_deadline)}")
-    click.echo(f"reports:    {details.reports}")
+    click.echo(f"reports:    {len(details.reports)}")
     if details.events:
         click.echo("trail:")
         for event in details.events:
@@ -195,7 +201,7 @@ def tickets_refer(
             async with casework.database.transaction() as tx:
                 found = await tx.organisations.by_name(organisation.strip())
             if found is None:
-                raise NotFound(f"no organisation named '{organisation}'")
+                raise NotFound(Refusal.ORGANISATION_UNKNOWN, name=organisation)
             organisation_id = found.id
         ticket_id = await _ticket_id(casework, reference)
         return await casework.refer(
@@ -265,7 +271,10 @@ def people_list(ctx: click.Context, role: str | None, as_json: bool) -> None:
     if as_json:
         echo_json(
             [
-                {k: v for k, v in jsonable(person).items() if k not in ("phone", "telegram_user_id")}
+                {
+                    **{k: v for k, v in jsonable(person).items() if k not in ("phone", "identities")},
+                    "channels": sorted(identity.channel.value for identity in person.identities),
+                }
                 for person in found
             ]
         )
@@ -291,11 +300,12 @@ def scheduler_run(ctx: click.Context) -> None:
         loop = asyncio.get_running_loop()
         for signal_number in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signal_number, stop.set)
-        services = await wiring.start_casework_services(settings, database, run_relay=False)
+        needsbot = bootstrap(settings, database=database, conversations=False)
+        await needsbot.start()
         click.echo("scheduler running; Ctrl-C stops it")
         try:
             await stop.wait()
         finally:
-            await services.stop()
+            await needsbot.stop()
 
     run_with_database(ctx, run)

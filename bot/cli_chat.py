@@ -8,7 +8,7 @@ import signal
 import click
 from telegram.error import InvalidToken, NetworkError
 
-from bot import wiring
+from bot.bootstrap import bootstrap
 from bot.cli_support import fail, run_with_database, settings_of
 from bot.console import ConsoleChannel, ConsoleNotifier, read_lines
 from bot.telegram_bot import serve
@@ -31,18 +31,21 @@ def run_chat(ctx: click.Context, role: str, user_id: int | None, language: str |
     account = user_id if user_id is not None else CONSOLE_USERS[role]
 
     async def run(database: Database) -> None:
-        await directory.console_person(database, account, CONSOLE_ROLES[role], now=wiring.clock.now())
         notifier = ConsoleNotifier()
-        conversation = await wiring.start_conversation(settings, database, notifier)
-        channel = ConsoleChannel(conversation.engine, conversation.catalog, account, language)
-        notifier.channel = channel
-        click.echo(f"needsbot console · {role} #{account} · /help for the menu, Ctrl-D to leave")
+        needsbot = bootstrap(settings, database=database, notifier=notifier)
+        conversations = needsbot.conversations
+        assert conversations is not None
         try:
+            await directory.console_person(database, account, CONSOLE_ROLES[role], now=needsbot.clock.now())
+            await needsbot.start()
+            channel = ConsoleChannel(conversations.engine, conversations.catalog, account, language)
+            notifier.channel = channel
+            click.echo(f"needsbot console · {role} #{account} · /help for the menu, Ctrl-D to leave")
             async for line in read_lines("> "):
                 await channel.handle_line(line)
             await asyncio.sleep(0.5)  # alerts the last message queued
         finally:
-            await conversation.stop()
+            await needsbot.stop()
 
     run_with_database(ctx, run)
 
@@ -59,7 +62,7 @@ def run_telegram(ctx: click.Context) -> None:
         mode = "webhook" if settings.webhook_url else "long polling"
         click.echo(f"needsbot on Telegram ({mode}) · Ctrl-C to stop")
         try:
-            await serve(settings, database, stop)
+            await serve(bootstrap(settings, database=database, telegram=True), stop)
         except InvalidToken:
             fail("Telegram refused TELEGRAM_BOT_TOKEN: check the token BotFather gave you", 2)
         except NetworkError as error:

@@ -11,10 +11,10 @@ from typing import Any
 
 import click
 
-from bot import wiring
+from bot import bootstrap
 from bot.cli_support import echo_json, fail, jsonable, settings_of
 from bot.settings import NluBackend
-from casework.domain import InvalidInput, Urgency
+from casework.domain import InvalidInput, Refusal, Urgency
 from nlu import embedded, rasa_server, risk
 from nlu.crisis import CrisisScreener, text_preparation
 from nlu.evaluation import Evaluation, cross_validate, evaluate_classifier
@@ -88,7 +88,7 @@ def _with_classifier(
     settings = settings_of(ctx)
 
     async def main() -> Any:
-        classifier = wiring.build_classifier(
+        classifier = bootstrap.build_classifier(
             settings, NluBackend(backend) if backend else None, screener=screener
         )
         try:
@@ -133,7 +133,7 @@ def _describe(parse: Parse, screener: CrisisScreener) -> list[str]:
 @click.pass_context
 def nlu_parse(ctx: click.Context, text: str | None, as_json: bool, backend: str | None) -> None:
     """Understand TEXT; without it, each line of standard input, one JSON object per line."""
-    screener = wiring.build_screener(settings_of(ctx))
+    screener = bootstrap.build_screener(settings_of(ctx))
 
     async def work(classifier: IntentClassifier) -> None:
         if text is not None:
@@ -201,10 +201,10 @@ def nlu_evaluate(
     else:
         assert data_file is not None
         if not data_file.exists():
-            raise InvalidInput(f"{data_file}: no such file")
+            raise InvalidInput(Refusal.FILE_MISSING, file=str(data_file))
         data = load_training_data([data_file])
         if not data.examples:
-            raise InvalidInput(f"{data_file}: no labelled examples")
+            raise InvalidInput(Refusal.NLU_NO_EXAMPLES, file=str(data_file))
 
         async def work(classifier: IntentClassifier) -> Evaluation:
             return await evaluate_classifier(classifier, data)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import time
+
 import click
 
+from bot.bootstrap import Needsbot, command
 from bot.cli_support import echo_json, run_with_database, settings_of
 from casework import on_call
-from casework.clock import SystemClock
-
-clock = SystemClock()
 
 
 @click.group("oncall")
@@ -27,8 +27,15 @@ def oncall_add(ctx: click.Context, person_id: int, hours: str, area_code: str | 
     """Put PERSON_ID (a social worker, supervisor or admin) on the on-call list."""
     added = run_with_database(
         ctx,
-        lambda database: on_call.add(
-            database, person_id=person_id, hours=hours, area_code=area_code, now=clock.now()
+        command(
+            settings_of(ctx),
+            lambda needsbot: on_call.add(
+                needsbot.database,
+                person_id=person_id,
+                hours=hours,
+                area_code=area_code,
+                now=needsbot.clock.now(),
+            ),
         ),
     )
     where = added.area.code if added.area else "all areas"
@@ -40,8 +47,12 @@ def oncall_add(ctx: click.Context, person_id: int, hours: str, area_code: str | 
 @click.pass_context
 def oncall_list(ctx: click.Context, as_json: bool) -> None:
     """Show the on-call list and who is on duty now."""
-    now = clock.now().astimezone(settings_of(ctx).tz).time()
-    found = run_with_database(ctx, on_call.entries)
+    settings = settings_of(ctx)
+
+    async def listed(needsbot: Needsbot) -> tuple[time, list[on_call.OnCallEntry]]:
+        return needsbot.clock.now().astimezone(settings.tz).time(), await on_call.entries(needsbot.database)
+
+    now, found = run_with_database(ctx, command(settings, listed))
     rows = [
         {
             "id": item.entry.id,
@@ -71,5 +82,7 @@ def oncall_list(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def oncall_remove(ctx: click.Context, on_call_id: int) -> None:
     """Take entry ON_CALL_ID off the on-call list."""
-    run_with_database(ctx, lambda database: on_call.remove(database, on_call_id))
+    run_with_database(
+        ctx, command(settings_of(ctx), lambda needsbot: on_call.remove(needsbot.database, on_call_id))
+    )
     click.echo(f"removed on-call entry {on_call_id}")

@@ -12,6 +12,7 @@ import redis
 import redis.asyncio
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from bot.bootstrap import Needsbot, command
 from bot.cli_chat import run_chat, run_telegram
 from bot.cli_support import (
     database_problem,
@@ -25,12 +26,8 @@ from bot.cli_support import (
     settings_of,
 )
 from casework import directory, on_call
-from casework.clock import SystemClock
 from casework.domain import OPEN_STATUSES, Role, ServiceType
 from storage import Database, migrate
-
-clock = SystemClock()
-
 
 # --- database ---------------------------------------------------------------------------------------
 
@@ -70,7 +67,13 @@ def demo_load(ctx: click.Context) -> None:
     unless a Telegram bot token is set (console accounts cannot be reached on Telegram)."""
     console = settings_of(ctx).telegram_bot_token is None
     summary = run_with_database(
-        ctx, lambda database: directory.load_demo_if_empty(database, now=clock.now(), with_staff=console)
+        ctx,
+        command(
+            settings_of(ctx),
+            lambda needsbot: directory.load_demo_if_empty(
+                needsbot.database, now=needsbot.clock.now(), with_staff=console
+            ),
+        ),
     )
     if summary is None:
         click.echo("the database already has areas; demonstration data not loaded")
@@ -94,7 +97,11 @@ def areas_import(ctx: click.Context, file: Path) -> None:
     """Create or update areas (and agencies) from a YAML or CSV FILE."""
     parsed = directory.read_directory_file(file)
     summary = run_with_database(
-        ctx, lambda database: directory.import_directory(database, parsed, now=clock.now())
+        ctx,
+        command(
+            settings_of(ctx),
+            lambda needsbot: directory.import_directory(needsbot.database, parsed, now=needsbot.clock.now()),
+        ),
     )
     click.echo(
         f"areas: {summary.areas_created} created, {summary.areas_updated} updated; "
@@ -109,8 +116,12 @@ def areas_import(ctx: click.Context, file: Path) -> None:
 def areas_list(ctx: click.Context, as_json: bool) -> None:
     """Show the area tree."""
 
-    now = clock.now().astimezone(settings_of(ctx).tz).time()
-    found = run_with_database(ctx, lambda database: on_call.coverage(database, now))
+    settings = settings_of(ctx)
+
+    async def covered(needsbot: Needsbot) -> list[on_call.Coverage]:
+        return await on_call.coverage(needsbot.database, needsbot.clock.now().astimezone(settings.tz).time())
+
+    found = run_with_database(ctx, command(settings, covered))
     if as_json:
         echo_json(
             [
@@ -163,13 +174,16 @@ def orgs_add(
     """Register an agency with the services it offers and the areas it serves."""
     organisation = run_with_database(
         ctx,
-        lambda database: directory.add_organisation(
-            database,
-            name=name,
-            contact=contact,
-            service_types=[ServiceType(kind) for kind in service_types],
-            area_codes=area_codes,
-            now=clock.now(),
+        command(
+            settings_of(ctx),
+            lambda needsbot: directory.add_organisation(
+                needsbot.database,
+                name=name,
+                contact=contact,
+                service_types=[ServiceType(kind) for kind in service_types],
+                area_codes=area_codes,
+                now=needsbot.clock.now(),
+            ),
         ),
     )
     click.echo(f"added organisation {organisation.id}: {organisation.name}")
@@ -197,6 +211,11 @@ def orgs_list(ctx: click.Context, as_json: bool) -> None:
 # --- invites -----------------------------------------------------------------------------------------
 
 
+def deep_link(bot_username: str, code: str) -> str:
+    """The Telegram link that opens a chat with the bot and sends it ``/start <code>``."""
+    return f"https://t.me/{bot_username}?start={code}"
+
+
 @click.group()
 def invite() -> None:
     """Enrolment invites for volunteers, social workers, supervisors and admins."""
@@ -216,22 +235,24 @@ def invite_create(
     settings = settings_of(ctx)
     issued = run_with_database(
         ctx,
-        lambda database: directory.create_invite(
-            database,
-            role=Role(role),
-            area_code=area_code,
-            organisation_name=organisation,
-            valid_for=valid_for,
-            now=clock.now(),
+        command(
+            settings,
+            lambda needsbot: directory.create_invite(
+                needsbot.database,
+                role=Role(role),
+                area_code=area_code,
+                organisation_name=organisation,
+                valid_for=valid_for,
+                now=needsbot.clock.now(),
+            ),
         ),
     )
     click.echo(f"code:    {issued.code}")
     if settings.telegram_bot_username:
-        click.echo(f"link:    {directory.deep_link(settings.telegram_bot_username, issued.code)}")
+        click.echo(f"link:    {deep_link(settings.telegram_bot_username, issued.code)}")
     else:
         click.echo(
-            f"link:    {directory.deep_link('<bot>', issued.code)}"
-            "  (set TELEGRAM_BOT_USERNAME to fill in <bot>)"
+            f"link:    {deep_link('<bot>', issued.code)}  (set TELEGRAM_BOT_USERNAME to fill in <bot>)"
         )
     click.echo(f"role:    {issued.invite.role.value} in {issued.area.name} ({issued.area.code})")
     click.echo(f"expires: {local_time(settings, issued.invite.expires_at)} {settings.timezone}")
@@ -248,7 +269,8 @@ def health(ctx: click.Context) -> None:
 
     warnings: list[str] = []
 
-    async def work(database: Database) -> list[str]:
+    async def work(needsbot: Needsbot) -> list[str]:
+        database = needsbot.database
         problems = []
         async with database.engine.connect() as connection:
             current = await connection.run_sync(migrate.current_revision)
@@ -258,7 +280,7 @@ def health(ctx: click.Context) -> None:
             )
         nobody = [
             item.area.code
-            for item in await on_call.coverage(database, clock.now().astimezone(settings.tz).time())
+            for item in await on_call.coverage(database, needsbot.clock.now().astimezone(settings.tz).time())
             if item.nobody
         ]
         if nobody:
@@ -275,7 +297,7 @@ def health(ctx: click.Context) -> None:
                 await client.aclose()
         return problems
 
-    problems = run_with_database(ctx, work)
+    problems = run_with_database(ctx, command(settings, work))
     for problem in problems:
         click.echo(f"needsbot: {problem}", err=True)
     if problems:

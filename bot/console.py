@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from casework.domain import OutboxAlert
+from casework.domain import Channel, OutboxAlert
 from casework.notify import Recipient
 from dialogs.alerts import alert_reply
 from dialogs.catalog import Catalog
@@ -63,11 +63,14 @@ class ConsoleChannel:
         geo = GEO_URI.match(line.strip())
         if button is not None:
             turn = Turn(
-                channel="console", user_id=self.user_id, language_hint=self.language, button=button.value
+                channel=Channel.CONSOLE.value,
+                user_id=self.user_id,
+                language_hint=self.language,
+                button=button.value,
             )
         elif geo is not None and abs(float(geo[1])) <= 90 and abs(float(geo[2])) <= 180:
             turn = Turn(
-                channel="console",
+                channel=Channel.CONSOLE.value,
                 user_id=self.user_id,
                 language_hint=self.language,
                 latitude=float(geo[1]),
@@ -76,7 +79,10 @@ class ConsoleChannel:
             )
         else:
             turn = Turn(
-                channel="console", user_id=self.user_id, language_hint=self.language, text=line.rstrip("\n")
+                channel=Channel.CONSOLE.value,
+                user_id=self.user_id,
+                language_hint=self.language,
+                text=line.rstrip("\n"),
             )
         replies, language = await self.engine.handle(turn)
         self.language = language
@@ -85,7 +91,8 @@ class ConsoleChannel:
     def show_alert(self, alert: OutboxAlert, recipient: Recipient) -> None:
         language = recipient.language
         reply = alert_reply(alert, language)
-        if recipient.person is not None and recipient.person.telegram_user_id == self.user_id:
+        account = recipient.person.identity_on(Channel.CONSOLE) if recipient.person is not None else None
+        if account is not None and account.external_id == str(self.user_id):
             self.out.write("🔔 ")
             self.render([reply], self.language or language)
             return

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Collection
 from enum import StrEnum
 
-from casework.domain import DomainError, Person, Referral, Role, Ticket
+from casework.domain import DomainError, Person, Referral, Refusal, Role, Ticket
 
 
 class Forbidden(DomainError):
-    pass
+    """The actor may not do this (their role, their areas, the case not being theirs)."""
 
 
 class Operation(StrEnum):
@@ -75,46 +75,46 @@ def check(
     ticket was escalated to the actor (the on-call list reaches beyond one's areas).
     """
     if not actor.active:
-        raise Forbidden("this account is not active")
+        raise Forbidden(Refusal.ACCOUNT_INACTIVE)
     if operation is Operation.RATE:
         # Ratings measure the service from the side of the household that received it.
         if ticket.reporter_id == actor.id and actor.role is Role.RECIPIENT:
             return
-        raise Forbidden("the household that was helped rates the service")
+        raise Forbidden(Refusal.RATE_HOUSEHOLD_ONLY)
     if operation is Operation.RESPOND_REFERRAL:
         # Accepting moves the case to whoever accepts: nobody answers for the addressee.
         if referral is not None and _addressed_to(actor, referral):
             return
-        raise Forbidden("this referral is not addressed to you")
+        raise Forbidden(Refusal.REFERRAL_NOT_ADDRESSED)
     if operation is Operation.CLAIM and actor.role is not Role.SOCIAL_WORKER:
-        raise Forbidden("social workers claim tickets; a supervisor assigns them")
+        raise Forbidden(Refusal.CLAIM_SOCIAL_WORKERS_ONLY)
     if actor.role is Role.ADMIN:
         return
     if operation is Operation.STATUS and ticket.reporter_id == actor.id:
         return
     if actor.role not in WORKER_ROLES:
-        raise Forbidden("this ticket is not yours")
+        raise Forbidden(Refusal.TICKET_NOT_YOURS)
     if alerted and operation in ALERTED_MAY:
         return
     if actor.role is Role.SUPERVISOR:
         if covers(actor, area_chain):
             return
-        raise Forbidden("this ticket is outside your areas")
+        raise Forbidden(Refusal.TICKET_OUTSIDE_AREAS)
     # A social worker.
     if operation is Operation.COMPLETE_REFERRAL:
         if referral is not None and _addressed_to(actor, referral):
             return
-        raise Forbidden("this referral is not addressed to you")
+        raise Forbidden(Refusal.REFERRAL_NOT_ADDRESSED)
     if operation is Operation.ASSIGN:
-        raise Forbidden("only a supervisor assigns tickets")
+        raise Forbidden(Refusal.ASSIGN_SUPERVISOR_ONLY)
     if ticket.assignee_id == actor.id or _holds_referral(actor, ticket):
         return  # the worker who has the case works it, wherever a referral brought it from
     if not covers(actor, area_chain):
-        raise Forbidden("this ticket is outside your areas")
+        raise Forbidden(Refusal.TICKET_OUTSIDE_AREAS)
     if operation in ASSIGNEE_ONLY:
-        raise Forbidden("only the worker who has this ticket can do that")
+        raise Forbidden(Refusal.TICKET_ASSIGNEE_ONLY)
     if operation is Operation.REFER and ticket.assignee_id is not None:
-        raise Forbidden("only the worker who has this ticket can refer it")
+        raise Forbidden(Refusal.REFER_ASSIGNEE_ONLY)
 
 
 def _addressed_to(actor: Person, referral: Referral) -> bool:

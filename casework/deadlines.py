@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from casework.directory import parse_duration
-from casework.domain import InvalidInput, ServiceType, Ticket, TicketStatus, Urgency
+from casework.domain import InvalidInput, Refusal, ServiceType, Ticket, TicketStatus, Urgency
 
 DEADLINES_FILE = Path(__file__).resolve().parent / "data" / "deadlines.yml"
 
@@ -25,18 +25,19 @@ class SlaState(StrEnum):
 SLA_ORDER = {SlaState.BREACHED: 0, SlaState.AT_RISK: 1, SlaState.ON_TRACK: 2}
 # A "review" band came after the other three: a deadlines file written before it gets this one.
 REVIEW_DEFAULTS = {"claim": timedelta(hours=1), "resolve": timedelta(days=3)}
+_URGENCIES = ", ".join(Urgency)
 
 
 def _table(raw: Any, where: str) -> dict[Urgency, timedelta]:
     if not isinstance(raw, dict):
-        raise InvalidInput(f"{where}: expected a table of urgency: duration")
+        raise InvalidInput(Refusal.DEADLINES_NOT_A_TABLE, where=where)
     table = {}
     for key, value in raw.items():
         try:
             urgency = Urgency(str(key))
         except ValueError:
             raise InvalidInput(
-                f"{where}: '{key}' is not an urgency (normal, high, review, critical)"
+                Refusal.DEADLINES_UNKNOWN_URGENCY, where=where, key=str(key), urgencies=_URGENCIES
             ) from None
         table[urgency] = parse_duration(str(value))
     return table
@@ -58,26 +59,35 @@ class DeadlinePolicy:
         try:
             raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError) as error:
-            raise InvalidInput(f"{path}: cannot be read as YAML ({type(error).__name__})") from None
+            raise InvalidInput(
+                Refusal.FILE_UNREADABLE, file=str(path), problem=type(error).__name__
+            ) from None
         claim = _table(raw.get("claim"), "claim")
         resolve = _table(raw.get("resolve"), "resolve")
         for name, table in (("claim", claim), ("resolve", resolve)):
             table.setdefault(Urgency.REVIEW, REVIEW_DEFAULTS[name])
             missing = set(Urgency) - set(table)
             if missing:
-                raise InvalidInput(f"{name}: no deadline for {', '.join(sorted(missing))}")
+                raise InvalidInput(
+                    Refusal.DEADLINES_MISSING, table=name, urgencies=", ".join(sorted(missing))
+                )
         overrides: dict[ServiceType, dict[str, dict[Urgency, timedelta]]] = {}
         for key, tables in (raw.get("service_types") or {}).items():
             try:
                 kind = ServiceType(str(key))
             except ValueError:
-                raise InvalidInput(f"service_types: '{key}' is not a service type") from None
+                raise InvalidInput(
+                    Refusal.SERVICE_TYPE_UNKNOWN,
+                    where="service_types",
+                    value=str(key),
+                    service_types=", ".join(ServiceType),
+                ) from None
             overrides[kind] = {
                 name: _table(table, f"service_types.{key}.{name}") for name, table in tables.items()
             }
         at_risk = float(raw.get("at_risk_after", 0.75))
         if not 0 < at_risk < 1:
-            raise InvalidInput("at_risk_after must be between 0 and 1")
+            raise InvalidInput(Refusal.DEADLINES_AT_RISK_RANGE, value=at_risk)
         return cls(
             claim=claim,
             resolve=resolve,

@@ -19,16 +19,19 @@ from casework.domain import (
     AREA_LEVEL_DEPTH,
     Area,
     AreaLevel,
+    Channel,
+    Identity,
     InvalidInput,
     Invite,
     NotFound,
     Organisation,
     Person,
+    Refusal,
     Role,
     ServiceType,
 )
 from casework.on_call import parse_hours
-from storage import Database
+from casework.unit_of_work import UnitOfWork
 
 AREA_CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 INVITE_ROLES = (Role.VOLUNTEER, Role.SOCIAL_WORKER, Role.SUPERVISOR, Role.ADMIN)
@@ -73,7 +76,7 @@ def parse_duration(text: str) -> timedelta:
     """``30m``, ``12h``, ``7d`` or ``2w``."""
     match = _DURATION.match(text)
     if not match or int(match.group(1)) == 0:
-        raise InvalidInput(f"'{text}' is not a duration such as 30m, 12h, 7d or 2w")
+        raise InvalidInput(Refusal.DURATION_FORMAT, text=text)
     return timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
 
 
@@ -81,10 +84,10 @@ def _text(entry: Mapping[str, Any], key: str, where: str, *, required: bool = Tr
     value = entry.get(key)
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
-            raise InvalidInput(f"{where}: '{key}' is missing")
+            raise InvalidInput(Refusal.DIRECTORY_FIELD_MISSING, where=where, key=key)
         return ""
     if not isinstance(value, str | int):
-        raise InvalidInput(f"{where}: '{key}' must be text")
+        raise InvalidInput(Refusal.DIRECTORY_FIELD_NOT_TEXT, where=where, key=key)
     return str(value).strip()
 
 
@@ -95,9 +98,13 @@ def _coordinate(entry: Mapping[str, Any], key: str, where: str, limit: float) ->
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise InvalidInput(f"{where}: {key} '{value}' is not a number") from None
+        raise InvalidInput(
+            Refusal.DIRECTORY_COORDINATE_NOT_NUMBER, where=where, key=key, value=str(value)
+        ) from None
     if not -limit <= number <= limit:
-        raise InvalidInput(f"{where}: {key} {number} is outside ±{limit:g}°")
+        raise InvalidInput(
+            Refusal.DIRECTORY_COORDINATE_RANGE, where=where, key=key, value=number, limit=f"{limit:g}"
+        )
     return number
 
 
@@ -108,26 +115,28 @@ def _location(entry: Mapping[str, Any], where: str) -> tuple[float, float] | Non
     if latitude is None and longitude is None:
         return None
     if latitude is None or longitude is None:
-        raise InvalidInput(f"{where}: give both latitude and longitude, or neither")
+        raise InvalidInput(Refusal.DIRECTORY_LOCATION_HALF, where=where)
     return latitude, longitude
 
 
 def _area_record(entry: Any, where: str, parent: str | None) -> AreaRecord:
     if not isinstance(entry, Mapping):
-        raise InvalidInput(f"{where}: expected a mapping with code, name and level")
+        raise InvalidInput(Refusal.DIRECTORY_AREA_NOT_MAPPING, where=where)
     code = _text(entry, "code", where)
     if not AREA_CODE.match(code):
-        raise InvalidInput(f"{where}: code '{code}' must be lower-case letters, digits, '-' or '_'")
+        raise InvalidInput(Refusal.DIRECTORY_CODE_FORMAT, where=where, code=code)
     level_text = _text(entry, "level", where)
     try:
         level = AreaLevel(level_text)
     except ValueError:
         raise InvalidInput(
-            f"{where}: level '{level_text}' is not one of {', '.join(level.value for level in AreaLevel)}"
+            Refusal.DIRECTORY_LEVEL_UNKNOWN, where=where, level=level_text, levels=", ".join(AreaLevel)
         ) from None
     explicit_parent = _text(entry, "parent", where, required=False) or None
     if explicit_parent and parent and explicit_parent != parent:
-        raise InvalidInput(f"{where}: parent '{explicit_parent}' contradicts its place under '{parent}'")
+        raise InvalidInput(
+            Refusal.DIRECTORY_PARENT_CONTRADICTS, where=where, parent=explicit_parent, place=parent
+        )
     return AreaRecord(
         code=code,
         name=_text(entry, "name", where),
@@ -140,7 +149,7 @@ def _area_record(entry: Any, where: str, parent: str | None) -> AreaRecord:
 
 def _flatten(entries: Any, where: str, parent: str | None, into: list[AreaRecord]) -> None:
     if not isinstance(entries, list):
-        raise InvalidInput(f"{where}: expected a list of areas")
+        raise InvalidInput(Refusal.DIRECTORY_AREAS_NOT_LIST, where=where)
     for index, entry in enumerate(entries, start=1):
         here = f"{where}[{index}]"
         record = _area_record(entry, here, parent)
@@ -152,11 +161,11 @@ def _flatten(entries: Any, where: str, parent: str | None, into: list[AreaRecord
 
 def _organisation_record(entry: Any, where: str) -> OrganisationRecord:
     if not isinstance(entry, Mapping):
-        raise InvalidInput(f"{where}: expected a mapping with name, service_types and areas")
+        raise InvalidInput(Refusal.DIRECTORY_ORGANISATION_NOT_MAPPING, where=where)
     kinds = entry.get("service_types") or []
     areas = entry.get("areas") or []
     if not isinstance(kinds, list) or not isinstance(areas, list):
-        raise InvalidInput(f"{where}: service_types and areas must be lists")
+        raise InvalidInput(Refusal.DIRECTORY_ORGANISATION_LISTS, where=where)
     return OrganisationRecord(
         name=_text(entry, "name", where),
         contact=_text(entry, "contact", where, required=False),
@@ -170,7 +179,7 @@ def parse_service_type(text: str, where: str = "service type") -> ServiceType:
         return ServiceType(text.strip())
     except ValueError:
         raise InvalidInput(
-            f"{where}: '{text}' is not a service type ({', '.join(kind.value for kind in ServiceType)})"
+            Refusal.SERVICE_TYPE_UNKNOWN, where=where, value=text, service_types=", ".join(ServiceType)
         ) from None
 
 
@@ -179,17 +188,18 @@ def parse_directory_yaml(content: str, name: str = "file") -> DirectoryFile:
         document = yaml.safe_load(content)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark is not None else ""
-        raise InvalidInput(f"{name}: not valid YAML{line}") from None
+        if mark is None:
+            raise InvalidInput(Refusal.FILE_NOT_YAML, file=name) from None
+        raise InvalidInput(Refusal.FILE_NOT_YAML_AT, file=name, line=mark.line + 1) from None
     result = DirectoryFile()
     if isinstance(document, list):
         document = {"areas": document}
     if not isinstance(document, Mapping):
-        raise InvalidInput(f"{name}: expected a list of areas or a mapping with 'areas' and 'organisations'")
+        raise InvalidInput(Refusal.DIRECTORY_SHAPE, file=name)
     _flatten(document.get("areas") or [], f"{name}: areas", None, result.areas)
     organisations = document.get("organisations") or []
     if not isinstance(organisations, list):
-        raise InvalidInput(f"{name}: organisations must be a list")
+        raise InvalidInput(Refusal.DIRECTORY_ORGANISATIONS_NOT_LIST, file=name)
     result.organisations = [
         _organisation_record(entry, f"{name}: organisations[{index}]")
         for index, entry in enumerate(organisations, start=1)
@@ -201,10 +211,7 @@ def parse_areas_csv(content: str, name: str = "file") -> DirectoryFile:
     reader = csv.DictReader(io.StringIO(content))
     missing = {"code", "name", "level"} - set(reader.fieldnames or [])
     if missing:
-        raise InvalidInput(
-            f"{name}: the header must name code, name, level "
-            "(and may name name_en, parent, latitude, longitude)"
-        )
+        raise InvalidInput(Refusal.DIRECTORY_CSV_HEADER, file=name)
     records = [
         _area_record(row, f"{name}: line {reader.line_num}", None) for row in reader if any(row.values())
     ]
@@ -215,14 +222,14 @@ def read_directory_file(path: Path) -> DirectoryFile:
     try:
         content = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        raise InvalidInput(f"{path}: no such file") from None
+        raise InvalidInput(Refusal.FILE_MISSING, file=str(path)) from None
     except (OSError, UnicodeDecodeError) as error:
-        raise InvalidInput(f"{path}: cannot be read as UTF-8 text ({type(error).__name__})") from None
+        raise InvalidInput(Refusal.FILE_UNREADABLE, file=str(path), problem=type(error).__name__) from None
     if path.suffix.lower() == ".csv":
         return parse_areas_csv(content, path.name)
     if path.suffix.lower() in (".yml", ".yaml"):
         return parse_directory_yaml(content, path.name)
-    raise InvalidInput(f"{path}: expected a .yml, .yaml or .csv file")
+    raise InvalidInput(Refusal.FILE_KIND, file=str(path))
 
 
 def _in_tree_order(records: list[AreaRecord], known: Mapping[str, Area]) -> list[AreaRecord]:
@@ -230,7 +237,7 @@ def _in_tree_order(records: list[AreaRecord], known: Mapping[str, Area]) -> list
     by_code: dict[str, AreaRecord] = {}
     for record in records:
         if record.code in by_code:
-            raise InvalidInput(f"area code '{record.code}' appears twice")
+            raise InvalidInput(Refusal.DIRECTORY_CODE_TWICE, code=record.code)
         by_code[record.code] = record
     ordered: list[AreaRecord] = []
     placed: set[str] = set()
@@ -239,13 +246,13 @@ def _in_tree_order(records: list[AreaRecord], known: Mapping[str, Area]) -> list
         if record.code in placed:
             return
         if record.code in trail:
-            raise InvalidInput(f"areas form a cycle: {' → '.join((*trail, record.code))}")
+            raise InvalidInput(Refusal.DIRECTORY_CYCLE, cycle=" → ".join((*trail, record.code)))
         if record.parent is not None:
             parent = by_code.get(record.parent)
             if parent is not None:
                 place(parent, (*trail, record.code))
             elif record.parent not in known:
-                raise InvalidInput(f"area '{record.code}' names an unknown parent '{record.parent}'")
+                raise InvalidInput(Refusal.DIRECTORY_UNKNOWN_PARENT, code=record.code, parent=record.parent)
         ordered.append(record)
         placed.add(record.code)
 
@@ -258,14 +265,14 @@ def _check_level(record: AreaRecord, parent_level: AreaLevel | None) -> None:
     depth = AREA_LEVEL_DEPTH[record.level]
     if parent_level is None:
         if depth != 0:
-            raise InvalidInput(f"area '{record.code}' is a {record.level.value} and needs a parent")
+            raise InvalidInput(Refusal.DIRECTORY_NEEDS_PARENT, code=record.code, level=record.level)
     elif AREA_LEVEL_DEPTH[parent_level] != depth - 1:
         raise InvalidInput(
-            f"area '{record.code}' is a {record.level.value} and cannot sit under a {parent_level.value}"
+            Refusal.DIRECTORY_LEVEL_ORDER, code=record.code, level=record.level, parent_level=parent_level
         )
 
 
-async def import_directory(database: Database, directory: DirectoryFile, *, now: datetime) -> ImportSummary:
+async def import_directory(database: UnitOfWork, directory: DirectoryFile, *, now: datetime) -> ImportSummary:
     """Create or update the areas and add the organisations of a directory file, all or nothing."""
     created = updated = organisations_created = organisations_existing = 0
     async with database.transaction() as tx:
@@ -302,12 +309,12 @@ async def import_directory(database: Database, directory: DirectoryFile, *, now:
 def _known_area(stored: Mapping[str, Area], code: str) -> Area:
     area = stored.get(code)
     if area is None:
-        raise NotFound(f"no area with code '{code}'")
+        raise NotFound(Refusal.AREA_UNKNOWN_CODE, code=code)
     return area
 
 
 async def load_demo_if_empty(
-    database: Database, *, now: datetime, with_staff: bool = False
+    database: UnitOfWork, *, now: datetime, with_staff: bool = False
 ) -> ImportSummary | None:
     """Load the demonstration district into a new database, with its staff when asked; leave a
     database with areas alone. The staff are console accounts: a bot on Telegram could not reach
@@ -322,14 +329,14 @@ async def load_demo_if_empty(
     return summary
 
 
-async def _load_demo_staff(database: Database, staff: list[dict[str, Any]], now: datetime) -> None:
+async def _load_demo_staff(database: UnitOfWork, staff: list[dict[str, Any]], now: datetime) -> None:
     """The demonstration's staff: console accounts serving every service type, one of them on call."""
     async with database.transaction() as tx:
         areas = {area.code: area for area in await tx.areas.list_all()}
         for entry in staff:
             person = await tx.people.add(
                 now=now,
-                telegram_user_id=int(entry["console_user"]),
+                identity=Identity(Channel.CONSOLE, str(entry["console_user"])),
                 display_name=str(entry["name"]),
                 role=Role(entry["role"]),
                 area_ids=[_known_area(areas, code).id for code in entry["areas"]],
@@ -343,7 +350,7 @@ async def _load_demo_staff(database: Database, staff: list[dict[str, Any]], now:
 
 
 async def add_organisation(
-    database: Database,
+    database: UnitOfWork,
     *,
     name: str,
     now: datetime,
@@ -353,13 +360,13 @@ async def add_organisation(
 ) -> Organisation:
     name = name.strip()
     if not name:
-        raise InvalidInput("an organisation needs a name")
+        raise InvalidInput(Refusal.ORGANISATION_NEEDS_NAME)
     async with database.transaction() as tx:
         area_ids = []
         for code in area_codes:
             area = await tx.areas.by_code(code)
             if area is None:
-                raise NotFound(f"no area with code '{code}'")
+                raise NotFound(Refusal.AREA_UNKNOWN_CODE, code=code)
             area_ids.append(area.id)
         return await tx.organisations.add(
             name=name, contact=contact.strip(), service_types=service_types, area_ids=area_ids, now=now
@@ -379,7 +386,7 @@ class IssuedInvite:
 
 
 async def create_invite(
-    database: Database,
+    database: UnitOfWork,
     *,
     role: Role,
     area_code: str,
@@ -390,21 +397,19 @@ async def create_invite(
 ) -> IssuedInvite:
     """Issue a one-time enrolment code; only its hash is stored."""
     if role not in INVITE_ROLES:
-        raise InvalidInput(
-            f"invites are for {', '.join(r.value for r in INVITE_ROLES)}; recipients need none"
-        )
+        raise InvalidInput(Refusal.INVITE_ROLE, roles=", ".join(INVITE_ROLES))
     if valid_for <= timedelta(0):
-        raise InvalidInput("an invite must be valid for some time")
+        raise InvalidInput(Refusal.INVITE_NO_TIME)
     code = secrets.token_urlsafe(12)
     async with database.transaction() as tx:
         area = await tx.areas.by_code(area_code)
         if area is None:
-            raise NotFound(f"no area with code '{area_code}'")
+            raise NotFound(Refusal.AREA_UNKNOWN_CODE, code=area_code)
         organisation = None
         if organisation_name is not None:
             organisation = await tx.organisations.by_name(organisation_name.strip())
             if organisation is None:
-                raise NotFound(f"no organisation named '{organisation_name}'")
+                raise NotFound(Refusal.ORGANISATION_UNKNOWN, name=organisation_name)
         invite = await tx.invites.add(
             code_hash=hash_invite_code(code),
             role=role,
@@ -425,23 +430,26 @@ CONSOLE_DISPLAY_NAMES = {
 }
 
 
-async def console_person(database: Database, user_id: int, role: Role, *, now: datetime) -> Person:
+async def console_person(database: UnitOfWork, user_id: int, role: Role, *, now: datetime) -> Person:
     """The person behind a console session, enrolled as ``role`` in the first area of the tree:
     workers and supervisors in the first street, with every service type; volunteers in its first
     community. A console user is a demonstration account, never a real resident."""
     async with database.transaction() as tx:
         roots = await tx.areas.children(None)
         if not roots:
-            raise NotFound("no areas are set up: run `needsbot demo load` or `needsbot areas import`")
+            raise NotFound(Refusal.AREAS_NONE)
         streets = await tx.areas.children(roots[0].id) or roots
         communities = await tx.areas.children(streets[0].id) or streets
         area = communities[0] if role is Role.VOLUNTEER else streets[0]
-        person = await tx.people.by_telegram_id(user_id)
+        person = await tx.people.by_identity(Channel.CONSOLE, str(user_id))
         if person is not None and person.role is role and (person.area_ids or role is Role.RECIPIENT):
             return person  # as enrolled before (the demonstration's staff, say)
         if person is None:
             person = await tx.people.add(
-                now=now, telegram_user_id=user_id, display_name=CONSOLE_DISPLAY_NAMES.get(role, ""), role=role
+                now=now,
+                identity=Identity(Channel.CONSOLE, str(user_id)),
+                display_name=CONSOLE_DISPLAY_NAMES.get(role, ""),
+                role=role,
             )
         elif person.role is not role:
             person = await tx.people.update(person.id, role=role)
@@ -456,24 +464,18 @@ async def console_person(database: Database, user_id: int, role: Role, *, now: d
 COMMAND_LINE_OPERATOR = "needsbot command line"
 
 
-async def command_line_actor(database: Database, person_id: int | None, *, now: datetime) -> Person:
+async def command_line_actor(database: UnitOfWork, person_id: int | None, *, now: datetime) -> Person:
     """Who acts when a command changes a ticket: the person named, who must be a supervisor or admin,
     or else the command-line operator, an admin account made on first use so the trail names it."""
     async with database.transaction() as tx:
         if person_id is not None:
             person = await tx.people.get(person_id)
             if person is None or not person.active:
-                raise NotFound(f"no active person with id {person_id}")
+                raise NotFound(Refusal.PERSON_NOT_ACTIVE, person_id=person_id)
             if person.role not in (Role.SUPERVISOR, Role.ADMIN):
-                raise InvalidInput(
-                    "ticket changes from the command line are made as a supervisor or an admin"
-                )
+                raise InvalidInput(Refusal.COMMAND_LINE_ACTOR_ROLE)
             return person
         for admin in await tx.people.find(role=Role.ADMIN):
-            if admin.display_name == COMMAND_LINE_OPERATOR and admin.telegram_user_id is None:
+            if admin.display_name == COMMAND_LINE_OPERATOR and not admin.identities:
                 return admin
         return await tx.people.add(now=now, display_name=COMMAND_LINE_OPERATOR, role=Role.ADMIN)
-
-
-def deep_link(bot_username: str, code: str) -> str:
-    return f"https://t.me/{bot_username}?start={code}"

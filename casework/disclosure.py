@@ -46,7 +46,7 @@ class Part(StrEnum):
     MESSAGE = "message"  # a catalog message for the person themselves
 
 
-# Where each part sits in a payload (``Casework._card`` and the extras of each alert).
+# Where each part sits in a payload (``CaseworkCore.card`` and the extras of each alert).
 TICKET_FIELDS: Mapping[str, Part] = {
     "id": Part.REFERENCE,
     "reference": Part.REFERENCE,

@@ -112,6 +112,62 @@ class OutboxStatus(StrEnum):
     UNDELIVERABLE = "undeliverable"
 
 
+class TicketAction(StrEnum):
+    """What a ticket's trail records (``TicketEvent.action``), stored as its value."""
+
+    OPENED = "opened"
+    REPORT_JOINED = "report_joined"  # another report of the same household joined the case
+    URGENCY_RAISED = "urgency_raised"  # note: the urgency it rose to
+    ESCALATED = "escalated"  # unclaimed past its deadline; note: "level 1", "level 2"
+    CLAIMED = "claimed"
+    ASSIGNED = "assigned"
+    REASSIGNED = "reassigned"
+    NOTE = "note"
+    VISITED = "visited"
+    REFERRED = "referred"
+    REFERRAL_ACCEPTED = "referral_accepted"
+    REFERRAL_DECLINED = "referral_declined"
+    REFERRAL_COMPLETED = "referral_completed"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    REOPENED = "reopened"
+    RATED = "rated"
+    READ = "read"  # someone read the case in full
+    CRISIS_ALERTED = "crisis_alerted"  # a step of the crisis ladder; note: "step 0: staff · area · 3"
+    CRISIS_UNREACHED = "crisis_unreached"
+    ACKNOWLEDGED = "acknowledged"  # "I'm on it"
+    LINKED = "linked"  # note: the other ticket's reference
+    AREA_GIVEN = "area_given"  # the person in a crisis said where they are
+
+
+class AlertKind(StrEnum):
+    """What an alert in the outbox is about (``OutboxAlert.event``), stored as its value."""
+
+    TICKET_OPENED = "ticket_opened"
+    TICKET_TAKEN = "ticket_taken"  # edits a new-ticket alert: someone has it
+    TICKET_ESCALATED = "ticket_escalated"
+    TICKET_ASSIGNED = "ticket_assigned"
+    CRISIS_ALERT = "crisis_alert"
+    CRISIS_ACKNOWLEDGED = "crisis_acknowledged"
+    REFERRAL_REQUESTED = "referral_requested"
+    REFERRAL_ACCEPTED = "referral_accepted"
+    REFERRAL_DECLINED = "referral_declined"
+    REFERRAL_UNATTENDED = "referral_unattended"
+    REFERRAL_COMPLETED = "referral_completed"
+    HOME_VISIT_DUE = "home_visit_due"
+    WEEKLY_DIGEST = "weekly_digest"
+    ALERT_UNDELIVERABLE = "alert_undeliverable"
+    CASE_CLAIMED = "case_claimed"
+    CASE_ACKNOWLEDGED = "case_acknowledged"
+    CASE_VISITED = "case_visited"
+    CASE_RESOLVED = "case_resolved"
+    CASE_CLOSED = "case_closed"
+    SATISFACTION_SURVEY = "satisfaction_survey"
+    DIALOG_MESSAGE = "dialog_message"  # a plain message of the conversation (a reminder, say)
+    # Never sent: what a reporter whose report joined someone else's case may be told of it.
+    REPORT_JOINED = "report_joined"
+
+
 @dataclass(frozen=True, slots=True)
 class Area:
     id: int
@@ -140,9 +196,25 @@ class Organisation:
 
 
 @dataclass(frozen=True, slots=True)
+class Identity:
+    """An account a person talks to the bot through: a channel, and that channel's own id of them, as
+    text whatever its form (a Telegram user id "42", a console account "900001"). A person has at most
+    one a channel, and an account is one person's."""
+
+    channel: Channel
+    external_id: str
+
+    @property
+    def chat_id(self) -> int | None:
+        """The chat the channel writes to them in. Telegram writes to a user in their private chat,
+        whose id is the user's; a console account is numbered the same way. An account named rather
+        than numbered has no such chat."""
+        return int(self.external_id) if self.external_id.isascii() and self.external_id.isdigit() else None
+
+
+@dataclass(frozen=True, slots=True)
 class Person:
     id: int
-    telegram_user_id: int | None
     display_name: str
     language: str
     role: Role
@@ -152,6 +224,12 @@ class Person:
     active: bool
     phone: str | None
     created_at: datetime
+    # One account a channel at most, in the order ``Channel`` lists them; none once their data is erased.
+    identities: tuple[Identity, ...] = ()
+
+    def identity_on(self, channel: Channel) -> Identity | None:
+        """Their account on ``channel``, if they have one."""
+        return next((identity for identity in self.identities if identity.channel == channel), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,12 +278,8 @@ class Ticket:
     resolve_deadline: datetime | None
     created_at: datetime
     updated_at: datetime
-    assigned_at: datetime | None = None
-    in_progress_at: datetime | None = None
-    referred_at: datetime | None = None
     resolved_at: datetime | None = None
     closed_at: datetime | None = None
-    reopened_at: datetime | None = None
     visited_at: datetime | None = None
     needs_home_visit: bool = False
     escalation_level: int = 0
@@ -220,7 +294,7 @@ class TicketEvent:
     id: int
     ticket_id: int
     actor_id: int | None
-    action: str
+    action: TicketAction
     from_status: TicketStatus | None
     to_status: TicketStatus | None
     note: str | None
@@ -313,6 +387,7 @@ class OutboxAlert:
     recipient_person_id: int | None
     recipient_chat_id: int | None
     ticket_id: int | None
+    event: AlertKind
     payload: dict[str, Any] = field(hash=False)
     status: OutboxStatus = OutboxStatus.PENDING
     attempts: int = 0
@@ -320,13 +395,173 @@ class OutboxAlert:
     last_error: str | None = None
     created_at: datetime | None = None
     sent_at: datetime | None = None
-    event: str = ""
     published_at: datetime | None = None
     delivery_ref: dict[str, Any] | None = field(default=None, hash=False)
 
 
+class Refusal(StrEnum):
+    """Every refusal the domain gives, as a code; the catalogs word each one
+    (``dialogs/catalog/{zh,en}/refusals.yml``, key ``refusal.<code>``). The arguments a refusal is
+    raised with fill in its words: a reference, an area code, a status, never a person's details but
+    the name of who holds a case when the refusal must say it."""
+
+    # --- who may act (no reference: a refusal tells nothing of a case one may not read) -----------
+    ACCOUNT_INACTIVE = "account.inactive"
+    TICKET_NOT_YOURS = "ticket.not_yours"
+    TICKET_OUTSIDE_AREAS = "ticket.outside_your_areas"
+    TICKET_ASSIGNEE_ONLY = "ticket.assignee_only"
+    CLAIM_SOCIAL_WORKERS_ONLY = "claim.social_workers_only"
+    ASSIGN_SUPERVISOR_ONLY = "assign.supervisor_only"
+    REFER_ASSIGNEE_ONLY = "refer.assignee_only"
+    REFERRAL_NOT_ADDRESSED = "referral.not_addressed_to_you"
+    RATE_HOUSEHOLD_ONLY = "rate.household_only"
+    QUEUE_STAFF_ONLY = "queue.staff_only"
+
+    # --- what is not there --------------------------------------------------------------------
+    TICKET_NOT_FOUND = "ticket.not_found"  # ticket_id
+    TICKET_UNKNOWN_REFERENCE = "ticket.unknown_reference"  # reference
+    AREA_NOT_FOUND = "area.not_found"  # area_id
+    AREA_UNKNOWN_CODE = "area.unknown_code"  # code
+    AREAS_NONE = "area.none_set_up"
+    REFERRAL_NOT_FOUND = "referral.not_found"  # referral_id
+    AGENCY_NOT_FOUND = "agency.not_found"  # organisation_id
+    ORGANISATION_UNKNOWN = "organisation.unknown"  # name
+    PERSON_NOT_FOUND = "person.not_found"  # person_id
+    PERSON_NOT_ACTIVE = "person.not_active"  # person_id
+    ON_CALL_ENTRY_NOT_FOUND = "on_call.entry_not_found"  # entry_id
+
+    # --- the ticket's state -------------------------------------------------------------------
+    TICKET_NOT_OPEN = "ticket.not_open"  # reference, status
+    TICKET_CHANGED = "ticket.changed_meanwhile"  # reference
+    CLAIM_TAKEN = "claim.taken"  # holder
+    CLAIM_TAKEN_BY_SOMEONE = "claim.taken_by_someone"
+    NOTE_REOPEN_FIRST = "note.reopen_first"  # reference, status
+    RESOLVE_NOT_NOW = "resolve.not_now"  # reference, status
+    CLOSE_RESOLVE_FIRST = "close.resolve_first"  # reference
+    CLOSE_NOT_NOW = "close.not_now"  # reference, status
+    REOPEN_NOT_FINISHED = "reopen.not_finished"  # reference, status
+    REFER_UNDER_WAY = "refer.under_way"  # reference
+    REFERRAL_ANSWERED = "referral.answered_already"
+    REFERRAL_NOT_ACCEPTED = "referral.not_accepted"
+    RATE_NOT_FINISHED = "rate.not_finished"
+    RATE_TWICE = "rate.twice"
+    COMMENT_RATE_FIRST = "comment.rate_first"
+
+    # --- what was asked for -------------------------------------------------------------------
+    REPORT_NEEDS_WORDS = "report.needs_words"
+    NOTE_NEEDS_WORDS = "note.needs_words"
+    OUTCOME_NEEDED = "outcome.needed"
+    REOPEN_NEEDS_REASON = "reopen.needs_reason"
+    REFER_NEEDS_REASON = "refer.needs_reason"
+    DECLINE_NEEDS_REASON = "decline.needs_reason"
+    COMMENT_NEEDS_WORDS = "comment.needs_words"
+    RATING_OUT_OF_RANGE = "rate.out_of_range"
+    REFER_ONE_TARGET = "refer.one_target"
+    REFER_ACTIVE_TARGETS_ONLY = "refer.active_targets_only"
+    REFER_TO_SELF = "refer.to_self"
+    ASSIGN_ACTIVE_SOCIAL_WORKERS = "assign.active_social_workers_only"
+    ASSIGN_WORKER_OUTSIDE_AREA = "assign.worker_outside_area"  # reference
+    PHONE_INVALID = "phone.invalid"
+    LOCATION_OUT_OF_RANGE = "location.out_of_range"
+
+    # --- enrolment and groups -----------------------------------------------------------------
+    INVITE_UNKNOWN = "invite.unknown"
+    INVITE_SPENT = "invite.spent"
+    INVITE_ROLE = "invite.role"  # roles
+    INVITE_NO_TIME = "invite.no_time"
+    ACCOUNT_TAKEN = "account.taken"  # a channel account already enrolled
+    GROUP_SUPERVISORS_ONLY = "group.supervisors_only"
+    GROUP_AREA_MISSING = "group.area_missing"
+    GROUP_AREA_AMBIGUOUS = "group.area_ambiguous"  # name
+    GROUP_AREA_NOT_YOURS = "group.area_not_yours"
+    GROUP_NOT_YOURS = "group.not_yours"
+
+    # --- set-up from the command line ---------------------------------------------------------
+    COMMAND_LINE_ACTOR_ROLE = "command_line.actor_role"
+    ORGANISATION_NEEDS_NAME = "organisation.needs_name"
+    ORGANISATION_EXISTS = "organisation.exists"  # name
+    AREA_EXISTS = "area.exists"  # code
+    ON_CALL_STAFF_ONLY = "on_call.staff_only"
+    ON_CALL_UNREACHABLE = "on_call.unreachable"  # person_id
+    ON_CALL_HOURS_FORMAT = "on_call.hours_format"  # hours
+    ON_CALL_HOURS_RANGE = "on_call.hours_range"  # hours
+    DURATION_FORMAT = "duration.format"  # text
+    SERVICE_TYPE_UNKNOWN = "service_type.unknown"  # where, value, service_types
+
+    # --- files an operator imports (areas, agencies, deadlines) ---------------------------------
+    FILE_MISSING = "file.missing"  # file
+    FILE_UNREADABLE = "file.unreadable"  # file, problem
+    FILE_NOT_YAML = "file.not_yaml"  # file
+    FILE_NOT_YAML_AT = "file.not_yaml_at"  # file, line
+    FILE_KIND = "file.kind"  # file
+    DIRECTORY_SHAPE = "directory.shape"  # file
+    DIRECTORY_ORGANISATIONS_NOT_LIST = "directory.organisations_not_list"  # file
+    DIRECTORY_CSV_HEADER = "directory.csv_header"  # file
+    DIRECTORY_AREAS_NOT_LIST = "directory.areas_not_list"  # where
+    DIRECTORY_AREA_NOT_MAPPING = "directory.area_not_mapping"  # where
+    DIRECTORY_ORGANISATION_NOT_MAPPING = "directory.organisation_not_mapping"  # where
+    DIRECTORY_ORGANISATION_LISTS = "directory.organisation_lists"  # where
+    DIRECTORY_FIELD_MISSING = "directory.field_missing"  # where, key
+    DIRECTORY_FIELD_NOT_TEXT = "directory.field_not_text"  # where, key
+    DIRECTORY_COORDINATE_NOT_NUMBER = "directory.coordinate_not_number"  # where, key, value
+    DIRECTORY_COORDINATE_RANGE = "directory.coordinate_range"  # where, key, value, limit
+    DIRECTORY_LOCATION_HALF = "directory.location_half"  # where
+    DIRECTORY_CODE_FORMAT = "directory.code_format"  # where, code
+    DIRECTORY_LEVEL_UNKNOWN = "directory.level_unknown"  # where, level, levels
+    DIRECTORY_PARENT_CONTRADICTS = "directory.parent_contradicts"  # where, parent, place
+    DIRECTORY_CODE_TWICE = "directory.code_twice"  # code
+    DIRECTORY_CYCLE = "directory.cycle"  # cycle
+    DIRECTORY_UNKNOWN_PARENT = "directory.unknown_parent"  # code, parent
+    DIRECTORY_NEEDS_PARENT = "directory.needs_parent"  # code, level
+    DIRECTORY_LEVEL_ORDER = "directory.level_order"  # code, level, parent_level
+    DEADLINES_NOT_A_TABLE = "deadlines.not_a_table"  # where
+    DEADLINES_UNKNOWN_URGENCY = "deadlines.unknown_urgency"  # where, key, urgencies
+    DEADLINES_MISSING = "deadlines.missing"  # table, urgencies
+    DEADLINES_AT_RISK_RANGE = "deadlines.at_risk_range"  # value
+    NLU_NO_EXAMPLES = "nlu.no_examples"  # file
+
+    # --- understanding: nothing to read, and the data files the classifiers load ------------------
+    NLU_TEXT_EMPTY = "nlu.text_empty"
+    POLICY_QUESTION_EMPTY = "policy.question_empty"
+    RASA_NOT_NLU_DATA = "rasa.not_nlu_data"  # file
+    RASA_ITEM_NOT_MAPPING = "rasa.item_not_mapping"  # where
+    RASA_EXAMPLES_NOT_BLOCK = "rasa.examples_not_block"  # where
+    RASA_EXAMPLE_LINE = "rasa.example_line"  # where, line
+    RASA_ANNOTATION_NOT_JSON = "rasa.annotation_not_json"  # where, annotation
+    RASA_ANNOTATION_NO_ENTITY = "rasa.annotation_no_entity"  # where, annotation
+    POLICY_KNOWLEDGE_SHAPE = "policy.knowledge_shape"  # file
+    POLICY_NO_ENTRIES = "policy.no_entries"
+    POLICY_ENTRY_IDS_TWICE = "policy.entry_ids_twice"  # ids
+    POLICY_ENTRY_NEEDS_ID = "policy.entry_needs_id"  # number
+    POLICY_ENTRY_NEEDS_SOURCE = "policy.entry_needs_source"  # entry
+    POLICY_ENTRY_NEEDS_ANSWER = "policy.entry_needs_answer"  # entry, language
+    POLICY_TEXTS_TOO_FEW = "policy.texts_too_few"  # where, at_least
+    POLICY_TOPICS_SHAPE = "policy.topics_shape"  # file
+    POLICY_TOPIC_NEEDS_QUESTIONS = "policy.topic_needs_questions"  # file, topic
+    POLICY_TERMS_SHAPE = "policy_terms.shape"  # file
+    POLICY_TERMS_CONCEPT_WORDS = "policy_terms.concept_needs_words"  # file, concept
+    RISK_CORPUS_SHAPE = "risk.corpus_shape"  # file
+    POLICY_CASES_SHAPE = "policy_cases.shape"  # file
+    POLICY_CASE_NEEDS_TEXT = "policy_cases.needs_text"  # file, section, number
+    POLICY_CASE_NEEDS_EXPECTED = "policy_cases.needs_expected"  # file, section, number
+    POLICY_CASES_UNKNOWN_ENTRIES = "policy_cases.unknown_entries"  # entries
+
+
 class DomainError(Exception):
-    """A rule of the domain was broken; the message is safe to show to the person who acted."""
+    """A rule of the domain was broken. ``code`` says which; ``arguments`` fill in its words in the
+    catalogs (``refusal.<code>``), which is how a person or an operator reads it. ``str()`` gives the
+    code and its arguments, for logs and debugging, never a sentence."""
+
+    def __init__(self, code: Refusal, /, **arguments: str | int | float) -> None:
+        super().__init__(code)
+        self.code = code
+        self.arguments = arguments
+
+    def __str__(self) -> str:
+        code = self.code.value if isinstance(self.code, Refusal) else str(self.code)
+        if not self.arguments:
+            return code
+        return f"{code}({', '.join(f'{name}={value}' for name, value in self.arguments.items())})"
 
 
 class NotFound(DomainError):

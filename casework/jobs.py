@@ -1,58 +1,75 @@
-"""The scheduler's jobs. APScheduler stores a job as a reference to one of these functions plus its
-arguments, so they are module functions that reach the running services through ``install``."""
+"""The scheduler's jobs.
+
+APScheduler keeps a job as a textual reference to one of these functions (``casework.jobs:
+home_visit_reminder``) with the arguments it was scheduled with (``(42,)``), so jobs survive a restart.
+What a job acts through (the casework, the dialog engine) cannot be kept with it: each function takes
+this process's ``JobServices`` first, and the scheduler that runs it supplies them
+(``casework.scheduling.JobExecutor``). The references are the ones jobs have always been stored under.
+"""
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Concatenate, ParamSpec
 
-from casework.service import FollowUpWork
+from casework.follow_ups import FollowUpWork
 
 log = logging.getLogger(__name__)
-
-_work: FollowUpWork | None = None
-_dialog_sweep: Callable[[], Awaitable[int]] | None = None
+P = ParamSpec("P")
 
 
-def install(work: FollowUpWork) -> None:
-    """Give the jobs of this process the services they act through (done once, at start-up)."""
-    global _work
-    _work = work
+@dataclass(frozen=True)
+class JobServices:
+    """What the jobs act through in this process: the casework's follow-up work and, where the
+    process holds conversations, how it reminds, then lets go of, those left half-way."""
+
+    follow_ups: FollowUpWork
+    sweep_dialogs: Callable[[], Awaitable[int]] | None = None
 
 
-def install_dialog_sweep(sweep: Callable[[], Awaitable[int]]) -> None:
-    """How this process reminds, then lets go of, conversations left half-way."""
-    global _dialog_sweep
-    _dialog_sweep = sweep
+JobFunction = Callable[Concatenate[JobServices, P], Awaitable[None]]
 
 
-def _installed() -> FollowUpWork:
-    if _work is None:
-        raise RuntimeError("casework jobs ran before casework.jobs.install() was called")
-    return _work
+def stored(function: JobFunction[P]) -> JobFunction[P]:
+    """A job function, stored with the arguments that follow its ``services``.
+
+    APScheduler checks the arguments a job is scheduled with against its function's signature; the
+    services are not among them, so the signature it reads leaves them out."""
+    signature = inspect.signature(function)
+    function.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=tuple(signature.parameters.values())[1:]
+    )
+    return function
 
 
-async def sweep_deadlines() -> None:
+@stored
+async def sweep_deadlines(services: JobServices) -> None:
     """Every minute: crises nobody acknowledged climb a step, unclaimed tickets reach supervisors."""
-    climbed = await _installed().escalate_crises()
+    climbed = await services.follow_ups.escalate_crises()
     if climbed:
         log.info("alerted the next step of %d unacknowledged crises", climbed)
-    escalated = await _installed().escalate_overdue()
+    escalated = await services.follow_ups.escalate_overdue()
     if escalated:
         log.info("escalated %d unclaimed tickets", escalated)
 
 
-async def home_visit_reminder(ticket_id: int) -> None:
-    await _installed().remind_home_visit(ticket_id)
+@stored
+async def home_visit_reminder(services: JobServices, ticket_id: int) -> None:
+    await services.follow_ups.remind_home_visit(ticket_id)
 
 
-async def satisfaction_survey(ticket_id: int) -> None:
-    await _installed().send_survey(ticket_id)
+@stored
+async def satisfaction_survey(services: JobServices, ticket_id: int) -> None:
+    await services.follow_ups.send_survey(ticket_id)
 
 
-async def weekly_digest() -> None:
-    await _installed().send_weekly_digests()
+@stored
+async def weekly_digest(services: JobServices) -> None:
+    await services.follow_ups.send_weekly_digests()
 
 
 # How long a handled update's id is kept against redelivery: Telegram keeps an update 24 hours, so a
@@ -60,16 +77,18 @@ async def weekly_digest() -> None:
 PROCESSED_UPDATES_KEPT = timedelta(days=7)
 
 
-async def prune_processed_updates() -> None:
-    pruned = await _installed().prune_processed_updates(PROCESSED_UPDATES_KEPT)
+@stored
+async def prune_processed_updates(services: JobServices) -> None:
+    pruned = await services.follow_ups.prune_processed_updates(PROCESSED_UPDATES_KEPT)
     if pruned:
         log.info("forgot %d handled updates older than %s", pruned, PROCESSED_UPDATES_KEPT)
 
 
-async def expire_dialogs() -> None:
-    if _dialog_sweep is None:
-        log.warning("no dialog sweep installed in this process; abandoned conversations wait")
+@stored
+async def expire_dialogs(services: JobServices) -> None:
+    if services.sweep_dialogs is None:
+        log.warning("this process holds no conversations; abandoned conversations wait")
         return
-    touched = await _dialog_sweep()
+    touched = await services.sweep_dialogs()
     if touched:
         log.info("reminded or closed %d abandoned conversations", touched)

@@ -15,7 +15,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from casework.access import Operation
-from casework.domain import OPEN_STATUSES, Person, Role, Ticket, TicketStatus
+from casework.domain import OPEN_STATUSES, Person, Role, Ticket, TicketAction, TicketStatus
 
 
 class Step(StrEnum):
@@ -38,7 +38,7 @@ class Move:
     operation: Operation  # the access rule that applies too
     starts_from: frozenset[TicketStatus]
     leaves: TicketStatus | None  # None: the status stays (but see ``WORK_BEGINS``)
-    event: str  # the trail's action
+    event: TicketAction  # what the trail records
     roles: frozenset[Role]
     supervisors_also_from: frozenset[TicketStatus] = frozenset()  # a supervisor's or admin's further statuses
 
@@ -59,37 +59,55 @@ LIFECYCLE: Mapping[Step, Move] = MappingProxyType(
             Operation.CLAIM,
             frozenset({_S.NEW, _S.REOPENED}),
             _S.ASSIGNED,
-            "claimed",
+            TicketAction.CLAIMED,
             frozenset({Role.SOCIAL_WORKER}),
         ),
         # "reassigned" on the trail when the case had a worker already.
-        Step.ASSIGN: Move(Operation.ASSIGN, OPEN_STATUSES, _S.ASSIGNED, "assigned", SUPERVISING),
-        Step.NOTE: Move(Operation.NOTE, OPEN_STATUSES, None, "note", STAFF),
-        Step.VISIT: Move(Operation.VISIT, OPEN_STATUSES, None, "visited", STAFF),
-        Step.REFER: Move(Operation.REFER, OPEN_STATUSES, _S.REFERRED, "referred", STAFF),
+        Step.ASSIGN: Move(Operation.ASSIGN, OPEN_STATUSES, _S.ASSIGNED, TicketAction.ASSIGNED, SUPERVISING),
+        Step.NOTE: Move(Operation.NOTE, OPEN_STATUSES, None, TicketAction.NOTE, STAFF),
+        Step.VISIT: Move(Operation.VISIT, OPEN_STATUSES, None, TicketAction.VISITED, STAFF),
+        Step.REFER: Move(Operation.REFER, OPEN_STATUSES, _S.REFERRED, TicketAction.REFERRED, STAFF),
         Step.ACCEPT: Move(
-            Operation.RESPOND_REFERRAL, frozenset({_S.REFERRED}), _S.ASSIGNED, "referral_accepted", STAFF
+            Operation.RESPOND_REFERRAL,
+            frozenset({_S.REFERRED}),
+            _S.ASSIGNED,
+            TicketAction.REFERRAL_ACCEPTED,
+            STAFF,
         ),
         Step.ACCEPT_FOR_AGENCY: Move(
-            Operation.RESPOND_REFERRAL, frozenset({_S.REFERRED}), _S.REFERRED, "referral_accepted", STAFF
+            Operation.RESPOND_REFERRAL,
+            frozenset({_S.REFERRED}),
+            _S.REFERRED,
+            TicketAction.REFERRAL_ACCEPTED,
+            STAFF,
         ),
         Step.DECLINE: Move(
-            Operation.RESPOND_REFERRAL, frozenset({_S.REFERRED}), _S.NEW, "referral_declined", STAFF
+            Operation.RESPOND_REFERRAL,
+            frozenset({_S.REFERRED}),
+            _S.NEW,
+            TicketAction.REFERRAL_DECLINED,
+            STAFF,
         ),
         Step.COMPLETE: Move(
-            Operation.COMPLETE_REFERRAL, WORKING | {_S.REFERRED}, _S.RESOLVED, "referral_completed", STAFF
+            Operation.COMPLETE_REFERRAL,
+            WORKING | {_S.REFERRED},
+            _S.RESOLVED,
+            TicketAction.REFERRAL_COMPLETED,
+            STAFF,
         ),
-        Step.RESOLVE: Move(Operation.RESOLVE, WORKING | {_S.REFERRED}, _S.RESOLVED, "resolved", STAFF),
+        Step.RESOLVE: Move(
+            Operation.RESOLVE, WORKING | {_S.REFERRED}, _S.RESOLVED, TicketAction.RESOLVED, STAFF
+        ),
         # A supervisor may also close a case still open (a duplicate, say).
         Step.CLOSE: Move(
             Operation.CLOSE,
             frozenset({_S.RESOLVED}),
             _S.CLOSED,
-            "closed",
+            TicketAction.CLOSED,
             STAFF,
             supervisors_also_from=OPEN_STATUSES,
         ),
-        Step.REOPEN: Move(Operation.REOPEN, FINISHED, _S.REOPENED, "reopened", STAFF),
+        Step.REOPEN: Move(Operation.REOPEN, FINISHED, _S.REOPENED, TicketAction.REOPENED, STAFF),
     }
 )
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, time
 
 from casework import routing
-from casework.domain import Area, InvalidInput, NotFound, OnCall, Person, Role
-from storage import Database
+from casework.domain import Area, InvalidInput, NotFound, OnCall, Person, Refusal, Role
+from casework.unit_of_work import UnitOfWork
 
 STAFF_ROLES = frozenset({Role.SOCIAL_WORKER, Role.SUPERVISOR, Role.ADMIN})
 _HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
@@ -19,14 +19,14 @@ def parse_hours(text: str) -> tuple[time, time]:
     """``08:00-20:00`` (a day shift), ``20:00-08:00`` (overnight) or ``00:00-24:00`` (all day)."""
     found = _HOURS.match(text)
     if found is None:
-        raise InvalidInput(f"hours are written 08:00-20:00, not '{text}'")
+        raise InvalidInput(Refusal.ON_CALL_HOURS_FORMAT, hours=text)
     hours_from, minutes_from, hours_until, minutes_until = (int(part) for part in found.groups())
     if hours_until == 24 and minutes_until == 0:
         hours_until = 0
     try:
         start, end = time(hours_from, minutes_from), time(hours_until, minutes_until)
     except ValueError:
-        raise InvalidInput(f"'{text}' is not a time of day range") from None
+        raise InvalidInput(Refusal.ON_CALL_HOURS_RANGE, hours=text) from None
     return start, end
 
 
@@ -44,30 +44,30 @@ class OnCallEntry:
 
 
 async def add(
-    database: Database, *, person_id: int, hours: str, now: datetime, area_code: str | None = None
+    database: UnitOfWork, *, person_id: int, hours: str, now: datetime, area_code: str | None = None
 ) -> OnCallEntry:
     """Put a member of staff on the on-call list; they must be reachable by the bot to be of use."""
     start, end = parse_hours(hours)
     async with database.transaction() as tx:
         person = await tx.people.get(person_id)
         if person is None or not person.active:
-            raise NotFound(f"no active person with id {person_id}")
+            raise NotFound(Refusal.PERSON_NOT_ACTIVE, person_id=person_id)
         if person.role not in STAFF_ROLES:
-            raise InvalidInput("the on-call list is for social workers, supervisors and admins")
+            raise InvalidInput(Refusal.ON_CALL_STAFF_ONLY)
         if not routing.reachable(person):
-            raise InvalidInput(f"person {person_id} has no chat with the bot to be alerted in")
+            raise InvalidInput(Refusal.ON_CALL_UNREACHABLE, person_id=person_id)
         area = None
         if area_code is not None:
             area = await tx.areas.by_code(area_code)
             if area is None:
-                raise NotFound(f"no area with code '{area_code}'")
+                raise NotFound(Refusal.AREA_UNKNOWN_CODE, code=area_code)
         entry = await tx.on_call.add(
             person_id=person.id, area_id=area.id if area else None, from_time=start, until_time=end, now=now
         )
         return OnCallEntry(entry, person, area)
 
 
-async def entries(database: Database) -> list[OnCallEntry]:
+async def entries(database: UnitOfWork) -> list[OnCallEntry]:
     async with database.transaction() as tx:
         found = []
         for entry in await tx.on_call.list_all():
@@ -78,10 +78,10 @@ async def entries(database: Database) -> list[OnCallEntry]:
         return found
 
 
-async def remove(database: Database, on_call_id: int) -> None:
+async def remove(database: UnitOfWork, on_call_id: int) -> None:
     async with database.transaction() as tx:
         if not await tx.on_call.remove(on_call_id):
-            raise NotFound(f"no on-call entry {on_call_id}")
+            raise NotFound(Refusal.ON_CALL_ENTRY_NOT_FOUND, entry_id=on_call_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +99,7 @@ class Coverage:
         return not (self.staff or self.on_call or self.admins)
 
 
-async def coverage(database: Database, local: time) -> list[Coverage]:
+async def coverage(database: UnitOfWork, local: time) -> list[Coverage]:
     """Each area's coverage, in the area list's order."""
     async with database.transaction() as tx:
         found = []

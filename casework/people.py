@@ -15,19 +15,22 @@ from casework.access import Forbidden, manages
 from casework.clock import Clock
 from casework.directory import hash_invite_code
 from casework.domain import (
+    AlertKind,
     Area,
     Channel,
     Consent,
     ConsentPurpose,
+    Identity,
     InvalidInput,
     NotFound,
     Person,
+    Refusal,
     Role,
     ServiceType,
     Ticket,
     WorkerGroup,
 )
-from storage import Database
+from casework.unit_of_work import UnitOfWork
 
 NOTICE_VERSION = "2026-11"
 # How far from a community's centre a shared location may be and still be taken for that community.
@@ -43,7 +46,7 @@ def normalise_phone(text: str) -> str:
     """A mainland mobile number (11 digits from 1) or an international number; else InvalidInput."""
     cleaned = re.sub(r"[\s()-]", "", text.strip())
     if not PHONE.match(cleaned):
-        raise InvalidInput("not a phone number")
+        raise InvalidInput(Refusal.PHONE_INVALID)
     return cleaned
 
 
@@ -95,36 +98,37 @@ class PrivacySummary:
 
 
 class People:
-    def __init__(self, database: Database, clock: Clock) -> None:
+    def __init__(self, database: UnitOfWork, clock: Clock) -> None:
         self.database = database
         self.clock = clock
 
-    async def identify(self, user_id: int, *, display_name: str, language: str) -> tuple[Person, bool]:
-        """The person behind a channel account, enrolled as a recipient on first contact (True)."""
-        # No savepoint: enrolling a recipient writes one row; should that fail, so does the turn.
-        async with self.database.without_savepoint() as tx:
-            person = await tx.people.by_telegram_id(user_id)
+    async def identify(
+        self, user_id: int | str, *, channel: Channel, display_name: str, language: str
+    ) -> tuple[Person, bool]:
+        """The person behind an account on ``channel``, enrolled as a recipient on first contact (True)."""
+        async with self.database.transaction(savepoint=False) as tx:  # a failed enrolment fails the turn
+            person = await tx.people.by_identity(channel, str(user_id))
             if person is not None:
                 return person, False
             person = await tx.people.add(
                 now=self.clock.now(),
-                telegram_user_id=user_id,
+                identity=Identity(channel, str(user_id)),
                 display_name=display_name[:200],
                 language=language,
                 role=Role.RECIPIENT,
             )
             return person, True
 
-    async def known(self, user_id: int) -> Person | None:
-        """The person behind a channel account, if there is one (nobody is enrolled by asking)."""
-        async with self.database.without_savepoint() as tx:
-            return await tx.people.by_telegram_id(user_id)
+    async def known(self, user_id: int | str, *, channel: Channel) -> Person | None:
+        """The person behind an account on ``channel``, if there is one (nobody is enrolled by asking)."""
+        async with self.database.transaction(savepoint=False) as tx:
+            return await tx.people.by_identity(channel, str(user_id))
 
     async def get(self, person_id: int) -> Person:
         async with self.database.transaction() as tx:
             person = await tx.people.get(person_id)
         if person is None:
-            raise NotFound(f"no person {person_id}")
+            raise NotFound(Refusal.PERSON_NOT_FOUND, person_id=person_id)
         return person
 
     async def set_language(self, person_id: int, language: str) -> Person:
@@ -146,13 +150,13 @@ class People:
     async def consent_asked(self, person_id: int) -> bool:
         """Whether the person has answered every consent question (each answer is recorded as it is
         given: a conversation cut off halfway asks again, and loses none of them)."""
-        async with self.database.without_savepoint() as tx:
+        async with self.database.transaction(savepoint=False) as tx:
             return await tx.consents.purposes_answered(person_id) == len(ConsentPurpose)
 
     async def consent_cut_off(self, person_id: int) -> bool:
         """Whether the person answered some consent questions but not all (the conversation asking
         them was lost)."""
-        async with self.database.without_savepoint() as tx:
+        async with self.database.transaction(savepoint=False) as tx:
             return 0 < await tx.consents.purposes_answered(person_id) < len(ConsentPurpose)
 
     async def record_consents(self, person_id: int, answers: dict[ConsentPurpose, bool]) -> None:
@@ -170,11 +174,11 @@ class People:
         async with self.database.transaction() as tx:
             invite = await tx.invites.by_hash(hash_invite_code(code))
             if invite is None:
-                raise InvalidInput("unknown_invite")
+                raise InvalidInput(Refusal.INVITE_UNKNOWN)
             if invite.used_by_id is not None or invite.expires_at <= now:
-                raise InvalidInput("spent_invite")
+                raise InvalidInput(Refusal.INVITE_SPENT)
             if not await tx.invites.redeem(invite.id, person_id=person_id, now=now):
-                raise InvalidInput("spent_invite")
+                raise InvalidInput(Refusal.INVITE_SPENT)
             await tx.people.update(person_id, role=invite.role, organisation_id=invite.organisation_id)
             if invite.role is Role.SOCIAL_WORKER:
                 agency = (
@@ -189,7 +193,7 @@ class People:
         async with self.database.transaction() as tx:
             person = await tx.people.get(person_id)
             if person is None:
-                raise NotFound(f"no person {person_id}")
+                raise NotFound(Refusal.PERSON_NOT_FOUND, person_id=person_id)
             return PrivacySummary(
                 person=person,
                 consents=await tx.consents.history(person_id),
@@ -209,18 +213,20 @@ class People:
         async with self.database.transaction() as tx:
             person = await tx.people.get(person_id)
             if person is None:
-                raise NotFound(f"no person {person_id}")
+                raise NotFound(Refusal.PERSON_NOT_FOUND, person_id=person_id)
             scrub = identity_scrubber(person)
             tickets = await tx.tickets.linked_to_person(person_id)  # before their reports are unlinked
             await tx.tickets.scrub_texts(tickets, scrub)
             await tx.outbox.scrub_payloads(tickets, scrub)
-            await tx.outbox.forget_recipient(person_id=person_id, chat_id=person.telegram_user_id)
-            if person.telegram_user_id is not None:
-                await tx.people.forget_dialog_states(
-                    [f"{channel.value}:{person.telegram_user_id}" for channel in Channel]
-                )
-            if person.telegram_user_id is not None:  # the bot's messages to them, sent or waiting
-                await tx.outgoing.forget_chat(channel=Channel.TELEGRAM, chat_id=person.telegram_user_id)
+            await tx.outbox.forget_recipient(person_id=person_id, chat_id=None)
+            await tx.people.forget_dialog_states(
+                [f"{identity.channel.value}:{identity.external_id}" for identity in person.identities]
+            )
+            for identity in person.identities:  # each channel's chat with them
+                if identity.chat_id is not None:
+                    await tx.outbox.forget_recipient(person_id=person_id, chat_id=identity.chat_id)
+                    # the bot's messages to them, sent or waiting
+                    await tx.outgoing.forget_chat(channel=identity.channel, chat_id=identity.chat_id)
             await tx.tickets.redact_feedback_by(person_id)
             await tx.reports.redact_by_reporter(person_id)
             for purpose in ConsentPurpose:
@@ -258,7 +264,7 @@ class People:
         """The community whose centre is nearest a shared location, if one is within reach. The
         location itself is not kept."""
         if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
-            raise InvalidInput("latitude must lie within ±90° and longitude within ±180°")
+            raise InvalidInput(Refusal.LOCATION_OUT_OF_RANGE)
         # A box a little larger than the reach narrows the candidates; the distance decides.
         span = reach_metres * 1.1 / 110_000  # degrees of latitude (one is at least 110.5 km)
         south, north = max(latitude - span, -90.0), min(latitude + span, 90.0)
@@ -287,19 +293,19 @@ class People:
         )
         return nearest if nearest is not None and nearest.metres <= reach_metres else None
 
-    async def message(self, user_id: int, key: str, *, now_suffix: str) -> bool:
-        """Queue a plain message (a catalog key) for the person behind a channel account."""
+    async def message(self, user_id: int | str, key: str, *, now_suffix: str, channel: Channel) -> bool:
+        """Queue a plain message (a catalog key) for the person behind an account on ``channel``."""
         async with self.database.transaction() as tx:
-            person = await tx.people.by_telegram_id(user_id)
+            person = await tx.people.by_identity(channel, str(user_id))
             if person is None or not person.active:
                 return False
             told = disclosure.payload_for(
-                "dialog_message", disclosure.relation_to(person, None), {"message_key": key}
+                AlertKind.DIALOG_MESSAGE, disclosure.relation_to(person, None), {"message_key": key}
             )
             if told is None:
                 return False
             alert = await tx.outbox.queue(
-                event="dialog_message",
+                event=AlertKind.DIALOG_MESSAGE,
                 payload=told,
                 now=self.clock.now(),
                 ticket_id=None,
@@ -313,7 +319,7 @@ class People:
         async with self.database.transaction() as tx:
             roots = await tx.areas.children(None)
         if not roots:
-            raise NotFound("no areas are set up")
+            raise NotFound(Refusal.AREAS_NONE)
         return roots[0]
 
     # --- workers' groups ----------------------------------------------------------------------------
@@ -330,20 +336,20 @@ class People:
                 exact = [area for area in matches if name.lower() in (area.name, area.name_en.lower())]
                 matches = [by_code] if by_code is not None else exact or matches
                 if len(matches) != 1:
-                    raise InvalidInput(f"no single area is called {name[:50]}")
+                    raise InvalidInput(Refusal.GROUP_AREA_AMBIGUOUS, name=name[:50])
                 area = matches[0]
             else:
                 own = await tx.areas.get(next(iter(person.area_ids))) if len(person.area_ids) == 1 else None
                 if own is None:
-                    raise InvalidInput("name the area after the command")
+                    raise InvalidInput(Refusal.GROUP_AREA_MISSING)
                 area = own
             if not manages(person, await routing.area_chain(tx, area.id)):
-                raise Forbidden("that area is not one of yours")
+                raise Forbidden(Refusal.GROUP_AREA_NOT_YOURS)
             # Moving a group registered for another area takes that area's group away: only someone
             # who manages that area too may do it.
             current = await tx.groups.by_chat(chat_id)
             if current is not None and not manages(person, await routing.area_chain(tx, current.area_id)):
-                raise Forbidden("this group belongs to an area that is not one of yours")
+                raise Forbidden(Refusal.GROUP_NOT_YOURS)
             return await tx.groups.register(
                 area_id=area.id,
                 chat_id=chat_id,
@@ -360,7 +366,7 @@ class People:
             if group is None:
                 return False
             if not manages(person, await routing.area_chain(tx, group.area_id)):
-                raise Forbidden("this group belongs to an area that is not one of yours")
+                raise Forbidden(Refusal.GROUP_NOT_YOURS)
             return await tx.groups.unregister(chat_id)
 
     async def group_area(self, chat_id: int) -> Area | None:
@@ -369,7 +375,7 @@ class People:
             return await tx.areas.get(group.area_id) if group is not None else None
 
     async def _group_manager(self, user_id: int) -> Person:
-        person = await self.known(user_id)
+        person = await self.known(user_id, channel=Channel.TELEGRAM)  # workers' groups are Telegram's
         if person is None or not person.active or person.role not in (Role.SUPERVISOR, Role.ADMIN):
-            raise Forbidden("only an enrolled supervisor can set up a workers' group")
+            raise Forbidden(Refusal.GROUP_SUPERVISORS_ONLY)
         return person

@@ -23,14 +23,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from casework import disclosure, routing
 from casework.clock import Clock
-from casework.domain import OutboxAlert, OutboxStatus, Role
+from casework.domain import AlertKind, Channel, OutboxAlert, OutboxStatus, Role
 from casework.notify import Notifier, NotifierError, Recipient
-from storage import Database
-from storage.repositories import Transaction
+from casework.unit_of_work import Transaction, UnitOfWork
 
 log = logging.getLogger(__name__)
 
-UNDELIVERABLE_EVENT = "alert_undeliverable"
+UNDELIVERABLE_EVENT = AlertKind.ALERT_UNDELIVERABLE
 
 
 class Outcome(StrEnum):
@@ -61,12 +60,19 @@ class AlertDelivery:
     """Delivers one outbox alert; safe to call twice for the same alert, from any process."""
 
     def __init__(
-        self, database: Database, notifier: Notifier, clock: Clock, retry: RetryPolicy | None = None
+        self,
+        database: UnitOfWork,
+        notifier: Notifier,
+        clock: Clock,
+        retry: RetryPolicy | None = None,
+        *,
+        channel: Channel = Channel.TELEGRAM,
     ) -> None:
         self.database = database
         self.notifier = notifier
         self.clock = clock
         self.retry = retry or RetryPolicy()
+        self.channel = channel  # the notifier's: a person's chat is the one of their account there
         self.delivered = (
             asyncio.Event()
         )  # set after every successful delivery (tests and benchmarks wait on it)
@@ -76,7 +82,9 @@ class AlertDelivery:
             person = await tx.people.get(alert.recipient_person_id)
             if person is None or not person.active:
                 return None
-            return Recipient(person=person, chat_id=person.telegram_user_id, language=person.language)
+            account = person.identity_on(self.channel)
+            chat_id = account.chat_id if account is not None else None
+            return Recipient(person=person, chat_id=chat_id, language=person.language)
         return Recipient(person=None, chat_id=alert.recipient_chat_id, language="zh")
 
     async def deliver(self, alert_id: int) -> Outcome:

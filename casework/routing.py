@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import time
 from enum import StrEnum
 
-from casework.domain import OPEN_STATUSES, Person, Role, ServiceType, Ticket, WorkerGroup
-from storage.repositories import Transaction
+from casework.domain import OPEN_STATUSES, Channel, Person, Role, ServiceType, Ticket, WorkerGroup
+from casework.unit_of_work import Transaction
 
 ALERTED_WORKERS = 3
 
@@ -81,22 +81,27 @@ class CrisisStep:
 CRISIS_STAFF_ROLES = (Role.SOCIAL_WORKER, Role.SUPERVISOR)
 
 
-def reachable(person: Person) -> bool:
-    """Whether an alert can be delivered to the person: active, with a chat to send it to."""
-    return person.active and person.telegram_user_id is not None
+def reachable(person: Person, channel: Channel | None = None) -> bool:
+    """Whether an alert can be delivered to the person: active, with a chat to send it to on
+    ``channel``, the channel alerts go out on (on any channel, when none is named)."""
+    accounts = [identity for identity in person.identities if channel in (None, identity.channel)]
+    return person.active and any(identity.chat_id is not None for identity in accounts)
 
 
-async def crisis_steps(tx: Transaction, area_id: int, local_time: time) -> list[CrisisStep]:
+async def crisis_steps(
+    tx: Transaction, area_id: int, local_time: time, channel: Channel | None = None
+) -> list[CrisisStep]:
     """The steps a crisis in ``area_id`` climbs: the staff of the nearest area that has any (with every
     supervisor above it at once), then the staff of each area further up that has any, then whoever
     on the on-call list is on duty at ``local_time``, then the admins. Nobody is alerted twice, and
-    a step with nobody reachable is left out, so an unstaffed community goes straight to the next."""
+    a step with nobody reachable (on ``channel``, the channel alerts go out on) is left out, so an
+    unstaffed community goes straight to the next."""
     chain = await area_chain(tx, area_id)
     staff = [
         person
         for role in CRISIS_STAFF_ROLES
         for person in await tx.people.find(role=role, area_ids=chain)
-        if reachable(person)
+        if reachable(person, channel)
     ]
     alerted: set[int] = set()
     steps: list[CrisisStep] = []
@@ -121,7 +126,7 @@ async def crisis_steps(tx: Transaction, area_id: int, local_time: time) -> list[
     on_call = []
     for entry in on_duty:
         person = await tx.people.get(entry.person_id)
-        if person is not None and reachable(person) and person.id not in alerted:
+        if person is not None and reachable(person, channel) and person.id not in alerted:
             on_call.append(person)
             alerted.add(person.id)
     if on_call:
@@ -129,7 +134,7 @@ async def crisis_steps(tx: Transaction, area_id: int, local_time: time) -> list[
     admins = [
         person
         for person in await tx.people.find(role=Role.ADMIN)
-        if reachable(person) and person.id not in alerted
+        if reachable(person, channel) and person.id not in alerted
     ]
     if admins:
         steps.append(CrisisStep(CrisisReach.STAFF, None, tuple(admins)))

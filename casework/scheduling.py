@@ -1,23 +1,27 @@
 """APScheduler 3 for deadlines, reminders and follow-ups: jobs persist in the database, and only the
 process holding the scheduler lease runs them.
 
-Every process starts its scheduler paused, so follow-ups it schedules are written to the shared job
+Every process opens its scheduler paused, so follow-ups it schedules are written to the shared job
 store. One process at a time holds the lease (a row in the database, or a Redis lock) and runs its
-scheduler; if it stops, another takes the lease when it expires and runs what fell due meanwhile.
+scheduler; if it stops, another takes the lease when it expires and runs what fell due meanwhile. A
+scheduler runs the stored jobs with its own process's services (``JobExecutor``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
 import uuid
 from datetime import datetime, timedelta, tzinfo
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
+from apscheduler.executors.asyncio import AsyncIOExecutor
+from apscheduler.job import Job
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -27,7 +31,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from casework import jobs
 from casework.clock import Clock
-from storage import Database
+from casework.jobs import JobServices
+from casework.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +75,8 @@ def job_store_url(database_url: str) -> str:
 
 
 def build_scheduler(database_url: str, timezone: tzinfo) -> AsyncIOScheduler:
+    """A scheduler over the shared job store. It runs jobs once given its process's services
+    (``SchedulerRunner``); until then it can only keep them."""
     return AsyncIOScheduler(
         jobstores={
             "default": SQLAlchemyJobStore(
@@ -87,6 +94,41 @@ def build_scheduler(database_url: str, timezone: tzinfo) -> AsyncIOScheduler:
         },
         timezone=timezone,
     )
+
+
+def open_job_store(scheduler: AsyncIOScheduler) -> None:
+    """Open the job store, paused, so that follow-ups scheduled are written to it; no job runs yet."""
+    if scheduler.state == STATE_STOPPED:
+        scheduler.start(paused=True)
+
+
+class _WithServices:
+    """A stored job as the executor hands it to APScheduler's ``run_coroutine_job``: its function
+    given the services first; its id, arguments, grace time and name those of the job."""
+
+    def __init__(self, job: Job, services: JobServices) -> None:
+        self._job = job
+        self.func = functools.partial(job.func, services)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._job, name)
+
+    def __str__(self) -> str:
+        return str(self._job)
+
+
+class JobExecutor(AsyncIOExecutor):  # type: ignore[misc]
+    """Runs each stored job on the event loop with this process's services as its first argument.
+
+    An executor is APScheduler's own extension point for how a job is called (``_do_submit_job``);
+    the stored reference and arguments stay as they are, so jobs stored by any earlier version run."""
+
+    def __init__(self, services: JobServices) -> None:
+        super().__init__()
+        self.services = services
+
+    def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
+        super()._do_submit_job(_WithServices(job, self.services), run_times)
 
 
 def install_recurring_jobs(scheduler: AsyncIOScheduler) -> None:
@@ -126,12 +168,14 @@ def install_recurring_jobs(scheduler: AsyncIOScheduler) -> None:
 
 
 class ScheduledFollowUps:
-    """``FollowUps`` kept in the scheduler's job store, one job per ticket and kind."""
+    """``FollowUps`` kept in the scheduler's job store, one job per ticket and kind (the store opened
+    on first use, so a process that never schedules one never opens it)."""
 
     def __init__(self, scheduler: AsyncIOScheduler) -> None:
         self.scheduler = scheduler
 
     def home_visit_due(self, ticket_id: int, at: datetime) -> None:
+        open_job_store(self.scheduler)
         self.scheduler.add_job(
             jobs.home_visit_reminder,
             "date",
@@ -143,6 +187,7 @@ class ScheduledFollowUps:
         )
 
     def survey_due(self, ticket_id: int, at: datetime) -> None:
+        open_job_store(self.scheduler)
         self.scheduler.add_job(
             jobs.satisfaction_survey,
             "date",
@@ -154,6 +199,7 @@ class ScheduledFollowUps:
         )
 
     def cancel(self, ticket_id: int) -> None:
+        open_job_store(self.scheduler)
         for kind in ("home_visit", "survey"):
             with contextlib.suppress(JobLookupError):
                 self.scheduler.remove_job(f"{kind}:{ticket_id}")
@@ -173,7 +219,7 @@ def process_identity() -> str:
 class LeaseLeadership:
     """Leadership as a lease row in the database (works on SQLite and PostgreSQL alike)."""
 
-    def __init__(self, database: Database, clock: Clock, *, ttl: timedelta = timedelta(seconds=30)) -> None:
+    def __init__(self, database: UnitOfWork, clock: Clock, *, ttl: timedelta = timedelta(seconds=30)) -> None:
         self.database = database
         self.clock = clock
         self.ttl = ttl
@@ -218,24 +264,27 @@ class RedisLeadership:
 
 
 class SchedulerRunner:
-    """Runs the scheduler while this process leads, keeps it paused otherwise."""
+    """Runs the scheduler, its jobs given ``services``, while this process leads; keeps it paused
+    otherwise. The scheduler is handed to it before it is opened."""
 
     def __init__(
         self,
         scheduler: AsyncIOScheduler,
         leadership: Leadership,
+        services: JobServices,
         *,
         renew_every: timedelta = timedelta(seconds=10),
     ) -> None:
+        scheduler.add_executor(JobExecutor(services), "default")
         self.scheduler = scheduler
         self.leadership = leadership
+        self.services = services
         self.renew_every = renew_every
         self.leading = False
 
     def start_paused(self) -> None:
         """Open the job store so follow-ups can be scheduled, without running any job yet."""
-        if self.scheduler.state == STATE_STOPPED:
-            self.scheduler.start(paused=True)
+        open_job_store(self.scheduler)
 
     async def step(self) -> bool:
         self.start_paused()

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from casework.disclosure import Relation
-from casework.domain import OutboxAlert
+from casework.domain import AlertKind, OutboxAlert
+from dialogs.catalog import TicketSummary
 from dialogs.engine import action_button
 from dialogs.messages import Button, Reply, rows
 
@@ -19,19 +20,34 @@ def _ticket_args(payload: dict[str, Any], language: str) -> dict[str, Any]:
         "area": (ticket.get("area_en") or ticket.get("area", ""))
         if language == "en"
         else ticket.get("area", ""),
-        "summary": ticket.get("summary") or "-",
+        "summary": TicketSummary(ticket["summary"]) if ticket.get("summary") else "-",
     }
 
 
 # What a volunteer hears of a household they flagged: its stage, in words of its own (not "your case").
 VOLUNTEER_EVENTS = frozenset(
-    {"case_claimed", "case_acknowledged", "case_visited", "case_resolved", "case_closed"}
+    {
+        AlertKind.CASE_CLAIMED,
+        AlertKind.CASE_ACKNOWLEDGED,
+        AlertKind.CASE_VISITED,
+        AlertKind.CASE_RESOLVED,
+        AlertKind.CASE_CLOSED,
+    }
+)
+# Alerts that tell staff of a ticket's state and why, and offer to view it.
+STATE_EVENTS = frozenset(
+    {
+        AlertKind.TICKET_ESCALATED,
+        AlertKind.TICKET_ASSIGNED,
+        AlertKind.REFERRAL_DECLINED,
+        AlertKind.REFERRAL_UNATTENDED,
+    }
 )
 
 
 def alert_reply(alert: OutboxAlert, language: str) -> Reply:
     payload = alert.payload
-    event = alert.event or str(payload.get("event", ""))
+    event = alert.event
     if payload.get("audience") == Relation.VOLUNTEER and event in VOLUNTEER_EVENTS:
         return Reply(
             key=f"alert.volunteer.{event}", args={"reference": _ticket_args(payload, language)["reference"]}
@@ -46,8 +62,13 @@ def alert_reply(alert: OutboxAlert, language: str) -> Reply:
         else []
     )
     if payload.get("linked"):
-        args["summary"] += "\n🔗 " + " ".join(payload["linked"])
-    if event == "ticket_opened":
+        linked = "\n🔗 " + " ".join(payload["linked"])
+        summary = args["summary"]
+        args["summary"] = (
+            TicketSummary(summary.stored, linked) if isinstance(summary, TicketSummary) else summary + linked
+        )
+    key = f"alert.{event.value}"
+    if event is AlertKind.TICKET_OPENED:
         buttons = [
             *on_it,
             action_button("alert.button.claim", "claim", ticket_id),
@@ -55,53 +76,58 @@ def alert_reply(alert: OutboxAlert, language: str) -> Reply:
             action_button("alert.button.refer", "refer", ticket_id),
             action_button("alert.button.close", "close", ticket_id),
         ]
-    elif event == "ticket_taken":
+    elif event is AlertKind.TICKET_TAKEN:
         args["holder"] = payload.get("holder", "")
-    elif event in ("ticket_escalated", "ticket_assigned", "referral_declined", "referral_unattended"):
+    elif event in STATE_EVENTS:
         args["reason"] = f"escalation.{payload.get('reason', 'unclaimed')}"
         args["level"] = payload.get("level", 1)
         buttons = [*on_it, action_button("alert.button.view", "view", ticket_id)]
-    elif event == "crisis_alert":
+    elif event is AlertKind.CRISIS_ALERT:
         args["why"] = "crisis.why.unanswered" if payload.get("step") else "crisis.why.unstaffed"
         buttons = [
             *on_it,
             action_button("alert.button.claim", "claim", ticket_id),
             action_button("alert.button.view", "view", ticket_id),
         ]
-    elif event == "crisis_acknowledged":
+    elif event is AlertKind.CRISIS_ACKNOWLEDGED:
         args["by"] = payload.get("by", "")
         buttons = [action_button("alert.button.view", "view", ticket_id)]
-    elif event == "referral_requested":
+    elif event is AlertKind.REFERRAL_REQUESTED:
         referral = payload.get("referral") or {}
         args.update({"from": referral.get("from", ""), "reason": referral.get("reason") or "-"})
         buttons = [
             action_button("alert.button.accept", "accept_referral", referral.get("id", 0)),
             action_button("alert.button.decline", "decline_referral", referral.get("id", 0)),
         ]
-    elif event == "referral_completed":
+    elif event is AlertKind.REFERRAL_COMPLETED:
         args["outcome"] = payload.get("outcome", "")
-    elif event == "home_visit_due":
+    elif event is AlertKind.HOME_VISIT_DUE:
         buttons = [
             action_button("alert.button.visited", "visited", ticket_id),
             action_button("alert.button.view", "view", ticket_id),
         ]
-    elif event == "satisfaction_survey":
+    elif event is AlertKind.SATISFACTION_SURVEY:
         buttons = [action_button("alert.button.rate", "rate", f"{ticket_id}:{n}", n=n) for n in range(1, 6)]
-    elif event == "weekly_digest":
+    elif event is AlertKind.WEEKLY_DIGEST:
         args.update(
             {key: "-" if value is None else value for key, value in (payload.get("digest") or {}).items()}
         )
-    elif event == "alert_undeliverable":
+    elif event is AlertKind.ALERT_UNDELIVERABLE:
         failed = payload.get("failed") or {}
-        args.update({"failed_event": failed.get("event", ""), "reason": failed.get("reason", "")})
+        kind = failed.get("event", "")
+        args.update(
+            {
+                "failed_event": f"alert.kind.{kind}" if kind in set(AlertKind) else kind,
+                "reason": failed.get("reason", ""),
+            }
+        )
         args["reference"] = (payload.get("ticket") or {}).get("reference", "-")
-    if event == "case_claimed" and payload.get("contact") is False:
-        event = "case_claimed_no_contact"  # they did not agree to be contacted: no promise of it
-    if event == "dialog_message":
+    if event is AlertKind.CASE_CLAIMED and payload.get("contact") is False:
+        key = "alert.case_claimed_no_contact"  # they did not agree to be contacted: no promise of it
+    if event is AlertKind.DIALOG_MESSAGE:
         return Reply(key=str(payload.get("message_key", "flow.reminder")))
-    if "referral" in payload and event in ("referral_accepted", "referral_declined"):
+    if "referral" in payload and event in (AlertKind.REFERRAL_ACCEPTED, AlertKind.REFERRAL_DECLINED):
         args["by"] = payload["referral"].get("by", "")
         args["decline_reason"] = payload["referral"].get("reason") or "-"
-    return Reply(
-        key=f"alert.{event}", args=args, buttons=rows(buttons, 5 if event == "satisfaction_survey" else 2)
-    )
+    per_row = 5 if event is AlertKind.SATISFACTION_SURVEY else 2
+    return Reply(key=key, args=args, buttons=rows(buttons, per_row))

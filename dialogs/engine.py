@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from casework.clock import Clock
-from casework.domain import DomainError, Person, Role
+from casework.domain import Channel, DomainError, Person, Role
 from casework.people import People
 from casework.service import Casework
 from dialogs.catalog import Catalog
@@ -196,7 +196,7 @@ class DialogEngine:
         writes after the commit is written before the person's next turn reads it."""
         language = turn.language_hint if turn.language_hint in ("zh", "en") else self.default_language
         person, _ = await self.services.people.identify(
-            turn.user_id, display_name=turn.display_name, language=language
+            turn.user_id, channel=Channel(turn.channel), display_name=turn.display_name, language=language
         )
         state = await self.store.load(turn.key)
         found = state.to_json()
@@ -204,8 +204,8 @@ class DialogEngine:
         try:
             await self._dispatch(ctx)
         except DomainError as error:
-            log.info("turn refused: %s", type(error).__name__)
-            ctx.say("error.refused", reason=str(error))
+            log.info("turn refused: %s", error.code)  # the code alone: its arguments may name someone
+            ctx.replies.append(self.services.catalog.refusal_reply(error))
         if ctx.forgotten:
             if isinstance(self.store, ForgetfulStore):
                 await self.store.forget(turn.key)
@@ -338,12 +338,12 @@ class DialogEngine:
     async def _erased(self, key: str) -> bool:
         """Whether nobody is enrolled behind a channel key ("telegram:42") any more: every turn enrols
         its person first, so a conversation without one is of someone whose data was erased."""
-        _, _, user = key.partition(":")
+        name, _, user = key.partition(":")
         try:
-            user_id = int(user)
+            channel = Channel(name)
         except ValueError:
             return False
-        return await self.services.people.known(user_id) is None
+        return await self.services.people.known(user, channel=channel) is None
 
     # --- abandoned dialogs ------------------------------------------------------------------------
 

@@ -12,8 +12,9 @@ from casework.domain import (
     TicketStatus,
     Urgency,
 )
+from casework.opening import NewReport
 from casework.routing import CrisisReach
-from casework.service import NewReport
+from dialogs.catalog import summary_part, ticket_summary
 from dialogs.engine import Command, Ctx
 from nlu.types import Intent, Parse
 
@@ -69,7 +70,7 @@ async def on_crisis(ctx: Ctx, parse: Parse | None) -> bool:
             urgency=Urgency.CRITICAL,
             area_id=area_id,
             channel=Channel(ctx.turn.channel),
-            summary=" ".join(kinds),
+            summary=ticket_summary(*(summary_part("crisis", kind) for kind in kinds)),
             reporter_id=ctx.person.id,
         )
     )
@@ -140,11 +141,7 @@ async def start(ctx: Ctx, argument: str) -> None:
         try:
             person = await ctx.services.people.enrol(ctx.person.id, argument)
         except InvalidInput as error:
-            ctx.say(
-                f"enrol.{error}"
-                if str(error) in ("unknown_invite", "spent_invite")
-                else "enrol.unknown_invite"
-            )
+            ctx.replies.append(ctx.services.catalog.refusal_reply(error))
             return
         ctx.person = person
         ctx.say("enrol.done", role=f"role.{person.role.value}")

@@ -19,8 +19,8 @@ def clean_text(text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Turn:
-    channel: str  # "telegram" or "console"
-    user_id: int  # the person's id in that channel
+    channel: str  # a ``Channel`` value: "telegram" or "console"
+    user_id: int  # the person's account on that channel (their identity there, as a number)
     display_name: str = ""
     language_hint: str | None = None  # e.g. the Telegram client's language
     text: str | None = None

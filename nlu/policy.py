@@ -29,7 +29,7 @@ import yaml
 from scipy.sparse import csr_matrix
 from sklearn.linear_model import LogisticRegression
 
-from casework.domain import InvalidInput
+from casework.domain import InvalidInput, Refusal
 from nlu.language import detect_language, is_cjk, normalise
 from nlu.policy_terms import CONCEPT, Lexicon
 
@@ -145,23 +145,23 @@ def _texts(value: Any, where: str, *, at_least: int = 1) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or len([v for v in value if str(v).strip()]) < at_least:
-        raise InvalidInput(f"{where}: needs at least {at_least} text(s)")
+        raise InvalidInput(Refusal.POLICY_TEXTS_TOO_FEW, where=where, at_least=at_least)
     return tuple(str(v).strip() for v in value if str(v).strip())
 
 
 def _entry(raw: Any, index: int) -> PolicyEntry:
     if not isinstance(raw, dict) or not raw.get("id"):
-        raise InvalidInput(f"entries[{index}]: needs an id")
+        raise InvalidInput(Refusal.POLICY_ENTRY_NEEDS_ID, number=index)
     where = f"entry '{raw['id']}'"
     questions = raw.get("questions") or {}
     answer = raw.get("answer") or {}
     source = raw.get("source") or {}
     note = raw.get("local_note") or {}
     if not source.get("document") or not (source.get("articles") or source.get("section")):
-        raise InvalidInput(f"{where}: needs a source document and an article or section")
+        raise InvalidInput(Refusal.POLICY_ENTRY_NEEDS_SOURCE, entry=str(raw["id"]))
     for language in ("zh", "en"):
         if not str(answer.get(language, "")).strip() or not str(note.get(language, "")).strip():
-            raise InvalidInput(f"{where}: needs an answer and a local note in {language}")
+            raise InvalidInput(Refusal.POLICY_ENTRY_NEEDS_ANSWER, entry=str(raw["id"]), language=language)
     return PolicyEntry(
         id=str(raw["id"]),
         topic=str(raw.get("topic", "")),
@@ -191,11 +191,11 @@ class OutOfScope:
     def load(cls, path: Path = OUT_OF_SCOPE_FILE) -> OutOfScope:
         document: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
         if not isinstance(document, dict) or not isinstance(document.get("topics"), dict):
-            raise InvalidInput(f"{path.name}: expected a mapping with a 'topics' mapping")
+            raise InvalidInput(Refusal.POLICY_TOPICS_SHAPE, file=path.name)
         questions: list[str] = []
         for topic, raw in document["topics"].items():
             if not isinstance(raw, dict):
-                raise InvalidInput(f"{path.name}: topic '{topic}' needs zh and en questions")
+                raise InvalidInput(Refusal.POLICY_TOPIC_NEEDS_QUESTIONS, file=path.name, topic=str(topic))
             for language in ("zh", "en"):
                 questions.extend(_texts(raw.get(language), f"{path.name} {topic}.{language}"))
         field_words = _texts(document.get("in_field"), f"{path.name} in_field")
@@ -222,10 +222,12 @@ class PolicyKnowledgeBase:
         lexicon: Lexicon | None = None,
     ) -> None:
         if not entries:
-            raise InvalidInput("the knowledge base has no entries")
+            raise InvalidInput(Refusal.POLICY_NO_ENTRIES)
         ids = [entry.id for entry in entries]
         if len(set(ids)) != len(ids):
-            raise InvalidInput("knowledge base entry ids must be unique")
+            raise InvalidInput(
+                Refusal.POLICY_ENTRY_IDS_TWICE, ids=", ".join(sorted({i for i in ids if ids.count(i) > 1}))
+            )
         self.entries = entries
         self.confidence = confidence
         self.margin = margin
@@ -377,7 +379,7 @@ class PolicyKnowledgeBase:
     ) -> PolicyKnowledgeBase:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
         if not isinstance(document, dict) or not isinstance(document.get("entries"), list):
-            raise InvalidInput(f"{path.name}: expected a mapping with an 'entries' list")
+            raise InvalidInput(Refusal.POLICY_KNOWLEDGE_SHAPE, file=path.name)
         return cls(
             [_entry(raw, index) for index, raw in enumerate(document["entries"], start=1)],
             out_of_scope=OutOfScope.load(out_of_scope) if out_of_scope else None,
@@ -385,7 +387,7 @@ class PolicyKnowledgeBase:
 
     def ask(self, question: str, language: str | None = None, *, limit: int = 3) -> PolicyAnswer:
         if not question.strip():
-            raise InvalidInput("there is no question to answer")
+            raise InvalidInput(Refusal.POLICY_QUESTION_EMPTY)
         language = language or detect_language(question)
         terms = self.lexicon.terms(question)
         # A question that names the field itself (「养老金还能吃低保吗」) asks where it meets another one,

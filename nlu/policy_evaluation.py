@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from casework.domain import InvalidInput
+from casework.domain import InvalidInput, Refusal
 from nlu.policy import PolicyKnowledgeBase
 
 
@@ -37,17 +37,19 @@ class PolicyEvaluation:
 
 def load_policy_cases(path: Path) -> list[PolicyCase]:
     if not path.exists():
-        raise InvalidInput(f"{path}: no such file")
+        raise InvalidInput(Refusal.FILE_MISSING, file=str(path))
     document: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(document, dict) or not (document.get("answerable") or document.get("unanswerable")):
-        raise InvalidInput(f"{path.name}: expected 'answerable' and 'unanswerable' lists")
+        raise InvalidInput(Refusal.POLICY_CASES_SHAPE, file=path.name)
     cases = []
     for key in ("answerable", "unanswerable"):
         for number, raw in enumerate(document.get(key) or [], start=1):
             if not isinstance(raw, dict) or not str(raw.get("text", "")).strip():
-                raise InvalidInput(f"{path.name}: {key}[{number}] needs a text")
+                raise InvalidInput(Refusal.POLICY_CASE_NEEDS_TEXT, file=path.name, section=key, number=number)
             if key == "answerable" and not raw.get("expected"):
-                raise InvalidInput(f"{path.name}: {key}[{number}] needs an expected entry id")
+                raise InvalidInput(
+                    Refusal.POLICY_CASE_NEEDS_EXPECTED, file=path.name, section=key, number=number
+                )
             cases.append(
                 PolicyCase(
                     text=str(raw["text"]),
@@ -62,7 +64,7 @@ def evaluate_policy(knowledge: PolicyKnowledgeBase, cases: list[PolicyCase]) -> 
     known = {entry.id for entry in knowledge.entries}
     unknown = sorted({case.expected for case in cases if case.expected and case.expected not in known})
     if unknown:
-        raise InvalidInput(f"expected entries not in the knowledge base: {', '.join(unknown)}")
+        raise InvalidInput(Refusal.POLICY_CASES_UNKNOWN_ENTRIES, entries=", ".join(unknown))
     answerable = [case for case in cases if case.expected]
     unanswerable = [case for case in cases if not case.expected]
     top1 = right_sure = wrong_sure = unsure = 0

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from casework.domain import InvalidInput
+from casework.domain import InvalidInput, Refusal
 from nlu.language import is_cjk, normalise
 
 TERMS_FILE = Path(__file__).resolve().parent / "knowledge" / "terms.yml"
@@ -59,7 +59,7 @@ class Lexicon:
     def load(cls, path: Path = TERMS_FILE, user_dictionary: Path = USER_DICTIONARY) -> Lexicon:
         document: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
         if not isinstance(document, dict) or not isinstance(document.get("concepts"), dict):
-            raise InvalidInput(f"{path.name}: expected a mapping with a 'concepts' mapping")
+            raise InvalidInput(Refusal.POLICY_TERMS_SHAPE, file=path.name)
         chinese: dict[str, str] = {}
         if user_dictionary.exists():
             for line in user_dictionary.read_text(encoding="utf-8").splitlines():
@@ -69,7 +69,7 @@ class Lexicon:
         english: dict[tuple[str, ...], str] = {}
         for concept, forms in document["concepts"].items():
             if not isinstance(forms, list) or not forms:
-                raise InvalidInput(f"{path.name}: concept '{concept}' needs a list of words")
+                raise InvalidInput(Refusal.POLICY_TERMS_CONCEPT_WORDS, file=path.name, concept=str(concept))
             term = "" if concept == _STOP else CONCEPT + str(concept)
             for form in forms:
                 text = normalise(str(form))

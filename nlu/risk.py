@@ -26,7 +26,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 
-from casework.domain import InvalidInput
+from casework.domain import InvalidInput, Refusal
 from nlu.linear import LinearDecision, store_model, text_features
 
 log = logging.getLogger(__name__)
@@ -87,9 +87,12 @@ def load_corpus(path: Path = CORPUS_FILE) -> RiskCorpus:
     try:
         document = yaml.safe_load(raw)
     except yaml.YAMLError as error:
-        raise InvalidInput(f"{path}: not valid YAML ({error})") from error
+        mark = getattr(error, "problem_mark", None)
+        if mark is None:
+            raise InvalidInput(Refusal.FILE_NOT_YAML, file=str(path)) from error
+        raise InvalidInput(Refusal.FILE_NOT_YAML_AT, file=str(path), line=mark.line + 1) from error
     if not isinstance(document, dict) or not isinstance(document.get("critical"), dict):
-        raise InvalidInput(f"{path}: needs a 'critical' mapping of concepts")
+        raise InvalidInput(Refusal.RISK_CORPUS_SHAPE, file=str(path))
     texts: list[str] = []
     labels: list[str] = []
     groups: list[str] = []

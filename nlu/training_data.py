@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from casework.domain import InvalidInput
+from casework.domain import InvalidInput, Refusal
 from nlu.types import Entity
 
 RASA_PROJECT = Path(__file__).resolve().parent / "rasa"
@@ -58,10 +58,10 @@ def parse_annotated(line: str, where: str) -> tuple[str, tuple[Entity, ...]]:
                 spec = json.loads(match.group("json"))
             except json.JSONDecodeError:
                 raise InvalidInput(
-                    f"{where}: entity annotation {match.group(0)!r} is not valid JSON"
+                    Refusal.RASA_ANNOTATION_NOT_JSON, where=where, annotation=match.group(0)
                 ) from None
             if not isinstance(spec, dict) or "entity" not in spec:
-                raise InvalidInput(f"{where}: entity annotation {match.group(0)!r} names no entity")
+                raise InvalidInput(Refusal.RASA_ANNOTATION_NO_ENTITY, where=where, annotation=match.group(0))
             name, value = str(spec["entity"]), str(spec.get("value", surface))
         else:
             name, _, value = match.group("short").partition(":")
@@ -84,12 +84,12 @@ def _example_lines(block: Any, where: str) -> list[str]:
             if not stripped:
                 continue
             if not stripped.startswith("- "):
-                raise InvalidInput(f"{where}: example line {stripped!r} must start with '- '")
+                raise InvalidInput(Refusal.RASA_EXAMPLE_LINE, where=where, line=stripped)
             lines.append(stripped[2:].strip())
         return lines
     if isinstance(block, list):
         return [str(item["text"]).strip() if isinstance(item, dict) else str(item).strip() for item in block]
-    raise InvalidInput(f"{where}: 'examples' must be a block of '- ' lines")
+    raise InvalidInput(Refusal.RASA_EXAMPLES_NOT_BLOCK, where=where)
 
 
 def load_training_data(paths: Iterable[Path]) -> TrainingData:
@@ -99,18 +99,20 @@ def load_training_data(paths: Iterable[Path]) -> TrainingData:
         try:
             content = path.read_text(encoding="utf-8")
         except OSError as error:
-            raise InvalidInput(f"{path}: cannot be read ({type(error).__name__})") from None
+            raise InvalidInput(
+                Refusal.FILE_UNREADABLE, file=str(path), problem=type(error).__name__
+            ) from None
         digest.update(content.encode())
         try:
             document = yaml.safe_load(content)
         except yaml.YAMLError:
-            raise InvalidInput(f"{path}: not valid YAML") from None
+            raise InvalidInput(Refusal.FILE_NOT_YAML, file=str(path)) from None
         if not isinstance(document, dict) or not isinstance(document.get("nlu"), list):
-            raise InvalidInput(f"{path}: expected Rasa NLU data with a top-level 'nlu' list")
+            raise InvalidInput(Refusal.RASA_NOT_NLU_DATA, file=str(path))
         for index, item in enumerate(document["nlu"], start=1):
             where = f"{path.name}: nlu[{index}]"
             if not isinstance(item, dict):
-                raise InvalidInput(f"{where}: expected a mapping")
+                raise InvalidInput(Refusal.RASA_ITEM_NOT_MAPPING, where=where)
             if "intent" in item:
                 intent = str(item["intent"])
                 for line in _example_lines(item.get("examples", ""), where):

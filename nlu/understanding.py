@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from casework.domain import InvalidInput, ServiceType, Urgency
+from casework.domain import InvalidInput, Refusal, ServiceType, Urgency
 from nlu.crisis import CrisisScreener
 from nlu.embedded import EmbeddedModel
 from nlu.language import detect_language
@@ -77,7 +77,7 @@ class ParseAssembler:
 
 def require_text(text: str) -> str:
     if not text or not text.strip():
-        raise InvalidInput("there is no text to understand")
+        raise InvalidInput(Refusal.NLU_TEXT_EMPTY)
     return text
 
 

@@ -1,16 +1,17 @@
-"""Engine and transaction factory. Build one ``Database`` at start-up and pass it in."""
+"""Engine and transactions. Build one ``Database`` at start-up and pass it in."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import PoolResetState, event, text
+from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -18,7 +19,8 @@ from storage.repositories import Transaction
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
-    # Let SQLAlchemy, not the driver, decide when transactions begin (see _sqlite_begin).
+    # SQLAlchemy, not the driver, begins transactions (_sqlite_begin): the set-up the SQLite dialect's
+    # documentation gives for transactions that also cover reads and savepoints.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -28,23 +30,17 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Any) -> None:
-    # Take the write lock up front: a deferred transaction that reads, then writes, can fail with
-    # "database is locked" when another writer got in between, whatever the busy timeout. Straight to
-    # the driver, one trip to aiosqlite's thread (through SQLAlchemy's cursor, a statement takes
-    # three: open the cursor, execute, close it); a failure is raised as SQLAlchemy would raise it.
+    # IMMEDIATE takes the write lock up front: a deferred transaction that reads, then writes, can fail
+    # with "database is locked" when another writer got in between, whatever the busy timeout.
+    # Sent on aiosqlite's own connection (SQLAlchemy's AdaptedConnection.run_async), one trip to its
+    # thread where ``connection.exec_driver_sql`` takes three (bench/README.md); a failure is raised as
+    # SQLAlchemy raises a statement's.
     try:
         connection.connection.dbapi_connection.run_async(
-            lambda driver: driver.execute_fetchall("BEGIN IMMEDIATE")
+            lambda aiosqlite: aiosqlite.execute_fetchall("BEGIN IMMEDIATE")
         )
     except sqlite3.Error as error:
         raise DBAPIError.instance("BEGIN IMMEDIATE", None, error, sqlite3.Error) from None
-
-
-def _sqlite_reset(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
-    # In place of the pool's rollback of every connection it takes back: nearly all come back after
-    # their commit or rollback, and with aiosqlite each rollback is a trip to the connection's thread.
-    if state.asyncio_safe and dbapi_connection.driver_connection.in_transaction:
-        dbapi_connection.rollback()
 
 
 @dataclass(slots=True)
@@ -58,42 +54,54 @@ class Database:
         self.engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
         self._unit: ContextVar[_Unit | None] = ContextVar(f"unit-{id(self)}", default=None)
-        # SQLite has one writer at a time. Transactions of this process queue here rather than poll
-        # the file lock, which sleeps ever longer between tries when many wait (other processes still
-        # meet the busy timeout).
-        self._writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
-        self._writing: ContextVar[bool] = ContextVar(f"writing-{id(self)}", default=False)
-
-    @asynccontextmanager
-    async def _write_turn(self) -> AsyncIterator[None]:
-        if self._writer is None or self._writing.get():
-            yield
-            return
-        async with self._writer:
-            token = self._writing.set(True)
-            try:
-                yield
-            finally:
-                self._writing.reset(token)
+        # SQLite has one writer at a time. This process's transactions queue for it here rather than
+        # poll the file lock, which sleeps ever longer between tries when many wait (other processes
+        # still meet the busy timeout).
+        self._one_writer: AbstractAsyncContextManager[Any] = (
+            asyncio.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        )
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
     @asynccontextmanager
-    async def unit_of_work(self) -> AsyncIterator[Transaction]:
-        """One database transaction around everything this task does until the block ends.
+    async def transaction(self, *, savepoint: bool = True) -> AsyncIterator[Transaction]:
+        """Everything done through the yielded repositories commits together, or not at all.
 
-        Transactions opened inside it become savepoints of it (one that fails rolls back alone, as it
-        would on its own), and ``after_commit`` work waits for the outer commit: a channel records an
-        update as handled together with all its effects, or not at all.
+        Inside a unit of work it is a savepoint of the unit's transaction: one that fails rolls back
+        alone, as it would on its own, and what it wrote commits with the unit. ``savepoint=False`` is
+        for a block that need not fail alone (it only reads, or its failure should fail the whole unit
+        anyway): inside a unit of work it runs in the unit's transaction as it is, without the
+        savepoint's two statements and the ORM session's bookkeeping.
+        """
+        unit = self._unit.get()
+        if unit is None:
+            async with self._one_writer, self._sessions() as session, session.begin():
+                yield Transaction(session, self.dialect)
+        elif not savepoint:
+            yield unit.tx
+        else:
+            async with unit.tx.session.begin_nested():
+                # The SAVEPOINT now: the session would set it only when it next used the connection,
+                # after any statement a repository sent the connection itself.
+                await unit.tx.session.connection()
+                yield unit.tx
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[Transaction]:
+        """One database transaction around everything this task does until the block ends: a channel
+        records an update as handled together with all its effects, or not at all.
+
+        ``transaction`` blocks inside it are savepoints of it, and ``after_commit`` and
+        ``when_committed`` work waits for its commit.
         """
         if self._unit.get() is not None:
             raise RuntimeError("a unit of work is already open in this task")
         # The transaction is the connection's; the ORM session joins it the first time a repository
         # uses it (its commit then flushes without committing, and its savepoints are the
         # connection's), so a turn that needs no ORM does without its bookkeeping.
-        async with self._write_turn(), self.engine.connect() as connection:
+        async with self._one_writer, self.engine.connect() as connection:
             session = self._sessions(bind=connection)
             unit = _Unit(Transaction(session, self.dialect, connection))
             token = self._unit.set(unit)
@@ -117,35 +125,9 @@ class Database:
         if failures:
             raise failures[0]
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
-        """One unit of work: everything done through the yielded repositories commits together."""
-        unit = self._unit.get()
-        if unit is not None:
-            async with unit.tx.session.begin_nested():
-                # The SAVEPOINT now: the session would set it only when it next used the connection,
-                # after any statement a repository sent the connection itself.
-                await unit.tx.session.connection()
-                yield unit.tx
-            return
-        async with self._write_turn(), self._sessions() as session, session.begin():
-            yield Transaction(session, self.dialect)
-
-    @asynccontextmanager
-    async def without_savepoint(self) -> AsyncIterator[Transaction]:
-        """Like ``transaction``, for a block that only reads, or writes with one statement: inside a
-        unit of work it runs in the unit's own transaction, without a savepoint of its own (it has
-        nothing partial to undo; a database error in it fails the whole unit, which then commits
-        nothing). Outside one it is a transaction of its own."""
-        unit = self._unit.get()
-        if unit is not None:
-            yield unit.tx
-            return
-        async with self.transaction() as tx:
-            yield tx
-
     def after_commit(self, callback: Callable[[], None]) -> None:
-        """Run ``callback`` once what was written is committed: now, or when the open unit of work is."""
+        """Call ``callback`` once what was written is committed: now, or when the open unit of work
+        commits. For code that cannot wait, as a wake-up or a follow-up scheduled."""
         unit = self._unit.get()
         if unit is None:
             callback()
@@ -153,9 +135,9 @@ class Database:
             unit.after_commit.append(callback)
 
     async def when_committed(self, work: Callable[[], Awaitable[None]]) -> None:
-        """Do ``work`` once what was written is committed: now, or right after the open unit of work
-        commits (awaited there, in turn with ``after_commit`` callbacks, before its block is left).
-        For a write outside the database that must not happen when the unit's own writes do not."""
+        """``after_commit`` for async work, awaited: now, or right after the open unit of work commits,
+        before its block is left. For a write outside the database that must not happen when the unit's
+        own writes do not; a failure of it is raised from the unit's block (after the rest has run)."""
         unit = self._unit.get()
         if unit is None:
             await work()
@@ -180,10 +162,9 @@ def lost_connection(error: BaseException) -> bool:
 
 def create_database(url: str, *, echo: bool = False) -> Database:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30}, pool_reset_on_return=None)
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
-        event.listen(engine.sync_engine, "reset", _sqlite_reset)
     else:
         # As many pooled connections as updates are commonly handled at once: a connection beyond
         # pool_size (an overflow one) is closed when returned and opened anew for the next burst,

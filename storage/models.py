@@ -125,7 +125,6 @@ class PersonRow(Base):
     __tablename__ = "people"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     display_name: Mapped[str] = mapped_column(String(200), default="")
     language: Mapped[str] = mapped_column(String(8), default="zh")
     role: Mapped[Role] = mapped_column(_enum(Role, "role"), default=Role.RECIPIENT)
@@ -138,6 +137,25 @@ class PersonRow(Base):
     erased_at: Mapped[datetime | None]
 
     areas: Mapped[list[AreaRow]] = relationship(secondary=person_areas, lazy="selectin")
+    identities: Mapped[list[IdentityRow]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class IdentityRow(Base):
+    """A person's account on a channel, as the channel names it (a Telegram user id, a console
+    account): whom a turn on that channel comes from, and where the bot writes to them. Text, so that
+    every channel's accounts fit one column whatever their form: Telegram numbers its users, a login on
+    a web page is a name. An account is one person's, and a person has at most one a channel."""
+
+    __tablename__ = "identities"
+
+    channel: Mapped[Channel] = mapped_column(_enum(Channel, "identity_channel"), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("person_id", "channel"),)
 
 
 class HouseholdRow(Base):
@@ -174,12 +192,8 @@ class TicketRow(Base):
     resolve_deadline: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
-    assigned_at: Mapped[datetime | None]
-    in_progress_at: Mapped[datetime | None]
-    referred_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
-    reopened_at: Mapped[datetime | None]
     visited_at: Mapped[datetime | None]
     needs_home_visit: Mapped[bool] = mapped_column(default=False, server_default=false())
     escalation_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

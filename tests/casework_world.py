@@ -5,12 +5,25 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from bot.bootstrap import bootstrap
 from casework.clock import ManualClock
-from casework.deadlines import DeadlinePolicy
-from casework.domain import AreaLevel, Channel, Organisation, OutboxStatus, Person, Role, ServiceType, Urgency
-from casework.relay import AlertDelivery, OutboxRelay
-from casework.service import Casework, FollowUpWork, NewReport
+from casework.domain import (
+    AreaLevel,
+    Channel,
+    Identity,
+    Organisation,
+    OutboxStatus,
+    Person,
+    Role,
+    ServiceType,
+    Urgency,
+)
+from casework.follow_ups import FollowUpWork
+from casework.opening import NewReport
+from casework.relay import OutboxRelay
+from casework.service import Casework
 from storage import Database
+from tests.conftest import settings_for
 from tests.doubles import RecordingFollowUps, RecordingNotifier
 
 START = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai, a Monday
@@ -104,7 +117,7 @@ async def build_world(database: Database) -> World:
         for number, (name, spec) in enumerate(specs.items(), start=1):
             people[name] = await tx.people.add(
                 now=now,
-                telegram_user_id=1000 + number,
+                identity=Identity(Channel.TELEGRAM, str(1000 + number)),
                 display_name=name,
                 role=spec["role"],  # type: ignore[arg-type]
                 area_ids=spec["areas"],  # type: ignore[arg-type]
@@ -112,17 +125,24 @@ async def build_world(database: Database) -> World:
                 organisation_id=spec.get("organisation"),  # type: ignore[arg-type]
             )
     follow_ups = RecordingFollowUps()
-    casework = Casework(database, clock, DeadlinePolicy.load(), follow_ups=follow_ups)
     notifier = RecordingNotifier()
-    relay = OutboxRelay(AlertDelivery(database, notifier, clock))
+    parts = bootstrap(
+        settings_for(database),
+        conversations=False,
+        database=database,
+        clock=clock,
+        notifier=notifier,
+        follow_ups=follow_ups,
+    )
+    assert isinstance(parts.relay, OutboxRelay)
     return World(
         database=database,
         clock=clock,
-        casework=casework,
+        casework=parts.casework,
         follow_ups=follow_ups,
-        work=FollowUpWork(casework),
+        work=parts.jobs.follow_ups,
         notifier=notifier,
-        relay=relay,
+        relay=parts.relay,
         areas=areas,
         people=people,
         agency=agency,

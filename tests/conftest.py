@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from bot.settings import Settings, load_settings
 from storage import Database, create_database
 from storage.migrate import upgrade
 from storage.models import Base
@@ -42,6 +43,13 @@ def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
     path = tmp_path / "needsbot.sqlite3"
     shutil.copyfile(sqlite_template, path)
     return f"sqlite+aiosqlite:///{path}"
+
+
+def settings_for(database: Database, **overrides: object) -> Settings:
+    """Settings for parts built on a test's ``database`` (``bootstrap(settings, database=database)``):
+    no Redis, and times in UTC, as the tests' clocks keep them, unless ``overrides`` say otherwise."""
+    url = database.engine.url.render_as_string(hide_password=False)
+    return load_settings(**{"database_url": url, "redis_url": None, "timezone": "UTC", **overrides})
 
 
 async def _emptied(url: str) -> Database:

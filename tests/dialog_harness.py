@@ -6,24 +6,22 @@ import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.bootstrap import bootstrap
 from casework.clock import ManualClock
-from casework.deadlines import DeadlinePolicy
-from casework.domain import AreaLevel, Person, Role, ServiceType
+from casework.domain import AreaLevel, Channel, Identity, Person, Role, ServiceType
+from casework.follow_ups import FollowUpWork
 from casework.people import People
-from casework.relay import AlertDelivery, OutboxRelay
-from casework.service import Casework, FollowUpWork
-from dialogs.app import build_engine
+from casework.relay import OutboxRelay
+from casework.service import Casework
 from dialogs.catalog import Catalog
-from dialogs.engine import DialogEngine, Services
+from dialogs.engine import DialogEngine
 from dialogs.messages import Button, Reply
 from dialogs.state import MemoryDialogStore, MemoryLocks
 from dialogs.turn import Turn
-from nlu import embedded
-from nlu.crisis import CrisisScreener
 from nlu.policy import PolicyKnowledgeBase
-from nlu.understanding import EmbeddedClassifier, ParseAssembler
 from storage import Database
 from tests.casework_world import START
+from tests.conftest import settings_for
 from tests.doubles import RecordingFollowUps, RecordingNotifier
 
 _MODEL_DIR = Path(__file__).resolve().parent.parent / "var" / "test-nlu"
@@ -120,11 +118,11 @@ class Harness:
     ) -> Person:
         """A person already enrolled with this role (as an invite would do)."""
         async with self.database.transaction() as tx:
-            person = await tx.people.by_telegram_id(user_id)
+            person = await tx.people.by_identity(Channel.CONSOLE, str(user_id))
             if person is None:
                 person = await tx.people.add(
                     now=self.clock.now(),
-                    telegram_user_id=user_id,
+                    identity=Identity(Channel.CONSOLE, str(user_id)),
                     role=role,
                     display_name=display_name or f"user {user_id}",
                     language=language,
@@ -173,33 +171,30 @@ async def build_harness(database: Database) -> Harness:
             name="阳光社工", service_types=list(ServiceType), area_ids=[s1.id], now=now
         )
         areas = {"d": district.id, "s1": s1.id, "c1": c1.id, "c2": c2.id}
-    catalog = Catalog.load()
-    screener = CrisisScreener.load(model_dir=_MODEL_DIR)
-    classifier = EmbeddedClassifier(embedded.load_or_train(_MODEL_DIR), ParseAssembler(screener))
     follow_ups = RecordingFollowUps()
-    casework = Casework(database, clock, DeadlinePolicy.load(), follow_ups=follow_ups)
-    people = People(database, clock)
-    services = Services(
-        nlu=classifier,
-        screener=screener,
-        knowledge=_knowledge_base(),
-        casework=casework,
-        people=people,
-        catalog=catalog,
-        clock=clock,
-    )
-    engine = build_engine(services, MemoryDialogStore(), MemoryLocks())
     notifier = RecordingNotifier()
+    parts = bootstrap(
+        settings_for(database, nlu_model_dir=_MODEL_DIR),
+        database=database,
+        clock=clock,
+        notifier=notifier,
+        follow_ups=follow_ups,
+        knowledge=_knowledge_base(),
+        dialog_store=MemoryDialogStore(),
+        locks=MemoryLocks(),
+    )
+    assert parts.conversations is not None
+    assert isinstance(parts.relay, OutboxRelay)
     return Harness(
         database=database,
         clock=clock,
-        engine=engine,
-        casework=casework,
-        people=people,
-        catalog=catalog,
+        engine=parts.conversations.engine,
+        casework=parts.casework,
+        people=parts.people,
+        catalog=parts.conversations.catalog,
         notifier=notifier,
-        relay=OutboxRelay(AlertDelivery(database, notifier, clock)),
-        work=FollowUpWork(casework),
+        relay=parts.relay,
+        work=parts.jobs.follow_ups,
         follow_ups=follow_ups,
         areas=areas,
     )

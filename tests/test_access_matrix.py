@@ -37,6 +37,8 @@ import pytest
 
 from casework.access import Forbidden, Operation, check, covers
 from casework.domain import (
+    Channel,
+    Identity,
     Person,
     Referral,
     ReferralStatus,
@@ -273,7 +275,6 @@ CASES = parse_matrix(MATRIX)
 def person(role: Role, situation: Situation) -> Person:
     return Person(
         id=ACTOR,
-        telegram_user_id=900_001,
         display_name=f"the {role.value}",
         language="zh",
         role=role,
@@ -283,6 +284,7 @@ def person(role: Role, situation: Situation) -> Person:
         active=situation.active,
         phone=None,
         created_at=NOW,
+        identities=(Identity(Channel.CONSOLE, "900001"),),
     )
 
 

@@ -14,23 +14,28 @@ from casework.access import Forbidden
 from casework.clock import SystemClock
 from casework.deadlines import DeadlinePolicy, SlaState
 from casework.domain import (
+    AlertKind,
     AreaLevel,
     Channel,
     Conflict,
+    Identity,
     InvalidInput,
     NotFound,
     OutboxAlert,
     OutboxStatus,
     ReferralStatus,
+    Refusal,
     ServiceType,
+    TicketAction,
     TicketStatus,
     Urgency,
     VulnerabilityTag,
 )
 from casework.notify import Recipient
+from casework.opening import same_household
 from casework.people import ERASED, People
 from casework.relay import AlertDelivery, OutboxRelay
-from casework.service import AlreadyClaimed, same_household
+from casework.working import AlreadyClaimed
 from dialogs.state import DialogState
 from storage import Database
 from storage.dialog_state import SqlDialogStore
@@ -146,8 +151,9 @@ async def test_the_first_claim_wins_and_the_others_alerts_say_who_has_it(world: 
     claimed = await world.casework.claim(world.people["zhao"], ticket.id)
     assert claimed.status is TicketStatus.ASSIGNED
     assert claimed.assignee_id == world.people["zhao"].id
-    with pytest.raises(AlreadyClaimed, match="zhao already has this ticket"):
+    with pytest.raises(AlreadyClaimed) as refused:
         await world.casework.claim(world.people["wang"], ticket.id)
+    assert (refused.value.code, refused.value.arguments) == (Refusal.CLAIM_TAKEN, {"holder": "zhao"})
     taken = await world.outbox("ticket_taken")
     assert {p for _, p, _ in taken} == world.who("wang", "li")
     assert await world.outbox("case_claimed") == [("case_claimed", world.people["resident"].id, None)]
@@ -169,7 +175,7 @@ async def test_two_workers_pressing_claim_at_once_get_one_winner(world: World) -
     assert losers[0].holder == ("wang" if winners[0].assignee_id == world.people["wang"].id else "li")
     async with world.database.transaction() as tx:
         events = [event.action for event in await tx.tickets.events(ticket.id)]
-    assert events.count("claimed") == 1
+    assert events.count(TicketAction.CLAIMED) == 1
 
 
 async def test_claiming_a_ticket_that_needs_a_visit_schedules_the_reminder(world: World) -> None:
@@ -194,7 +200,7 @@ async def test_a_case_is_worked_resolved_closed_and_reopened(world: World) -> No
     assert noted.status is TicketStatus.IN_PROGRESS
     with pytest.raises(InvalidInput):
         await world.casework.resolve(wang, ticket.id, "  ")
-    with pytest.raises(Conflict, match="resolve ticket"):
+    with pytest.raises(Conflict, match=Refusal.CLOSE_RESOLVE_FIRST):
         await world.casework.close(wang, ticket.id)
     resolved = await world.casework.resolve(wang, ticket.id, "申请了临时救助，房租已补上")
     assert resolved.outcome == "申请了临时救助，房租已补上"
@@ -229,7 +235,7 @@ async def test_a_supervisor_assigns_and_reassigns_within_the_area(world: World) 
     moved = await world.casework.assign(chief, ticket.id, world.people["wang"].id)
     assert moved.assignee_id == world.people["wang"].id
     assert {p for _, p, _ in await world.outbox("ticket_assigned")} == world.who("li", "wang")
-    with pytest.raises(InvalidInput, match="does not work in this ticket's area"):
+    with pytest.raises(InvalidInput, match=Refusal.ASSIGN_WORKER_OUTSIDE_AREA):
         await world.casework.assign(chief, ticket.id, world.people["zhou"].id)
     with pytest.raises(Forbidden):
         await world.casework.assign(world.people["wang"], ticket.id, world.people["li"].id)
@@ -245,7 +251,7 @@ async def test_a_referral_to_a_worker_is_accepted_and_moves_the_case(world: Worl
     assert referral.status is ReferralStatus.PENDING
     assert (await world.casework.status(wang, ticket.id)).status is TicketStatus.REFERRED
     assert ("referral_requested", zhou.id, None) in await world.outbox()
-    with pytest.raises(Conflict, match="already has a referral"):
+    with pytest.raises(Conflict, match=Refusal.REFER_UNDER_WAY):
         await world.casework.refer(wang, ticket.id, reason="again", to_person_id=world.people["li"].id)
     with pytest.raises(Forbidden):
         await world.casework.respond_to_referral(world.people["li"], referral.id, accept=True)
@@ -288,7 +294,7 @@ async def test_a_referral_to_an_agency_is_completed_with_its_outcome(world: Worl
         wang, ticket.id, reason="需要就业培训", to_organisation_id=world.agency.id
     )
     assert ("referral_requested", member.id, None) in await world.outbox()
-    with pytest.raises(Conflict, match="only an accepted referral"):
+    with pytest.raises(Conflict, match=Refusal.REFERRAL_NOT_ACCEPTED):
         await world.casework.complete_referral(member, referral.id, "done")
     await world.casework.respond_to_referral(member, referral.id, accept=True)
     view = await world.casework.view(member, ticket.id)
@@ -308,7 +314,7 @@ async def test_reading_a_case_is_written_to_its_trail_and_limited_to_the_area(wo
     ticket = (await world.casework.open_ticket(world.report())).ticket
     view = await world.casework.view(world.people["li"], ticket.id)
     assert view.reports[0].text == "家里房租交不起了"
-    assert view.sla is SlaState.ON_TRACK
+    assert world.casework.policy.state(view.ticket, world.clock.now()) is SlaState.ON_TRACK
     with pytest.raises(Forbidden):
         await world.casework.view(world.people["zhou"], ticket.id)
     with pytest.raises(Forbidden):
@@ -478,7 +484,7 @@ async def test_alerts_reach_the_notifier_through_the_relay(world: World) -> None
     assert await world.relay.run_once() == 3
     await world.casework.claim(world.people["wang"], ticket.id)
     await world.relay.run_once()
-    assert [alert.event for alert, _ in world.notifier.sent].count("ticket_opened") == 3
+    assert [alert.event for alert, _ in world.notifier.sent].count(AlertKind.TICKET_OPENED) == 3
     edited = {recipient.person.id for _, _, recipient in world.notifier.edited if recipient.person}
     assert edited == world.who("li", "zhao")
     assert "case_claimed" in world.notifier.events_for(f"person:{world.people['resident'].id}")
@@ -598,9 +604,10 @@ async def test_a_reference_one_may_not_read_is_refused_as_if_no_such_case_existe
 
 
 def telegram_id(world: World, name: str) -> int:
-    user_id = world.people[name].telegram_user_id
-    assert user_id is not None
-    return user_id
+    account = world.people[name].identity_on(Channel.TELEGRAM)
+    assert account is not None
+    assert account.chat_id is not None
+    return account.chat_id
 
 
 async def test_only_a_supervisor_whose_areas_cover_a_group_may_unregister_or_move_it(world: World) -> None:
@@ -664,8 +671,11 @@ async def test_erasure_leaves_no_name_phone_chat_id_or_conversation_state_behind
     async with world.database.transaction() as tx:
         resident = await tx.people.update(world.people["resident"].id, display_name="张秀英 Zhang")
         resident = await tx.people.update(resident.id, phone="+8613812345678")
-    chat_id = resident.telegram_user_id
-    assert chat_id is not None
+        # the console's demonstration account too
+        resident = await tx.people.add_identity(
+            resident.id, Identity(Channel.CONSOLE, "900001"), now=world.clock.now()
+        )
+    chat_id, wang_chat = telegram_id(world, "resident"), telegram_id(world, "wang")
     ticket = (await world.casework.open_ticket(world.report())).ticket
     await world.casework.claim(wang, ticket.id)
     await world.casework.add_note(
@@ -677,7 +687,7 @@ async def test_erasure_leaves_no_name_phone_chat_id_or_conversation_state_behind
     await world.casework.resolve(wang, ticket.id, "已链接临时救助，回访电话+86-13812345678")
     async with world.database.transaction() as tx:  # a message addressed to their chat alone
         await tx.outbox.queue(
-            event="dialog_message",
+            event=AlertKind.DIALOG_MESSAGE,
             payload={"message_key": "flow.reminder"},
             now=world.clock.now(),
             ticket_id=None,
@@ -685,16 +695,19 @@ async def test_erasure_leaves_no_name_phone_chat_id_or_conversation_state_behind
         )
     await OutboxRelay(AlertDelivery(world.database, ChatNotifier(), world.clock)).run_once()
     store = SqlDialogStore(world.database)
-    for key in (f"telegram:{chat_id}", f"console:{chat_id}", f"telegram:{wang.telegram_user_id}"):
+    for key in (f"telegram:{chat_id}", "console:900001", f"telegram:{wang_chat}"):
         await store.save(key, DialogState(flow="need", state="describe", data={"text": "张秀英"}))
     before = await all_alerts(world)
     assert any((alert.delivery_ref or {}).get("chat_id") == chat_id for alert in before)
     async with world.database.transaction() as tx:  # the bot's messages to both, and the rating's words
-        for to in (chat_id, wang.telegram_user_id):
-            assert to is not None
+        for channel, to in (
+            (Channel.TELEGRAM, chat_id),
+            (Channel.CONSOLE, 900_001),
+            (Channel.TELEGRAM, wang_chat),
+        ):
             await tx.outgoing.add(
                 [Outgoing("张秀英，您的编号是 SA-1")],
-                channel=Channel.TELEGRAM,
+                channel=channel,
                 chat_id=to,
                 update_id=1,
                 now=world.clock.now(),
@@ -716,14 +729,16 @@ async def test_erasure_leaves_no_name_phone_chat_id_or_conversation_state_behind
         dialog_keys = list(await tx.session.scalars(select(DialogStateRow.key)))
         messages_to = list(await tx.session.scalars(select(OutgoingRow.chat_id)))
         comments = list(await tx.session.scalars(select(FeedbackRow.comment)))
-    assert messages_to == [wang.telegram_user_id]
+    assert messages_to == [wang_chat]
     assert comments == [None]
     assert referral.reason == f"请直接联系{ERASED}：{ERASED}"
-    assert trail["referred"] == referral.reason
-    assert trail["note"] == f"{ERASED}说儿子欠了三万，手机 {ERASED}，下周再联系{ERASED}。Mrs {ERASED} agreed."
-    assert trail["resolved"] == f"已链接临时救助，回访电话{ERASED}"
+    assert trail[TicketAction.REFERRED] == referral.reason
+    assert trail[TicketAction.NOTE] == (
+        f"{ERASED}说儿子欠了三万，手机 {ERASED}，下周再联系{ERASED}。Mrs {ERASED} agreed."
+    )
+    assert trail[TicketAction.RESOLVED] == f"已链接临时救助，回访电话{ERASED}"
     assert kept is not None
-    assert kept.outcome == trail["resolved"]
+    assert kept.outcome == trail[TicketAction.RESOLVED]
     alerts = await all_alerts(world)
     theirs = [alert for alert in alerts if alert.recipient_person_id == resident.id]
     assert {alert.event for alert in theirs} == {"case_claimed", "case_resolved", "dialog_message"}
@@ -735,11 +750,11 @@ async def test_erasure_leaves_no_name_phone_chat_id_or_conversation_state_behind
         assert trace not in everything
     # Nobody else's deliveries or conversation are touched.
     assert all(
-        (alert.delivery_ref or {}).get("chat_id") == wang.telegram_user_id
+        (alert.delivery_ref or {}).get("chat_id") == wang_chat
         for alert in alerts
         if alert.recipient_person_id == wang.id
     )
-    assert dialog_keys == [f"telegram:{wang.telegram_user_id}"]
+    assert dialog_keys == [f"telegram:{wang_chat}"]
 
 
 async def test_a_report_submitted_twice_with_one_key_opens_one_ticket(world: World) -> None:

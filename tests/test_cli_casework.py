@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from bot.bootstrap import bootstrap
 from casework.clock import ManualClock
-from casework.deadlines import DeadlinePolicy
 from casework.domain import AreaLevel, Channel, Role, ServiceType, Urgency
+from casework.opening import NewReport
 from casework.scheduling import job_store_url
-from casework.service import Casework, NewReport
 from storage import create_database
 from tests.cli_runner import Needsbot
+from tests.conftest import settings_for
 from tests.doubles import RecordingFollowUps
 
 LONG_AGO = datetime.now(UTC) - timedelta(days=2)
@@ -53,9 +54,13 @@ def seed(database_url: str) -> dict[str, int]:
                         now=LONG_AGO, display_name=name, role=role, area_ids=[area.id], service_types=kinds
                     )
                     ids[name] = person.id
-            casework = Casework(
-                database, ManualClock(LONG_AGO), DeadlinePolicy.load(), follow_ups=RecordingFollowUps()
-            )
+            casework = bootstrap(
+                settings_for(database),
+                conversations=False,
+                database=database,
+                clock=ManualClock(LONG_AGO),
+                follow_ups=RecordingFollowUps(),
+            ).casework
             for number in (1, 2):
                 opened = await casework.open_ticket(
                     NewReport(
@@ -128,7 +133,7 @@ def test_a_supervisor_assigns_refers_closes_and_reopens_from_the_command_line(ne
         (
             ("tickets", "assign", "{first}", "--to", "{居民}"),
             1,
-            "tickets are assigned to active social workers",
+            "Tickets are assigned to active social workers",
         ),
         (("tickets", "close", "{first}", "--as", "{王}"), 1, "made as a supervisor or an admin"),
         (("tickets", "close", "{first}", "--as", "999"), 1, "no active person with id 999"),
@@ -152,7 +157,7 @@ def test_people_list_shows_roles_without_contact_details(needsbot: Needsbot) -> 
     workers = json.loads(needsbot("people", "list", "--role", "social_worker", "--json").output)
     assert [person["display_name"] for person in workers] == ["王", "李", "赵"]
     assert "phone" not in workers[0]
-    assert "telegram_user_id" not in workers[0]
+    assert "identities" not in workers[0]
 
 
 def test_the_scheduler_process_leads_installs_its_jobs_and_stops_cleanly(

@@ -83,7 +83,7 @@ def test_nlu_parse_reads_standard_input_one_json_object_per_line(needsbot: Needs
 def test_nlu_parse_of_nothing_is_a_clear_error(needsbot: Needsbot) -> None:
     result = needsbot("nlu", "parse", "   ")
     assert result.exit_code == 1
-    assert "there is no text to understand" in result.output
+    assert "There is no text to understand." in result.output
 
 
 def test_the_rasa_backend_without_a_server_answers_through_the_embedded_model(needsbot: Needsbot) -> None:

@@ -43,7 +43,7 @@ import pytest
 import yaml
 
 from casework.domain import Channel, Role, ServiceType, Urgency
-from casework.service import NewReport
+from casework.opening import NewReport
 from dialogs.messages import Button
 from dialogs.turn import Turn
 from storage import Database
@@ -76,7 +76,10 @@ async def _setup(harness: Harness, actions: list[dict[str, Any]], values: dict[s
             )
         elif name == "open_ticket":
             resident, _ = await harness.people.identify(
-                int(argument.get("reporter", OTHER_RESIDENT)), display_name="", language="zh"
+                int(argument.get("reporter", OTHER_RESIDENT)),
+                channel=Channel.CONSOLE,
+                display_name="",
+                language="zh",
             )
             opened = await harness.casework.open_ticket(
                 NewReport(
@@ -95,7 +98,7 @@ async def _setup(harness: Harness, actions: list[dict[str, Any]], values: dict[s
             values.update(ticket=opened.ticket.id, reference=opened.ticket.reference)
         elif name in ("claim", "resolve", "close"):
             async with harness.database.transaction() as tx:
-                actor = await tx.people.by_telegram_id(int(argument))
+                actor = await tx.people.by_identity(Channel.CONSOLE, str(argument))
             assert actor is not None, f"setup: nobody enrolled as {argument}"
             if name == "claim":
                 await harness.casework.claim(actor, values["ticket"])
@@ -187,7 +190,7 @@ async def test_conversation(database: Database, script: dict[str, Any]) -> None:
             assert text in chat.text(), f"{where}: {text!r} not in {chat.text()!r}"
     if "tickets" in script:
         async with harness.database.transaction() as tx:
-            person = await tx.people.by_telegram_id(USER)
+            person = await tx.people.by_identity(Channel.CONSOLE, str(USER))
             assert person is not None
             tickets = await tx.tickets.find(reporter_id=person.id)
             everything = await tx.tickets.find()

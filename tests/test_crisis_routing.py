@@ -9,8 +9,8 @@ from datetime import time, timedelta
 import pytest
 
 from casework.domain import Channel, ConsentPurpose, Person, Role, ServiceType, Ticket, Urgency
+from casework.opening import NewReport, Opened
 from casework.routing import CrisisReach
-from casework.service import NewReport, Opened
 from dialogs.alerts import alert_reply
 from dialogs.messages import Reply
 from dialogs.turn import Turn
@@ -32,7 +32,9 @@ async def harness(database: Database) -> Harness:
 async def open_crisis(harness: Harness, area: str = "c1", *, reporter: int | None = RESIDENT) -> Opened:
     reporter_id = None
     if reporter is not None:
-        person, _ = await harness.people.identify(reporter, display_name="", language="zh")
+        person, _ = await harness.people.identify(
+            reporter, channel=Channel.CONSOLE, display_name="", language="zh"
+        )
         reporter_id = person.id
     return await harness.casework.open_ticket(
         NewReport(
@@ -162,7 +164,7 @@ async def test_i_am_on_it_stops_the_climb_and_tells_the_others_and_the_person(ha
     assert await harness.work.escalate_crises() == 0
     assert await alerts_to(harness, street) == []
     assert "crisis_acknowledged" in await alerts_to(harness, supervisor)
-    resident = await harness.people.known(RESIDENT)
+    resident = await harness.people.known(RESIDENT, channel=Channel.CONSOLE)
     assert resident is not None
     assert "case_acknowledged" in await alerts_to(harness, resident)
     again = await press(harness.chat(DISTRICT_SUPERVISOR), f"!on_it:{opened.ticket.id}")
@@ -219,7 +221,9 @@ async def test_an_anonymous_crisis_with_no_community_reaches_the_on_call_list(ha
 
 async def test_a_crisis_ticket_names_the_same_persons_other_open_tickets(harness: Harness) -> None:
     await harness.enrol(COMMUNITY_WORKER, Role.SOCIAL_WORKER, "c1")
-    resident, _ = await harness.people.identify(RESIDENT, display_name="", language="zh")
+    resident, _ = await harness.people.identify(
+        RESIDENT, channel=Channel.CONSOLE, display_name="", language="zh"
+    )
     earlier = await open_rent_need(harness, resident.id)
     crisis = await open_crisis(harness)
     assert ("linked", earlier.ticket.reference) in await trail(harness, crisis.ticket)
@@ -235,7 +239,7 @@ async def test_the_person_placing_their_crisis_moves_it_to_that_community_and_al
     worker = await harness.enrol(COMMUNITY_WORKER, Role.SOCIAL_WORKER, "c1")
     opened = await open_crisis(harness, "d")
     assert opened.reach is CrisisReach.NOBODY
-    resident = await harness.people.known(RESIDENT)
+    resident = await harness.people.known(RESIDENT, channel=Channel.CONSOLE)
     assert resident is not None
     reach = await harness.casework.locate_crisis(resident, opened.ticket.id, harness.areas["c1"])
     assert reach is CrisisReach.STAFF
@@ -250,7 +254,9 @@ async def test_a_claim_promises_contact_only_to_someone_who_agreed_to_it(
     harness: Harness, agreed: bool, key: str
 ) -> None:
     worker = await harness.enrol(COMMUNITY_WORKER, Role.SOCIAL_WORKER, "c1")
-    resident, _ = await harness.people.identify(RESIDENT, display_name="", language="zh")
+    resident, _ = await harness.people.identify(
+        RESIDENT, channel=Channel.CONSOLE, display_name="", language="zh"
+    )
     await harness.people.record_consents(
         resident.id, {ConsentPurpose.STORE_REPORT: True, ConsentPurpose.CONTACT_ME: agreed}
     )

@@ -15,13 +15,12 @@ import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from bot.wiring import clock
 from casework import directory
 from casework.domain import OutboxStatus, Role
 from storage import Database, create_database
@@ -115,7 +114,7 @@ async def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
         database = create_database(url)
         environment.pop("REDIS_URL", None)
         environment.pop("WEBHOOK_URL", None)
-    await directory.load_demo_if_empty(database, now=clock.now())
+    await directory.load_demo_if_empty(database, now=datetime.now(UTC))
     async with BotApiFake() as fake:
         environment |= {
             "DATABASE_URL": url,
@@ -218,7 +217,7 @@ async def test_thirty_residents_report_through_two_workers_while_one_is_killed_t
     every alert reaches its worker once."""
     database = await _emptied(postgres_url)
     await flushed_test_redis()
-    await directory.load_demo_if_empty(database, now=clock.now())
+    await directory.load_demo_if_empty(database, now=datetime.now(UTC))
     ports = [free_port(), free_port()]
     balancer = await LoadBalancer.start(ports, tmp_path)
     workers: list[BotProcess] = []
@@ -247,7 +246,7 @@ async def test_thirty_residents_report_through_two_workers_while_one_is_killed_t
                     database,
                     role=Role.SOCIAL_WORKER,
                     area_code="heping",
-                    now=clock.now(),
+                    now=datetime.now(UTC),
                     valid_for=timedelta(days=1),
                 )
                 worker_account = Account(fake, user_id, patience=90)

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from casework.domain import Channel, ConsentPurpose, Person, Role, ServiceType, TicketStatus, Urgency
-from casework.service import NewReport
+from casework.opening import NewReport
 from dialogs.app import build_engine
 from dialogs.flows.need import community_names
 from dialogs.messages import Reply
@@ -91,10 +91,14 @@ async def test_a_volunteer_flags_a_household_in_chinese_and_gets_a_reference(h: 
         h.areas["c1"],
         True,
     )
-    # The alert's summary says the household does not know, and nothing of the volunteer's own words.
-    assert "住户不知道此次报告" in ticket.summary
-    assert "独居老人" in ticket.summary  # the situation in words, not its code (elder_alone)
-    assert "elder_alone" not in ticket.summary
+    # The alert's summary says the household does not know, and nothing of the volunteer's own words;
+    # each worker reads it in their own language, the situation in words, not its code (elder_alone).
+    zh, en = (h.catalog.summary(ticket.summary, language) for language in ("zh", "en"))
+    assert "住户不知道此次报告" in zh
+    assert "独居老人" in zh
+    assert "the household does not know of this report" in en
+    assert "elder living alone" in en
+    assert "elder_alone" not in zh + en
     assert "5号楼" not in ticket.summary
     assert "腿脚" not in ticket.summary
     admin = await h.enrol(ADMIN, Role.ADMIN, "d")
@@ -216,7 +220,7 @@ async def test_a_policy_question_is_answered_with_its_citation_and_a_person_can_
     assert chat.keys == ["policy.area"]  # no home area known yet
     await chat.press("光明社区")
     assert chat.keys == ["policy.person_asked"]
-    person, _ = await h.people.identify(302, display_name="", language="zh")
+    person, _ = await h.people.identify(302, channel=Channel.CONSOLE, display_name="", language="zh")
     [ticket] = await h.casework.reported_by(person)
     assert (ticket.service_type, ticket.area_id, ticket.reporter_id) == (
         ServiceType.POLICY_ADVOCACY,
@@ -224,8 +228,11 @@ async def test_a_policy_question_is_answered_with_its_citation_and_a_person_can_
         person.id,
     )
     assert reference_of(chat, "policy.person_asked") == ticket.reference
-    # The alert names the topic, not the question as asked.
-    assert ticket.summary.startswith("ask_policy · minimum_living_allowance")
+    # The alert names the topic in words (not its code), not the question as asked.
+    assert h.catalog.summary(ticket.summary, "zh").startswith("政策咨询，转人工答复 · 最低生活保障（低保）")
+    assert h.catalog.summary(ticket.summary, "en").startswith(
+        "policy question for a person to answer · minimum living allowance (dibao)"
+    )
     assert "谁能申请" not in ticket.summary
 
 
@@ -302,7 +309,7 @@ async def test_a_complaint_opens_an_anonymous_feedback_ticket_with_no_reporter(h
     admin = await h.enrol(ADMIN, Role.ADMIN, "d")
     [report] = (await h.casework.view(admin, ticket.id)).reports
     assert (report.reporter_id, report.anonymous, report.intent) == (None, True, "policy_feedback")
-    person, _ = await h.people.identify(401, display_name="", language="zh")
+    person, _ = await h.people.identify(401, channel=Channel.CONSOLE, display_name="", language="zh")
     assert await h.casework.reported_by(person) == []
 
 
@@ -316,7 +323,7 @@ async def test_feedback_in_english_may_carry_the_persons_name(h: Harness) -> Non
     assert "with your name" in chat.text()
     await chat.press("feedback.button.submit")
     assert chat.keys == ["feedback.submitted"]
-    person, _ = await h.people.identify(402, display_name="", language="en")
+    person, _ = await h.people.identify(402, channel=Channel.CONSOLE, display_name="", language="en")
     [ticket] = await h.casework.reported_by(person)
     assert (ticket.service_type, ticket.area_id) == (ServiceType.POLICY_ADVOCACY, h.areas["c2"])
 
@@ -475,7 +482,7 @@ async def test_danger_described_mid_flag_opens_one_urgent_ticket_that_the_flag_c
 async def test_ticket_answers_a_worker_of_another_area_exactly_as_for_an_unknown_reference(
     h: Harness,
 ) -> None:
-    resident, _ = await h.people.identify(501, display_name="", language="zh")
+    resident, _ = await h.people.identify(501, channel=Channel.CONSOLE, display_name="", language="zh")
     ticket = (
         await h.casework.open_ticket(
             NewReport(
@@ -534,7 +541,7 @@ async def test_deleting_ones_data_leaves_no_dialog_state_row_behind(h: Harness) 
     done = await turn(button=yes.value)
     assert [reply.key for reply in done] == ["erase.done"]
     assert await keys() == []
-    assert await h.people.known(user) is None
+    assert await h.people.known(user, channel=Channel.TELEGRAM) is None
 
 
 class UnforgettingStore:

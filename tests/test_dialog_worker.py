@@ -18,7 +18,7 @@ from casework.domain import (
     TicketStatus,
     Urgency,
 )
-from casework.service import NewReport
+from casework.opening import NewReport
 from dialogs.alerts import alert_reply
 from dialogs.catalog import CATALOGS
 from dialogs.messages import Reply
@@ -166,9 +166,36 @@ async def test_the_first_claim_from_the_alert_wins_and_the_second_worker_hears_w
     second = h.chat(102)
     other_alert = alert_reply(await delivered(h, "ticket_opened", li), "zh")
     await second.send(Turn(channel="console", user_id=102, button=button_value(other_alert, "claim")))
-    assert second.keys == ["worker.claim.taken"]
+    assert second.keys == ["refusal.claim.taken"]
     assert "王芳" in second.text()
     assert (await current(h, ticket.id)).assignee_id == wang.id
+
+
+async def test_the_trail_says_in_words_what_the_casework_recorded_in_its_own_terms(
+    database: Database,
+) -> None:
+    """An escalation's round, a crisis alert's step and whom it reached, a raised urgency: the case
+    view says them in the worker's language, never as the codes the trail keeps."""
+    h = await build_harness(database)
+    await worker_named(h, 101, "王芳")
+    await h.enrol(201, Role.SUPERVISOR, display_name="陈督导")
+    unclaimed = await open_ticket(h)
+    h.clock.advance(timedelta(hours=25))  # past its day to be claimed in: the first escalation
+    assert await h.work.escalate_overdue() == 1
+    crisis = await open_ticket(h, urgency=Urgency.CRITICAL, service=ServiceType.PSYCHOLOGICAL_SUPPORT)
+
+    chat = h.chat(201)
+    await press_action(chat, "view", unclaimed.id)
+    assert "超时上报 · 系统：第 1 次上报督导" in chat.text()
+    await press_action(chat, "view", crisis.id)
+    assert "危急提醒已发出 · 系统：第 1 轮，通知辖区工作人员 · 和平街道（2）" in chat.text()
+    await chat.say("/lang en")
+    await press_action(chat, "view", unclaimed.id)
+    assert "escalated · system: supervisors told, round 1" in chat.text()
+    await press_action(chat, "view", crisis.id)
+    assert "crisis alert sent · system: round 1: the area's staff · 和平街道 (2)" in chat.text()
+    assert "level" not in chat.text()
+    assert "step" not in chat.text()
 
 
 async def test_the_case_view_shows_the_case_and_is_written_to_the_trail(database: Database) -> None:

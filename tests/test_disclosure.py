@@ -25,7 +25,7 @@ import pytest
 from casework import disclosure
 from casework.disclosure import Relation
 from casework.domain import OutboxAlert, OutboxStatus, Urgency
-from casework.service import FollowUpWork
+from casework.follow_ups import FollowUpWork
 from dialogs.alerts import alert_reply
 from dialogs.catalog import Catalog
 from storage import Database

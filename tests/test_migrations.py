@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, inspect, text
@@ -35,6 +37,157 @@ def _recorded_revision(connection: Connection) -> str | None:
 
 def _tables(connection: Connection) -> set[str]:
     return set(inspect(connection).get_table_names())
+
+
+def _columns(connection: Connection, table: str) -> set[str]:
+    return {column["name"] for column in inspect(connection).get_columns(table)}
+
+
+# --- 0007: accounts on channels instead of a Telegram id -----------------------------------------------
+
+ENROLLED = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+_people_0006 = sa.table(
+    "people",
+    sa.column("id", sa.Integer()),
+    sa.column("telegram_user_id", sa.BigInteger()),
+    sa.column("display_name", sa.String()),
+    sa.column("language", sa.String()),
+    sa.column("role", sa.String()),
+    sa.column("active", sa.Boolean()),
+    sa.column("created_at", sa.DateTime(timezone=True)),
+)
+_identities_0007 = sa.table(
+    "identities",
+    sa.column("channel", sa.String()),
+    sa.column("external_id", sa.String()),
+    sa.column("person_id", sa.Integer()),
+    sa.column("created_at", sa.DateTime(timezone=True)),
+)
+
+
+def _people_before_identities(connection: Connection) -> None:
+    """At 0006: a Telegram user, the console's resident account, a demonstration worker (a console
+    account too) and the command line's operator, who has no account anywhere."""
+    people: list[dict[str, Any]] = [
+        {"id": 1, "telegram_user_id": 42, "display_name": "李阿姨"},
+        {"id": 2, "telegram_user_id": 900_001, "display_name": "console resident"},
+        {"id": 3, "telegram_user_id": 900_003, "display_name": "演示社工"},
+        {"id": 4, "telegram_user_id": None, "display_name": "needsbot command line"},
+    ]
+    connection.execute(
+        _people_0006.insert(),
+        [
+            {**person, "language": "zh", "role": "recipient", "active": True, "created_at": ENROLLED}
+            for person in people
+        ],
+    )
+    connection.commit()
+
+
+def _accounts(connection: Connection) -> set[tuple[str, str, int, datetime]]:
+    rows = connection.execute(sa.select(_identities_0007)).all()
+    return {(row.channel, row.external_id, row.person_id, row.created_at) for row in rows}
+
+
+def _more_accounts(connection: Connection) -> None:
+    """At 0007: the Telegram user gets a console account too, the operator a console one named, not
+    numbered."""
+    connection.execute(
+        _identities_0007.insert(),
+        [
+            {"channel": "console", "external_id": "5", "person_id": 1, "created_at": ENROLLED},
+            {"channel": "console", "external_id": "operator", "person_id": 4, "created_at": ENROLLED},
+        ],
+    )
+    connection.commit()
+
+
+def _telegram_ids(connection: Connection) -> dict[int, int | None]:
+    rows = connection.execute(sa.select(_people_0006.c.id, _people_0006.c.telegram_user_id)).all()
+    return {row.id: row.telegram_user_id for row in rows}
+
+
+def _telegram_id_is_unique(connection: Connection) -> bool:
+    return any(
+        constraint["column_names"] == ["telegram_user_id"]
+        for constraint in inspect(connection).get_unique_constraints("people")
+    )
+
+
+def _as_utc(accounts: set[tuple[str, str, int, datetime]]) -> set[tuple[str, str, int, datetime]]:
+    """SQLite gives the times back without their zone (UTC, as written)."""
+    return {(c, e, p, t if t.tzinfo else t.replace(tzinfo=UTC)) for c, e, p, t in accounts}
+
+
+ACCOUNTS_AFTER_0007 = {
+    ("telegram", "42", 1, ENROLLED),
+    ("console", "900001", 2, ENROLLED),
+    ("console", "900003", 3, ENROLLED),
+}
+# Back at 0006, everyone has the id they had; the Telegram account wins over a console one, and an
+# account whose id is not a number is lost.
+TELEGRAM_IDS_BACK_AT_0006 = {1: 42, 2: 900_001, 3: 900_003, 4: None}
+
+
+# --- 0008: a ticket's status times on its trail -------------------------------------------------------
+
+CLAIMED = datetime(2026, 11, 3, 8, 0, tzinfo=UTC)
+RECLAIMED = datetime(2026, 11, 5, 8, 0, tzinfo=UTC)
+RESOLVED = datetime(2026, 11, 6, 17, 0, tzinfo=UTC)
+STATUS_TIMES_GONE = {"assigned_at", "in_progress_at", "referred_at", "reopened_at"}
+
+
+def _ticket_with_a_trail(connection: Connection) -> None:
+    """At 0007: a ticket claimed twice (a decline between), then resolved, with its times on the trail
+    and, as 0007 kept them, in its status columns."""
+    connection.execute(
+        text(
+            "INSERT INTO areas (id, code, name, name_en, level) VALUES (1, 'HP', '和平社区', '', 'community')"
+        )
+    )
+    connection.execute(
+        text(
+            "INSERT INTO tickets (id, reference, service_type, urgency, status, area_id, summary, created_at,"
+            " updated_at, assigned_at, resolved_at) VALUES (1, 'SA-20261103-0001', 'resource_linking',"
+            " 'normal', 'resolved', 1, '', :opened, :resolved, :reclaimed, :resolved)"
+        ),
+        {"opened": ENROLLED, "reclaimed": RECLAIMED, "resolved": RESOLVED},
+    )
+    connection.execute(
+        text(
+            "INSERT INTO ticket_events (ticket_id, action, to_status, created_at)"
+            " VALUES (1, 'claimed', 'assigned', :claimed), (1, 'claimed', 'assigned', :reclaimed),"
+            " (1, 'resolved', 'resolved', :resolved)"
+        ),
+        {"claimed": CLAIMED, "reclaimed": RECLAIMED, "resolved": RESOLVED},
+    )
+    connection.commit()
+
+
+def _status_times(connection: Connection) -> dict[str, datetime | None]:
+    row = connection.execute(text("SELECT * FROM tickets WHERE id = 1")).mappings().one()
+    times = {name: row[name] for name in row if name in STATUS_TIMES_GONE | {"resolved_at"}}
+    return {name: _utc(value) for name, value in times.items()}
+
+
+def _utc(value: Any) -> datetime | None:
+    """SQLite gives a time back as text, without its zone (UTC, as written)."""
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# After 0008 only the resolution's time is on the ticket; back at 0007 each status time is the last
+# move to that status on the trail.
+TIMES_AT_0008 = {"resolved_at": RESOLVED}
+TIMES_BACK_AT_0007 = {
+    "assigned_at": RECLAIMED,
+    "in_progress_at": None,
+    "referred_at": None,
+    "reopened_at": None,
+    "resolved_at": RESOLVED,
+}
 
 
 # --- SQLite -----------------------------------------------------------------------------------------
@@ -108,6 +261,36 @@ def test_upgrading_an_sqlite_database_already_at_head_changes_nothing(
     assert _on_sqlite(sqlite_engine, _drift) == []
 
 
+def test_sqlite_turns_telegram_ids_into_accounts_on_their_channels_and_back(
+    sqlite_file: Path, sqlite_engine: Engine
+) -> None:
+    url = _async_sqlite_url(sqlite_file)
+    upgrade(url, "0006")
+    _on_sqlite(sqlite_engine, _people_before_identities)
+    upgrade(url, "0007")
+    assert "telegram_user_id" not in _on_sqlite(
+        sqlite_engine, lambda connection: _columns(connection, "people")
+    )
+    assert _as_utc(_on_sqlite(sqlite_engine, _accounts)) == ACCOUNTS_AFTER_0007
+    _on_sqlite(sqlite_engine, _more_accounts)
+    downgrade(url, "0006")
+    assert "identities" not in _on_sqlite(sqlite_engine, _tables)
+    assert _on_sqlite(sqlite_engine, _telegram_ids) == TELEGRAM_IDS_BACK_AT_0006
+    assert _on_sqlite(sqlite_engine, _telegram_id_is_unique)
+
+
+def test_sqlite_keeps_status_times_on_the_trail_and_puts_them_back(
+    sqlite_file: Path, sqlite_engine: Engine
+) -> None:
+    url = _async_sqlite_url(sqlite_file)
+    upgrade(url, "0007")
+    _on_sqlite(sqlite_engine, _ticket_with_a_trail)
+    upgrade(url, "0008")
+    assert _on_sqlite(sqlite_engine, _status_times) == TIMES_AT_0008
+    downgrade(url, "0007")
+    assert _on_sqlite(sqlite_engine, _status_times) == TIMES_BACK_AT_0007
+
+
 # --- PostgreSQL -------------------------------------------------------------------------------------
 
 
@@ -175,3 +358,33 @@ async def test_upgrading_a_postgres_database_already_at_head_changes_nothing(
     upgrade(postgres_scratch_url)
     assert await _on_postgres(postgres_engine, _recorded_revision) == head_revision()
     assert await _on_postgres(postgres_engine, _drift) == []
+
+
+@pytest.mark.postgres
+async def test_postgres_turns_telegram_ids_into_accounts_on_their_channels_and_back(
+    postgres_scratch_url: str, postgres_engine: AsyncEngine
+) -> None:
+    upgrade(postgres_scratch_url, "0006")
+    await _on_postgres(postgres_engine, _people_before_identities)
+    upgrade(postgres_scratch_url, "0007")
+    people_columns = await _on_postgres(postgres_engine, lambda connection: _columns(connection, "people"))
+    assert "telegram_user_id" not in people_columns
+    assert await _on_postgres(postgres_engine, _accounts) == ACCOUNTS_AFTER_0007
+    await _on_postgres(postgres_engine, _more_accounts)
+    downgrade(postgres_scratch_url, "0006")
+    assert "identities" not in await _on_postgres(postgres_engine, _tables)
+    assert await _on_postgres(postgres_engine, _telegram_ids) == TELEGRAM_IDS_BACK_AT_0006
+    assert await _on_postgres(postgres_engine, _telegram_id_is_unique)
+
+
+@pytest.mark.postgres
+async def test_postgres_keeps_status_times_on_the_trail_and_puts_them_back(
+    postgres_scratch_url: str, postgres_engine: AsyncEngine
+) -> None:
+    upgrade(postgres_scratch_url, "0007")
+    await _on_postgres(postgres_engine, _ticket_with_a_trail)
+    upgrade(postgres_scratch_url, "0008")
+    assert await _on_postgres(postgres_engine, _status_times) == TIMES_AT_0008
+    downgrade(postgres_scratch_url, "0007")
+    await postgres_engine.dispose()  # its connections' statements were prepared for the other columns
+    assert await _on_postgres(postgres_engine, _status_times) == TIMES_BACK_AT_0007

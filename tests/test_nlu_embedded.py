@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import yaml
 
-from casework.domain import InvalidInput, ServiceType, Urgency
+from casework.domain import InvalidInput, Refusal, ServiceType, Urgency
 from nlu import embedded
 from nlu.crisis import CrisisScreener
 from nlu.embedded import EmbeddedModel
@@ -155,8 +155,9 @@ def test_a_crisis_message_is_critical_whatever_its_intent(classifier: EmbeddedCl
 
 
 def test_empty_text_is_refused(classifier: EmbeddedClassifier) -> None:
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidInput) as refused:
         classifier.parse_now("   ")
+    assert refused.value.code is Refusal.NLU_TEXT_EMPTY
 
 
 def test_a_very_long_message_is_classified_and_screened_in_full(classifier: EmbeddedClassifier) -> None:
@@ -222,17 +223,18 @@ def test_a_damaged_model_file_is_replaced(tmp_path: Path, data: TrainingData) ->
 @pytest.mark.parametrize(
     ("content", "complaint"),
     [
-        ("nlu: [", "not valid YAML"),
-        ("version: '3.1'\n", "top-level 'nlu' list"),
-        ("nlu:\n- intent: greet\n  examples: |\n    hello\n", "must start with '- '"),
-        ('nlu:\n- intent: greet\n  examples: |\n    - [x]{"entity": }\n', "not valid JSON"),
+        ("nlu: [", Refusal.FILE_NOT_YAML),
+        ("version: '3.1'\n", Refusal.RASA_NOT_NLU_DATA),
+        ("nlu:\n- intent: greet\n  examples: |\n    hello\n", Refusal.RASA_EXAMPLE_LINE),
+        ('nlu:\n- intent: greet\n  examples: |\n    - [x]{"entity": }\n', Refusal.RASA_ANNOTATION_NOT_JSON),
     ],
 )
-def test_malformed_training_data_is_refused_clearly(tmp_path: Path, content: str, complaint: str) -> None:
+def test_malformed_training_data_is_refused_clearly(tmp_path: Path, content: str, complaint: Refusal) -> None:
     path = tmp_path / "bad.yml"
     path.write_text(content, encoding="utf-8")
-    with pytest.raises(InvalidInput, match=complaint):
+    with pytest.raises(InvalidInput) as refused:
         load_training_data([path])
+    assert refused.value.code is complaint
 
 
 @pytest.mark.parametrize(

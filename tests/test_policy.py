@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from casework.domain import InvalidInput
+from casework.domain import InvalidInput, Refusal
 from nlu.policy import KNOWLEDGE_FILE, OutOfScope, PolicyEntry, PolicyKnowledgeBase, chinese_number
 from nlu.policy_evaluation import evaluate_policy, load_policy_cases
 from nlu.policy_terms import Lexicon
@@ -114,8 +114,9 @@ def test_chinese_article_numbers_are_read(text: str, number: int) -> None:
 
 
 def test_an_empty_question_is_refused(knowledge: PolicyKnowledgeBase) -> None:
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidInput) as refused:
         knowledge.ask("  ")
+    assert refused.value.code is Refusal.POLICY_QUESTION_EMPTY
 
 
 def test_an_entry_without_a_citation_is_refused(tmp_path: Path) -> None:
@@ -123,8 +124,9 @@ def test_an_entry_without_a_citation_is_refused(tmp_path: Path) -> None:
     document["entries"][0]["source"] = {"document": "社会救助暂行办法", "articles": []}
     path = tmp_path / "policy.yml"
     path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
-    with pytest.raises(InvalidInput, match="needs a source document and an article or section"):
+    with pytest.raises(InvalidInput) as refused:
         PolicyKnowledgeBase.load(path)
+    assert refused.value.code is Refusal.POLICY_ENTRY_NEEDS_SOURCE
 
 
 @pytest.mark.parametrize(

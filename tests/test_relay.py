@@ -20,7 +20,19 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from casework.clock import ManualClock
-from casework.domain import AreaLevel, OutboxAlert, OutboxStatus, Person, Role, ServiceType, Ticket, Urgency
+from casework.domain import (
+    AlertKind,
+    AreaLevel,
+    Channel,
+    Identity,
+    OutboxAlert,
+    OutboxStatus,
+    Person,
+    Role,
+    ServiceType,
+    Ticket,
+    Urgency,
+)
 from casework.relay import (
     UNDELIVERABLE_EVENT,
     AlertDelivery,
@@ -43,7 +55,7 @@ GROUP = RedisStreamRelay.GROUP
 async def _person(
     database: Database,
     now: datetime,
-    telegram_user_id: int,
+    user_id: int,
     *,
     role: Role = Role.SOCIAL_WORKER,
     language: str = "zh",
@@ -52,8 +64,8 @@ async def _person(
     async with database.transaction() as tx:
         return await tx.people.add(
             now=now,
-            telegram_user_id=telegram_user_id,
-            display_name=f"person {telegram_user_id}",
+            identity=Identity(Channel.TELEGRAM, str(user_id)),
+            display_name=f"person {user_id}",
             language=language,
             role=role,
             area_ids=area_ids,
@@ -64,8 +76,9 @@ async def _queue(
     database: Database,
     now: datetime,
     person: Person,
-    event: str = "ticket_assigned",
+    event: AlertKind = AlertKind.TICKET_ASSIGNED,
     *,
+    key: str = "",
     payload: dict[str, Any] | None = None,
     ticket_id: int | None = None,
 ) -> OutboxAlert:
@@ -76,6 +89,7 @@ async def _queue(
             now=now,
             ticket_id=ticket_id,
             recipient_person_id=person.id,
+            key_suffix=key,
         )
     assert alert is not None
     return alert
@@ -151,9 +165,9 @@ async def test_run_once_delivers_each_due_alert_once_and_records_where_it_went(
     clock = ManualClock(now)
     worker = await _person(database, now, 101, language="en")
     reporter = await _person(database, now, 102, role=Role.RECIPIENT, language="zh")
-    first = await _queue(database, now, worker, "ticket_new")
-    second = await _queue(database, now, reporter, "ticket_received")
-    later = await _queue(database, now + timedelta(hours=1), worker, "reminder")
+    first = await _queue(database, now, worker, AlertKind.TICKET_OPENED)
+    second = await _queue(database, now, reporter, AlertKind.CASE_CLAIMED)
+    later = await _queue(database, now + timedelta(hours=1), worker, AlertKind.HOME_VISIT_DUE)
     assert later.next_attempt_at == now + timedelta(hours=1)
     notifier = RecordingNotifier()
     relay = _relay(database, notifier, clock)
@@ -198,7 +212,7 @@ async def test_two_relays_running_at_once_send_each_alert_exactly_once(
     clock = ManualClock(now)
     people = [await _person(database, now, 200 + number) for number in range(5)]
     alerts = [
-        await _queue(database, now, person, f"event_{number}") for person in people for number in range(4)
+        await _queue(database, now, person, key=f"#{number}") for person in people for number in range(4)
     ]
     notifier = RecordingNotifier()
     first, second = _relay(database, notifier, clock), _relay(database, notifier, clock)
@@ -254,7 +268,7 @@ async def test_after_the_last_attempt_the_alert_is_undeliverable_and_the_area_su
     clock = ManualClock(now)
     district = await _district(database, now)
     worker = await _person(database, now, 311)
-    alert = await _queue(database, now, worker, "ticket_new", ticket_id=district.ticket.id)
+    alert = await _queue(database, now, worker, AlertKind.TICKET_OPENED, ticket_id=district.ticket.id)
     notifier = RecordingNotifier(fail_times=ALWAYS)
     relay = _relay(database, notifier, clock, RetryPolicy(attempts=3))
 
@@ -283,7 +297,7 @@ async def test_after_the_last_attempt_the_alert_is_undeliverable_and_the_area_su
         assert notice.status is OutboxStatus.PENDING
         assert notice.payload["failed"] == {
             "alert": alert.id,
-            "event": "ticket_new",
+            "event": AlertKind.TICKET_OPENED,
             "reason": "refused by the recording notifier",
         }
         assert notice.payload["ticket"] == {"reference": district.ticket.reference}
@@ -295,7 +309,7 @@ async def test_after_the_last_attempt_the_alert_is_undeliverable_and_the_area_su
     rows = await _all_alerts(database)
     assert [row.status for row in rows] == [OutboxStatus.UNDELIVERABLE] * 3
     assert sorted(row.event for row in rows) == sorted(
-        ["ticket_new", UNDELIVERABLE_EVENT, UNDELIVERABLE_EVENT]
+        [AlertKind.TICKET_OPENED, UNDELIVERABLE_EVENT, UNDELIVERABLE_EVENT]
     )
     assert notifier.sent == []
 
@@ -307,7 +321,7 @@ async def test_a_permanent_failure_gives_up_at_once_and_without_a_ticket_the_adm
     worker = await _person(database, now, 321)
     admins = [await _person(database, now, 322 + number, role=Role.ADMIN) for number in range(2)]
     supervisor = await _person(database, now, 330, role=Role.SUPERVISOR)
-    alert = await _queue(database, now, worker, "ticket_assigned")
+    alert = await _queue(database, now, worker, AlertKind.TICKET_ASSIGNED)
     notifier = RecordingNotifier(fail_times=1, permanent=True)
     relay = _relay(database, notifier, clock)
 
@@ -337,9 +351,9 @@ async def test_alerts_to_erased_or_deactivated_people_are_undeliverable(
     erased = await _person(database, now, 341, role=Role.RECIPIENT)
     deactivated = await _person(database, now, 342)
     still_here = await _person(database, now, 343)
-    to_erased = await _queue(database, now, erased, "ticket_resolved")
-    to_deactivated = await _queue(database, now, deactivated, "ticket_new")
-    to_still_here = await _queue(database, now, still_here, "ticket_new")
+    to_erased = await _queue(database, now, erased, AlertKind.CASE_RESOLVED)
+    to_deactivated = await _queue(database, now, deactivated, AlertKind.TICKET_OPENED)
+    to_still_here = await _queue(database, now, still_here, AlertKind.TICKET_OPENED)
     async with database.transaction() as tx:
         await tx.people.erase(erased.id, now)
         await tx.people.update(deactivated.id, active=False)
@@ -372,8 +386,8 @@ async def test_an_edit_waits_for_its_original_then_edits_the_delivered_message(
 ) -> None:
     clock = ManualClock(now)
     worker = await _person(database, now, 401, language="en")
-    original = await _queue(database, now, worker, "ticket_new")
-    edit = await _queue(database, now, worker, "ticket_new_update", payload={"edit_of": original.id})
+    original = await _queue(database, now, worker, AlertKind.TICKET_OPENED)
+    edit = await _queue(database, now, worker, AlertKind.TICKET_TAKEN, payload={"edit_of": original.id})
     notifier = RecordingNotifier()
     delivery = AlertDelivery(database, notifier, clock)
 
@@ -415,8 +429,8 @@ async def test_an_edit_of_an_undeliverable_alert_is_closed_without_sending(
 ) -> None:
     clock = ManualClock(now)
     worker = await _person(database, now, 411)
-    original = await _queue(database, now, worker, "ticket_new")
-    edit = await _queue(database, now, worker, "ticket_new_update", payload={"edit_of": original.id})
+    original = await _queue(database, now, worker, AlertKind.TICKET_OPENED)
+    edit = await _queue(database, now, worker, AlertKind.TICKET_TAKEN, payload={"edit_of": original.id})
     notifier = RecordingNotifier(fail_times=1, permanent=True)
     delivery = AlertDelivery(database, notifier, clock)
     assert await delivery.deliver(original.id) is Outcome.UNDELIVERABLE
@@ -487,8 +501,8 @@ async def test_the_stream_publishes_pending_alerts_and_a_consumer_delivers_them(
 ) -> None:
     clock = ManualClock(now)
     worker = await _person(database, now, 501, language="en")
-    alerts = [await _queue(database, now, worker, f"event_{number}") for number in range(3)]
-    later = await _queue(database, now + timedelta(hours=1), worker, "reminder")
+    alerts = [await _queue(database, now, worker, key=f"#{number}") for number in range(3)]
+    later = await _queue(database, now + timedelta(hours=1), worker, AlertKind.HOME_VISIT_DUE)
     notifier = RecordingNotifier()
     relay = _stream_relay(redis_client, AlertDelivery(database, notifier, clock), stream, "consumer-a")
     await relay.ensure_group()
@@ -548,7 +562,7 @@ async def test_entries_a_dead_consumer_read_are_reclaimed_and_delivered_exactly_
 ) -> None:
     clock = ManualClock(now)
     worker = await _person(database, now, 521)
-    alerts = [await _queue(database, now, worker, f"event_{number}") for number in range(4)]
+    alerts = [await _queue(database, now, worker, key=f"#{number}") for number in range(4)]
     notifier = RecordingNotifier()
     publisher = _stream_relay(redis_client, AlertDelivery(database, notifier, clock), stream, "publisher")
     await publisher.ensure_group()
@@ -659,7 +673,7 @@ async def test_an_alert_failing_while_its_publication_is_recorded_is_still_retri
     await relay.ensure_group()
     alerts = []
     for number in range(10):
-        alerts.append(await _queue(database, now, worker, f"event_{number}"))
+        alerts.append(await _queue(database, now, worker, key=f"#{number}"))
         await asyncio.gather(relay.publish_once(), relay.consume_once(block_ms=2000))
     assert [row.attempts for row in await _all_alerts(database)] == [1] * len(alerts)
 
@@ -708,7 +722,7 @@ async def test_alerts_written_while_redis_is_down_are_delivered_once_it_is_back(
         assert await relay.publish_once() == 0
 
         own_redis.stop()
-        alerts = [await _queue(database, now, worker, f"event_{number}") for number in range(3)]
+        alerts = [await _queue(database, now, worker, key=f"#{number}") for number in range(3)]
 
         assert await relay._guarded(relay.publish_once) == -1
         with pytest.raises((RedisError, OSError)):
@@ -801,7 +815,7 @@ async def test_alerts_published_to_a_redis_that_lost_its_data_are_still_delivere
         delivery = AlertDelivery(database, notifier, clock)
         relay = RedisStreamRelay(client, delivery, consumer="consumer-a", stream=stream, poll_seconds=0.1)
         await relay.ensure_group()
-        alerts = [await _queue(database, now, worker, f"event_{number}") for number in range(2)]
+        alerts = [await _queue(database, now, worker, key=f"#{number}") for number in range(2)]
         assert await relay.publish_once() == 2
 
         own_redis.stop()  # before any consumer read the entries

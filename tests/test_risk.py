@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from casework.domain import Urgency
+from casework.domain import InvalidInput, Refusal, Urgency
 from nlu import risk
 from nlu.crisis import CrisisScreener
 from nlu.types import Classification, Intent, IntentScore
@@ -135,6 +135,24 @@ def test_the_corpus_has_every_concept_in_both_languages_and_hundreds_of_negative
     assert negatives >= {"figure_of_speech", "ordinary_need", "distress_not_crisis"}
     assert corpus.labels.count("none") >= 300
     assert len(set(corpus.texts)) == len(corpus.texts)
+
+
+@pytest.mark.parametrize(
+    ("content", "complaint", "arguments"),
+    [
+        ('critical:\n  self_harm:\n    zh: ["一", "二"\n  none: {}\n', Refusal.FILE_NOT_YAML_AT, {"line": 4}),
+        ("critical:\n  - self_harm\n", Refusal.RISK_CORPUS_SHAPE, {}),
+    ],
+)
+def test_a_malformed_corpus_is_refused_with_where_it_goes_wrong(
+    tmp_path: Path, content: str, complaint: Refusal, arguments: dict[str, int]
+) -> None:
+    path = tmp_path / "corpus.yml"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(InvalidInput) as refused:
+        risk.load_corpus(path)
+    assert refused.value.code is complaint
+    assert refused.value.arguments == {"file": str(path), **arguments}
 
 
 def test_the_fast_scorer_agrees_with_the_fitted_pipeline(screener: CrisisScreener) -> None:

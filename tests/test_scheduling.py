@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import pickle
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING
+from apscheduler.triggers.date import DateTrigger
 from sqlalchemy import create_engine, select, text
 
 from casework import jobs
 from casework.clock import SystemClock
 from casework.domain import Channel, TicketStatus
+from casework.jobs import JobServices
 from casework.scheduling import (
     JOB_TABLE,
+    JobExecutor,
+    Leadership,
     LeaseLeadership,
     RedisLeadership,
     ScheduledFollowUps,
@@ -38,13 +44,21 @@ from tests.services import TEST_REDIS_URL, drop_connections, reachable, unavaila
 async def world(database: Database) -> World:
     async with database.engine.begin() as connection:
         await connection.execute(text(f"DROP TABLE IF EXISTS {JOB_TABLE}"))
-    built = await build_world(database)
-    jobs.install(built.work)
-    return built
+    return await build_world(database)
 
 
 def _scheduler(database: Database) -> AsyncIOScheduler:
     return build_scheduler(database.engine.url.render_as_string(hide_password=False), UTC)
+
+
+def _runner(world: World, leadership: Leadership | None = None, **options: Any) -> SchedulerRunner:
+    """A process's scheduler: its jobs run with the world's services, its leadership a lease row."""
+    return SchedulerRunner(
+        _scheduler(world.database),
+        leadership or LeaseLeadership(world.database, SystemClock()),
+        JobServices(world.work),
+        **options,
+    )
 
 
 async def _wait_for(condition_seconds: float, check: object) -> None:
@@ -96,7 +110,8 @@ async def test_one_process_holds_the_lease_until_it_lets_go_or_it_expires(world:
 @pytest.mark.postgres
 async def test_a_runner_whose_lease_cannot_be_renewed_pauses_then_leads_again(postgres_url: str) -> None:
     database = await _emptied(postgres_url)
-    runner = SchedulerRunner(_scheduler(database), LeaseLeadership(database, SystemClock()))
+    world = await build_world(database)
+    runner = _runner(world)
     try:
         assert await runner.step()
         assert runner.scheduler.state == STATE_RUNNING
@@ -127,7 +142,7 @@ class _FailsOnce:
 
 
 async def test_a_runner_outlives_a_failed_step(world: World) -> None:
-    runner = SchedulerRunner(_scheduler(world.database), _FailsOnce(), renew_every=timedelta(milliseconds=50))
+    runner = _runner(world, _FailsOnce(), renew_every=timedelta(milliseconds=50))
     stop = asyncio.Event()
     running = asyncio.create_task(runner.run(stop))
 
@@ -149,7 +164,7 @@ async def test_a_reminder_that_fell_due_while_no_scheduler_ran_fires_once_after_
     await world.casework.claim(wang, ticket.id)
 
     # A bot process that does not lead schedules the reminder, then stops.
-    bot = SchedulerRunner(_scheduler(world.database), LeaseLeadership(world.database, SystemClock()))
+    bot = _runner(world)
     bot.start_paused()
     ScheduledFollowUps(bot.scheduler).home_visit_due(
         ticket.id, datetime.now(UTC) + timedelta(milliseconds=300)
@@ -158,10 +173,7 @@ async def test_a_reminder_that_fell_due_while_no_scheduler_ran_fires_once_after_
     await asyncio.sleep(0.6)  # it falls due while nothing runs
 
     # Two processes come back; one leads and runs what was missed.
-    runners = [
-        SchedulerRunner(_scheduler(world.database), LeaseLeadership(world.database, SystemClock()))
-        for _ in range(2)
-    ]
+    runners = [_runner(world) for _ in range(2)]
     leading = [await runner.step() for runner in runners]
     assert sorted(leading) == [False, True]
 
@@ -184,10 +196,83 @@ async def test_a_reminder_that_fell_due_while_no_scheduler_ran_fires_once_after_
     assert {"sweep_deadlines", "weekly_digest", "prune_processed_updates"} <= job_ids
 
 
+async def test_a_reminder_stored_by_an_earlier_version_runs_as_it_was_stored(world: World) -> None:
+    """A job row as APScheduler pickled it before jobs were given their services (the reference
+    ``casework.jobs:home_visit_reminder`` and the ticket id): it runs, and reminds the worker."""
+    wang = world.people["wang"]
+    ticket = (await world.casework.open_ticket(world.report(needs_home_visit=True))).ticket
+    await world.casework.claim(wang, ticket.id)
+    due = datetime.now(UTC) - timedelta(seconds=1)
+    stored = {
+        "version": 1,
+        "id": f"home_visit:{ticket.id}",
+        "func": "casework.jobs:home_visit_reminder",
+        "trigger": DateTrigger(run_date=due),
+        "executor": "default",
+        "args": (ticket.id,),
+        "kwargs": {},
+        "name": "home_visit_reminder",
+        "misfire_grace_time": int(timedelta(days=3).total_seconds()),
+        "coalesce": True,
+        "max_instances": 1,
+        "next_run_time": due,
+    }
+    runner = _runner(world)
+    runner.start_paused()  # the job table, as every earlier version made it
+    store = create_engine(job_store_url(world.database.engine.url.render_as_string(hide_password=False)))
+    with store.begin() as connection:
+        connection.execute(
+            text(f"INSERT INTO {JOB_TABLE} (id, next_run_time, job_state) VALUES (:id, :at, :state)"),  # noqa: S608
+            {"id": stored["id"], "at": due.timestamp(), "state": pickle.dumps(stored)},
+        )
+    store.dispose()
+
+    async def reminded() -> bool:
+        return bool(await world.outbox("home_visit_due"))
+
+    try:
+        assert await runner.step()
+        await _wait_for(10, reminded)
+    finally:
+        await runner.shutdown()
+    assert await world.outbox("home_visit_due") == [("home_visit_due", wang.id, None)]
+
+
+async def test_each_scheduler_runs_its_jobs_with_the_services_it_was_given(world: World) -> None:
+    """Two schedulers in one process (as in a test, or a bench): neither's jobs reach the other's
+    services, and nothing is installed in the jobs' module."""
+    swept: list[str] = []
+
+    def sweep(name: str) -> Callable[[], Awaitable[int]]:
+        async def run() -> int:
+            swept.append(name)
+            return 0
+
+        return run
+
+    schedulers = []
+    for name in ("first", "second"):
+        scheduler = AsyncIOScheduler(timezone=UTC)
+        scheduler.add_executor(JobExecutor(JobServices(world.work, sweep(name))), "default")
+        scheduler.add_job(jobs.expire_dialogs, "date", run_date=datetime.now(UTC), id="expire_dialogs")
+        scheduler.start()
+        schedulers.append(scheduler)
+
+    async def both() -> bool:
+        return len(swept) == 2
+
+    try:
+        await _wait_for(5, both)
+    finally:
+        for scheduler in schedulers:
+            scheduler.shutdown(wait=False)
+    assert sorted(swept) == ["first", "second"]
+
+
 async def test_a_cancelled_follow_up_never_fires(world: World) -> None:
     wang = world.people["wang"]
     ticket = (await world.casework.open_ticket(world.report(needs_home_visit=True))).ticket
-    runner = SchedulerRunner(_scheduler(world.database), LeaseLeadership(world.database, SystemClock()))
+    runner = _runner(world)
     await runner.step()
     follow_ups = ScheduledFollowUps(runner.scheduler)
     await world.casework.claim(wang, ticket.id)
@@ -202,7 +287,7 @@ async def test_a_cancelled_follow_up_never_fires(world: World) -> None:
 async def test_the_recurring_sweep_escalates_overdue_tickets(world: World) -> None:
     await world.casework.open_ticket(world.report())
     world.clock.advance(timedelta(days=2))
-    runner = SchedulerRunner(_scheduler(world.database), LeaseLeadership(world.database, SystemClock()))
+    runner = _runner(world)
     await runner.step()
     runner.scheduler.modify_job("sweep_deadlines", next_run_time=datetime.now(UTC))
 
@@ -218,7 +303,7 @@ async def test_the_recurring_sweep_escalates_overdue_tickets(world: World) -> No
 
 
 async def test_the_handled_updates_are_pruned_by_a_recurring_job(world: World) -> None:
-    runner = SchedulerRunner(_scheduler(world.database), LeaseLeadership(world.database, SystemClock()))
+    runner = _runner(world)
     runner.start_paused()
     try:
         install_recurring_jobs(runner.scheduler)
@@ -247,7 +332,7 @@ async def test_the_handled_updates_are_pruned_by_a_recurring_job(world: World) -
         assert yesterday.id is not None
         await tx.outgoing.done(long_ago.id, now=now - ages[2])
         await tx.outgoing.done(yesterday.id, now=now - timedelta(days=1))
-    await jobs.prune_processed_updates()
+    await jobs.prune_processed_updates(JobServices(world.work))
     async with world.database.transaction() as tx:
         left = set(await tx.session.scalars(select(ProcessedUpdateRow.update_id)))
         texts = set(await tx.session.scalars(select(OutgoingRow.text)))

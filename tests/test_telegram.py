@@ -14,7 +14,7 @@ import re
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +22,20 @@ import httpx
 import pytest
 from redis.exceptions import ResponseError
 
+from bot.bootstrap import Needsbot, bootstrap
 from bot.settings import Settings, load_settings
-from bot.telegram_bot import ROLE_COMMANDS, TelegramFrontEnd, serve
+from bot.telegram_bot import serve
 from bot.telegram_delivery import TelegramLimits, outgoing
+from bot.telegram_front import TelegramFrontEnd
+from bot.telegram_menus import ROLE_COMMANDS
 from bot.telegram_ui import CallbackSigner, Renderer
-from bot.wiring import clock
 from casework import directory, jobs
 from casework.domain import Channel, Role, ServiceType, Ticket, TicketStatus, Urgency
-from casework.service import NewReport
+from casework.opening import NewReport
 from dialogs.catalog import Catalog
 from dialogs.messages import Button, Reply
 from storage import Database, create_database
+from storage.dialog_state import RedisDialogStore
 from tests.conftest import _emptied
 from tests.services import TEST_REDIS_URL, drop_connections, flushed_test_redis
 from tests.telegram_fake import BotApiFake, SentMessage
@@ -128,10 +131,15 @@ class Account:
 @dataclass
 class Running:
     fake: BotApiFake
-    front: TelegramFrontEnd
+    needsbot: Needsbot
     database: Database
     settings: Settings
     mode: str
+
+    @property
+    def front(self) -> TelegramFrontEnd:
+        assert self.needsbot.telegram is not None
+        return self.needsbot.telegram
 
     def account(self, user_id: int, language: str = "zh") -> Account:
         return Account(self.fake, user_id, language)
@@ -143,10 +151,10 @@ class Running:
         await self.account(reporter).agree_to_everything()
         async with self.database.transaction() as tx:
             area = await tx.areas.by_code("guangming")
-            person = await tx.people.by_telegram_id(reporter)
+            person = await tx.people.by_identity(Channel.TELEGRAM, str(reporter))
         assert area is not None
         assert person is not None
-        opened = await self.front.conversation.casework.casework.open_ticket(
+        opened = await self.needsbot.casework.open_ticket(
             NewReport(
                 text=text,
                 language="zh",
@@ -197,7 +205,7 @@ GROUP = -100123  # 光明社区's workers' group
 
 
 def _now() -> datetime:
-    return clock.now()
+    return datetime.now(UTC)
 
 
 @pytest.fixture(params=["polling", pytest.param("webhook", marks=[pytest.mark.postgres, pytest.mark.redis])])
@@ -227,9 +235,10 @@ async def running(request: pytest.FixtureRequest) -> AsyncIterator[Running]:
             nlu_model_dir=MODEL_DIR,
         )
         stop = asyncio.Event()
-        started: asyncio.Future[TelegramFrontEnd] = asyncio.get_running_loop().create_future()
+        started: asyncio.Future[Needsbot] = asyncio.get_running_loop().create_future()
         limits = TelegramLimits(chat_burst=0, backoff=0.05)  # the flood limits, without slowing the tests
-        task = asyncio.create_task(serve(settings, database, stop, limits=limits, started=started))
+        needsbot = bootstrap(settings, telegram=True, database=database, telegram_limits=limits)
+        task = asyncio.create_task(serve(needsbot, stop, started=started))
         waiting: set[asyncio.Future[Any]] = {task, started}
         done, _ = await asyncio.wait(waiting, timeout=60, return_when=asyncio.FIRST_COMPLETED)
         if task in done:
@@ -314,9 +323,9 @@ async def test_a_report_becomes_a_ticket_two_workers_are_alerted_one_claims_and_
     await resident.expect(ticket.reference, fragment("alert.case_closed"))
 
     # The survey was scheduled in the job store; it runs here as the scheduler would at its time.
-    scheduler = running.front.conversation.casework.runner.scheduler
+    scheduler = running.needsbot.scheduler.scheduler
     assert scheduler.get_job(f"survey:{ticket.id}") is not None
-    await jobs.satisfaction_survey(ticket.id)
+    await jobs.satisfaction_survey(running.needsbot.jobs, ticket.id)
     await resident.expect(ticket.reference, fragment("alert.satisfaction_survey"))
     resident.press(label("alert.button.rate", n=5))
     await resident.expect(ticket.reference, fragment("survey.thanks"))
@@ -361,7 +370,7 @@ async def test_a_name_and_words_with_a_nul_or_a_lone_surrogate_still_make_a_repo
     async with running.database.transaction() as tx:
         [ticket] = await tx.tickets.find()
         [report] = await tx.reports.for_ticket(ticket.id)
-        person = await tx.people.by_telegram_id(641)
+        person = await tx.people.by_identity(Channel.TELEGRAM, "641")
     assert ticket.reference == reference
     assert report.text == "家里房租交不起了，房东\ufffd催了好几次"
     assert person is not None
@@ -377,11 +386,19 @@ async def test_a_submission_whose_dialog_state_was_lost_after_the_commit_opens_o
     second ticket and shows the same reference."""
     resident = running.account(642)
     await resident.agree_to_everything()
-    store = running.front.conversation.engine.locks.states  # type: ignore[attr-defined]
-    write = store._queue_write
+    assert running.needsbot.conversations is not None
+    store = running.needsbot.conversations.store
+    assert isinstance(store, RedisDialogStore)
+    client = store.client
 
-    def refused(*args: Any) -> None:
-        raise ResponseError("OOM command not allowed when used memory > 'maxmemory'.")
+    class Refusing:
+        """The store's Redis, refusing the state's write (a transaction) as a full Redis would."""
+
+        def pipeline(self, *args: Any, **kwargs: Any) -> Any:
+            raise ResponseError("OOM command not allowed when used memory > 'maxmemory'.")
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(client, name)
 
     summary_reached = asyncio.Event()
     original_expect = resident.expect
@@ -389,14 +406,14 @@ async def test_a_submission_whose_dialog_state_was_lost_after_the_commit_opens_o
     async def expect_then_refuse(*fragments: str, within: float | None = None) -> SentMessage:
         shown = await original_expect(*fragments, within=within)
         if fragment("need.summary") in fragments:
-            monkeypatch.setattr(store, "_queue_write", refused)
+            monkeypatch.setattr(store, "client", Refusing())
             summary_reached.set()
         return shown
 
     monkeypatch.setattr(resident, "expect", expect_then_refuse)
     reference = await file_report(resident, "家里房租交不起了，房东催了好几次")
     assert summary_reached.is_set()
-    monkeypatch.setattr(store, "_queue_write", write)
+    monkeypatch.setattr(store, "client", client)
     apology = CATALOG.text("telegram.apology", "zh")
     assert apology not in [m.text for m in running.fake.sent_to(642)]
 
@@ -516,7 +533,7 @@ async def test_forged_callback_data_is_refused_politely(running: Running) -> Non
     answers = running.fake.answered_callbacks[-4:]
     assert all(answer.get("text") == label("telegram.forged") for answer in answers), answers
     async with running.database.transaction() as tx:
-        person = await tx.people.by_telegram_id(603)
+        person = await tx.people.by_identity(Channel.TELEGRAM, "603")
         assert person is not None
         assert await tx.consents.history(person.id) == []
     resident.press(label("button.yes"))  # none of them moved the dialog: the real button still answers
@@ -790,7 +807,7 @@ async def test_a_chat_waiting_for_its_turn_does_not_hold_up_other_chats(running:
     release = asyncio.Event()
 
     async def hold() -> None:
-        async with running.front.conversation.engine.locks.hold(f"telegram:{stuck.user_id}"):
+        async with running.front.engine.locks.hold(f"telegram:{stuck.user_id}"):
             await release.wait()
 
     holding = asyncio.create_task(hold())

@@ -9,18 +9,24 @@ import aiosqlite
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from casework.domain import Channel
+from casework.domain import Channel, Identity
 from storage import Database, create_database
 
 
+def telegram(user_id: int) -> Identity:
+    return Identity(Channel.TELEGRAM, str(user_id))
+
+
 async def _people(database: Database) -> list[int]:
+    """The Telegram ids of everyone enrolled."""
     async with database.transaction() as tx:
-        return sorted(person.telegram_user_id or 0 for person in await tx.people.find())
+        people = await tx.people.find()
+        return sorted(int(identity.external_id) for person in people for identity in person.identities)
 
 
 async def _add_then_fail(database: Database, now: datetime) -> None:
     async with database.transaction() as tx:
-        await tx.people.add(now=now, telegram_user_id=42)
+        await tx.people.add(now=now, identity=telegram(42))
         raise LookupError("refused")
 
 
@@ -28,9 +34,9 @@ async def test_inner_transactions_commit_with_the_unit(database: Database, now: 
     async with database.unit_of_work() as outer:
         assert await outer.updates.record(channel=Channel.TELEGRAM, update_id=1, now=now)
         async with database.transaction() as tx:
-            await tx.people.add(now=now, telegram_user_id=41)
+            await tx.people.add(now=now, identity=telegram(41))
         async with database.transaction() as tx:
-            await tx.people.add(now=now, telegram_user_id=42)
+            await tx.people.add(now=now, identity=telegram(42))
     assert await _people(database) == [41, 42]
     async with database.transaction() as tx:
         assert not await tx.updates.record(channel=Channel.TELEGRAM, update_id=1, now=now)
@@ -39,7 +45,7 @@ async def test_inner_transactions_commit_with_the_unit(database: Database, now: 
 async def test_a_failed_inner_transaction_rolls_back_alone(database: Database, now: datetime) -> None:
     async with database.unit_of_work():
         async with database.transaction() as tx:
-            await tx.people.add(now=now, telegram_user_id=41)
+            await tx.people.add(now=now, identity=telegram(41))
         with pytest.raises(LookupError):
             await _add_then_fail(database, now)
     assert await _people(database) == [41]
@@ -54,7 +60,7 @@ async def test_a_failed_unit_leaves_nothing_and_runs_no_after_commit_work(
         async with database.unit_of_work() as outer:
             await outer.updates.record(channel=Channel.TELEGRAM, update_id=7, now=now)
             async with database.transaction() as tx:
-                await tx.people.add(now=now, telegram_user_id=41)
+                await tx.people.add(now=now, identity=telegram(41))
             database.after_commit(lambda: ran.append("wake"))
             raise RuntimeError("crash")
 
@@ -69,7 +75,7 @@ async def test_a_failed_unit_leaves_nothing_and_runs_no_after_commit_work(
 async def _record_add_then_fail(database: Database, now: datetime) -> None:
     async with database.transaction() as tx:
         await tx.updates.record(channel=Channel.TELEGRAM, update_id=2, now=now)
-        await tx.people.add(now=now, telegram_user_id=43)
+        await tx.people.add(now=now, identity=telegram(43))
         raise LookupError("refused")
 
 
@@ -77,18 +83,37 @@ async def test_a_turn_needing_no_orm_leaves_the_session_alone_and_savepoints_und
     database: Database, now: datetime
 ) -> None:
     async with database.unit_of_work() as outer:
-        assert await outer.updates.record(channel=Channel.TELEGRAM, update_id=1, now=now, sender=41)
-        assert await outer.people.by_telegram_id(41) is None
+        assert await outer.updates.record(channel=Channel.TELEGRAM, update_id=1, now=now)
+        assert await outer.people.by_identity(Channel.TELEGRAM, "41") is None
         assert not outer.session.in_transaction()  # the connection's transaction alone, so far
         with pytest.raises(LookupError):  # its update's record undone with its enrolment
             await _record_add_then_fail(database, now)
         async with database.transaction() as tx:
-            await tx.people.add(now=now, telegram_user_id=42)
+            await tx.people.add(now=now, identity=telegram(42))
         assert outer.session.in_transaction()
     assert await _people(database) == [42]
     async with database.transaction() as tx:
         assert not await tx.updates.record(channel=Channel.TELEGRAM, update_id=1, now=now)
         assert await tx.updates.record(channel=Channel.TELEGRAM, update_id=2, now=now)
+
+
+async def test_a_block_without_a_savepoint_runs_in_the_units_own_transaction(
+    database: Database, now: datetime
+) -> None:
+    async def failing_update() -> None:
+        async with database.unit_of_work() as outer:
+            async with database.transaction(savepoint=False) as tx:
+                assert tx is outer
+                await tx.people.add(now=now, identity=telegram(41))
+                assert not tx.session.in_nested_transaction()
+            raise LookupError("the update fails after it")
+
+    with pytest.raises(LookupError):
+        await failing_update()
+    assert await _people(database) == []  # undone with the unit
+    async with database.unit_of_work(), database.transaction(savepoint=False) as tx:
+        await tx.people.add(now=now, identity=telegram(42))
+    assert await _people(database) == [42]
 
 
 async def test_after_commit_work_waits_for_the_unit(database: Database) -> None:
@@ -111,9 +136,9 @@ async def test_units_do_not_nest(database: Database) -> None:
 async def test_a_sqlite_connection_handed_back_inside_a_transaction_is_rolled_back(
     sqlite_url: str, now: datetime
 ) -> None:
-    # The pool rolls back only connections still in a transaction (see storage.database): one left
-    # open without SQLAlchemy's knowing, as by a failure between the driver's BEGIN and its COMMIT, is
-    # rolled back when it comes back, not handed to the next user holding the write lock.
+    # A connection left in a transaction without SQLAlchemy's knowing, as by a failure between the
+    # driver's BEGIN and its COMMIT, is rolled back when it comes back to the pool, not handed to the
+    # next user holding the write lock.
     database = create_database(sqlite_url)
     try:
         async with database.engine.connect() as connection:
@@ -141,7 +166,7 @@ async def test_a_sqlite_transaction_takes_the_write_lock_as_it_begins(sqlite_url
     database = create_database(sqlite_url)
     try:
         async with database.transaction() as tx:  # only read so far, and no other writer gets in
-            assert await tx.people.by_telegram_id(41) is None
+            assert await tx.people.by_identity(Channel.TELEGRAM, "41") is None
             with pytest.raises(sqlite3.OperationalError, match="locked"):
                 other.execute("BEGIN IMMEDIATE")
         async with database.engine.connect() as connection:  # the pooled connection waits 50 ms
@@ -151,7 +176,7 @@ async def test_a_sqlite_transaction_takes_the_write_lock_as_it_begins(sqlite_url
         other.execute("BEGIN IMMEDIATE")
         with pytest.raises(OperationalError, match="database is locked"):  # as SQLAlchemy raises it
             async with database.transaction() as tx:
-                await tx.people.by_telegram_id(41)
+                await tx.people.by_identity(Channel.TELEGRAM, "41")
         other.execute("ROLLBACK")
         async with database.transaction() as tx:
             assert await tx.updates.record(channel=Channel.TELEGRAM, update_id=1, now=now)

@@ -7,7 +7,8 @@ from __future__ import annotations
 from enum import StrEnum
 
 from casework.domain import Channel, ConsentPurpose, ServiceType, Urgency
-from casework.service import NewReport
+from casework.opening import NewReport
+from dialogs.catalog import summary_part, ticket_summary
 from dialogs.engine import END, Ctx, Flow, Step
 from dialogs.flows.common import answer_yes_no, area_step, submit_or_cancel, yes_no
 from nlu.types import Intent, Parse
@@ -96,7 +97,7 @@ async def on_confirm(ctx: Ctx) -> str | None:
 async def submit(ctx: Ctx) -> None:
     anonymous = bool(ctx.data.get("anonymous"))
     # The alert names the kind of feedback and what it is about, never the person's own words.
-    summary = " · ".join([Intent.POLICY_FEEDBACK.value, *ctx.data.get("entities", [])])
+    summary = ticket_summary(summary_part("policy_feedback"), *ctx.data.get("entities", []))
     opened = await ctx.services.casework.open_ticket(
         NewReport(
             text=ctx.data["text"],

@@ -12,7 +12,8 @@ from typing import Any
 from casework import disclosure
 from casework.disclosure import Part
 from casework.domain import Channel, Role, ServiceType, Urgency, VulnerabilityTag
-from casework.service import NewReport
+from casework.opening import NewReport
+from dialogs.catalog import summary_part, ticket_summary
 from dialogs.engine import END, Ctx, Flow, Step
 from dialogs.flows.common import (
     answer_yes_no,
@@ -153,15 +154,15 @@ async def on_summary(ctx: Ctx) -> str | None:
     return END
 
 
-def report_summary(ctx: Ctx, data: dict[str, Any]) -> str:
-    """What the workers' alert says of the household: no words of the volunteer's own, no address."""
-    parts = [
-        ctx.services.catalog.text("flag.summary_on_behalf", ctx.lang),
-        ctx.services.catalog.text(f"flag.summary_knows.{data.get('knows', 'unsure')}", ctx.lang),
-        tag_labels(ctx),
+def report_summary(data: dict[str, Any]) -> str:
+    """What the workers' alert says of the household: no words of the volunteer's own, no address;
+    read in each worker's language."""
+    return ticket_summary(
+        summary_part("on_behalf"),
+        summary_part("knows", data.get("knows", "unsure")),
+        *(summary_part("tag", tag) for tag in data.get("tags", [])),
         " ".join(data.get("entities", [])),
-    ]
-    return " · ".join(part for part in parts if part)
+    )
 
 
 async def submit(ctx: Ctx) -> None:
@@ -174,7 +175,7 @@ async def submit(ctx: Ctx) -> None:
         urgency=Urgency(ctx.data.get("urgency", "normal")),
         area_id=ctx.data["area_id"],
         channel=Channel(ctx.turn.channel),
-        summary=report_summary(ctx, ctx.data),
+        summary=report_summary(ctx.data),
         reporter_id=ctx.person.id,
         on_behalf=True,
         household_address=ctx.data["address"],

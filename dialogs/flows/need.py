@@ -9,8 +9,9 @@ from enum import StrEnum
 from typing import Any
 
 from casework.domain import Channel, ConsentPurpose, InvalidInput, ServiceType, Urgency, VulnerabilityTag
+from casework.opening import NewReport
 from casework.people import normalise_phone
-from casework.service import NewReport
+from dialogs.catalog import summary_part, ticket_summary
 from dialogs.engine import END, Ctx, Flow, Step
 from dialogs.flows.common import (
     answer_yes_no,
@@ -322,14 +323,14 @@ async def on_summary(ctx: Ctx) -> str | None:
     return END
 
 
-def report_summary(ctx: Ctx, data: dict[str, Any]) -> str:
-    """What the workers' alert says of the need: no words of the person's own, nothing identifying."""
-    parts = [
-        ctx.services.catalog.text("need.summary_size", ctx.lang, n=data["size"]) if data.get("size") else "",
-        tag_labels(ctx),
+def report_summary(data: dict[str, Any]) -> str:
+    """What the workers' alert says of the need: no words of the person's own but what was heard of
+    it (the entities), nothing identifying; read in each worker's language."""
+    return ticket_summary(
+        summary_part("size", data["size"]) if data.get("size") else "",
+        *(summary_part("tag", tag) for tag in data.get("tags", [])),
         " ".join(data.get("entities", [])),
-    ]
-    return " · ".join(part for part in parts if part)
+    )
 
 
 async def submit(ctx: Ctx, service_type: ServiceType) -> None:
@@ -347,7 +348,7 @@ async def submit(ctx: Ctx, service_type: ServiceType) -> None:
             urgency=Urgency(ctx.data.get("urgency", "normal")),
             area_id=ctx.data["area_id"],
             channel=Channel(ctx.turn.channel),
-            summary=report_summary(ctx, ctx.data),
+            summary=report_summary(ctx.data),
             reporter_id=ctx.person.id,
             anonymous=anonymous,
             household_size=ctx.data.get("size"),

@@ -7,7 +7,8 @@ from __future__ import annotations
 from enum import StrEnum
 
 from casework.domain import Channel, ConsentPurpose, Role, ServiceType, Urgency
-from casework.service import NewReport
+from casework.opening import NewReport
+from dialogs.catalog import summary_part, ticket_summary
 from dialogs.engine import END, Ctx, Flow, Step
 from dialogs.flows.common import area_step
 from dialogs.messages import rows
@@ -153,14 +154,10 @@ async def submit(ctx: Ctx, area_id: int) -> None:
         (entry for entry_id in ctx.data.get("matches", []) if (entry := entry_by_id(ctx, entry_id))), None
     )
     # The alert names the topic, never the person's own words.
-    summary = " · ".join(
-        part
-        for part in (
-            Intent.ASK_POLICY.value,
-            shown.topic if shown else "",
-            *(e.value for e in parse.entities),
-        )
-        if part
+    summary = ticket_summary(
+        summary_part("ask_policy"),
+        summary_part("topic", shown.topic) if shown and shown.topic else "",
+        *(e.value for e in parse.entities),
     )
     opened = await ctx.services.casework.open_ticket(
         NewReport(

@@ -16,6 +16,7 @@ from typing import Any
 
 from casework import lifecycle
 from casework.access import Forbidden, Operation, check
+from casework.core import crisis_step_note
 from casework.domain import (
     DomainError,
     NotFound,
@@ -24,10 +25,16 @@ from casework.domain import (
     ReferralStatus,
     Role,
     Ticket,
+    TicketAction,
+    TicketEvent,
     TicketStatus,
 )
+from casework.follow_ups import escalation_level
 from casework.lifecycle import allows
-from casework.service import AlreadyClaimed, Casework, QueueItem, Target, TicketView
+from casework.reading import QueueItem, TicketView
+from casework.referral import Target
+from casework.service import Casework
+from dialogs.catalog import TicketSummary
 from dialogs.engine import END, Action, Command, Ctx, Flow, Step, action_button
 from dialogs.flows.common import service_label
 from dialogs.messages import Button, rows
@@ -83,7 +90,8 @@ FIRST_STATE = {
 
 @contextmanager
 def politely(ctx: Ctx) -> Iterator[None]:
-    """Refusals met in ordinary work, said in the worker's language rather than as a bare error."""
+    """Refusals met in ordinary work, said in the worker's language: a case not theirs or gone in a
+    word of the worker flow's own, any other as its refusal says it."""
     try:
         yield
     except Forbidden:
@@ -91,7 +99,7 @@ def politely(ctx: Ctx) -> Iterator[None]:
     except NotFound:
         ctx.say("worker.gone")
     except DomainError as error:
-        ctx.say("error.refused", reason=str(error))
+        ctx.replies.append(ctx.services.catalog.refusal_reply(error))
 
 
 def words(ctx: Ctx, key: str, **args: Any) -> str:
@@ -261,8 +269,10 @@ async def ticket(ctx: Ctx, argument: str) -> None:
 
 async def show(ctx: Ctx, ticket_id: int) -> None:
     """The worker's case view (the read is audited by casework) and the steps this person may take."""
-    view = await ctx.services.casework.view(ctx.person, ticket_id)
+    casework = ctx.services.casework
+    view = await casework.view(ctx.person, ticket_id)
     ticket = view.ticket
+    sla = casework.policy.state(ticket, ctx.services.clock.now())  # against its deadlines, as read
     if view.assignee is not None:
         holder = person_name(view.assignee)
     elif view.organisation is not None:
@@ -281,11 +291,11 @@ async def show(ctx: Ctx, ticket_id: int) -> None:
         status=f"worker.status.{ticket.status.value}",
         service=service_label(ticket.service_type),
         urgency=f"urgency.{ticket.urgency.value}",
-        sla=f"worker.sla.{view.sla.value}",
+        sla=f"worker.sla.{sla.value}",
         area=" / ".join(area.label(ctx.lang) for area in view.area_path),
         holder=holder,
         deadline=deadline(ctx, ticket),
-        summary=ticket.summary or "-",
+        summary=TicketSummary(ticket.summary) if ticket.summary else "-",
         reports="\n".join(reports) or "-",
         trail=await trail(ctx, view),
     )
@@ -300,7 +310,7 @@ def deadline(ctx: Ctx, ticket: Ticket) -> str:
 
 async def trail(ctx: Ctx, view: TicketView) -> str:
     """The last few things done to the ticket; reads are left out (every view adds one)."""
-    events = [event for event in view.events if event.action != "read"][-TRAIL_SHOWN:]
+    events = [event for event in view.events if event.action is not TicketAction.READ][-TRAIL_SHOWN:]
     names: dict[int, str] = {}
     lines = []
     for event in events:
@@ -314,9 +324,7 @@ async def trail(ctx: Ctx, view: TicketView) -> str:
                     names[event.actor_id] = f"#{event.actor_id}"
             who = names[event.actor_id]
         label = f"worker.event.{event.action}"
-        note = event.note or ""
-        if note and event.action in ("assigned", "reassigned"):
-            note = ""  # "to #12": the assignee line says who
+        note = trail_note(ctx, event)
         lines.append(
             words(
                 ctx,
@@ -328,6 +336,30 @@ async def trail(ctx: Ctx, view: TicketView) -> str:
             )
         )
     return "\n".join(lines) or words(ctx, "worker.view.no_trail")
+
+
+def trail_note(ctx: Ctx, event: TicketEvent) -> str:
+    """What the trail shows beside an event: what was written, but what the casework recorded in its
+    own terms (an escalation's round, a crisis alert's step, an urgency) in words."""
+    note = event.note or ""
+    if event.action in (TicketAction.ASSIGNED, TicketAction.REASSIGNED):
+        return ""  # "to #12": the assignee line says who
+    if event.action is TicketAction.URGENCY_RAISED and ctx.services.catalog.has(f"urgency.{note}"):
+        return words(ctx, f"urgency.{note}")
+    level = escalation_level(event)
+    if level is not None:
+        return words(ctx, "worker.trail.escalation", round=level)
+    step = crisis_step_note(event)
+    if step is not None:
+        return words(
+            ctx,
+            "worker.trail.crisis_step",
+            round=step.step + 1,
+            reach=words(ctx, f"worker.trail.reach.{step.reach.value}"),
+            where=f" · {step.area}" if step.area else "",
+            alerted=step.alerted,
+        )
+    return note
 
 
 def next_steps(ctx: Ctx, view: TicketView) -> list[Button]:
@@ -402,11 +434,7 @@ async def claim(ctx: Ctx, ticket_id: int) -> None:
     if ctx.person.role is not Role.SOCIAL_WORKER:
         ctx.say("worker.claim.supervisors_assign", (view_button(ticket_id),))
         return
-    try:
-        claimed = await ctx.services.casework.claim(ctx.person, ticket_id)
-    except AlreadyClaimed as taken:
-        ctx.say("worker.claim.taken", holder=taken.holder)
-        return
+    claimed = await ctx.services.casework.claim(ctx.person, ticket_id)  # refused if someone has it
     visit = claimed.needs_home_visit and claimed.visited_at is None
     ctx.say(
         "worker.claim.done_visit" if visit else "worker.claim.done",

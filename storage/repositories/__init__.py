@@ -41,7 +41,7 @@ class Transaction:
         self.tickets = TicketRepository(session, dialect, core)
         self.consents = ConsentRepository(session, dialect, core)
         self.invites = InviteRepository(session, dialect, core)
-        self.updates = ProcessedUpdateRepository(session, dialect, core, self.people)
+        self.updates = ProcessedUpdateRepository(session, dialect, core)
         self.outbox = OutboxRepository(session, dialect, core)
         self.outgoing = OutgoingRepository(session, dialect, core)
         self.groups = WorkerGroupRepository(session, dialect, core)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import aliased
 from casework.domain import (
     Area,
     AreaLevel,
+    Refusal,
 )
 from storage.models import AreaRow
 from storage.repositories.base import Repository
@@ -54,7 +55,7 @@ class AreaRepository(Repository):
             latitude=latitude,
             longitude=longitude,
         )
-        await self._add_unique(row, f"an area with code '{code}' already exists")
+        await self._add_unique(row, Refusal.AREA_EXISTS, code=code)
         return _area(row)
 
     async def upsert(

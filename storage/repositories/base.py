@@ -10,7 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from casework.domain import Conflict
+from casework.domain import Conflict, Refusal
 from storage.models import Base
 
 TICKET_REFERENCE_PREFIX = "SA"
@@ -37,7 +37,7 @@ class Repository:
         result = await self._core.execute(_insert_or_nothing(table, self._dialect), values)
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def _add_unique(self, row: Base, conflict: str) -> None:
+    async def _add_unique(self, row: Base, conflict: Refusal, **arguments: str | int) -> None:
         """Insert the row in a savepoint; a unique-key clash undoes only it and raises ``Conflict``.
 
         The row is added inside the savepoint: one added before it would be flushed by the outer
@@ -48,4 +48,4 @@ class Repository:
                 self._session.add(row)
                 await self._session.flush()
         except IntegrityError:
-            raise Conflict(conflict) from None
+            raise Conflict(conflict, **arguments) from None

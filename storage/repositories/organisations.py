@@ -14,6 +14,7 @@ from sqlalchemy import (
 from casework.domain import (
     Conflict,
     Organisation,
+    Refusal,
     ServiceType,
 )
 from storage.models import (
@@ -50,7 +51,7 @@ class OrganisationRepository(Repository):
         area_ids: Iterable[int] = (),
     ) -> Organisation:
         if await self._session.scalar(select(OrganisationRow.id).where(OrganisationRow.name == name)):
-            raise Conflict(f"an organisation named '{name}' already exists")
+            raise Conflict(Refusal.ORGANISATION_EXISTS, name=name)
         areas = list(await self._session.scalars(select(AreaRow).where(AreaRow.id.in_(list(area_ids)))))
         row = OrganisationRow(name=name, contact=contact, active=True, created_at=now, areas=areas)
         self._session.add(row)

@@ -15,6 +15,7 @@ from sqlalchemy import (
 )
 
 from casework.domain import (
+    AlertKind,
     OutboxAlert,
     OutboxStatus,
 )
@@ -37,7 +38,8 @@ def _alert(row: OutboxRow) -> OutboxAlert:
         last_error=row.last_error,
         created_at=row.created_at,
         sent_at=row.sent_at,
-        event=row.event,
+        # Rows older than the event column name their kind in the payload only.
+        event=AlertKind(row.event or str(row.payload.get("event", ""))),
         published_at=row.published_at,
         delivery_ref=dict(row.delivery_ref) if row.delivery_ref is not None else None,
     )
@@ -48,12 +50,12 @@ class OutboxRepository(Repository):
         self,
         *,
         idempotency_key: str,
+        event: AlertKind,
         payload: dict[str, Any],
         now: datetime,
         recipient_person_id: int | None = None,
         recipient_chat_id: int | None = None,
         ticket_id: int | None = None,
-        event: str = "",
     ) -> OutboxAlert | None:
         """Queue an alert in the caller's transaction; None when the same key was queued before."""
         if recipient_person_id is None and recipient_chat_id is None:
@@ -65,7 +67,7 @@ class OutboxRepository(Repository):
                 "recipient_person_id": recipient_person_id,
                 "recipient_chat_id": recipient_chat_id,
                 "ticket_id": ticket_id,
-                "event": event or str(payload.get("event", "")),
+                "event": str(event),
                 "payload": payload,
                 "status": OutboxStatus.PENDING.value,
                 "attempts": 0,
@@ -78,7 +80,7 @@ class OutboxRepository(Repository):
     async def queue(
         self,
         *,
-        event: str,
+        event: AlertKind,
         payload: dict[str, Any],
         now: datetime,
         ticket_id: int | None,
@@ -241,7 +243,7 @@ class OutboxRepository(Repository):
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def for_ticket(self, ticket_id: int, *, event: str | None = None) -> list[OutboxAlert]:
+    async def for_ticket(self, ticket_id: int, *, event: AlertKind | None = None) -> list[OutboxAlert]:
         query = select(OutboxRow).where(OutboxRow.ticket_id == ticket_id).order_by(OutboxRow.id)
         if event is not None:
             query = query.where(OutboxRow.event == event)

@@ -16,18 +16,21 @@ from sqlalchemy import (
     literal_column,
     select,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from casework.domain import (
+    Channel,
     Conflict,
+    Identity,
     NotFound,
     Person,
+    Refusal,
     Role,
     ServiceType,
 )
 from storage.models import (
     AreaRow,
     DialogStateRow,
+    IdentityRow,
     PersonRow,
     person_areas,
     person_service_types,
@@ -35,45 +38,74 @@ from storage.models import (
 from storage.repositories.base import Repository
 
 _people = PersonRow.__table__
+_identities = IdentityRow.__table__
+_found = _identities.alias("found")
 # The separator written into the SQL: given as a string, it would be a parameter rendered into the
 # statement anew on every execution (string aggregation takes its separator as a literal).
 _COMMA: Any = literal_column("','")
-PERSON_BY_TELEGRAM_ID = select(
-    _people.c.id,
-    _people.c.telegram_user_id,
-    _people.c.display_name,
-    _people.c.language,
-    _people.c.role,
-    _people.c.organisation_id,
-    _people.c.active,
-    _people.c.phone,
-    _people.c.created_at,
-    select(func.aggregate_strings(cast(person_areas.c.area_id, String), _COMMA))
-    .where(person_areas.c.person_id == _people.c.id)
-    .scalar_subquery()
-    .label("area_ids"),
-    select(func.aggregate_strings(person_service_types.c.service_type, _COMMA))
-    .where(person_service_types.c.person_id == _people.c.id)
-    .scalar_subquery()
-    .label("service_types"),
-).where(_people.c.telegram_user_id == bindparam("telegram_user_id"))
 
 
-def found_person(found: Any) -> Person:
-    """A person from a row of ``PERSON_BY_TELEGRAM_ID``."""
+_CHANNEL_ORDER = {channel: place for place, channel in enumerate(Channel)}
+
+
+def _account_label(channel: Channel) -> str:
+    return f"{channel.value}_account"
+
+
+# The person behind one account, with every account of theirs: one column a channel (at most one
+# account each), so no ids are joined into text that would need taking apart again.
+_PERSON_BY_IDENTITY = (
+    select(
+        _people.c.id,
+        _people.c.display_name,
+        _people.c.language,
+        _people.c.role,
+        _people.c.organisation_id,
+        _people.c.active,
+        _people.c.phone,
+        _people.c.created_at,
+        select(func.aggregate_strings(cast(person_areas.c.area_id, String), _COMMA))
+        .where(person_areas.c.person_id == _people.c.id)
+        .scalar_subquery()
+        .label("area_ids"),
+        select(func.aggregate_strings(person_service_types.c.service_type, _COMMA))
+        .where(person_service_types.c.person_id == _people.c.id)
+        .scalar_subquery()
+        .label("service_types"),
+        *(
+            select(_identities.c.external_id)
+            .where(_identities.c.person_id == _people.c.id, _identities.c.channel == channel)
+            .scalar_subquery()
+            .label(_account_label(channel))
+            for channel in Channel
+        ),
+    )
+    .select_from(_people.join(_found, _found.c.person_id == _people.c.id))
+    .where(_found.c.channel == bindparam("channel"), _found.c.external_id == bindparam("external_id"))
+)
+
+
+def _found_person(found: Any) -> Person:
+    """A person from a row of ``_PERSON_BY_IDENTITY``."""
     areas, kinds = found.area_ids, found.service_types
     return _person(
         found,
         (int(part) for part in areas.split(",")) if areas else (),
         (ServiceType(part) for part in kinds.split(",")) if kinds else (),
+        (
+            Identity(channel, account)
+            for channel in Channel
+            if (account := getattr(found, _account_label(channel))) is not None
+        ),
     )
 
 
-def _person(row: Any, area_ids: Iterable[int], kinds: Iterable[ServiceType]) -> Person:
+def _person(
+    row: Any, area_ids: Iterable[int], kinds: Iterable[ServiceType], identities: Iterable[Identity]
+) -> Person:
     """A person from their columns: a ``PersonRow``, or a result row with the same names."""
     return Person(
         id=row.id,
-        telegram_user_id=row.telegram_user_id,
         display_name=row.display_name,
         language=row.language,
         role=row.role,
@@ -83,40 +115,34 @@ def _person(row: Any, area_ids: Iterable[int], kinds: Iterable[ServiceType]) -> 
         active=row.active,
         phone=row.phone,
         created_at=row.created_at,
+        identities=tuple(sorted(identities, key=lambda identity: _CHANNEL_ORDER[identity.channel])),
     )
 
 
 class PersonRepository(Repository):
-    def __init__(self, session: AsyncSession, dialect: str, core: AsyncConnection | AsyncSession) -> None:
-        super().__init__(session, dialect, core)
-        # People read ahead by another statement of this transaction (see ProcessedUpdateRepository),
-        # by Telegram id, each for the next lookup of them; a write to anyone drops them all.
-        self._read_ahead: dict[int, Person | None] = {}
-
-    def read_ahead(self, telegram_user_id: int, person: Person | None) -> None:
-        """The person (or nobody) behind a Telegram id, as another statement of this transaction
-        read them: the next ``by_telegram_id`` for them answers with it instead of a query."""
-        self._read_ahead[telegram_user_id] = person
-
     async def _to_domain(self, row: PersonRow, kinds: Iterable[ServiceType] | None = None) -> Person:
         if kinds is None:
             kinds = await self._session.scalars(
                 select(person_service_types.c.service_type).where(person_service_types.c.person_id == row.id)
             )
-        return _person(row, (area.id for area in row.areas), kinds)
+        return _person(
+            row,
+            (area.id for area in row.areas),
+            kinds,
+            (Identity(account.channel, account.external_id) for account in row.identities),
+        )
 
     async def _row(self, person_id: int) -> PersonRow:
-        self._read_ahead.clear()  # about to be changed
         row = await self._session.get(PersonRow, person_id)
         if row is None:
-            raise NotFound(f"no person with id {person_id}")
+            raise NotFound(Refusal.PERSON_NOT_FOUND, person_id=person_id)
         return row
 
     async def add(
         self,
         *,
         now: datetime,
-        telegram_user_id: int | None = None,
+        identity: Identity | None = None,
         display_name: str = "",
         language: str = "zh",
         role: Role = Role.RECIPIENT,
@@ -125,11 +151,10 @@ class PersonRepository(Repository):
         service_types: Iterable[ServiceType] = (),
         phone: str | None = None,
     ) -> Person:
-        if telegram_user_id is not None and await self.by_telegram_id(telegram_user_id):
-            raise Conflict("this Telegram account is already registered")
-        self._read_ahead.clear()
+        """A new person, with their account on a channel when they come from one (``identity``)."""
+        if identity is not None and await self.by_identity(identity.channel, identity.external_id):
+            raise Conflict(Refusal.ACCOUNT_TAKEN)
         row = PersonRow(
-            telegram_user_id=telegram_user_id,
             display_name=display_name,
             language=language,
             role=role,
@@ -137,6 +162,11 @@ class PersonRepository(Repository):
             phone=phone,
             active=True,
             created_at=now,
+        )
+        row.identities = (
+            [IdentityRow(channel=identity.channel, external_id=identity.external_id, created_at=now)]
+            if identity is not None
+            else []
         )
         wanted = list(area_ids)
         if wanted:
@@ -149,20 +179,32 @@ class PersonRepository(Repository):
         await self._add_service_types(row.id, kinds)  # a new person has none to replace
         return await self._to_domain(row, kinds)
 
+    async def add_identity(self, person_id: int, identity: Identity, *, now: datetime) -> Person:
+        """Give the person an account on another channel; ``Conflict`` when the account is someone
+        else's, or the person has one on that channel already."""
+        row = await self._row(person_id)
+        if identity.channel in {account.channel for account in row.identities} or await self.by_identity(
+            identity.channel, identity.external_id
+        ):
+            raise Conflict(Refusal.ACCOUNT_TAKEN)
+        row.identities.append(
+            IdentityRow(channel=identity.channel, external_id=identity.external_id, created_at=now)
+        )
+        await self._session.flush()
+        return await self._to_domain(row)
+
     async def get(self, person_id: int) -> Person | None:
         row = await self._session.get(PersonRow, person_id)
         return await self._to_domain(row) if row else None
 
-    async def by_telegram_id(self, telegram_user_id: int) -> Person | None:
-        """One statement (none when the person was read ahead): the person's columns with their areas
-        and service types aggregated. No ORM object is loaded, so nothing here touches what the
+    async def by_identity(self, channel: Channel, external_id: str) -> Person | None:
+        """The person behind an account on a channel. One statement: the person's columns with their
+        areas, service types and accounts. No ORM object is loaded, so nothing here touches what the
         session holds."""
-        if telegram_user_id in self._read_ahead:
-            return self._read_ahead.pop(telegram_user_id)
         found = (
-            await self._core.execute(PERSON_BY_TELEGRAM_ID, {"telegram_user_id": telegram_user_id})
+            await self._core.execute(_PERSON_BY_IDENTITY, {"channel": channel, "external_id": external_id})
         ).first()
-        return found_person(found) if found is not None else None
+        return _found_person(found) if found is not None else None
 
     async def update(
         self,
@@ -198,7 +240,6 @@ class PersonRepository(Repository):
         return await self._to_domain(row)
 
     async def set_service_types(self, person_id: int, service_types: Iterable[ServiceType]) -> None:
-        self._read_ahead.clear()
         await self._session.execute(
             delete(person_service_types).where(person_service_types.c.person_id == person_id)
         )
@@ -241,7 +282,7 @@ class PersonRepository(Repository):
     async def erase(self, person_id: int, now: datetime) -> None:
         """Remove what identifies the person; the row stays so anonymised case records keep their shape."""
         row = await self._row(person_id)
-        row.telegram_user_id = None
+        row.identities = []  # nobody is found behind their accounts any more
         row.display_name = ""
         row.phone = None
         row.active = False
@@ -250,7 +291,7 @@ class PersonRepository(Repository):
         await self._session.flush()
 
     async def forget_dialog_states(self, keys: Sequence[str]) -> int:
-        """Erasure: the person's conversation state, kept by channel key ("telegram:<id>")."""
+        """Erasure: the person's conversation state, kept by account ("telegram:<id>")."""
         if not keys:
             return 0
         result = await self._session.execute(delete(DialogStateRow).where(DialogStateRow.key.in_(list(keys))))

@@ -18,8 +18,10 @@ from casework.domain import (
     Feedback,
     Referral,
     ReferralStatus,
+    Refusal,
     ServiceType,
     Ticket,
+    TicketAction,
     TicketEvent,
     TicketStatus,
     Urgency,
@@ -35,13 +37,11 @@ from storage.models import (
 from storage.repositories.base import TICKET_REFERENCE_PREFIX, Repository
 from storage.repositories.scrub import Scrub, scrub_column
 
+# The two finishing moves keep their time on the ticket, where deadlines and digests read it; every
+# other move's time is on the trail (``ticket_events``).
 _TICKET_TIMESTAMP_FOR_STATUS: dict[TicketStatus, str] = {
-    TicketStatus.ASSIGNED: "assigned_at",
-    TicketStatus.IN_PROGRESS: "in_progress_at",
-    TicketStatus.REFERRED: "referred_at",
     TicketStatus.RESOLVED: "resolved_at",
     TicketStatus.CLOSED: "closed_at",
-    TicketStatus.REOPENED: "reopened_at",
 }
 
 
@@ -63,12 +63,8 @@ def _ticket(row: TicketRow) -> Ticket:
         resolve_deadline=row.resolve_deadline,
         created_at=row.created_at,
         updated_at=row.updated_at,
-        assigned_at=row.assigned_at,
-        in_progress_at=row.in_progress_at,
-        referred_at=row.referred_at,
         resolved_at=row.resolved_at,
         closed_at=row.closed_at,
-        reopened_at=row.reopened_at,
         visited_at=row.visited_at,
         needs_home_visit=row.needs_home_visit,
         escalation_level=row.escalation_level,
@@ -80,7 +76,7 @@ def _event(row: TicketEventRow) -> TicketEvent:
         id=row.id,
         ticket_id=row.ticket_id,
         actor_id=row.actor_id,
-        action=row.action,
+        action=TicketAction(row.action),
         from_status=row.from_status,
         to_status=row.to_status,
         note=row.note,
@@ -281,7 +277,7 @@ class TicketRepository(Repository):
         """Move the ticket to ``to_status`` atomically, only if it is still in one of ``expected``.
 
         Returns the updated ticket, or None when the condition no longer held (someone else acted
-        first). The status's own timestamp is set alongside.
+        first). Resolving and closing also set ``resolved_at``/``closed_at``.
         """
         allowed = {
             "assignee_id",
@@ -314,7 +310,7 @@ class TicketRepository(Repository):
         self,
         *,
         ticket_id: int,
-        action: str,
+        action: TicketAction,
         now: datetime,
         actor_id: int | None = None,
         from_status: TicketStatus | None = None,
@@ -443,7 +439,7 @@ class TicketRepository(Repository):
         row = FeedbackRow(
             ticket_id=ticket_id, person_id=person_id, rating=rating, comment=comment, created_at=now
         )
-        await self._add_unique(row, "this ticket has already been rated")
+        await self._add_unique(row, Refusal.RATE_TWICE)
         return _feedback(row)
 
     async def redact_feedback_by(self, person_id: int) -> int:

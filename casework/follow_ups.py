@@ -1,0 +1,179 @@
+"""The casework's follow-ups, done by the scheduler's jobs: escalating what nobody claimed in time and
+the crises nobody answered, reminding of home visits, asking the household to rate a closed case,
+the supervisors' weekly figures, and forgetting old updates. Each step is idempotent, so a job that
+runs twice alerts once."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from casework import routing
+from casework.core import CRISIS_LADDER, CaseworkCore, crisis_step_note
+from casework.deadlines import SlaState
+from casework.domain import (
+    OPEN_STATUSES,
+    AlertKind,
+    Role,
+    TicketAction,
+    TicketEvent,
+    TicketStatus,
+    Urgency,
+)
+from casework.routing import CrisisReach
+
+if TYPE_CHECKING:
+    from casework.service import Casework
+
+_ESCALATION_NOTE = re.compile(r"^level (\d+)$")
+
+
+def escalation_level(event: TicketEvent) -> int | None:
+    """How many times an ``escalated`` event's ticket had gone unclaimed past its deadline (1 at the
+    deadline, 2 at twice it), as ``FollowUpWork.escalate_overdue`` recorded it."""
+    found = _ESCALATION_NOTE.match(event.note or "") if event.action is TicketAction.ESCALATED else None
+    return int(found.group(1)) if found else None
+
+
+class FollowUpWork:
+    """What the scheduler's jobs do, on the casework's shared core."""
+
+    def __init__(self, casework: Casework) -> None:
+        self.core: CaseworkCore = casework.core
+
+    async def escalate_overdue(self) -> int:
+        """Alert the supervisors of every ticket unclaimed at its deadline, and again at twice it."""
+        core = self.core
+        now = core.clock.now()
+        escalated = 0
+        async with core.database.transaction() as tx:
+            for ticket in await tx.tickets.unclaimed_past(now):
+                assert ticket.claim_deadline is not None
+                window = ticket.claim_deadline - ticket.created_at
+                level = 2 if now >= ticket.claim_deadline + window else 1
+                if ticket.escalation_level >= level or not await tx.tickets.raise_escalation(
+                    ticket.id, to_level=level, now=now
+                ):
+                    continue
+                chain = await routing.area_chain(tx, ticket.area_id)
+                supervisors = await core.supervisors_or_admins(tx, chain)
+                await tx.tickets.add_event(
+                    ticket_id=ticket.id, action=TicketAction.ESCALATED, note=f"level {level}", now=now
+                )
+                extra = {"reason": "unclaimed", "level": level}
+                await core.tell(
+                    tx, ticket, AlertKind.TICKET_ESCALATED, supervisors, extra=extra, round_key=f"#{level}"
+                )
+                escalated += 1
+        if escalated:
+            core.committed()
+        return escalated
+
+    async def escalate_crises(self) -> int:
+        """Alert the next step of every crisis nobody has acknowledged (or claimed) within the
+        re-alert time of its last step; one that reached nobody tries its first step again."""
+        core = self.core
+        now = core.clock.now()
+        climbed = 0
+        async with core.database.transaction() as tx:
+            crises = await tx.tickets.find(statuses=OPEN_STATUSES, urgencies=[Urgency.CRITICAL], limit=10_000)
+            for ticket in crises:
+                if ticket.assignee_id is not None or ticket.organisation_id is not None:
+                    continue
+                events = await tx.tickets.events(ticket.id)
+                if any(event.action is TicketAction.ACKNOWLEDGED for event in events):
+                    continue
+                ladder = [event for event in events if event.action in CRISIS_LADDER]
+                last = ladder[-1] if ladder else None
+                if now - (last.created_at if last else ticket.created_at) < core.policy.crisis_realert_after:
+                    continue
+                noted = crisis_step_note(last) if last is not None else None
+                step = noted.step + 1 if noted is not None else 0
+                if await core.alert_crisis(tx, ticket, step) is not CrisisReach.NOBODY or step == 0:
+                    climbed += 1
+        if climbed:
+            core.committed()
+        return climbed
+
+    async def remind_home_visit(self, ticket_id: int) -> bool:
+        core = self.core
+        async with core.database.transaction() as tx:
+            ticket = await tx.tickets.get(ticket_id)
+            if (
+                ticket is None
+                or not ticket.is_open
+                or not ticket.needs_home_visit
+                or ticket.visited_at is not None
+            ):
+                return False
+            queued = await core.tell(tx, ticket, AlertKind.HOME_VISIT_DUE, [ticket.assignee_id])
+        core.committed()
+        return queued > 0
+
+    async def send_survey(self, ticket_id: int) -> bool:
+        core = self.core
+        async with core.database.transaction() as tx:
+            ticket = await tx.tickets.get(ticket_id)
+            if ticket is None or ticket.status is not TicketStatus.CLOSED or ticket.reporter_id is None:
+                return False
+            reporter = await tx.people.get(ticket.reporter_id)
+            if (
+                reporter is None
+                or reporter.role is not Role.RECIPIENT
+                or await tx.tickets.feedback(ticket.id)
+            ):
+                return False
+            queued = await core.tell(tx, ticket, AlertKind.SATISFACTION_SURVEY, [reporter])
+        core.committed()
+        return queued > 0
+
+    async def prune_processed_updates(self, keep: timedelta) -> int:
+        """Forget the updates handled longer ago than ``keep`` (a channel redelivers within a day), and
+        the messages sent for them as long ago; how many updates."""
+        core = self.core
+        older_than = core.clock.now() - keep
+        async with core.database.transaction() as tx:
+            await tx.outgoing.prune(older_than=older_than)
+            return await tx.updates.prune(older_than=older_than)
+
+    async def send_weekly_digests(self) -> int:
+        """Each supervisor hears the week's figures for their areas."""
+        core = self.core
+        now = core.clock.now()
+        week = now.astimezone(core.timezone).strftime("%G-W%V")
+        sent = 0
+        async with core.database.transaction() as tx:
+            for supervisor in await tx.people.find(role=Role.SUPERVISOR):
+                area_ids: set[int] = set()
+                for area_id in supervisor.area_ids:
+                    area_ids |= await tx.areas.descendant_ids(area_id)
+                tickets = await tx.tickets.find(area_ids=area_ids, limit=100_000)
+                since = now - timedelta(days=7)
+                open_tickets = [ticket for ticket in tickets if ticket.is_open]
+                ratings = [
+                    feedback.rating
+                    for ticket in tickets
+                    if ticket.closed_at and ticket.closed_at >= since
+                    for feedback in await tx.tickets.feedback(ticket.id)
+                ]
+                digest = {
+                    "week": week,
+                    "opened": sum(ticket.created_at >= since for ticket in tickets),
+                    "closed": sum(bool(ticket.closed_at and ticket.closed_at >= since) for ticket in tickets),
+                    "open": len(open_tickets),
+                    "breached": sum(core.policy.state(t, now) is SlaState.BREACHED for t in open_tickets),
+                    "critical_open": sum(ticket.urgency is Urgency.CRITICAL for ticket in open_tickets),
+                    "average_rating": round(sum(ratings) / len(ratings), 2) if ratings else None,
+                }
+                sent += await core.queue_alert(
+                    tx,
+                    AlertKind.WEEKLY_DIGEST,
+                    {"digest": digest},
+                    ticket=None,
+                    person=supervisor,
+                    key_suffix=f"#{week}",
+                )
+        if sent:
+            core.committed()
+        return sent
