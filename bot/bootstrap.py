@@ -240,6 +240,7 @@ def bootstrap(
         timezone=settings.tz,
         follow_ups=follow_ups,
         on_alerts_queued=relay.wake if relay is not None else None,
+        alert_channel=Channel.TELEGRAM if telegram else None,
     )
     people = People(database, clock)
 

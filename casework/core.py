@@ -19,6 +19,7 @@ from casework.deadlines import DeadlinePolicy
 from casework.domain import (
     OPEN_STATUSES,
     AlertKind,
+    Channel,
     Conflict,
     NotFound,
     OutboxAlert,
@@ -58,8 +59,12 @@ class CaseworkCore:
         follow_ups: FollowUps,
         timezone: tzinfo,
         on_alerts_queued: Callable[[], None] | None = None,
+        alert_channel: Channel | None = None,
     ) -> None:
         self.timezone = timezone  # the day in a ticket reference is the local day
+        # Where alerts go out: a crisis step counts only staff with an account there (any account
+        # when None, as in the console, where every account is shown its alerts).
+        self.alert_channel = alert_channel
         self.database = database
         self.clock = clock
         self.policy = policy
@@ -240,7 +245,8 @@ class CaseworkCore:
         The first step's workers get the ordinary new-ticket alert, with Claim, and its supervisors
         the escalation; later steps get a crisis alert. Each alert carries "I'm on it"."""
         now = self.clock.now()
-        steps = await routing.crisis_steps(tx, ticket.area_id, now.astimezone(self.timezone).time())
+        local = now.astimezone(self.timezone).time()
+        steps = await routing.crisis_steps(tx, ticket.area_id, local, self.alert_channel)
         if step >= len(steps):
             if step == 0:
                 await tx.tickets.add_event(ticket_id=ticket.id, action=TicketAction.CRISIS_UNREACHED, now=now)

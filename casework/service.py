@@ -12,6 +12,7 @@ from datetime import UTC, tzinfo
 from casework.clock import Clock
 from casework.core import CaseworkCore, FollowUps
 from casework.deadlines import DeadlinePolicy
+from casework.domain import Channel
 from casework.opening import Opening
 from casework.reading import Reading
 from casework.referral import Referrals
@@ -32,6 +33,7 @@ class Casework:
         follow_ups: FollowUps,
         timezone: tzinfo = UTC,
         on_alerts_queued: Callable[[], None] | None = None,
+        alert_channel: Channel | None = None,
     ) -> None:
         self.core = CaseworkCore(
             database,
@@ -40,6 +42,7 @@ class Casework:
             follow_ups=follow_ups,
             timezone=timezone,
             on_alerts_queued=on_alerts_queued,
+            alert_channel=alert_channel,
         )
         self.opening = Opening(self.core)
         self.working = Working(self.core)

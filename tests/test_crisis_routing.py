@@ -4,11 +4,12 @@ Every test runs on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-from datetime import time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
-from casework.domain import Channel, ConsentPurpose, Person, Role, ServiceType, Ticket, Urgency
+from casework import routing
+from casework.domain import Channel, ConsentPurpose, Identity, Person, Role, ServiceType, Ticket, Urgency
 from casework.opening import NewReport, Opened
 from casework.routing import CrisisReach
 from dialogs.alerts import alert_reply
@@ -277,3 +278,32 @@ async def test_a_volunteers_crisis_report_is_not_linked_to_the_other_households_
     crisis = await open_crisis(harness)
     assert crisis.ticket.reporter_id == volunteer.id
     assert [action for action, _ in await trail(harness, crisis.ticket) if action == "linked"] == []
+
+
+# --- who counts as reachable ------------------------------------------------------------------------
+
+
+def _staff(*identities: Identity, active: bool = True) -> Person:
+    return Person(
+        id=1,
+        display_name="",
+        language="zh",
+        role=Role.SOCIAL_WORKER,
+        organisation_id=None,
+        area_ids=frozenset({1}),
+        service_types=frozenset(ServiceType),
+        active=active,
+        phone=None,
+        created_at=datetime(2026, 12, 1, tzinfo=UTC),
+        identities=identities,
+    )
+
+
+def test_a_worker_reachable_only_on_the_console_is_not_reachable_where_alerts_go_by_telegram() -> None:
+    console_only = _staff(Identity(Channel.CONSOLE, "900003"))
+    on_telegram = _staff(Identity(Channel.CONSOLE, "900003"), Identity(Channel.TELEGRAM, "42"))
+    assert not routing.reachable(console_only, Channel.TELEGRAM)
+    assert routing.reachable(on_telegram, Channel.TELEGRAM)
+    assert routing.reachable(console_only)  # the console shows every account its alerts
+    assert not routing.reachable(_staff(Identity(Channel.TELEGRAM, "operator")), Channel.TELEGRAM)
+    assert not routing.reachable(_staff(Identity(Channel.TELEGRAM, "42"), active=False), Channel.TELEGRAM)
