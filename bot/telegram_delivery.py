@@ -199,12 +199,16 @@ class _Sent(Enum):
 class ReplySender:
     """The messages turns wrote for their chats (``outgoing_messages``), sent in order once committed.
 
-    ``flush`` sends a chat's waiting messages right after its turn: a flood limit (429) is waited out
-    for as long as Telegram asks and a network failure tried again, for up to ``patience``; what is still
-    not sent then, the sweep (``run``) sends later, until Telegram takes it. A committed turn's reply
-    is never turned into an apology. A refusal no retry changes (the person blocked the bot, a message
-    that can no longer be edited) is recorded and skipped. Any number of processes may send: each
-    message is claimed before it is sent, and a chat's later messages wait behind its first."""
+    ``send`` sends a turn's messages right after its commit: the turn claimed them in its own
+    transaction, so sending them takes one more (marking them sent). A flood limit (429) is waited out
+    for as long as Telegram asks and a network failure tried again, for up to ``patience`` (``flush``);
+    what is still not sent then, the sweep (``run``) sends later, until Telegram takes it. A committed
+    turn's reply is never turned into an apology. A refusal no retry changes (the person blocked the
+    bot, a message that can no longer be edited) is recorded and skipped. Any number of processes may
+    send: each message is claimed before it is sent (a crashed sender's claim runs out after
+    ``claim_for``), and a chat's later messages wait behind its first. Each statement about a message
+    (claimed, sent, tried again later) stands on its own, so each commits on its own
+    (``Database.each_committed``)."""
 
     def __init__(
         self,
@@ -226,13 +230,57 @@ class ReplySender:
         self.sweep_every = sweep_every
         self._chats: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
 
-    async def flush(self, chat_id: int) -> bool:
-        """Send what waits for the chat, in order; True when Telegram refused it: the chat blocked the bot."""
+    def _chat(self, chat_id: int) -> asyncio.Lock:
         lock = self._chats.get(chat_id)
         if lock is None:
             lock = self._chats[chat_id] = asyncio.Lock()
-        async with lock:
-            async with self.database.transaction() as tx:
+        return lock
+
+    async def send(self, chat_id: int, claimed: Sequence[Outgoing]) -> bool:
+        """A turn's messages, claimed in the turn's own transaction (``OutgoingRepository.add``), sent
+        in order and marked in one transaction; then, or when none were claimed because earlier ones
+        still wait, what waits for the chat (``flush``). True when the chat blocked the bot."""
+        later = 0.0
+        blocked = False
+        async with self._chat(chat_id):
+            tried: list[tuple[Outgoing, _Sent, str, float]] = []
+            for message in claimed:
+                sent, error, wait = await self._try(chat_id, message, 1)
+                tried.append((message, sent, error, wait))
+                if sent is _Sent.LATER:
+                    later = wait
+                    break
+            if claimed:
+                await self._record(tried, untried=claimed[len(tried) :])
+            blocked = any(sent is _Sent.BLOCKED for _, sent, _, _ in tried)
+            if claimed and len(tried) == len(claimed) and not later:
+                return blocked
+        if later > self.patience.total_seconds():
+            log.info("a reply waits to be sent; tried again in %.0f s", later)
+            return blocked
+        await asyncio.sleep(later)
+        return await self.flush(chat_id) or blocked
+
+    async def _record(
+        self, tried: Sequence[tuple[Outgoing, _Sent, str, float]], untried: Sequence[Outgoing]
+    ) -> None:
+        async with self.database.each_committed() as tx:
+            now = self.clock.now()
+            sent = [_id(m) for m, outcome, error, _ in tried if outcome is not _Sent.LATER and not error]
+            if sent:
+                await tx.outgoing.done(sent, now=now)
+            for message, outcome, error, wait in tried:
+                if outcome is _Sent.LATER:
+                    await tx.outgoing.retry_at(_id(message), at=now + timedelta(seconds=wait), error=error)
+                elif error:
+                    await tx.outgoing.done([_id(message)], now=now, refused=error)
+            for message in untried:
+                await tx.outgoing.release(_id(message))
+
+    async def flush(self, chat_id: int) -> bool:
+        """Send what waits for the chat, in order; True when Telegram refused it: the chat blocked the bot."""
+        async with self._chat(chat_id):
+            async with self.database.each_committed() as tx:
                 waiting = await tx.outgoing.waiting(channel=Channel.TELEGRAM, chat_id=chat_id)
             deadline = asyncio.get_running_loop().time() + self.patience.total_seconds()
             blocked = False
@@ -247,7 +295,7 @@ class ReplySender:
         """Send, chat by chat, messages left waiting (their turn's process crashed, or Telegram kept
         refusing for longer than the turn waited); the number of chats."""
         now = self.clock.now()
-        async with self.database.transaction() as tx:
+        async with self.database.each_committed() as tx:
             chats = await tx.outgoing.chats_waiting(
                 channel=Channel.TELEGRAM, written_before=now - self.settle, now=now
             )
@@ -273,19 +321,19 @@ class ReplySender:
     async def _send(self, chat_id: int, message: Outgoing, deadline: float) -> _Sent:
         """One message: claimed for one try at a time (a crashed sender's claim runs out soon), waiting
         between tries with the claim let go."""
-        assert message.id is not None
+        message_id = _id(message)
         for attempt in range(1, 1000):
             now = self.clock.now()
-            async with self.database.transaction() as tx:
-                if not await tx.outgoing.claim(message.id, now=now, until=now + self.claim_for):
+            async with self.database.each_committed() as tx:
+                if not await tx.outgoing.claim(message_id, now=now, until=now + self.claim_for):
                     return _Sent.LATER  # another process has it, or it waits for its time
             sent, error, wait = await self._try(chat_id, message, attempt)
-            async with self.database.transaction() as tx:
+            async with self.database.each_committed() as tx:
                 if sent is not _Sent.LATER:
-                    await tx.outgoing.done(message.id, now=self.clock.now(), refused=error or None)
+                    await tx.outgoing.done([message_id], now=self.clock.now(), refused=error or None)
                     return sent
                 await tx.outgoing.retry_at(
-                    message.id, at=self.clock.now() + timedelta(seconds=wait), error=error
+                    message_id, at=self.clock.now() + timedelta(seconds=wait), error=error
                 )
             if asyncio.get_running_loop().time() + wait > deadline:
                 log.info("a reply waits to be sent (%s); tried again in %.0f s", error, wait)
@@ -318,6 +366,11 @@ class ReplySender:
             await self.bot.edit_message_text(
                 message.text, chat_id=chat_id, message_id=message.edits_message_id, reply_markup=markup
             )
+
+
+def _id(message: Outgoing) -> int:
+    assert message.id is not None, "a stored message has its id"
+    return message.id
 
 
 def _seconds(retry_after: timedelta | float) -> float:

@@ -30,7 +30,7 @@ from casework.people import People
 from dialogs.engine import ACTION_PREFIX, CASEWORK_ROLES, DialogEngine
 from dialogs.messages import Reply
 from dialogs.turn import Turn, clean_text
-from storage import Database, Transaction, lost_connection
+from storage import AfterCommitFailed, Database, Transaction, lost_connection
 from storage.repositories import Outgoing
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,16 @@ def message_turn(message: Message, user: User) -> Turn:
     if base.text is None and kind is None:
         return replace(base, kind="other")
     return base
+
+
+@dataclass(frozen=True, slots=True)
+class _Turned:
+    """A turn as it committed: the person's language, the person when their command menu may have
+    changed, and the replies this process sends."""
+
+    language: str
+    person: Person | None
+    replies: list[Outgoing]
 
 
 @dataclass
@@ -121,13 +131,19 @@ class TelegramFrontEnd:
                 return None
             return await work(tx)
 
-    async def _write(self, tx: Transaction, update: Update, chat_id: int, messages: list[Outgoing]) -> None:
-        await tx.outgoing.add(
+    async def _write(
+        self, tx: Transaction, update: Update, chat_id: int, messages: list[Outgoing]
+    ) -> list[Outgoing]:
+        """The messages written for the chat; those this process may send once the turn committed
+        (claimed in it: none when earlier messages still wait for the chat)."""
+        now = self.clock.now()
+        return await tx.outgoing.add(
             messages,
             channel=Channel.TELEGRAM,
             chat_id=chat_id,
             update_id=update.update_id,
-            now=self.clock.now(),
+            now=now,
+            claim_until=now + self.replies.claim_for,
         )
 
     async def _turn(
@@ -138,11 +154,11 @@ class TelegramFrontEnd:
         *,
         menu: bool = False,
         answering: Message | None = None,
-    ) -> tuple[str, Person | None] | None:
+    ) -> _Turned | None:
         """The turn taken, its replies written for ``chat_id`` in its transaction (the first one as an
-        edit of ``answering``, the question a button press answered); its language, or None when this
-        update was handled before. With ``menu``, also the person as the turn left them when their
-        command menu may have changed (read in the turn's own transaction).
+        edit of ``answering``, the question a button press answered); None when this update was
+        handled before. With ``menu``, also the person as the turn left them when their command menu
+        may have changed (read in the turn's own transaction).
 
         The person's lock is held around the whole transaction: a dialog state kept outside the
         database (Redis) is written once the transaction commits, before the person's next turn. That
@@ -150,28 +166,34 @@ class TelegramFrontEnd:
         submitted again from the stale state finds the ticket it opened)."""
         engine = self.engine
 
-        async def work(tx: Transaction) -> tuple[str, Person | None]:
+        async def work(tx: Transaction) -> _Turned:
             replies, language = await engine.handle_held(turn)
             if answering is not None and turn.button is not None:
                 messages = self._answered(answering, turn.button, replies, language)
             else:
                 messages = outgoing(self.renderer.messages(replies, chat_id, language))
-            await self._write(tx, update, chat_id, messages)
+            claimed = await self._write(tx, update, chat_id, messages)
             changed = menu and self.menus.may_have_changed(turn.user_id, turn, language)
             person = await self.people.known(turn.user_id, channel=Channel.TELEGRAM) if changed else None
-            return language, person
+            made.append(_Turned(language, person, claimed))
+            return made[-1]
 
-        done: tuple[str, Person | None] | None = None
+        made: list[_Turned] = []  # what ``work`` made, committed when its unit of work is
+        done: _Turned | None = None
         try:
             async with engine.locks.hold(turn.key):
-                done = await self._once(update, work)
+                try:
+                    done = await self._once(update, work)
+                except AfterCommitFailed:
+                    done = made[-1] if made else None
+                    raise
         except Exception as error:
             if done is None:
                 raise
             log.error(
-                "update %s: committed, but the dialog state was not saved (%s)",
+                "update %s: committed, but the dialog state was not saved or its lock not let go (%s)",
                 update.update_id,
-                type(error).__name__,
+                type(error.__cause__ or error).__name__,
             )
         return done
 
@@ -179,10 +201,11 @@ class TelegramFrontEnd:
         turn = message_turn(message, user)
         began = self.clock.now()
         handled = await self._turn(update, turn, message.chat.id, menu=True)
-        await self.replies.flush(message.chat.id)  # this turn's replies, or what a crash left unsent
+        # This turn's replies; or what a crash, or a turn handled before, left unsent.
+        await self.replies.send(message.chat.id, handled.replies if handled else [])
         if handled is None:
             return
-        _, person = handled
+        person = handled.person
         if person is not None:  # a first contact, an enrolment, a new language
             await self.menus.show(
                 person,
@@ -220,14 +243,15 @@ class TelegramFrontEnd:
         if answering is not None and value.startswith(ACTION_PREFIX):
             answering = None  # an alert's button: the alert is edited by its own delivery
         handled = await self._turn(update, turn, to, answering=answering)
-        blocked = await self.replies.flush(to)
+        blocked = await self.replies.send(to, handled.replies if handled else [])
         if handled is None or private:
             await query.answer()
         elif blocked:
-            language = handled[0]
-            await query.answer(self.renderer.text("telegram.open_private_chat", language), show_alert=True)
+            await query.answer(
+                self.renderer.text("telegram.open_private_chat", handled.language), show_alert=True
+            )
         else:
-            await query.answer(self.renderer.text("telegram.sent_privately", handled[0]))
+            await query.answer(self.renderer.text("telegram.sent_privately", handled.language))
 
     def _answered(self, message: Message, value: str, replies: list[Reply], language: str) -> list[Outgoing]:
         """The turn's messages after a press on ``message``: the answered question edited into the next
@@ -271,18 +295,18 @@ class TelegramFrontEnd:
             return
         chat = message.chat
 
-        async def answer(tx: Transaction) -> None:
+        async def answer(tx: Transaction) -> list[Outgoing]:
             title = clean_text(chat.title or "")
             reply = await self._group_command(name.lower(), argument, chat.id, title, user)
             if reply is None:
-                return
+                return []
             person = await self.people.known(user.id, channel=Channel.TELEGRAM)
             language = person.language if person is not None else _language(user) or self.default_language
             text = self.renderer.catalog.render(reply, language)
-            await self._write(tx, update, chat.id, [Outgoing(text)])
+            return await self._write(tx, update, chat.id, [Outgoing(text)])
 
-        await self._once(update, answer)
-        await self.replies.flush(chat.id)
+        claimed = await self._once(update, answer)
+        await self.replies.send(chat.id, claimed or [])
 
     async def _group_command(
         self, name: str, argument: str, chat_id: int, title: str, user: User

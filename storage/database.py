@@ -43,6 +43,11 @@ def _sqlite_begin(connection: Any) -> None:
         raise DBAPIError.instance("BEGIN IMMEDIATE", None, error, sqlite3.Error) from None
 
 
+class AfterCommitFailed(Exception):
+    """Work that waited for a unit of work's commit failed (its cause says how); what the unit wrote
+    is committed and stays."""
+
+
 @dataclass(slots=True)
 class _Unit:
     tx: Transaction  # one set of repositories over the unit's session, for every block inside it
@@ -77,8 +82,8 @@ class Database:
         """
         unit = self._unit.get()
         if unit is None:
-            async with self._one_writer, self._sessions() as session, session.begin():
-                yield Transaction(session, self.dialect)
+            async with self._one_writer, self._connected() as tx:
+                yield tx
         elif not savepoint:
             yield unit.tx
         else:
@@ -87,6 +92,24 @@ class Database:
                 # after any statement a repository sent the connection itself.
                 await unit.tx.session.connection()
                 yield unit.tx
+
+    @asynccontextmanager
+    async def each_committed(self) -> AsyncIterator[Transaction]:
+        """Repositories whose every statement commits on its own, for writes that need no transaction
+        around them (one statement, or statements that stand alone): on PostgreSQL each is one round
+        trip, without a BEGIN and a COMMIT of its own. On SQLite, and inside a unit of work, an
+        ordinary ``transaction``."""
+        if self.dialect == "sqlite" or self._unit.get() is not None:
+            async with self.transaction() as tx:
+                yield tx
+            return
+        async with self.engine.connect() as connection:
+            connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            session = self._sessions(bind=connection)
+            try:
+                yield Transaction(session, self.dialect, connection)
+            finally:
+                await session.close()
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[Transaction]:
@@ -98,22 +121,13 @@ class Database:
         """
         if self._unit.get() is not None:
             raise RuntimeError("a unit of work is already open in this task")
-        # The transaction is the connection's; the ORM session joins it the first time a repository
-        # uses it (its commit then flushes without committing, and its savepoints are the
-        # connection's), so a turn that needs no ORM does without its bookkeeping.
-        async with self._one_writer, self.engine.connect() as connection:
-            session = self._sessions(bind=connection)
-            unit = _Unit(Transaction(session, self.dialect, connection))
+        async with self._one_writer, self._connected() as tx:
+            unit = _Unit(tx)
             token = self._unit.set(unit)
             try:
-                async with connection.begin():
-                    yield unit.tx
-                    if session.in_transaction():
-                        await session.commit()
+                yield tx
             finally:
                 self._unit.reset(token)
-                if session.in_transaction():
-                    await session.close()
         failures = []
         for callback in unit.after_commit:
             try:
@@ -123,7 +137,23 @@ class Database:
             except Exception as error:  # the rest still runs: what was committed stays committed
                 failures.append(error)
         if failures:
-            raise failures[0]
+            raise AfterCommitFailed() from failures[0]
+
+    @asynccontextmanager
+    async def _connected(self) -> AsyncIterator[Transaction]:
+        # The transaction is the connection's; the ORM session joins it the first time a repository
+        # uses it (its commit then flushes without committing, and its savepoints are the
+        # connection's), so work that needs no ORM does without its bookkeeping.
+        async with self.engine.connect() as connection:
+            session = self._sessions(bind=connection)
+            try:
+                async with connection.begin():
+                    yield Transaction(session, self.dialect, connection)
+                    if session.in_transaction():
+                        await session.commit()
+            finally:
+                if session.in_transaction():
+                    await session.close()
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once what was written is committed: now, or when the open unit of work
@@ -137,7 +167,8 @@ class Database:
     async def when_committed(self, work: Callable[[], Awaitable[None]]) -> None:
         """``after_commit`` for async work, awaited: now, or right after the open unit of work commits,
         before its block is left. For a write outside the database that must not happen when the unit's
-        own writes do not; a failure of it is raised from the unit's block (after the rest has run)."""
+        own writes do not. Its failure is raised from the unit's block as ``AfterCommitFailed``, once
+        the rest has run."""
         unit = self._unit.get()
         if unit is None:
             await work()

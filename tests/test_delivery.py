@@ -133,8 +133,8 @@ async def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
 async def test_a_reply_whose_turn_committed_before_a_crash_is_sent_once_after_the_restart(
     deployment: Deployment,
 ) -> None:
-    """Killed after the turn's commit, while its reply was on its way: the restarted bot sends it, once
-    (on the re-delivered update when polling; from the table of waiting replies otherwise)."""
+    """Killed after the turn's commit, while its reply was on its way: the restarted bot sends it, once,
+    from the table of waiting replies when the dead process's claim on it has run out."""
     fake = deployment.fake
     bot = await deployment.start_bot()
     hold = fake.hold("sendMessage", chat_id=651)

@@ -36,7 +36,7 @@ from dialogs.catalog import LANGUAGES, Catalog
 from dialogs.messages import Reply
 from dialogs.state import DialogState, DialogStore, MemoryDialogStore, MemoryLocks
 from dialogs.turn import Turn
-from storage import Database, dialog_state
+from storage import AfterCommitFailed, Database, dialog_state
 from storage.dialog_state import RedisDialogStore, RedisLocks, SqlDialogStore
 from storage.models import AreaRow
 from tests.dialog_harness import Chat, Harness, build_harness
@@ -333,8 +333,9 @@ async def _unit_with_work_after_it(database: Database, done: list[str]) -> None:
 
 async def test_work_after_a_commit_all_runs_when_one_part_fails(database: Database) -> None:
     done: list[str] = []
-    with pytest.raises(ConnectionError):
+    with pytest.raises(AfterCommitFailed) as failed:
         await _unit_with_work_after_it(database, done)
+    assert isinstance(failed.value.__cause__, ConnectionError)
     assert done == ["callback", "later"]
 
 

@@ -330,8 +330,8 @@ async def test_the_handled_updates_are_pruned_by_a_recurring_job(world: World) -
         long_ago, yesterday, _ = await tx.outgoing.waiting(channel=Channel.TELEGRAM, chat_id=5)
         assert long_ago.id is not None
         assert yesterday.id is not None
-        await tx.outgoing.done(long_ago.id, now=now - ages[2])
-        await tx.outgoing.done(yesterday.id, now=now - timedelta(days=1))
+        await tx.outgoing.done([long_ago.id], now=now - ages[2])
+        await tx.outgoing.done([yesterday.id], now=now - timedelta(days=1))
     await jobs.prune_processed_updates(JobServices(world.work))
     async with world.database.transaction() as tx:
         left = set(await tx.session.scalars(select(ProcessedUpdateRow.update_id)))

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from redis.exceptions import ResponseError
+from sqlalchemy import select
 
 from bot.bootstrap import Needsbot, bootstrap
 from bot.settings import Settings, load_settings
@@ -36,6 +37,9 @@ from dialogs.catalog import Catalog
 from dialogs.messages import Button, Reply
 from storage import Database, create_database
 from storage.dialog_state import RedisDialogStore
+from storage.models import OutgoingRow
+from storage.repositories import Outgoing
+from storage.repositories.outgoing import OutgoingRepository
 from tests.conftest import _emptied
 from tests.services import TEST_REDIS_URL, drop_connections, flushed_test_redis
 from tests.telegram_fake import BotApiFake, SentMessage
@@ -589,6 +593,46 @@ async def test_network_failures_are_retried_with_growing_waits_and_the_message_s
     first, second, third = (call.at for call in calls)
     assert second - first >= 0.05  # the running bot's backoff
     assert third - second >= 0.1  # twice that the next time
+
+
+async def test_a_reply_left_waiting_goes_out_before_the_next_turns_reply(running: Running) -> None:
+    """A message still waiting for the chat (its sender crashed, say) keeps its place: the next turn's
+    reply is not claimed ahead of it but sent after it."""
+    async with running.database.transaction() as tx:
+        left = [Outgoing("左下的消息")]
+        await tx.outgoing.add(left, channel=Channel.TELEGRAM, chat_id=609, update_id=None, now=_now())
+    resident = running.account(609)
+    resident.say("/help")
+    await resident.expect(fragment("help.menu"))
+    texts = [m.text for m in running.fake.sent_to(609)]
+    assert texts[0] == "左下的消息"
+    assert fragment("help.menu") in texts[1]
+    async with running.database.transaction() as tx:
+        assert await tx.outgoing.waiting(channel=Channel.TELEGRAM, chat_id=609) == []
+
+
+async def test_a_turns_reply_is_claimed_in_the_turn_and_sent_once(
+    running: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The turn claims its own replies in its transaction: they are sent straight after the commit
+    without being claimed again, marked sent after one try, and the sweep finds nothing to send."""
+    claimed_later: list[int] = []
+    claim = OutgoingRepository.claim
+
+    async def counted(self: OutgoingRepository, message_id: int, **kwargs: Any) -> bool:
+        claimed_later.append(message_id)
+        return await claim(self, message_id, **kwargs)
+
+    monkeypatch.setattr(OutgoingRepository, "claim", counted)
+    resident = running.account(610)
+    resident.say("/help")
+    await resident.expect(fragment("help.menu"))
+    async with running.database.transaction() as tx:
+        rows = (await tx.session.scalars(select(OutgoingRow).where(OutgoingRow.chat_id == 610))).all()
+    assert [(row.attempts, row.done_at is not None, row.claimed_until) for row in rows] == [(1, True, None)]
+    assert rows[0].id not in claimed_later
+    assert await running.front.replies.sweep() == 0
+    assert len(running.fake.sent_to(610)) == 1
 
 
 async def test_a_long_reply_is_split_cleanly(running: Running) -> None:

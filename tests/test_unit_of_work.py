@@ -116,6 +116,34 @@ async def test_a_block_without_a_savepoint_runs_in_the_units_own_transaction(
     assert await _people(database) == [42]
 
 
+async def test_statements_that_stand_alone_commit_each_on_its_own(database: Database, now: datetime) -> None:
+    """``each_committed``: on PostgreSQL each statement commits as it runs (no BEGIN, no COMMIT), so a
+    failure after it keeps it; on SQLite it is an ordinary transaction. Inside a unit of work it is
+    part of the unit."""
+
+    async def add_then_fail() -> None:
+        async with database.each_committed() as tx:
+            await tx.updates.record(channel=Channel.TELEGRAM, update_id=7, now=now)
+            raise LookupError("after the statement")
+
+    with pytest.raises(LookupError):
+        await add_then_fail()
+    async with database.transaction() as tx:
+        recorded = not await tx.updates.record(channel=Channel.TELEGRAM, update_id=7, now=now)
+    assert recorded is (database.dialect == "postgresql")
+
+    async def unit_then_fail() -> None:
+        async with database.unit_of_work():
+            async with database.each_committed() as tx:
+                await tx.updates.record(channel=Channel.TELEGRAM, update_id=8, now=now)
+            raise LookupError("the unit fails after it")
+
+    with pytest.raises(LookupError):
+        await unit_then_fail()
+    async with database.transaction() as tx:
+        assert await tx.updates.record(channel=Channel.TELEGRAM, update_id=8, now=now)
+
+
 async def test_after_commit_work_waits_for_the_unit(database: Database) -> None:
     ran: list[str] = []
     database.after_commit(lambda: ran.append("at once"))

@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    delete,
-    func,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import Table, delete, func, insert, or_, select, update
 
 from casework.domain import Channel
 from storage.models import OutgoingRow
 from storage.repositories.base import Repository
+
+_outgoing_table: Table = OutgoingRow.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,20 +42,43 @@ class OutgoingRepository(Repository):
         chat_id: int,
         update_id: int | None,
         now: datetime,
-    ) -> None:
-        for message in messages:
-            self._session.add(
-                OutgoingRow(
-                    channel=channel,
-                    chat_id=chat_id,
-                    update_id=update_id,
-                    edits_message_id=message.edits_message_id,
-                    text=message.text,
-                    markup=message.markup,
-                    created_at=now,
-                    attempts=0,
-                )
-            )
+        claim_until: datetime | None = None,
+    ) -> list[Outgoing]:
+        """Store the messages; with ``claim_until``, also take them for one try at sending (as ``claim``
+        does) unless an earlier message for the chat still waits, which they must follow. The messages
+        claimed, with their ids: the caller sends them once the transaction commits."""
+        claim = claim_until is not None and not await self._anything_waiting(channel, chat_id)
+        rows = [
+            {
+                "channel": channel,
+                "chat_id": chat_id,
+                "update_id": update_id,
+                "edits_message_id": message.edits_message_id,
+                "text": message.text,
+                "markup": message.markup,
+                "created_at": now,
+                "attempts": 0,
+                "claimed_until": claim_until if claim else None,
+            }
+            for message in messages
+        ]
+        if not rows:
+            return []
+        ids = await self._core.execute(
+            insert(_outgoing_table).returning(_outgoing_table.c.id, sort_by_parameter_order=True), rows
+        )
+        if not claim:
+            return []
+        return [replace(message, id=id_) for message, id_ in zip(messages, ids.scalars(), strict=True)]
+
+    async def _anything_waiting(self, channel: Channel, chat_id: int) -> bool:
+        table = _outgoing_table
+        found = await self._core.execute(
+            select(table.c.id)
+            .where(table.c.done_at.is_(None), table.c.channel == channel, table.c.chat_id == chat_id)
+            .limit(1)
+        )
+        return found.first() is not None
 
     async def waiting(self, *, channel: Channel, chat_id: int) -> list[Outgoing]:
         """The chat's messages not sent yet, oldest first."""
@@ -85,21 +104,23 @@ class OutgoingRepository(Repository):
                 or_(OutgoingRow.claimed_until.is_(None), OutgoingRow.claimed_until <= now),
                 or_(OutgoingRow.next_attempt_at.is_(None), OutgoingRow.next_attempt_at <= now),
             )
+            .execution_options(synchronize_session=False)
             .values(claimed_until=until)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def done(self, message_id: int, *, now: datetime, refused: str | None = None) -> None:
+    async def done(self, message_ids: Sequence[int], *, now: datetime, refused: str | None = None) -> None:
         """Sent; or, with ``refused`` (why), refused for good by the channel and not tried again."""
-        await self._session.execute(
-            update(OutgoingRow)
-            .where(OutgoingRow.id == message_id)
+        table = _outgoing_table
+        await self._core.execute(
+            update(table)
+            .where(table.c.id.in_(message_ids))
             .values(
                 done_at=now,
                 claimed_until=None,
                 refused=refused is not None,
                 last_error=refused[:200] if refused else None,
-                attempts=OutgoingRow.attempts + 1,
+                attempts=table.c.attempts + 1,
             )
         )
 
@@ -108,12 +129,22 @@ class OutgoingRepository(Repository):
         await self._session.execute(
             update(OutgoingRow)
             .where(OutgoingRow.id == message_id, OutgoingRow.done_at.is_(None))
+            .execution_options(synchronize_session=False)
             .values(
                 claimed_until=None,
                 next_attempt_at=at,
                 last_error=error[:200],
                 attempts=OutgoingRow.attempts + 1,
             )
+        )
+
+    async def release(self, message_id: int) -> None:
+        """Let go of a claimed message that was not tried: any sender may take it."""
+        await self._session.execute(
+            update(OutgoingRow)
+            .where(OutgoingRow.id == message_id, OutgoingRow.done_at.is_(None))
+            .execution_options(synchronize_session=False)
+            .values(claimed_until=None)
         )
 
     async def chats_waiting(
