@@ -16,22 +16,14 @@ from casework.domain import (
     Refusal,
 )
 from storage.models import AreaRow
-from storage.repositories.base import Repository
+from storage.repositories.base import Repository, from_row
 
 
 def _area(row: AreaRow) -> Area:
     located = None
     if row.latitude is not None and row.longitude is not None:
         located = (row.latitude, row.longitude)
-    return Area(
-        id=row.id,
-        code=row.code,
-        name=row.name,
-        name_en=row.name_en,
-        level=row.level,
-        parent_id=row.parent_id,
-        location=located,
-    )
+    return from_row(Area, row, location=located)
 
 
 class AreaRepository(Repository):

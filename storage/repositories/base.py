@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
@@ -14,6 +15,19 @@ from casework.domain import Conflict, Refusal
 from storage.models import Base
 
 TICKET_REFERENCE_PREFIX = "SA"
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+D = TypeVar("D", bound="DataclassInstance")
+
+
+def from_row(kind: type[D], row: Base, **given: Any) -> D:
+    """The domain value ``kind`` (a dataclass) made of the row's columns of the same names as its
+    fields; those ``given`` (converted, or derived from other columns) are taken as given."""
+    fields = dataclasses.fields(kind)
+    values = {field.name: getattr(row, field.name) for field in fields if field.name not in given}
+    return kind(**values, **given)
 
 
 @functools.cache

@@ -19,18 +19,11 @@ from casework.domain import (
     ConsentPurpose,
 )
 from storage.models import ConsentRow
-from storage.repositories.base import Repository
+from storage.repositories.base import Repository, from_row
 
 
 def _consent(row: ConsentRow) -> Consent:
-    return Consent(
-        id=row.id,
-        person_id=row.person_id,
-        purpose=row.purpose,
-        notice_version=row.notice_version,
-        granted_at=row.granted_at,
-        withdrawn_at=row.withdrawn_at,
-    )
+    return from_row(Consent, row)
 
 
 _consents = ConsentRow.__table__

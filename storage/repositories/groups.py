@@ -13,11 +13,11 @@ from sqlalchemy import (
 
 from casework.domain import WorkerGroup
 from storage.models import WorkerGroupRow
-from storage.repositories.base import Repository
+from storage.repositories.base import Repository, from_row
 
 
 def _group(row: WorkerGroupRow) -> WorkerGroup:
-    return WorkerGroup(id=row.id, area_id=row.area_id, chat_id=row.chat_id, title=row.title)
+    return from_row(WorkerGroup, row)
 
 
 class WorkerGroupRepository(Repository):

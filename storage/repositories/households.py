@@ -12,18 +12,12 @@ from casework.domain import (
     VulnerabilityTag,
 )
 from storage.models import HouseholdRow
-from storage.repositories.base import Repository
+from storage.repositories.base import Repository, from_row
 
 
 def _household(row: HouseholdRow) -> Household:
-    return Household(
-        id=row.id,
-        area_id=row.area_id,
-        address=row.address,
-        size=row.size,
-        vulnerability_tags=frozenset(VulnerabilityTag(tag) for tag in row.vulnerability_tags),
-        created_at=row.created_at,
-    )
+    tags = frozenset(VulnerabilityTag(tag) for tag in row.vulnerability_tags)
+    return from_row(Household, row, vulnerability_tags=tags)
 
 
 class HouseholdRepository(Repository):

@@ -16,20 +16,11 @@ from casework.domain import (
 from storage.models import (
     InviteRow,
 )
-from storage.repositories.base import Repository
+from storage.repositories.base import Repository, from_row
 
 
 def _invite(row: InviteRow) -> Invite:
-    return Invite(
-        id=row.id,
-        role=row.role,
-        area_id=row.area_id,
-        organisation_id=row.organisation_id,
-        expires_at=row.expires_at,
-        created_at=row.created_at,
-        used_by_id=row.used_by_id,
-        used_at=row.used_at,
-    )
+    return from_row(Invite, row)
 
 
 class InviteRepository(Repository):

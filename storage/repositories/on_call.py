@@ -11,17 +11,11 @@ from sqlalchemy import (
 
 from casework.domain import OnCall
 from storage.models import OnCallRow
-from storage.repositories.base import Repository
+from storage.repositories.base import Repository, from_row
 
 
 def _on_call(row: OnCallRow) -> OnCall:
-    return OnCall(
-        id=row.id,
-        person_id=row.person_id,
-        area_id=row.area_id,
-        from_time=row.from_time,
-        until_time=row.until_time,
-    )
+    return from_row(OnCall, row)
 
 
 class OnCallRepository(Repository):

@@ -20,27 +20,17 @@ from casework.domain import (
     OutboxStatus,
 )
 from storage.models import OutboxRow
-from storage.repositories.base import Repository
+from storage.repositories.base import Repository, from_row
 from storage.repositories.scrub import Scrub, scrub_json
 
 
 def _alert(row: OutboxRow) -> OutboxAlert:
-    return OutboxAlert(
-        id=row.id,
-        idempotency_key=row.idempotency_key,
-        recipient_person_id=row.recipient_person_id,
-        recipient_chat_id=row.recipient_chat_id,
-        ticket_id=row.ticket_id,
+    return from_row(
+        OutboxAlert,
+        row,
         payload=dict(row.payload),
-        status=row.status,
-        attempts=row.attempts,
-        next_attempt_at=row.next_attempt_at,
-        last_error=row.last_error,
-        created_at=row.created_at,
-        sent_at=row.sent_at,
         # Rows older than the event column name their kind in the payload only.
         event=AlertKind(row.event or str(row.payload.get("event", ""))),
-        published_at=row.published_at,
         delivery_ref=dict(row.delivery_ref) if row.delivery_ref is not None else None,
     )
 

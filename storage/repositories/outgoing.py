@@ -11,7 +11,7 @@ from sqlalchemy import Table, delete, func, insert, or_, select, update
 
 from casework.domain import Channel
 from storage.models import OutgoingRow
-from storage.repositories.base import Repository
+from storage.repositories.base import Repository, from_row
 
 _outgoing_table: Table = OutgoingRow.__table__  # type: ignore[assignment]
 
@@ -28,7 +28,7 @@ class Outgoing:
 
 
 def _outgoing(row: OutgoingRow) -> Outgoing:
-    return Outgoing(row.text, row.markup, row.edits_message_id, row.id, row.attempts)
+    return from_row(Outgoing, row)
 
 
 class OutgoingRepository(Repository):

@@ -16,26 +16,11 @@ from casework.domain import (
     Urgency,
 )
 from storage.models import NeedReportRow
-from storage.repositories.base import Repository
+from storage.repositories.base import Repository, from_row
 
 
 def _report(row: NeedReportRow) -> NeedReport:
-    return NeedReport(
-        id=row.id,
-        text=row.text,
-        language=row.language,
-        intent=row.intent,
-        confidence=row.confidence,
-        service_type=row.service_type,
-        urgency=row.urgency,
-        reporter_id=row.reporter_id,
-        household_id=row.household_id,
-        ticket_id=row.ticket_id,
-        on_behalf=row.on_behalf,
-        anonymous=row.anonymous,
-        channel=row.channel,
-        created_at=row.created_at,
-    )
+    return from_row(NeedReport, row)
 
 
 class NeedReportRepository(Repository):

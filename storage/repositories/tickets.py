@@ -34,7 +34,7 @@ from storage.models import (
     TicketRow,
     TicketSequenceRow,
 )
-from storage.repositories.base import TICKET_REFERENCE_PREFIX, Repository
+from storage.repositories.base import TICKET_REFERENCE_PREFIX, Repository, from_row
 from storage.repositories.scrub import Scrub, scrub_column
 
 # The two finishing moves keep their time on the ticket, where deadlines and digests read it; every
@@ -46,69 +46,19 @@ _TICKET_TIMESTAMP_FOR_STATUS: dict[TicketStatus, str] = {
 
 
 def _ticket(row: TicketRow) -> Ticket:
-    return Ticket(
-        id=row.id,
-        reference=row.reference,
-        service_type=row.service_type,
-        urgency=row.urgency,
-        status=row.status,
-        area_id=row.area_id,
-        household_id=row.household_id,
-        reporter_id=row.reporter_id,
-        assignee_id=row.assignee_id,
-        organisation_id=row.organisation_id,
-        summary=row.summary,
-        outcome=row.outcome,
-        claim_deadline=row.claim_deadline,
-        resolve_deadline=row.resolve_deadline,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        resolved_at=row.resolved_at,
-        closed_at=row.closed_at,
-        visited_at=row.visited_at,
-        needs_home_visit=row.needs_home_visit,
-        escalation_level=row.escalation_level,
-    )
+    return from_row(Ticket, row)
 
 
 def _event(row: TicketEventRow) -> TicketEvent:
-    return TicketEvent(
-        id=row.id,
-        ticket_id=row.ticket_id,
-        actor_id=row.actor_id,
-        action=TicketAction(row.action),
-        from_status=row.from_status,
-        to_status=row.to_status,
-        note=row.note,
-        created_at=row.created_at,
-    )
+    return from_row(TicketEvent, row, action=TicketAction(row.action))
 
 
 def _referral(row: ReferralRow) -> Referral:
-    return Referral(
-        id=row.id,
-        ticket_id=row.ticket_id,
-        from_person_id=row.from_person_id,
-        to_person_id=row.to_person_id,
-        to_organisation_id=row.to_organisation_id,
-        status=row.status,
-        reason=row.reason,
-        outcome=row.outcome,
-        created_at=row.created_at,
-        responded_at=row.responded_at,
-        completed_at=row.completed_at,
-    )
+    return from_row(Referral, row)
 
 
 def _feedback(row: FeedbackRow) -> Feedback:
-    return Feedback(
-        id=row.id,
-        ticket_id=row.ticket_id,
-        person_id=row.person_id,
-        rating=row.rating,
-        comment=row.comment,
-        created_at=row.created_at,
-    )
+    return from_row(Feedback, row)
 
 
 class TicketRepository(Repository):
