@@ -160,6 +160,12 @@ class Result:
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
     unanswered: int = 0
+    processor_seconds: float = 0.0  # this process's own, the fake's and the idle bot's included
+
+    @property
+    def processor_ms(self) -> float:
+        """Processor time a message, in ms."""
+        return self.processor_seconds * 1000 / self.messages if self.messages else 0.0
 
     @property
     def rate(self) -> float:
@@ -195,15 +201,17 @@ async def converse(
 async def talk(fake: TimedFake, people: Sequence[Resident], patience: float, bot: str) -> Result:
     """All residents at once; the seconds run from the start to the last answer."""
     answers: list[tuple[float, float]] = []
-    started = time.monotonic()
+    started, processor = time.monotonic(), time.process_time()
     unanswered = await asyncio.gather(*(converse(fake, person, patience, answers) for person in people))
     finished = max((answered for _, answered in answers), default=time.monotonic())
+    processor = time.process_time() - processor
     return Result(
         bot=bot,
         messages=sum(len(person.texts) for person in people),
         seconds=finished - started,
         latencies=[answered - queued for queued, answered in answers],
         unanswered=sum(unanswered),
+        processor_seconds=processor,
     )
 
 
@@ -349,7 +357,8 @@ def main() -> None:
         "rounds per bot, alternating; each bot's median round shown"
     )
     print(
-        f"{'bot':<5} {'messages':>8} {'seconds':>8} {'msgs/s':>8} {'p50 ms':>8} {'p99 ms':>8}   rounds msgs/s"
+        f"{'bot':<5} {'messages':>8} {'seconds':>8} {'msgs/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'cpu ms':>7}"
+        "   rounds msgs/s"
     )
     for bot, results in measured.items():
         result = median_round(results)
@@ -357,7 +366,7 @@ def main() -> None:
         print(
             f"{bot:<5} {result.messages:>8} {result.seconds:>8.2f} {result.rate:>8.1f} "
             f"{percentile(result.latencies, 0.5) * 1000:>8.1f} "
-            f"{percentile(result.latencies, 0.99) * 1000:>8.1f}   {every}"
+            f"{percentile(result.latencies, 0.99) * 1000:>8.1f} {result.processor_ms:>7.2f}   {every}"
         )
         unanswered = sum(each.unanswered for each in results)
         if unanswered:
@@ -370,6 +379,16 @@ def main() -> None:
         f"ratio full/echo: {paired:.2f} (median of the rounds' ratios, {each[0]:.2f}–{each[-1]:.2f}; "
         f"ratio of the median rounds {of_medians:.2f}; floor 0.4)"
     )
+    cpu = sorted(
+        e.processor_ms / f.processor_ms
+        for f, e in zip(measured["full"], measured["echo"], strict=True)
+        if f.processor_ms
+    )
+    if cpu:
+        print(
+            f"processor time a message, echo/full: {statistics.median(cpu):.2f} (median of the rounds' "
+            f"ratios, {cpu[0]:.2f}–{cpu[-1]:.2f}; this process only, the database servers' not counted)"
+        )
 
 
 if __name__ == "__main__":
