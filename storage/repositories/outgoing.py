@@ -7,13 +7,34 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, update
 
 from casework.domain import Channel
 from storage.models import OutgoingRow
 from storage.repositories.base import Repository, from_row
 
 _outgoing_table: Table = OutgoingRow.__table__  # type: ignore[assignment]
+
+# The statements every turn runs, built once and run with new values: building one and giving it its
+# cache key took most of the time of running it (bench/README.md).
+_t = _outgoing_table.c
+_WAITING_FIRST = (
+    select(_t.id)
+    .where(_t.done_at.is_(None), _t.channel == bindparam("channel"), _t.chat_id == bindparam("chat_id"))
+    .limit(1)
+)
+_ADD = insert(_outgoing_table).returning(_t.id, sort_by_parameter_order=True)
+_SENT = (
+    update(_outgoing_table)
+    .where(_t.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        done_at=bindparam("at"),
+        claimed_until=None,
+        refused=bindparam("is_refused"),
+        last_error=bindparam("why"),
+        attempts=_t.attempts + 1,
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,20 +85,13 @@ class OutgoingRepository(Repository):
         ]
         if not rows:
             return []
-        ids = await self._core.execute(
-            insert(_outgoing_table).returning(_outgoing_table.c.id, sort_by_parameter_order=True), rows
-        )
+        ids = await self._core.execute(_ADD, rows)
         if not claim:
             return []
         return [replace(message, id=id_) for message, id_ in zip(messages, ids.scalars(), strict=True)]
 
     async def _anything_waiting(self, channel: Channel, chat_id: int) -> bool:
-        table = _outgoing_table
-        found = await self._core.execute(
-            select(table.c.id)
-            .where(table.c.done_at.is_(None), table.c.channel == channel, table.c.chat_id == chat_id)
-            .limit(1)
-        )
+        found = await self._core.execute(_WAITING_FIRST, {"channel": channel, "chat_id": chat_id})
         return found.first() is not None
 
     async def waiting(self, *, channel: Channel, chat_id: int) -> list[Outgoing]:
@@ -111,17 +125,9 @@ class OutgoingRepository(Repository):
 
     async def done(self, message_ids: Sequence[int], *, now: datetime, refused: str | None = None) -> None:
         """Sent; or, with ``refused`` (why), refused for good by the channel and not tried again."""
-        table = _outgoing_table
+        why = refused[:200] if refused else None
         await self._core.execute(
-            update(table)
-            .where(table.c.id.in_(message_ids))
-            .values(
-                done_at=now,
-                claimed_until=None,
-                refused=refused is not None,
-                last_error=refused[:200] if refused else None,
-                attempts=table.c.attempts + 1,
-            )
+            _SENT, {"ids": list(message_ids), "at": now, "is_refused": refused is not None, "why": why}
         )
 
     async def retry_at(self, message_id: int, *, at: datetime, error: str) -> None:
