@@ -23,11 +23,12 @@ import redis.asyncio as aioredis
 from bench.common import percentile, stores
 from bot.bootstrap import Needsbot, bootstrap
 from bot.settings import load_settings
-from casework.domain import AreaLevel, Channel, OutboxAlert, Role, ServiceType, Urgency
+from casework.domain import AreaLevel, OutboxAlert, Role, ServiceType
 from casework.notify import Notifier, Recipient
 from casework.opening import NewReport
 from storage.migrate import upgrade
 from tests.doubles import RecordingFollowUps
+from tests.reports import rent_need
 from tests.services import reachable
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
@@ -82,15 +83,8 @@ async def prepare(needsbot: Needsbot) -> tuple[int, int]:
 
 
 def report(area_id: int, reporter_id: int) -> NewReport:
-    return NewReport(
-        text="房租交不起了",
-        language="zh",
-        intent="need_resource_linking",
-        confidence=0.9,
-        service_type=ServiceType.RESOURCE_LINKING,
-        urgency=Urgency.NORMAL,
-        area_id=area_id,
-        channel=Channel.CONSOLE,
+    return rent_need(
+        area_id,
         reporter_id=reporter_id,
         summary="房租困难",
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bot.bootstrap import bootstrap
@@ -16,7 +16,6 @@ from casework.domain import (
     Person,
     Role,
     ServiceType,
-    Urgency,
 )
 from casework.follow_ups import FollowUpWork
 from casework.opening import NewReport
@@ -25,6 +24,7 @@ from casework.service import Casework
 from storage import Database
 from tests.conftest import settings_for
 from tests.doubles import RecordingFollowUps, RecordingNotifier
+from tests.reports import rent_need
 
 START = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai, a Monday
 
@@ -43,19 +43,9 @@ class World:
     agency: Organisation
 
     def report(self, area: str = "c1", **fields: object) -> NewReport:
-        base = NewReport(
-            text="家里房租交不起了",
-            language="zh",
-            intent="need_resource_linking",
-            confidence=0.9,
-            service_type=ServiceType.RESOURCE_LINKING,
-            urgency=Urgency.NORMAL,
-            area_id=self.areas[area],
-            channel=Channel.CONSOLE,
-            summary="房租困难",
-            reporter_id=self.people["resident"].id,
-        )
-        return replace(base, **fields)  # type: ignore[arg-type]
+        resident = self.people["resident"].id
+        given = {"text": "家里房租交不起了", "summary": "房租困难", "reporter_id": resident} | fields
+        return rent_need(self.areas[area], **given)
 
     async def outbox(self, event: str | None = None) -> list[tuple[str, int | None, int | None]]:
         """(event, recipient person, recipient chat) of every queued alert, oldest first."""

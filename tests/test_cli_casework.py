@@ -15,13 +15,13 @@ import pytest
 
 from bot.bootstrap import bootstrap
 from casework.clock import ManualClock
-from casework.domain import AreaLevel, Channel, Role, ServiceType, Urgency
-from casework.opening import NewReport
+from casework.domain import AreaLevel, Role, ServiceType
 from casework.scheduling import job_store_url
 from storage import create_database
 from tests.cli_runner import Needsbot
 from tests.conftest import settings_for
 from tests.doubles import RecordingFollowUps
+from tests.reports import rent_need
 
 LONG_AGO = datetime.now(UTC) - timedelta(days=2)
 
@@ -63,17 +63,7 @@ def seed(database_url: str) -> dict[str, int]:
             ).casework
             for number in (1, 2):
                 opened = await casework.open_ticket(
-                    NewReport(
-                        text="房租交不起",
-                        language="zh",
-                        intent="need_resource_linking",
-                        confidence=0.9,
-                        service_type=ServiceType.RESOURCE_LINKING,
-                        urgency=Urgency.NORMAL,
-                        area_id=street.id,
-                        channel=Channel.CONSOLE,
-                        reporter_id=ids["居民"],
-                    )
+                    rent_need(street.id, text="房租交不起", reporter_id=ids["居民"])
                 )
                 ids[f"ticket{number}"] = opened.ticket.id
             return ids

@@ -17,6 +17,7 @@ from dialogs.messages import Reply
 from dialogs.turn import Turn
 from storage import Database
 from tests.dialog_harness import Chat, Harness, build_harness
+from tests.reports import rent_need
 
 RESIDENT = 5001
 COMMUNITY_WORKER = 301
@@ -55,19 +56,7 @@ async def open_crisis(harness: Harness, area: str = "c1", *, reporter: int | Non
 
 async def open_rent_need(harness: Harness, reporter_id: int) -> Opened:
     """An ordinary need of the resident's, in 光明社区."""
-    return await harness.casework.open_ticket(
-        NewReport(
-            text="房租交不起了",
-            language="zh",
-            intent="need_resource_linking",
-            confidence=0.9,
-            service_type=ServiceType.RESOURCE_LINKING,
-            urgency=Urgency.NORMAL,
-            area_id=harness.areas["c1"],
-            channel=Channel.CONSOLE,
-            reporter_id=reporter_id,
-        )
-    )
+    return await harness.casework.open_ticket(rent_need(harness.areas["c1"], reporter_id=reporter_id))
 
 
 async def put_on_call(

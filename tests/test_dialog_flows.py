@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import select
 
 from casework.domain import Channel, ConsentPurpose, Person, Role, ServiceType, TicketStatus, Urgency
-from casework.opening import NewReport
 from dialogs.app import build_engine
 from dialogs.flows.need import community_names
 from dialogs.messages import Reply
@@ -19,6 +18,7 @@ from storage import Database
 from storage.dialog_state import SqlDialogStore
 from storage.models import DialogStateRow
 from tests.dialog_harness import Chat, Harness, build_harness
+from tests.reports import rent_need
 
 VOLUNTEER, WORKER, ADMIN = 101, 201, 901
 SECOND_VOLUNTEER = 102
@@ -333,19 +333,7 @@ async def test_feedback_in_english_may_carry_the_persons_name(h: Harness) -> Non
 
 async def closed_case(h: Harness, reporter: Person) -> int:
     worker = await h.enrol(WORKER, Role.SOCIAL_WORKER, "s1")
-    opened = await h.casework.open_ticket(
-        NewReport(
-            text="房租交不起了",
-            language="zh",
-            intent="need_resource_linking",
-            confidence=0.9,
-            service_type=ServiceType.RESOURCE_LINKING,
-            urgency=Urgency.NORMAL,
-            area_id=h.areas["c1"],
-            channel=Channel.CONSOLE,
-            reporter_id=reporter.id,
-        )
-    )
+    opened = await h.casework.open_ticket(rent_need(h.areas["c1"], reporter_id=reporter.id))
     ticket_id = opened.ticket.id
     await h.casework.claim(worker, ticket_id)
     await h.casework.resolve(worker, ticket_id, "申请了临时救助")
@@ -483,21 +471,7 @@ async def test_ticket_answers_a_worker_of_another_area_exactly_as_for_an_unknown
     h: Harness,
 ) -> None:
     resident, _ = await h.people.identify(501, channel=Channel.CONSOLE, display_name="", language="zh")
-    ticket = (
-        await h.casework.open_ticket(
-            NewReport(
-                text="房租交不起了",
-                language="zh",
-                intent="need_resource_linking",
-                confidence=0.9,
-                service_type=ServiceType.RESOURCE_LINKING,
-                urgency=Urgency.NORMAL,
-                area_id=h.areas["c1"],
-                channel=Channel.CONSOLE,
-                reporter_id=resident.id,
-            )
-        )
-    ).ticket
+    ticket = (await h.casework.open_ticket(rent_need(h.areas["c1"], reporter_id=resident.id))).ticket
     await h.enrol(WORKER, Role.SOCIAL_WORKER, "c2")  # another community: the case is not theirs
     outsider = h.chat(WORKER, "zh")
     unknown = "SA-20261130-9999"

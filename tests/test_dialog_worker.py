@@ -8,7 +8,6 @@ from datetime import timedelta
 import yaml
 
 from casework.domain import (
-    Channel,
     OutboxAlert,
     Person,
     Role,
@@ -18,13 +17,13 @@ from casework.domain import (
     TicketStatus,
     Urgency,
 )
-from casework.opening import NewReport
 from dialogs.alerts import alert_reply
 from dialogs.catalog import CATALOGS
 from dialogs.messages import Reply
 from dialogs.turn import Turn
 from storage import Database
 from tests.dialog_harness import Chat, Harness, build_harness
+from tests.reports import rent_need
 
 NEED = "家里房租交不起了，孩子的学费也没着落"
 
@@ -38,17 +37,7 @@ async def open_ticket(
     text: str = NEED,
 ) -> Ticket:
     opened = await h.casework.open_ticket(
-        NewReport(
-            text=text,
-            language="zh",
-            intent="need_resource_linking",
-            confidence=0.9,
-            service_type=service,
-            urgency=urgency,
-            area_id=h.areas[area],
-            channel=Channel.CONSOLE,
-            summary="房租困难",
-        )
+        rent_need(h.areas[area], text=text, service_type=service, urgency=urgency, summary="房租困难")
     )
     return opened.ticket
 

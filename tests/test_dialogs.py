@@ -30,7 +30,6 @@ from casework.domain import (
     TicketStatus,
     Urgency,
 )
-from casework.opening import NewReport
 from casework.relay import AlertDelivery, OutboxRelay
 from dialogs.catalog import LANGUAGES, Catalog
 from dialogs.messages import Reply
@@ -40,6 +39,7 @@ from storage import AfterCommitFailed, Database, dialog_state
 from storage.dialog_state import RedisDialogStore, RedisLocks, SqlDialogStore
 from storage.models import AreaRow
 from tests.dialog_harness import Chat, Harness, build_harness
+from tests.reports import rent_need
 from tests.services import TEST_REDIS_URL, RedisServer, reachable, unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -609,15 +609,9 @@ async def test_the_console_shows_the_alerts_for_its_own_account_and_others_as_a_
     out = io.StringIO()
     console = ConsoleChannel(harness.engine, harness.catalog, user_id=40, language="zh", out=out)
     await harness.casework.open_ticket(
-        NewReport(
+        rent_need(
+            harness.areas["c1"],
             text="家里房租交不起了",
-            language="zh",
-            intent="need_resource_linking",
-            confidence=0.9,
-            service_type=ServiceType.RESOURCE_LINKING,
-            urgency=Urgency.NORMAL,
-            area_id=harness.areas["c1"],
-            channel=Channel.CONSOLE,
         )
     )
     await OutboxRelay(AlertDelivery(harness.database, ConsoleNotifier(console), harness.clock)).run_once()
