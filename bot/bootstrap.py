@@ -240,7 +240,7 @@ def bootstrap(
         timezone=settings.tz,
         follow_ups=follow_ups,
         on_alerts_queued=relay.wake if relay is not None else None,
-        alert_channel=Channel.TELEGRAM if telegram else None,
+        alert_channel=settings.alert_channel,
     )
     people = People(database, clock)
 

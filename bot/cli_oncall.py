@@ -35,6 +35,7 @@ def oncall_add(ctx: click.Context, person_id: int, hours: str, area_code: str | 
                 hours=hours,
                 area_code=area_code,
                 now=needsbot.clock.now(),
+                channel=settings_of(ctx).alert_channel,
             ),
         ),
     )

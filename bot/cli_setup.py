@@ -119,7 +119,8 @@ def areas_list(ctx: click.Context, as_json: bool) -> None:
     settings = settings_of(ctx)
 
     async def covered(needsbot: Needsbot) -> list[on_call.Coverage]:
-        return await on_call.coverage(needsbot.database, needsbot.clock.now().astimezone(settings.tz).time())
+        local = needsbot.clock.now().astimezone(settings.tz).time()
+        return await on_call.coverage(needsbot.database, local, settings.alert_channel)
 
     found = run_with_database(ctx, command(settings, covered))
     if as_json:
@@ -280,7 +281,9 @@ def health(ctx: click.Context) -> None:
             )
         nobody = [
             item.area.code
-            for item in await on_call.coverage(database, needsbot.clock.now().astimezone(settings.tz).time())
+            for item in await on_call.coverage(
+                database, needsbot.clock.now().astimezone(settings.tz).time(), settings.alert_channel
+            )
             if item.nobody
         ]
         if nobody:

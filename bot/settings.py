@@ -16,7 +16,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from casework.directory import parse_duration
-from casework.domain import InvalidInput
+from casework.domain import Channel, InvalidInput
 
 DEFAULT_SQLITE_PATH = Path("var") / "needsbot.sqlite3"
 DEFAULT_MODEL_DIR = Path("var") / "nlu"
@@ -188,6 +188,12 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def alert_channel(self) -> Channel | None:
+        """The channel staff are alerted on: Telegram once a bot token is set; otherwise none in
+        particular (the console shows an alert to whoever it is for, whatever their accounts)."""
+        return Channel.TELEGRAM if self.telegram_bot_token is not None else None
 
     @property
     def uses_sqlite(self) -> bool:

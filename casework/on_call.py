@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, time
 
 from casework import routing
-from casework.domain import Area, InvalidInput, NotFound, OnCall, Person, Refusal, Role
+from casework.domain import Area, Channel, InvalidInput, NotFound, OnCall, Person, Refusal, Role
 from casework.unit_of_work import UnitOfWork
 
 STAFF_ROLES = frozenset({Role.SOCIAL_WORKER, Role.SUPERVISOR, Role.ADMIN})
@@ -44,9 +44,16 @@ class OnCallEntry:
 
 
 async def add(
-    database: UnitOfWork, *, person_id: int, hours: str, now: datetime, area_code: str | None = None
+    database: UnitOfWork,
+    *,
+    person_id: int,
+    hours: str,
+    now: datetime,
+    area_code: str | None = None,
+    channel: Channel | None = None,
 ) -> OnCallEntry:
-    """Put a member of staff on the on-call list; they must be reachable by the bot to be of use."""
+    """Put a member of staff on the on-call list; they must be reachable by the bot to be of use, on
+    ``channel`` when alerts go out on one."""
     start, end = parse_hours(hours)
     async with database.transaction() as tx:
         person = await tx.people.get(person_id)
@@ -54,7 +61,7 @@ async def add(
             raise NotFound(Refusal.PERSON_NOT_ACTIVE, person_id=person_id)
         if person.role not in STAFF_ROLES:
             raise InvalidInput(Refusal.ON_CALL_STAFF_ONLY)
-        if not routing.reachable(person):
+        if not routing.reachable(person, channel):
             raise InvalidInput(Refusal.ON_CALL_UNREACHABLE, person_id=person_id)
         area = None
         if area_code is not None:
@@ -99,12 +106,13 @@ class Coverage:
         return not (self.staff or self.on_call or self.admins)
 
 
-async def coverage(database: UnitOfWork, local: time) -> list[Coverage]:
-    """Each area's coverage, in the area list's order."""
+async def coverage(database: UnitOfWork, local: time, channel: Channel | None = None) -> list[Coverage]:
+    """Each area's coverage, in the area list's order, counting only people reachable on ``channel``
+    when alerts go out on one."""
     async with database.transaction() as tx:
         found = []
         for area in await tx.areas.list_all():
-            steps = await routing.crisis_steps(tx, area.id, local)
+            steps = await routing.crisis_steps(tx, area.id, local, channel)
             found.append(
                 Coverage(
                     area=area,

@@ -348,6 +348,23 @@ def test_a_telegram_bots_demonstration_has_no_console_staff_it_could_not_reach(n
     assert "⚠ nobody to alert in a crisis" in needsbot("areas", "list").output
 
 
+def test_console_staff_do_not_count_as_reachable_once_the_bot_runs_on_telegram(needsbot: Needsbot) -> None:
+    """The console demonstration's staff have no Telegram chat: with a bot token set, the area list and
+    the health check say a crisis would reach nobody, and none of them can go on call."""
+    needsbot("demo", "load")
+    assert "⚠ nobody to alert in a crisis" not in needsbot("areas", "list").output
+    token = "123456:" + "A" * 35
+    listed = needsbot("areas", "list", TELEGRAM_BOT_TOKEN=token).output
+    assert "⚠ nobody to alert in a crisis" in listed
+    assert "would reach nobody now" in needsbot("health", TELEGRAM_BOT_TOKEN=token).output
+    people = json.loads(needsbot("people", "list", "--json").output)
+    worker = next(person["id"] for person in people if person["role"] == "social_worker")
+    refused = needsbot("oncall", "add", str(worker), TELEGRAM_BOT_TOKEN=token)
+    assert refused.exit_code == 1
+    assert f"Person {worker} has no chat with the bot to be alerted in" in refused.output
+    assert needsbot("oncall", "add", str(worker)).exit_code == 0
+
+
 def test_health_and_areas_list_say_where_a_crisis_would_reach_nobody(
     needsbot: Needsbot, tmp_path: Path
 ) -> None:
