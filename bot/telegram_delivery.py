@@ -20,7 +20,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from bot.telegram_ui import Message, Renderer
 from casework.clock import Clock
 from casework.domain import Channel, OutboxAlert
-from casework.notify import NotifierError, Recipient
+from casework.notify import NotifierError, Recipient, Undelivered
 from dialogs.alerts import alert_reply
 from storage import Database
 from storage.repositories import Outgoing
@@ -127,12 +127,12 @@ class TelegramLimits(BaseRateLimiter[int]):
 def _refusal(error: TelegramError) -> NotifierError:
     """Telegram's refusals that no retry will change, as permanent failures; the rest, transient."""
     if isinstance(error, Forbidden):
-        return NotifierError("the chat blocked the bot or was left", permanent=True)
+        return NotifierError(Undelivered.BLOCKED, permanent=True)
     if isinstance(error, BadRequest):
-        return NotifierError(f"refused: {error.message}", permanent=True)
+        return NotifierError(Undelivered.REFUSED, error.message, permanent=True)
     if isinstance(error, RetryAfter):
-        return NotifierError("rate limited")
-    return NotifierError(type(error).__name__)
+        return NotifierError(Undelivered.RATE_LIMITED)
+    return NotifierError(Undelivered.FAILED, type(error).__name__)
 
 
 class TelegramNotifier:
@@ -144,7 +144,7 @@ class TelegramNotifier:
 
     async def send(self, alert: OutboxAlert, recipient: Recipient) -> dict[str, Any]:
         if recipient.chat_id is None:
-            raise NotifierError("the recipient has no Telegram chat", permanent=True)
+            raise NotifierError(Undelivered.NO_CHAT, permanent=True)
         reply = alert_reply(alert, recipient.language)
         messages = self.renderer.messages([reply], recipient.chat_id, recipient.language)
         sent_ids: list[int] = []
@@ -161,7 +161,7 @@ class TelegramNotifier:
     async def edit(self, delivered: dict[str, Any], alert: OutboxAlert, recipient: Recipient) -> None:
         chat_id, message_id = delivered.get("chat_id"), delivered.get("message_id")
         if chat_id is None or message_id is None:
-            raise NotifierError("the alert was not delivered by Telegram", permanent=True)
+            raise NotifierError(Undelivered.NOTHING_TO_EDIT, permanent=True)
         reply = alert_reply(alert, recipient.language)
         message = self.renderer.messages([reply], int(chat_id), recipient.language)[-1]
         try:

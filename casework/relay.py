@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from casework import disclosure, routing
 from casework.clock import Clock
 from casework.domain import AlertKind, Channel, OutboxAlert, OutboxStatus, Role
-from casework.notify import Notifier, NotifierError, Recipient
+from casework.notify import Notifier, NotifierError, Recipient, Undelivered
 from casework.unit_of_work import Transaction, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -111,9 +111,7 @@ class AlertDelivery:
                     )
                     return Outcome.SKIPPED
         if recipient is None:
-            return await self._failed(
-                alert, NotifierError("the recipient is no longer enrolled", permanent=True)
-            )
+            return await self._failed(alert, NotifierError(Undelivered.NOT_ENROLLED, permanent=True))
         try:
             if original is not None:
                 assert original.delivery_ref is not None
@@ -125,7 +123,7 @@ class AlertDelivery:
             return await self._failed(alert, error)
         except Exception as error:  # a channel's unexpected failure must not lose the alert
             log.exception("notifier failed on alert %s", alert.id)
-            return await self._failed(alert, NotifierError(type(error).__name__))
+            return await self._failed(alert, NotifierError(Undelivered.FAILED, type(error).__name__))
         async with self.database.transaction() as tx:
             await tx.outbox.record_delivery(alert.id, ref=reference, now=self.clock.now())
         self.delivered.set()
@@ -141,10 +139,10 @@ class AlertDelivery:
                 return Outcome.RETRY
             log.warning("alert %s (%s) undeliverable: %s", alert.id, alert.event, error)
             if alert.event != UNDELIVERABLE_EVENT:
-                await self._tell_supervisors(tx, alert, str(error))
+                await self._tell_supervisors(tx, alert, error.why)
         return Outcome.UNDELIVERABLE
 
-    async def _tell_supervisors(self, tx: Transaction, alert: OutboxAlert, reason: str) -> None:
+    async def _tell_supervisors(self, tx: Transaction, alert: OutboxAlert, why: Undelivered) -> None:
         ticket = await tx.tickets.get(alert.ticket_id) if alert.ticket_id is not None else None
         if ticket is not None:
             supervisors = await routing.supervisors_of(tx, await routing.area_chain(tx, ticket.area_id))
@@ -158,7 +156,7 @@ class AlertDelivery:
                 UNDELIVERABLE_EVENT,
                 disclosure.relation_to(supervisor, ticket),
                 {
-                    "failed": {"alert": alert.id, "event": alert.event, "reason": reason[:200]},
+                    "failed": {"alert": alert.id, "event": alert.event, "reason": why.value},
                     "ticket": {"reference": ticket.reference} if ticket else None,
                 },
             )

@@ -6,6 +6,7 @@ from typing import Any
 
 from casework.disclosure import Relation
 from casework.domain import AlertKind, OutboxAlert
+from casework.notify import Undelivered
 from dialogs.catalog import TicketSummary
 from dialogs.engine import action_button
 from dialogs.messages import Button, Reply, rows
@@ -118,7 +119,10 @@ def alert_reply(alert: OutboxAlert, language: str) -> Reply:
         args.update(
             {
                 "failed_event": f"alert.kind.{kind}" if kind in set(AlertKind) else kind,
-                "reason": failed.get("reason", ""),
+                # Notices queued before reasons were codes carry the channel's own words.
+                "reason": f"alert.undelivered.{why}"
+                if (why := failed.get("reason", "")) in set(Undelivered)
+                else why,
             }
         )
         args["reference"] = (payload.get("ticket") or {}).get("reference", "-")

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from casework.domain import OutboxAlert
-from casework.notify import NotifierError, Recipient
+from casework.notify import NotifierError, Recipient, Undelivered
 
 
 @dataclass(slots=True)
@@ -31,7 +31,7 @@ class RecordingNotifier:
     def _maybe_fail(self) -> None:
         if self.fail_times > 0:
             self.fail_times -= 1
-            raise NotifierError("refused by the recording notifier", permanent=self.permanent)
+            raise NotifierError(Undelivered.REFUSED, "by the recording notifier", permanent=self.permanent)
 
     def events_for(self, label: str) -> list[str]:
         return [alert.event for alert, recipient in self.sent if recipient.label == label]

@@ -41,9 +41,13 @@ from casework.relay import (
     RedisStreamRelay,
     RetryPolicy,
 )
+from dialogs.alerts import alert_reply
+from dialogs.catalog import Catalog
 from storage import Database, create_database
 from tests.doubles import RecordingNotifier
 from tests.services import TEST_REDIS_URL, RedisServer, free_port, reachable, unavailable
+
+CATALOG = Catalog.load()
 
 ALWAYS = 10**9  # fail_times for a notifier that never succeeds
 GROUP = RedisStreamRelay.GROUP
@@ -243,7 +247,7 @@ async def test_a_failed_attempt_is_retried_after_a_backoff(database: Database, n
     failed = await _get(database, alert.id)
     assert failed.status is OutboxStatus.PENDING
     assert failed.attempts == 1
-    assert failed.last_error == "refused by the recording notifier"
+    assert failed.last_error == "refused: by the recording notifier"
     assert failed.next_attempt_at is not None
     # the first retry waits first_delay (5 s) with ±20 % jitter
     assert now + timedelta(seconds=4) <= failed.next_attempt_at <= now + timedelta(seconds=6)
@@ -284,7 +288,7 @@ async def test_after_the_last_attempt_the_alert_is_undeliverable_and_the_area_su
     given_up = await _get(database, alert.id)
     assert given_up.status is OutboxStatus.UNDELIVERABLE
     assert given_up.attempts == 3
-    assert given_up.last_error == "refused by the recording notifier"
+    assert given_up.last_error == "refused: by the recording notifier"
     async with database.transaction() as tx:
         undeliverable = await tx.outbox.with_status(OutboxStatus.UNDELIVERABLE)
         notices = await tx.outbox.for_ticket(district.ticket.id, event=UNDELIVERABLE_EVENT)
@@ -298,9 +302,15 @@ async def test_after_the_last_attempt_the_alert_is_undeliverable_and_the_area_su
         assert notice.payload["failed"] == {
             "alert": alert.id,
             "event": AlertKind.TICKET_OPENED,
-            "reason": "refused by the recording notifier",
+            "reason": "refused",
         }
         assert notice.payload["ticket"] == {"reference": district.ticket.reference}
+    words = {
+        language: CATALOG.render(alert_reply(notices[0], language), language) for language in ("zh", "en")
+    }
+    assert "Telegram 拒收了这条消息" in words["zh"]
+    assert "refused" not in words["zh"]
+    assert "Telegram refused the message" in words["en"]
 
     # The notices fail too, until they are undeliverable themselves: that tells nobody again.
     for _ in range(4):
@@ -367,7 +377,7 @@ async def test_alerts_to_erased_or_deactivated_people_are_undeliverable(
         row = await _get(database, alert.id)
         assert row.status is OutboxStatus.UNDELIVERABLE
         assert row.attempts == 1
-        assert row.last_error == "the recipient is no longer enrolled"
+        assert row.last_error == "not_enrolled"
     notices = [row for row in await _all_alerts(database) if row.event == UNDELIVERABLE_EVENT]
     assert sorted(notice.payload["failed"]["alert"] for notice in notices) == [
         to_erased.id,
