@@ -238,8 +238,8 @@ class ReplySender:
 
     async def send(self, chat_id: int, claimed: Sequence[Outgoing]) -> bool:
         """A turn's messages, claimed in the turn's own transaction (``OutgoingRepository.add``), sent
-        in order and marked in one transaction; then, or when none were claimed because earlier ones
-        still wait, what waits for the chat (``flush``). True when the chat blocked the bot."""
+        in order and marked sent together; then, or when none were claimed because earlier ones still
+        wait, what waits for the chat (``flush``). True when the chat blocked the bot."""
         later = 0.0
         blocked = False
         async with self._chat(chat_id):

@@ -65,6 +65,21 @@ class Database:
         self._one_writer: AbstractAsyncContextManager[Any] = (
             asyncio.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
         )
+        self._writer: asyncio.Task[Any] | None = None  # the task whose turn it is, on SQLite
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[None]:
+        """This task's turn to write (on SQLite; at once elsewhere). A task that has the turn and asks
+        again would wait for itself for ever: it is refused instead."""
+        task = asyncio.current_task()
+        if self.dialect == "sqlite" and task is not None and task is self._writer:
+            raise RuntimeError("a transaction is already open in this task, and SQLite has one writer")
+        async with self._one_writer:
+            self._writer = task
+            try:
+                yield
+            finally:
+                self._writer = None
 
     @property
     def dialect(self) -> str:
@@ -82,7 +97,7 @@ class Database:
         """
         unit = self._unit.get()
         if unit is None:
-            async with self._one_writer, self._connected() as tx:
+            async with self._writing(), self._connected() as tx:
                 yield tx
         elif not savepoint:
             yield unit.tx
@@ -121,7 +136,7 @@ class Database:
         """
         if self._unit.get() is not None:
             raise RuntimeError("a unit of work is already open in this task")
-        async with self._one_writer, self._connected() as tx:
+        async with self._writing(), self._connected() as tx:
             unit = _Unit(tx)
             token = self._unit.set(unit)
             try:

@@ -144,6 +144,23 @@ async def test_statements_that_stand_alone_commit_each_on_its_own(database: Data
         assert await tx.updates.record(channel=Channel.TELEGRAM, update_id=8, now=now)
 
 
+async def test_a_transaction_opened_inside_another_on_sqlite_is_refused_not_left_waiting(
+    database: Database, now: datetime
+) -> None:
+    """SQLite has one writer: a second transaction in the task that holds the first would wait for it
+    for ever. It fails at once; on PostgreSQL it is a transaction of its own on another connection."""
+    async with database.transaction() as outer:
+        await outer.people.add(now=now, identity=telegram(41))
+        if database.dialect == "sqlite":
+            with pytest.raises(RuntimeError, match="already open"):
+                async with database.transaction():
+                    pass
+        else:
+            async with database.transaction() as inner:
+                await inner.people.add(now=now, identity=telegram(42))
+    assert await _people(database) == ([41] if database.dialect == "sqlite" else [41, 42])
+
+
 async def test_after_commit_work_waits_for_the_unit(database: Database) -> None:
     ran: list[str] = []
     database.after_commit(lambda: ran.append("at once"))
