@@ -122,14 +122,27 @@ class TelegramFrontEnd:
 
     async def _once(self, update: Update, work: Callable[[Transaction], Awaitable[T]]) -> T | None:
         """``work``'s result, committed together with the update's id and the messages ``work`` wrote
-        for its chat (``tx.outgoing``); None when the update was handled before."""
-        async with self.database.unit_of_work() as tx:
-            if not await tx.updates.record(
-                channel=Channel.TELEGRAM, update_id=update.update_id, now=self.clock.now()
-            ):
-                log.info("update %s was handled before; not again", update.update_id)
-                return None
-            return await work(tx)
+        for its chat (``tx.outgoing``); None when the update was handled before.
+
+        Work waiting for the commit (the dialog state written to Redis) failing does not undo it: the
+        result is still returned, so its replies are sent (and a report submitted again from the stale
+        state finds the ticket it opened)."""
+        done: list[T] = []
+        try:
+            async with self.database.unit_of_work() as tx:
+                if not await tx.updates.record(
+                    channel=Channel.TELEGRAM, update_id=update.update_id, now=self.clock.now()
+                ):
+                    log.info("update %s was handled before; not again", update.update_id)
+                    return None
+                done.append(await work(tx))
+        except AfterCommitFailed as failure:
+            log.error(
+                "update %s: committed, but the work after the commit failed (%s)",
+                update.update_id,
+                type(failure.__cause__).__name__,
+            )
+        return done[0] if done else None
 
     async def _write(
         self, tx: Transaction, update: Update, chat_id: int, messages: list[Outgoing]
@@ -161,9 +174,7 @@ class TelegramFrontEnd:
         may have changed (read in the turn's own transaction).
 
         The person's lock is held around the whole transaction: a dialog state kept outside the
-        database (Redis) is written once the transaction commits, before the person's next turn. That
-        write failing after the commit does not undo the turn: its replies are still sent (and a report
-        submitted again from the stale state finds the ticket it opened)."""
+        database (Redis) is written once the transaction commits, before the person's next turn."""
         engine = self.engine
 
         async def work(tx: Transaction) -> _Turned:
@@ -175,25 +186,19 @@ class TelegramFrontEnd:
             claimed = await self._write(tx, update, chat_id, messages)
             changed = menu and self.menus.may_have_changed(turn.user_id, turn, language)
             person = await self.people.known(turn.user_id, channel=Channel.TELEGRAM) if changed else None
-            made.append(_Turned(language, person, claimed))
-            return made[-1]
+            return _Turned(language, person, claimed)
 
-        made: list[_Turned] = []  # what ``work`` made, committed when its unit of work is
         done: _Turned | None = None
         try:
             async with engine.locks.hold(turn.key):
-                try:
-                    done = await self._once(update, work)
-                except AfterCommitFailed:
-                    done = made[-1] if made else None
-                    raise
+                done = await self._once(update, work)
         except Exception as error:
             if done is None:
                 raise
             log.error(
-                "update %s: committed, but the dialog state was not saved or its lock not let go (%s)",
+                "update %s: committed, but the lock was not let go (%s)",
                 update.update_id,
-                type(error.__cause__ or error).__name__,
+                type(error).__name__,
             )
         return done
 
