@@ -241,6 +241,7 @@ def bootstrap(
         follow_ups=follow_ups,
         on_alerts_queued=relay.wake if relay is not None else None,
         alert_channel=settings.alert_channel,
+        sign_messages_as=settings.message_signature,
     )
     people = People(database, clock)
 

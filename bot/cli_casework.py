@@ -143,6 +143,16 @@ def tickets_show(ctx: click.Context, reference: str, as_json: bool) -> None:
     click.echo(f"claim by:   {local_time(settings, ticket.claim_deadline)}")
     click.echo(f"resolve by: {local_time(settings, ticket.resolve_deadline)}")
     click.echo(f"reports:    {len(details.reports)}")
+    way = next((report.contact for report in reversed(details.reports) if report.contact), None)
+    click.echo(f"contact:    {way.value if way else '-'}")
+    household = details.household
+    if household is not None:
+        click.echo(f"address:    {household.address or '-'}")
+        catalog = Catalog.load()
+        tags = ", ".join(
+            catalog.text(f"tag.{tag.value}", "en", mark="") for tag in sorted(household.vulnerability_tags)
+        )
+        click.echo(f"household:  {household.size or '-'} people  {tags}".rstrip())
     if details.events:
         click.echo("trail:")
         for event in details.events:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 
 import click
@@ -10,7 +11,7 @@ from telegram.error import InvalidToken, NetworkError
 
 from bot.bootstrap import bootstrap
 from bot.cli_support import fail, run_with_database, settings_of
-from bot.console import ConsoleChannel, ConsoleNotifier, read_lines
+from bot.console import ConsoleChannel, ConsoleNotifier, follow_alerts, read_lines
 from bot.telegram_bot import serve
 from casework import directory
 from casework.domain import Role
@@ -35,16 +36,24 @@ def run_chat(ctx: click.Context, role: str, user_id: int | None, language: str |
         needsbot = bootstrap(settings, database=database, notifier=notifier)
         conversations = needsbot.conversations
         assert conversations is not None
+        following: asyncio.Task[None] | None = None
         try:
-            await directory.console_person(database, account, CONSOLE_ROLES[role], now=needsbot.clock.now())
+            me = await directory.console_person(
+                database, account, CONSOLE_ROLES[role], now=needsbot.clock.now()
+            )
             await needsbot.start()
             channel = ConsoleChannel(conversations.engine, conversations.catalog, account, language)
             notifier.channel = channel
+            following = asyncio.create_task(follow_alerts(channel, database, me.id, needsbot.clock))
             click.echo(f"needsbot console · {role} #{account} · /help for the menu, Ctrl-D to leave")
             async for line in read_lines("> "):
                 await channel.handle_line(line)
-            await asyncio.sleep(0.5)  # alerts the last message queued
+            await asyncio.sleep(1.0)  # alerts the last message queued
         finally:
+            if following is not None:
+                following.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await following
             await needsbot.stop()
 
     run_with_database(ctx, run)

@@ -92,15 +92,21 @@ def areas() -> None:
 
 @areas.command("import")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--move", is_flag=True, help="Move areas the file puts under another parent than they have.")
 @click.pass_context
-def areas_import(ctx: click.Context, file: Path) -> None:
-    """Create or update areas (and agencies) from a YAML or CSV FILE."""
+def areas_import(ctx: click.Context, file: Path, move: bool) -> None:
+    """Create or update areas (and agencies) from a YAML or CSV FILE.
+
+    Levels: district; street or township; community or village. A file with problems imports
+    nothing and lists every one. An English name or a location left out is kept as stored."""
     parsed = directory.read_directory_file(file)
     summary = run_with_database(
         ctx,
         command(
             settings_of(ctx),
-            lambda needsbot: directory.import_directory(needsbot.database, parsed, now=needsbot.clock.now()),
+            lambda needsbot: directory.import_directory(
+                needsbot.database, parsed, now=needsbot.clock.now(), move=move
+            ),
         ),
     )
     click.echo(

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from casework.conversation import Signature
 from casework.directory import parse_duration
 from casework.domain import Channel, InvalidInput
 
@@ -71,6 +72,8 @@ class Settings(BaseSettings):
     dialog_remind_after: timedelta = timedelta(minutes=30)
     dialog_expire_after: timedelta = timedelta(hours=2)
     default_language: Language = Language.ZH
+    # How a worker's message to a person is signed: their name (and agency), or the agency's alone.
+    message_signature: Signature = Signature.WORKER
     timezone: str = "Asia/Shanghai"
     log_level: str = "INFO"
 

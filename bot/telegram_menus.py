@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 _PUBLIC = ("report", "policy", "status", "lang", "privacy", "delete_my_data", "help", "cancel")
 _CASEWORK = ("queue", "mine", "overdue", "ticket", "policy", "lang", "help", "cancel")
 ROLE_COMMANDS: dict[Role, tuple[str, ...]] = {
-    Role.RECIPIENT: _PUBLIC,
+    Role.RECIPIENT: ("report", "policy", "status", "rate", *_PUBLIC[3:]),
     Role.VOLUNTEER: ("flag", *_PUBLIC),
     Role.SOCIAL_WORKER: _CASEWORK,
     Role.SUPERVISOR: _CASEWORK,

@@ -32,6 +32,8 @@ class Operation(StrEnum):
     ASSIGN = "assign"
     RATE = "rate"
     ACKNOWLEDGE = "acknowledge"  # "I'm on it" on a crisis alert
+    MESSAGE = "message"  # write to the person through the bot
+    CONTACT = "contact"  # see how to reach the person (their phone in full)
 
 
 # What staff may do on a ticket outside their areas when a crisis on it was escalated to them.
@@ -41,7 +43,15 @@ ALERTED_MAY = frozenset({Operation.VIEW, Operation.STATUS, Operation.ACKNOWLEDGE
 WORKER_ROLES = frozenset({Role.SOCIAL_WORKER, Role.SUPERVISOR, Role.ADMIN})
 # What the assigned worker may do that another worker of the area may not.
 ASSIGNEE_ONLY = frozenset(
-    {Operation.NOTE, Operation.VISIT, Operation.RESOLVE, Operation.CLOSE, Operation.REOPEN}
+    {
+        Operation.NOTE,
+        Operation.VISIT,
+        Operation.RESOLVE,
+        Operation.CLOSE,
+        Operation.REOPEN,
+        Operation.MESSAGE,
+        Operation.CONTACT,
+    }
 )
 
 

@@ -207,9 +207,12 @@ class CaseworkCore:
     async def supervisors_or_admins(tx: Transaction, chain: list[int]) -> list[Person]:
         return await routing.supervisors_of(tx, chain) or await tx.people.find(role=Role.ADMIN)
 
-    async def announce(self, tx: Transaction, ticket: Ticket, round_key: str = "") -> CrisisReach | None:
+    async def announce(
+        self, tx: Transaction, ticket: Ticket, round_key: str = "", *, besides: Person | None = None
+    ) -> CrisisReach | None:
         """Alert the area's group or its least-loaded workers, or nobody's supervisors; a critical
-        ticket starts up its crisis ladder instead (``alert_crisis``) and says whom it reached."""
+        ticket starts up its crisis ladder instead (``alert_crisis``) and says whom it reached.
+        ``besides``: someone not to alert as a worker of the area (who just declined the case)."""
         if ticket.urgency is Urgency.CRITICAL:
             return await self.alert_crisis(tx, ticket, 0, round_key=round_key)
         route = await routing.route(tx, ticket)
@@ -223,7 +226,8 @@ class CaseworkCore:
                 chat_id=route.group.chat_id,
                 key_suffix=round_key,
             )
-        await self.tell(tx, ticket, AlertKind.TICKET_OPENED, route.alerted, round_key=round_key)
+        alerted = [person for person in route.alerted if besides is None or person.id != besides.id]
+        await self.tell(tx, ticket, AlertKind.TICKET_OPENED, alerted, round_key=round_key)
         if route.nobody:
             chain = await routing.area_chain(tx, ticket.area_id)
             supervisors = await self.supervisors_or_admins(tx, chain)

@@ -29,6 +29,7 @@ from casework.domain import (
     Refusal,
     Role,
     ServiceType,
+    SeveralProblems,
 )
 from casework.on_call import parse_hours
 from casework.unit_of_work import UnitOfWork
@@ -45,7 +46,7 @@ class AreaRecord:
     code: str
     name: str
     level: AreaLevel
-    name_en: str = ""
+    name_en: str | None = None  # None: not given (an update keeps the English name stored)
     parent: str | None = None
     location: tuple[float, float] | None = None
 
@@ -62,6 +63,7 @@ class OrganisationRecord:
 class DirectoryFile:
     areas: list[AreaRecord] = field(default_factory=list)
     organisations: list[OrganisationRecord] = field(default_factory=list)
+    name: str = "file"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,24 @@ class ImportSummary:
     areas_updated: int
     organisations_created: int
     organisations_existing: int
+
+
+# The levels a file may name: a township is a street office's rural peer, a village a community's.
+LEVELS = {
+    "district": AreaLevel.DISTRICT,
+    "street": AreaLevel.STREET,
+    "township": AreaLevel.STREET,
+    "community": AreaLevel.COMMUNITY,
+    "village": AreaLevel.COMMUNITY,
+}
+
+
+def _all_or_problems(problems: list[InvalidInput], file: str) -> None:
+    """Nothing when there were no problems; else every one of them at once (one alone as it is)."""
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise SeveralProblems(Refusal.DIRECTORY_PROBLEMS, problems, file=file, count=len(problems))
 
 
 def parse_duration(text: str) -> timedelta:
@@ -126,12 +146,11 @@ def _area_record(entry: Any, where: str, parent: str | None) -> AreaRecord:
     if not AREA_CODE.match(code):
         raise InvalidInput(Refusal.DIRECTORY_CODE_FORMAT, where=where, code=code)
     level_text = _text(entry, "level", where)
-    try:
-        level = AreaLevel(level_text)
-    except ValueError:
+    level = LEVELS.get(level_text.casefold())
+    if level is None:
         raise InvalidInput(
-            Refusal.DIRECTORY_LEVEL_UNKNOWN, where=where, level=level_text, levels=", ".join(AreaLevel)
-        ) from None
+            Refusal.DIRECTORY_LEVEL_UNKNOWN, where=where, level=level_text, levels=", ".join(LEVELS)
+        )
     explicit_parent = _text(entry, "parent", where, required=False) or None
     if explicit_parent and parent and explicit_parent != parent:
         raise InvalidInput(
@@ -141,22 +160,31 @@ def _area_record(entry: Any, where: str, parent: str | None) -> AreaRecord:
         code=code,
         name=_text(entry, "name", where),
         level=level,
-        name_en=_text(entry, "name_en", where, required=False),
+        name_en=_text(entry, "name_en", where, required=False) or None,
         parent=parent or explicit_parent,
         location=_location(entry, where),
     )
 
 
-def _flatten(entries: Any, where: str, parent: str | None, into: list[AreaRecord]) -> None:
+def _flatten(
+    entries: Any, where: str, parent: str | None, into: list[AreaRecord], problems: list[InvalidInput]
+) -> None:
+    """The areas of a tree in a list, parents first; each entry's problem in ``problems`` (an entry
+    that is wrong is left out with the areas under it)."""
     if not isinstance(entries, list):
-        raise InvalidInput(Refusal.DIRECTORY_AREAS_NOT_LIST, where=where)
+        problems.append(InvalidInput(Refusal.DIRECTORY_AREAS_NOT_LIST, where=where))
+        return
     for index, entry in enumerate(entries, start=1):
         here = f"{where}[{index}]"
-        record = _area_record(entry, here, parent)
+        try:
+            record = _area_record(entry, here, parent)
+        except InvalidInput as problem:
+            problems.append(problem)
+            continue
         into.append(record)
         children = entry.get("children")
         if children is not None:
-            _flatten(children, f"{here}.children", record.code, into)
+            _flatten(children, f"{here}.children", record.code, into, problems)
 
 
 def _organisation_record(entry: Any, where: str) -> OrganisationRecord:
@@ -196,14 +224,19 @@ def parse_directory_yaml(content: str, name: str = "file") -> DirectoryFile:
         document = {"areas": document}
     if not isinstance(document, Mapping):
         raise InvalidInput(Refusal.DIRECTORY_SHAPE, file=name)
-    _flatten(document.get("areas") or [], f"{name}: areas", None, result.areas)
+    problems: list[InvalidInput] = []
+    _flatten(document.get("areas") or [], f"{name}: areas", None, result.areas, problems)
     organisations = document.get("organisations") or []
     if not isinstance(organisations, list):
-        raise InvalidInput(Refusal.DIRECTORY_ORGANISATIONS_NOT_LIST, file=name)
-    result.organisations = [
-        _organisation_record(entry, f"{name}: organisations[{index}]")
-        for index, entry in enumerate(organisations, start=1)
-    ]
+        problems.append(InvalidInput(Refusal.DIRECTORY_ORGANISATIONS_NOT_LIST, file=name))
+        organisations = []
+    for index, entry in enumerate(organisations, start=1):
+        try:
+            result.organisations.append(_organisation_record(entry, f"{name}: organisations[{index}]"))
+        except InvalidInput as problem:
+            problems.append(problem)
+    _all_or_problems(problems, name)
+    result.name = name
     return result
 
 
@@ -212,10 +245,16 @@ def parse_areas_csv(content: str, name: str = "file") -> DirectoryFile:
     missing = {"code", "name", "level"} - set(reader.fieldnames or [])
     if missing:
         raise InvalidInput(Refusal.DIRECTORY_CSV_HEADER, file=name)
-    records = [
-        _area_record(row, f"{name}: line {reader.line_num}", None) for row in reader if any(row.values())
-    ]
-    return DirectoryFile(areas=records)
+    result = DirectoryFile(name=name)
+    problems: list[InvalidInput] = []
+    for row in reader:
+        if any(row.values()):
+            try:
+                result.areas.append(_area_record(row, f"{name}: line {reader.line_num}", None))
+            except InvalidInput as problem:
+                problems.append(problem)
+    _all_or_problems(problems, name)
+    return result
 
 
 def read_directory_file(path: Path) -> DirectoryFile:
@@ -232,29 +271,42 @@ def read_directory_file(path: Path) -> DirectoryFile:
     raise InvalidInput(Refusal.FILE_KIND, file=str(path))
 
 
-def _in_tree_order(records: list[AreaRecord], known: Mapping[str, Area]) -> list[AreaRecord]:
-    """Parents before children; every parent named must be in the file or already stored."""
+def _in_tree_order(
+    records: list[AreaRecord], known: Mapping[str, Area], problems: list[InvalidInput]
+) -> list[AreaRecord]:
+    """Parents before children; every parent named must be in the file or already stored (each
+    record that breaks that is left out, its problem in ``problems``)."""
     by_code: dict[str, AreaRecord] = {}
     for record in records:
         if record.code in by_code:
-            raise InvalidInput(Refusal.DIRECTORY_CODE_TWICE, code=record.code)
+            problems.append(InvalidInput(Refusal.DIRECTORY_CODE_TWICE, code=record.code))
         by_code[record.code] = record
     ordered: list[AreaRecord] = []
     placed: set[str] = set()
+    refused: set[str] = set()
 
-    def place(record: AreaRecord, trail: tuple[str, ...]) -> None:
-        if record.code in placed:
-            return
+    def place(record: AreaRecord, trail: tuple[str, ...]) -> bool:
+        if record.code in placed or record.code in refused:
+            return record.code in placed
         if record.code in trail:
-            raise InvalidInput(Refusal.DIRECTORY_CYCLE, cycle=" → ".join((*trail, record.code)))
+            problems.append(InvalidInput(Refusal.DIRECTORY_CYCLE, cycle=" → ".join((*trail, record.code))))
+            refused.add(record.code)
+            return False
         if record.parent is not None:
             parent = by_code.get(record.parent)
             if parent is not None:
-                place(parent, (*trail, record.code))
+                if not place(parent, (*trail, record.code)):
+                    refused.add(record.code)
+                    return False
             elif record.parent not in known:
-                raise InvalidInput(Refusal.DIRECTORY_UNKNOWN_PARENT, code=record.code, parent=record.parent)
+                problems.append(
+                    InvalidInput(Refusal.DIRECTORY_UNKNOWN_PARENT, code=record.code, parent=record.parent)
+                )
+                refused.add(record.code)
+                return False
         ordered.append(record)
         placed.add(record.code)
+        return True
 
     for record in records:
         place(record, ())
@@ -272,14 +324,41 @@ def _check_level(record: AreaRecord, parent_level: AreaLevel | None) -> None:
         )
 
 
-async def import_directory(database: UnitOfWork, directory: DirectoryFile, *, now: datetime) -> ImportSummary:
-    """Create or update the areas and add the organisations of a directory file, all or nothing."""
+def _check_move(record: AreaRecord, before: Area | None, codes: Mapping[int, str]) -> None:
+    """An area stored under another parent than the file gives is not moved unasked."""
+    if before is None:
+        return
+    now_under = codes.get(before.parent_id) if before.parent_id is not None else None
+    if now_under != record.parent:
+        raise InvalidInput(
+            Refusal.DIRECTORY_MOVES, code=record.code, parent=record.parent or "-", now_under=now_under or "-"
+        )
+
+
+async def import_directory(
+    database: UnitOfWork, directory: DirectoryFile, *, now: datetime, move: bool = False
+) -> ImportSummary:
+    """Create or update the areas and add the organisations of a directory file, all or nothing: a
+    file with problems imports nothing and names every one of them. An area stored under another
+    parent than the file gives is moved only with ``move``; an English name or a location the file
+    leaves out is kept."""
     created = updated = organisations_created = organisations_existing = 0
+    problems: list[InvalidInput] = []
     async with database.transaction() as tx:
         stored = {area.code: area for area in await tx.areas.list_all()}
-        for record in _in_tree_order(directory.areas, stored):
+        ordered = _in_tree_order(directory.areas, stored, problems)
+        levels = {code: area.level for code, area in stored.items()} | {r.code: r.level for r in ordered}
+        codes = {area.id: code for code, area in stored.items()}
+        for record in ordered:
+            try:
+                _check_level(record, levels[record.parent] if record.parent else None)
+                if not move:
+                    _check_move(record, stored.get(record.code), codes)
+            except InvalidInput as problem:
+                problems.append(problem)
+        _all_or_problems(problems, directory.name)
+        for record in ordered:
             parent = stored.get(record.parent) if record.parent else None
-            _check_level(record, parent.level if parent else None)
             area, was_created = await tx.areas.upsert(
                 code=record.code,
                 name=record.name,

@@ -44,6 +44,8 @@ class Part(StrEnum):
     DIGEST = "digest"  # a supervisor's weekly figures
     FAILURE = "failure"  # which alert could not be delivered, and why
     MESSAGE = "message"  # a catalog message for the person themselves
+    AGENCY = "agency"  # the agency a case was referred to, and whether it took the case up
+    CONVERSATION = "conversation"  # the words a worker and the person write to each other, and the sender
 
 
 # Where each part sits in a payload (``CaseworkCore.card`` and the extras of each alert).
@@ -69,6 +71,9 @@ TOP_FIELDS: Mapping[str, Part] = {
     "step": Part.HANDLING,
     "reach": Part.HANDLING,
     "edit_of": Part.HANDLING,
+    "kept": Part.HANDLING,
+    "agency": Part.AGENCY,
+    "accepted": Part.AGENCY,
     "linked": Part.NEEDS,
     "holder": Part.NAMES,
     "by": Part.NAMES,
@@ -77,6 +82,8 @@ TOP_FIELDS: Mapping[str, Part] = {
     "digest": Part.DIGEST,
     "failed": Part.FAILURE,
     "message_key": Part.MESSAGE,
+    "words": Part.CONVERSATION,
+    "sender": Part.CONVERSATION,
 }
 NESTED_FIELDS: Mapping[str, Mapping[str, Part]] = {"ticket": TICKET_FIELDS, "referral": REFERRAL_FIELDS}
 
@@ -152,6 +159,33 @@ DISCLOSURE: Mapping[str, Mapping[Relation, frozenset[Part]]] = {
     "report_joined": _TO_REPORTER,
     # a message of the conversation for the person themselves
     "dialog_message": {relation: frozenset({Part.MESSAGE}) for relation in Relation},
+    # the case conversation: a worker's words (and how they are signed) reach the person the case is
+    # about under its reference, nothing more of the case; the person's words reach staff
+    "case_message": {
+        Relation.SUBJECT: frozenset({Part.REFERENCE, Part.CONVERSATION}),
+        Relation.VOLUNTEER: NOTHING,  # the household is the subject, not whoever flagged it
+        Relation.ANONYMOUS: NOTHING,
+        Relation.WORKER: STAFF_AS_REPORTER | {Part.CONVERSATION},
+        Relation.SUPERVISOR: STAFF_AS_REPORTER | {Part.CONVERSATION},
+    },
+    # the person hears which agency their case went to and whether it took the case up (an agency is
+    # no member of staff: its name is theirs to know); a volunteer hears nothing of where it went
+    "case_referred": {
+        **_TO_REPORTER,
+        Relation.SUBJECT: OWN_CASE | {Part.AGENCY},
+        Relation.VOLUNTEER: NOTHING,
+    },
+    "case_referral_answered": {
+        **_TO_REPORTER,
+        Relation.SUBJECT: OWN_CASE | {Part.AGENCY},
+        Relation.VOLUNTEER: NOTHING,
+    },
+    "reporter_erased": _STAFF_ONLY,
+    "case_reply": {
+        **_STAFF_ONLY,
+        Relation.WORKER: CASE | {Part.CONVERSATION},
+        Relation.SUPERVISOR: CASE | {Part.CONVERSATION},
+    },
 }
 KINDS = frozenset(DISCLOSURE)
 

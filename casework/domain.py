@@ -6,6 +6,7 @@ persist them live in ``storage/`` and convert at the repository boundary.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from enum import StrEnum
@@ -90,6 +91,14 @@ class ConsentPurpose(StrEnum):
     CONTACT_ME = "contact_me"
 
 
+class ContactWay(StrEnum):
+    """How the person asked to be reached about a report."""
+
+    CHAT = "chat"  # here, through the bot
+    PHONE = "phone"
+    NONE = "none"  # not at all: the worker reads and acts
+
+
 class VulnerabilityTag(StrEnum):
     ELDER_ALONE = "elder_alone"
     DISABILITY = "disability"
@@ -138,6 +147,13 @@ class TicketAction(StrEnum):
     ACKNOWLEDGED = "acknowledged"  # "I'm on it"
     LINKED = "linked"  # note: the other ticket's reference
     AREA_GIVEN = "area_given"  # the person in a crisis said where they are
+    MESSAGE_SENT = "message_sent"  # a worker wrote to the person through the bot; note: the words
+    MESSAGE_RECEIVED = "message_received"  # the person wrote back; note: their words (no actor kept)
+    PHONE_SHOWN = "phone_shown"  # a worker had the person's phone number shown in full
+    # The person asked for their data to be erased: an open case of theirs closes, or (a crisis) keeps
+    # the words it needs to protect their life and health (PIPL Art. 13(4)).
+    CLOSED_BY_ERASURE = "closed_by_erasure"
+    KEPT_THROUGH_ERASURE = "kept_through_erasure"
 
 
 class AlertKind(StrEnum):
@@ -164,6 +180,11 @@ class AlertKind(StrEnum):
     CASE_CLOSED = "case_closed"
     SATISFACTION_SURVEY = "satisfaction_survey"
     DIALOG_MESSAGE = "dialog_message"  # a plain message of the conversation (a reminder, say)
+    CASE_MESSAGE = "case_message"  # a worker's words to the person, under the case's reference
+    CASE_REPLY = "case_reply"  # the person's words back, to the worker who has the case
+    CASE_REFERRED = "case_referred"  # to the person: their case went to an agency (named)
+    CASE_REFERRAL_ANSWERED = "case_referral_answered"  # to the person: the agency took it up, or not
+    REPORTER_ERASED = "reporter_erased"  # to the holder: the person of an open case erased their data
     # Never sent: what a reporter whose report joined someone else's case may be told of it.
     REPORT_JOINED = "report_joined"
 
@@ -258,6 +279,7 @@ class NeedReport:
     anonymous: bool
     channel: Channel
     created_at: datetime
+    contact: ContactWay | None = None  # the way to reach them the reporter chose, if asked
 
 
 @dataclass(frozen=True, slots=True)
@@ -450,6 +472,10 @@ class Refusal(StrEnum):
     # --- what was asked for -------------------------------------------------------------------
     REPORT_NEEDS_WORDS = "report.needs_words"
     NOTE_NEEDS_WORDS = "note.needs_words"
+    MESSAGE_NEEDS_WORDS = "message.needs_words"
+    MESSAGE_NOBODY = "message.nobody"  # reference: the case names nobody the bot can write to
+    MESSAGE_CASE_CLOSED = "message.case_closed"  # reference
+    PHONE_NOT_SHARED = "phone.not_shared"  # reference: no number, or no consent to be contacted
     OUTCOME_NEEDED = "outcome.needed"
     REOPEN_NEEDS_REASON = "reopen.needs_reason"
     REFER_NEEDS_REASON = "refer.needs_reason"
@@ -514,6 +540,8 @@ class Refusal(StrEnum):
     DIRECTORY_UNKNOWN_PARENT = "directory.unknown_parent"  # code, parent
     DIRECTORY_NEEDS_PARENT = "directory.needs_parent"  # code, level
     DIRECTORY_LEVEL_ORDER = "directory.level_order"  # code, level, parent_level
+    DIRECTORY_MOVES = "directory.moves"  # code, parent, now_under
+    DIRECTORY_PROBLEMS = "directory.problems"  # file, count; each problem in ``problems``
     DEADLINES_NOT_A_TABLE = "deadlines.not_a_table"  # where
     DEADLINES_UNKNOWN_URGENCY = "deadlines.unknown_urgency"  # where, key, urgencies
     DEADLINES_MISSING = "deadlines.missing"  # table, urgencies
@@ -552,6 +580,8 @@ class DomainError(Exception):
     catalogs (``refusal.<code>``), which is how a person or an operator reads it. ``str()`` gives the
     code and its arguments, for logs and debugging, never a sentence."""
 
+    problems: tuple[DomainError, ...] = ()  # each one of several found at once (``SeveralProblems``)
+
     def __init__(self, code: Refusal, /, **arguments: str | int | float) -> None:
         super().__init__(code)
         self.code = code
@@ -574,3 +604,13 @@ class Conflict(DomainError):
 
 class InvalidInput(DomainError):
     pass
+
+
+class SeveralProblems(InvalidInput):
+    """Several problems found at once (a file's every error), summed up by ``code``."""
+
+    def __init__(
+        self, code: Refusal, problems: Sequence[DomainError], /, **arguments: str | int | float
+    ) -> None:
+        super().__init__(code, **arguments)
+        self.problems = tuple(problems)

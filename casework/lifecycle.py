@@ -1,10 +1,10 @@
 """The life of a ticket in one table.
 
-For each step a case can take (claim, assign, note, visit, refer, accept, decline, complete, resolve,
-close, reopen), the statuses it may start from, the status it leaves the ticket in, the event it writes
-to the ticket's trail and who may take it. ``Casework`` applies the table; the worker's buttons come
-from it (``allows``); ``tests/test_lifecycle.py`` walks it against both. Whether a person may act on
-this particular case (their areas, the case being theirs) is ``casework.access``'s to say.
+For each step a case can take (claim, assign, note, visit, refer, accept, decline, return, complete,
+resolve, close, reopen), the statuses it may start from, the status it leaves the ticket in, the event
+it writes to the ticket's trail and who may take it. ``Casework`` applies the table; the worker's
+buttons come from it (``allows``); ``tests/test_lifecycle.py`` walks it against both. Whether a person
+may act on this particular case (their areas, the case being theirs) is ``casework.access``'s to say.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ class Step(StrEnum):
     REFER = "refer"
     ACCEPT = "accept"  # a worker takes a case referred to them over
     ACCEPT_FOR_AGENCY = "accept_for_agency"  # an agency works it; the referring worker still manages it
-    DECLINE = "decline"  # back to the queue
+    DECLINE = "decline"  # a referral from the queue declined: back to the queue
+    RETURN = "return"  # a referral declined: back to the worker who had the case and referred it
     COMPLETE = "complete"  # the referral's outcome resolves the case
     RESOLVE = "resolve"
     CLOSE = "close"
@@ -85,6 +86,13 @@ LIFECYCLE: Mapping[Step, Move] = MappingProxyType(
             Operation.RESPOND_REFERRAL,
             frozenset({_S.REFERRED}),
             _S.NEW,
+            TicketAction.REFERRAL_DECLINED,
+            STAFF,
+        ),
+        Step.RETURN: Move(
+            Operation.RESPOND_REFERRAL,
+            frozenset({_S.REFERRED}),
+            _S.ASSIGNED,
             TicketAction.REFERRAL_DECLINED,
             STAFF,
         ),

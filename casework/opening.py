@@ -17,6 +17,7 @@ from casework.domain import (
     AlertKind,
     Channel,
     Conflict,
+    ContactWay,
     InvalidInput,
     NeedReport,
     NotFound,
@@ -65,6 +66,7 @@ class NewReport:
     needs_home_visit: bool | None = None
     # The conversation's key for this one submission: sent again, it finds what the first opened.
     submission_key: str | None = None
+    contact: ContactWay | None = None  # how the reporter asked to be reached, when asked
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +203,7 @@ class Opening:
             "on_behalf": report.on_behalf,
             "anonymous": report.anonymous,
             "submission_key": report.submission_key,
+            "contact": report.contact,
             "now": now,
         }
 

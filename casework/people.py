@@ -6,8 +6,11 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
+import phonenumbers
 from haversine import Unit, haversine
+from phonenumbers import PhoneNumberType
 from rapidfuzz import fuzz, process
 
 from casework import disclosure, routing
@@ -28,6 +31,7 @@ from casework.domain import (
     Role,
     ServiceType,
     Ticket,
+    VulnerabilityTag,
     WorkerGroup,
 )
 from casework.unit_of_work import UnitOfWork
@@ -35,19 +39,41 @@ from casework.unit_of_work import UnitOfWork
 NOTICE_VERSION = "2026-11"
 # How far from a community's centre a shared location may be and still be taken for that community.
 LOCATION_REACH_METRES = 3000
-PHONE = re.compile(r"^(?:\+?86[- ]?)?1[3-9]\d{9}$|^\+?\d[\d -]{6,18}\d$")
 # What stands in an erased person's name or phone number in the texts kept about their cases. Stored
 # data, not a message: the same in every language.
 ERASED = "[已删除]"
 SHORTEST_NAME = 2  # a shorter name (one letter) would erase that letter from every text kept
 
 
+# What an area's name says of its kind rather than which one it is: 幸福社区 is 幸福.
+AREA_KIND = re.compile(
+    r"(?:社区居委会|居委会|社区|小区|街道办事处|街道办|街道|新区|区|县|镇|乡|村)$"
+    r"|\s+(?:community|subdistrict|sub-district|district|county|township|town|street|village|estate)$"
+)
+
+
+def distinctive(name: str) -> str:
+    """The part of an area's name that tells it from others of its kind, lower case."""
+    return AREA_KIND.sub("", name.strip().casefold()).strip()
+
+
 def normalise_phone(text: str) -> str:
-    """A mainland mobile number (11 digits from 1) or an international number; else InvalidInput."""
-    cleaned = re.sub(r"[\s()-]", "", text.strip())
-    if not PHONE.match(cleaned):
+    """A Chinese mobile number (11 digits, 1[3-9]…), a Chinese landline with its area code, or a number
+    written with its country code (``+44 …``), as libphonenumber judges them; else InvalidInput.
+    Chinese numbers are kept as dialled at home (``13812345678``, ``01012345678``), others in E.164."""
+    try:
+        number = phonenumbers.parse(text.strip(), "CN")
+    except phonenumbers.NumberParseException:
+        raise InvalidInput(Refusal.PHONE_INVALID) from None
+    if not phonenumbers.is_valid_number(number):
         raise InvalidInput(Refusal.PHONE_INVALID)
-    return cleaned
+    if phonenumbers.region_code_for_number(number) != "CN":
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    kind = phonenumbers.number_type(number)
+    if kind not in (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE, PhoneNumberType.FIXED_LINE_OR_MOBILE):
+        raise InvalidInput(Refusal.PHONE_INVALID)
+    national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return re.sub(r"\D", "", national)
 
 
 def _phone_pattern(phone: str) -> str:
@@ -92,9 +118,18 @@ class NearbyArea:
 class PrivacySummary:
     person: Person
     consents: list[Consent]
-    reports: int
+    reports: list[KeptReport]
     tickets: list[Ticket]
     home_areas: list[Area]
+
+
+@dataclass(frozen=True, slots=True)
+class KeptReport:
+    """A report as it is kept: the person's words and the situation recorded of the household."""
+
+    text: str
+    created_at: datetime
+    tags: frozenset[VulnerabilityTag]
 
 
 class People:
@@ -194,21 +229,29 @@ class People:
             person = await tx.people.get(person_id)
             if person is None:
                 raise NotFound(Refusal.PERSON_NOT_FOUND, person_id=person_id)
+            kept = []
+            for report in await tx.reports.by_reporter(person_id):
+                household = await tx.households.get(report.household_id) if report.household_id else None
+                tags = household.vulnerability_tags if household is not None else frozenset()
+                kept.append(KeptReport(report.text, report.created_at, tags))
             return PrivacySummary(
                 person=person,
                 consents=await tx.consents.history(person_id),
-                reports=len(await tx.reports.by_reporter(person_id)),
+                reports=kept,
                 tickets=await tx.tickets.find(reporter_id=person_id),
                 home_areas=[area for area_id in person.area_ids if (area := await tx.areas.get(area_id))],
             )
 
-    async def erase(self, person_id: int) -> None:
+    async def erase(self, person_id: int, *, keep_words_of: frozenset[int] = frozenset()) -> None:
         """Erase what identifies the person; tickets stay, anonymised, for the statistics.
 
         Besides the person's own record and reports: their name and phone number in what staff wrote
-        on their cases (the trail's notes, outcomes, referrals and the alerts that carried them), their
-        chat id on the alerts addressed to them, the bot's messages to them, the comments they left
-        with their ratings, and their conversation state."""
+        on their cases (the trail's notes, outcomes, referrals and the alerts that carried them), what
+        they wrote back to a worker, their chat id on the alerts addressed to them, the bot's messages
+        to them, the comments they left with their ratings, and their conversation state. What a
+        volunteer reported of someone else's household is that household's, not the volunteer's: it
+        stays. The words of the reports on ``keep_words_of`` stay too (a crisis, kept through the
+        erasure: ``Casework.settle_for_erasure``)."""
         now = self.clock.now()
         async with self.database.transaction() as tx:
             person = await tx.people.get(person_id)
@@ -218,6 +261,10 @@ class People:
             tickets = await tx.tickets.linked_to_person(person_id)  # before their reports are unlinked
             await tx.tickets.scrub_texts(tickets, scrub)
             await tx.outbox.scrub_payloads(tickets, scrub)
+            own = [ticket.id for ticket in await tx.tickets.find(reporter_id=person_id)]
+            forgotten = [ticket_id for ticket_id in own if ticket_id not in keep_words_of]
+            await tx.tickets.forget_replies(forgotten, erased=ERASED)
+            await tx.outbox.forget_replies(forgotten, erased=ERASED)
             await tx.outbox.forget_recipient(person_id=person_id, chat_id=None)
             await tx.people.forget_dialog_states(
                 [f"{identity.channel.value}:{identity.external_id}" for identity in person.identities]
@@ -228,7 +275,7 @@ class People:
                     # the bot's messages to them, sent or waiting
                     await tx.outgoing.forget_chat(channel=identity.channel, chat_id=identity.chat_id)
             await tx.tickets.redact_feedback_by(person_id)
-            await tx.reports.redact_by_reporter(person_id)
+            await tx.reports.redact_by_reporter(person_id, keep_words_of=sorted(keep_words_of))
             for purpose in ConsentPurpose:
                 await tx.consents.withdraw(person_id=person_id, purpose=purpose, now=now)
             await tx.people.erase(person_id, now)
@@ -248,6 +295,12 @@ class People:
             return []
         async with self.database.transaction() as tx:
             areas = await tx.areas.list_all()
+        wanted = distinctive(query)
+        named = [
+            area for area in areas if wanted and wanted in (distinctive(area.name), distinctive(area.name_en))
+        ]
+        if named:  # 幸福 for 幸福社区, "xingfu" for Xingfu Community
+            return named
         names = {area.id: f"{area.name} {area.name_en}".lower() for area in areas}
         found = process.extract(query.lower(), names, scorer=fuzz.WRatio, limit=3, score_cutoff=70)
         by_id = {area.id: area for area in areas}

@@ -15,6 +15,7 @@ from casework.domain import (
     OPEN_STATUSES,
     Area,
     Feedback,
+    Household,
     NeedReport,
     NotFound,
     Organisation,
@@ -43,6 +44,7 @@ class TicketView:
     events: tuple[TicketEvent, ...]
     referrals: tuple[Referral, ...]
     feedback: tuple[Feedback, ...]
+    household: Household | None = None  # the address and situation a report gave
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,25 @@ class Reading:
         async with self.database.transaction() as tx:
             tickets = await tx.tickets.find(reporter_id=actor.id)
         return [ticket for ticket in reversed(tickets) if ticket.reporter_id == actor.id]
+
+    async def awaiting_rating(self, actor: Person) -> list[Ticket]:
+        """The person's own finished cases (resolved or closed) they have not rated, newest first: only
+        the household rates the service (``access.Operation.RATE``), so nothing for anyone else."""
+        if actor.role is not Role.RECIPIENT:
+            return []
+        async with self.database.transaction() as tx:
+            finished = await tx.tickets.find(
+                reporter_id=actor.id, statuses={TicketStatus.RESOLVED, TicketStatus.CLOSED}
+            )
+            unrated = [
+                ticket
+                for ticket in finished
+                if ticket.reporter_id == actor.id
+                and not any(
+                    feedback.person_id == actor.id for feedback in await tx.tickets.feedback(ticket.id)
+                )
+            ]
+        return list(reversed(unrated))
 
     async def queue(self, actor: Person, *, only_overdue: bool = False) -> list[QueueItem]:
         """Open tickets in the actor's areas (and, for a worker, service types): breached first."""
@@ -207,4 +228,5 @@ async def _read(
         events=tuple(await tx.tickets.events(ticket.id)),
         referrals=tuple(await tx.tickets.referrals(ticket.id)),
         feedback=tuple(await tx.tickets.feedback(ticket.id)),
+        household=await tx.households.get(ticket.household_id) if ticket.household_id is not None else None,
     )

@@ -1,6 +1,6 @@
 """Referral (转介): a worker passes a case to another worker or to an agency, who accepts it (the case
-moves to them) or declines it (back to the queue), and completes it with its outcome (the case is
-resolved); whom a case can be referred to."""
+moves to them) or declines it (back to the worker who referred it, or to the queue when it came from
+there), and completes it with its outcome (the case is resolved); whom a case can be referred to."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from casework.domain import (
     Conflict,
     InvalidInput,
     NotFound,
+    Organisation,
     Person,
     Referral,
     ReferralStatus,
@@ -63,6 +64,7 @@ class Referrals:
             if await tx.tickets.pending_referral(ticket.id):
                 raise Conflict(Refusal.REFER_UNDER_WAY, reference=ticket.reference)
             recipients: list[Person] = []
+            agency: Organisation | None = None
             if to_person_id is not None:
                 target = await tx.people.get(to_person_id)
                 if target is None or target.role is not Role.SOCIAL_WORKER or not target.active:
@@ -72,13 +74,13 @@ class Referrals:
                 recipients = [target]
             else:
                 assert to_organisation_id is not None
-                organisation = await tx.organisations.get(to_organisation_id)
-                if organisation is None or not organisation.active:
+                agency = await tx.organisations.get(to_organisation_id)
+                if agency is None or not agency.active:
                     raise NotFound(Refusal.AGENCY_NOT_FOUND, organisation_id=to_organisation_id)
                 recipients = [
                     person
                     for person in await tx.people.find(role=Role.SOCIAL_WORKER)
-                    if person.organisation_id == organisation.id
+                    if person.organisation_id == agency.id
                 ]
             referral = await tx.tickets.add_referral(
                 ticket_id=ticket.id,
@@ -105,6 +107,15 @@ class Referrals:
                 extra=extra,
                 round_key=f"#{referral.id}",
             )
+            if agency is not None:
+                await self.core.tell(
+                    tx,
+                    referred,
+                    AlertKind.CASE_REFERRED,
+                    [referred.reporter_id],
+                    extra={"agency": agency.name},
+                    round_key=f"#{referral.id}",
+                )
             if not recipients:
                 supervisors = await self.core.supervisors_or_admins(tx, chain)
                 await self.core.tell(
@@ -121,7 +132,9 @@ class Referrals:
     async def respond_to_referral(
         self, actor: Person, referral_id: int, *, accept: bool, reason: str = ""
     ) -> Referral:
-        """The target accepts (the ticket moves to them) or declines (it returns to the queue)."""
+        """The target accepts (the ticket moves to them) or declines: the case goes back, with the
+        reason, to the worker who had it and referred it, or to the queue when it came from there (its
+        workers alerted again, the one who declined it aside)."""
         now = self.clock.now()
         async with self.database.transaction() as tx:
             referral = await tx.tickets.get_referral(referral_id)
@@ -142,7 +155,9 @@ class Referrals:
             if answered is None:
                 raise Conflict(Refusal.REFERRAL_ANSWERED)
             fields: dict[str, Any]
-            if not accept:  # back to the queue
+            if not accept and ticket.assignee_id is not None:  # back to the worker who referred it
+                step, fields = Step.RETURN, {}
+            elif not accept:  # back to the queue
                 step, fields = Step.DECLINE, {"assignee_id": None, "organisation_id": None}
             elif referral.to_person_id is not None:  # the worker takes the case over
                 step, fields = Step.ACCEPT, {"assignee_id": actor.id}
@@ -162,10 +177,20 @@ class Referrals:
             await self.core.tell(
                 tx, moved, told, [referral.from_person_id], extra=extra, round_key=f"#{referral.id}"
             )
-            if not accept:
+            if referral.to_organisation_id is not None:
+                agency = await tx.organisations.get(referral.to_organisation_id)
+                await self.core.tell(
+                    tx,
+                    moved,
+                    AlertKind.CASE_REFERRAL_ANSWERED,
+                    [moved.reporter_id],
+                    extra={"agency": agency.name if agency else "", "accepted": accept},
+                    round_key=f"#{referral.id}",
+                )
+            if step is Step.DECLINE:
                 supervisors = await self.core.supervisors_or_admins(tx, chain)
                 await self.core.tell(tx, moved, told, supervisors, extra=extra, round_key=f"#{referral.id}")
-                await self.core.announce(tx, moved, round_key=f"#declined{referral.id}")
+                await self.core.announce(tx, moved, round_key=f"#declined{referral.id}", besides=actor)
         self.core.committed()
         return answered
 

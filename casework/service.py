@@ -1,8 +1,9 @@
 """The casework: every operation on a ticket, in the groups a social worker thinks of them in —
-opening a case (``opening``), working it (``working``), referring it (``referral``) and reading it
-(``reading``) — with the scheduler's follow-ups beside them (``follow_ups``). Each operation is one
-transaction that changes the ticket, writes its trail and queues its alerts in the same commit (the
-outbox), after checking the actor may do it; what they share is ``core``."""
+opening a case (``opening``), working it (``working``), talking with the person (``conversation``),
+referring it (``referral``) and reading it (``reading``) — with the scheduler's follow-ups beside
+them (``follow_ups``). Each operation is one transaction that changes the ticket, writes its trail
+and queues its alerts in the same commit (the outbox), after checking the actor may do it; what they
+share is ``core``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, tzinfo
 
 from casework.clock import Clock
+from casework.conversation import Conversation, Signature
 from casework.core import CaseworkCore, FollowUps
 from casework.deadlines import DeadlinePolicy
 from casework.domain import Channel
@@ -34,6 +36,7 @@ class Casework:
         timezone: tzinfo = UTC,
         on_alerts_queued: Callable[[], None] | None = None,
         alert_channel: Channel | None = None,
+        sign_messages_as: Signature = Signature.WORKER,
     ) -> None:
         self.core = CaseworkCore(
             database,
@@ -48,6 +51,7 @@ class Casework:
         self.working = Working(self.core)
         self.referrals = Referrals(self.core)
         self.reading = Reading(self.core)
+        self.conversation = Conversation(self.core, sign_as=sign_messages_as)
 
         # Opening a case.
         self.open_ticket = self.opening.open_ticket
@@ -65,6 +69,7 @@ class Casework:
         self.reopen = self.working.reopen
         self.rate = self.working.rate
         self.comment_on_rating = self.working.comment_on_rating
+        self.settle_for_erasure = self.working.settle_for_erasure
         # Referring it.
         self.refer = self.referrals.refer
         self.respond_to_referral = self.referrals.respond_to_referral
@@ -72,12 +77,19 @@ class Casework:
         self.referral_targets = self.referrals.referral_targets
         self.referral_for = self.referrals.referral_for
         self.referral_under_way = self.referrals.referral_under_way
+        # Talking with the person: how to reach them, messages both ways.
+        self.case_contact = self.conversation.contact
+        self.show_phone = self.conversation.show_phone
+        self.message_person = self.conversation.message_person
+        self.open_thread = self.conversation.open_thread
+        self.reply_on_case = self.conversation.reply
         # Reading it.
         self.view = self.reading.view
         self.status = self.reading.status
         self.by_reference = self.reading.by_reference
         self.readable_by_reference = self.reading.readable_by_reference
         self.reported_by = self.reading.reported_by
+        self.awaiting_rating = self.reading.awaiting_rating
         self.queue = self.reading.queue
         self.mine = self.reading.mine
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from casework import routing
 from casework.access import Forbidden, Operation
 from casework.core import CaseworkCore, is_crisis_alert, person_name, reached_so_far
 from casework.domain import (
@@ -22,6 +23,7 @@ from casework.domain import (
     Ticket,
     TicketAction,
     TicketStatus,
+    Urgency,
 )
 from casework.lifecycle import LIFECYCLE, WORK_BEGINS, Step, allows, starts_from
 from casework.referral import Target
@@ -364,6 +366,51 @@ class Working:
             ticket.id, to_status=begun, now=self.clock.now(), expected={ticket.status}
         )
         return moved or ticket
+
+    # --- the person erases their data ----------------------------------------------------------------
+
+    async def settle_for_erasure(self, person: Person) -> frozenset[int]:
+        """Before the person's data is erased: each open case of theirs is closed, its holder (or the
+        area's supervisors) told why; a crisis stays open instead, keeping the words it needs to protect
+        the person's life and health (PIPL Art. 13(4)), and its holder is told they can no longer reach
+        them. Returns the tickets whose report words are kept. A volunteer's flags are the households'
+        cases, not theirs: they stay as they are."""
+        if person.role is not Role.RECIPIENT:
+            return frozenset()
+        now = self.clock.now()
+        kept: set[int] = set()
+        async with self.database.transaction() as tx:
+            for ticket in await tx.tickets.find(reporter_id=person.id, statuses=OPEN_STATUSES):
+                if ticket.urgency is Urgency.CRITICAL:
+                    kept.add(ticket.id)
+                    await tx.tickets.add_event(
+                        ticket_id=ticket.id, action=TicketAction.KEPT_THROUGH_ERASURE, now=now
+                    )
+                    settled = ticket
+                else:
+                    closed = await tx.tickets.transition(
+                        ticket.id, to_status=TicketStatus.CLOSED, now=now, expected={ticket.status}
+                    )
+                    if closed is None:
+                        continue
+                    await tx.tickets.add_event(
+                        ticket_id=ticket.id,
+                        action=TicketAction.CLOSED_BY_ERASURE,
+                        from_status=ticket.status,
+                        to_status=TicketStatus.CLOSED,
+                        now=now,
+                    )
+                    settled = closed
+                    self.core.later(self.core.follow_ups.cancel, ticket.id)
+                holders: list[Person | int | None] = [ticket.assignee_id]
+                if ticket.assignee_id is None:
+                    chain = await routing.area_chain(tx, ticket.area_id)
+                    holders = list(await self.core.supervisors_or_admins(tx, chain))
+                await self.core.tell(
+                    tx, settled, AlertKind.REPORTER_ERASED, holders, extra={"kept": ticket.id in kept}
+                )
+        self.core.committed()
+        return frozenset(kept)
 
     # --- the household rates the service (服务评价) -------------------------------------------------
 

@@ -9,6 +9,7 @@ from casework.domain import AlertKind, OutboxAlert
 from casework.notify import Undelivered
 from dialogs.catalog import TicketSummary
 from dialogs.engine import action_button
+from dialogs.flows.survey import star_buttons
 from dialogs.messages import Button, Reply, rows
 
 
@@ -107,8 +108,28 @@ def alert_reply(alert: OutboxAlert, language: str) -> Reply:
             action_button("alert.button.visited", "visited", ticket_id),
             action_button("alert.button.view", "view", ticket_id),
         ]
+    elif event is AlertKind.CASE_MESSAGE:
+        args["words"] = payload.get("words", "")
+        sender = payload.get("sender") or ""
+        args["sender"] = sender
+        key = "alert.case_message" if sender else "alert.case_message_unsigned"
+    elif event is AlertKind.CASE_REPLY:
+        args["words"] = payload.get("words", "")
+        buttons = [
+            action_button("alert.button.reply", "message", ticket_id),
+            action_button("alert.button.view", "view", ticket_id),
+        ]
+    elif event in (AlertKind.CASE_REFERRED, AlertKind.CASE_REFERRAL_ANSWERED):
+        args["agency"] = payload.get("agency", "")
+        if event is AlertKind.CASE_REFERRAL_ANSWERED:
+            key = (
+                "alert.case_referral_accepted" if payload.get("accepted") else "alert.case_referral_declined"
+            )
+    elif event is AlertKind.REPORTER_ERASED:
+        key = "alert.reporter_erased_kept" if payload.get("kept") else "alert.reporter_erased"
+        buttons = [action_button("alert.button.view", "view", ticket_id)]
     elif event is AlertKind.SATISFACTION_SURVEY:
-        buttons = [action_button("alert.button.rate", "rate", f"{ticket_id}:{n}", n=n) for n in range(1, 6)]
+        buttons = star_buttons(ticket_id)
     elif event is AlertKind.WEEKLY_DIGEST:
         args.update(
             {key: "-" if value is None else value for key, value in (payload.get("digest") or {}).items()}

@@ -35,7 +35,7 @@ def build_engine(
 ) -> DialogEngine:
     flows: dict[str, Flow] = {}
     commands: dict[str, Command] = dict(router.COMMANDS)
-    actions: dict[str, Action] = {}
+    actions: dict[str, Action] = dict(router.ACTIONS)
     for module in FLOW_MODULES:
         flow: Flow = module.FLOW
         flows[flow.name] = flow

@@ -128,8 +128,11 @@ class Catalog:
         return Reply(key, {name: _worded(value) for name, value in error.arguments.items()})
 
     def refusal(self, error: DomainError, language: str) -> str:
-        """A refusal in words, in ``language`` (the command line reads it in English)."""
-        return self.render(self.refusal_reply(error), language)
+        """A refusal in words, in ``language`` (the command line reads it in English); one that sums up
+        several problems, with each of them on a line of its own."""
+        lines = [self.render(self.refusal_reply(error), language)]
+        lines += [f"  - {self.refusal(problem, language)}" for problem in error.problems]
+        return "\n".join(lines)
 
     # --- ticket summaries -------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from casework.conversation import masked
 from casework.domain import (
     OPEN_STATUSES,
     Channel,
@@ -13,12 +14,17 @@ from casework.domain import (
     Urgency,
 )
 from casework.opening import NewReport
+from casework.people import KeptReport
 from casework.routing import CrisisReach
 from dialogs.catalog import summary_part, ticket_summary
-from dialogs.engine import Command, Ctx
+from dialogs.engine import Action, Command, Ctx
+from dialogs.flows.common import clipped, tag_words
+from dialogs.flows.survey import star_buttons
 from nlu.types import Intent, Parse
 
 WORKER_ROLES = (Role.SOCIAL_WORKER, Role.SUPERVISOR, Role.ADMIN)
+RATABLE = frozenset({TicketStatus.RESOLVED, TicketStatus.CLOSED})
+PRIVACY_REPORT_CHARS = 200
 STATUS_FOR_VOLUNTEERS = {
     TicketStatus.NEW: "received",
     TicketStatus.ASSIGNED: "claimed",
@@ -98,7 +104,36 @@ def _remember_crisis(ctx: Ctx, ticket_id: int) -> None:
 
 
 async def route_text(ctx: Ctx, text: str) -> None:
-    """Free text with no flow running: understand it and take the person where it belongs."""
+    """Free text with no flow running: to the case a worker is talking with the person about, or
+    understood and taken where it belongs."""
+    if ctx.person.role not in WORKER_ROLES:
+        talking = await ctx.services.casework.open_thread(ctx.person)
+        if talking is not None and (await ctx.parse(text)).intent is Intent.CHECK_TICKET_STATUS:
+            await status(ctx, "")  # asking how it goes is answered here, not passed on
+            return
+        if talking is not None:
+            await ctx.services.casework.reply_on_case(ctx.person, talking.id, text)
+            ctx.data["forwarded"] = text  # for "this is something else"
+            ctx.say(
+                "conversation.forwarded",
+                (ctx.action("conversation.button.new_matter", "anew", talking.id),),
+                reference=talking.reference,
+            )
+            return
+    await intake(ctx, text)
+
+
+async def anew(ctx: Ctx, argument: str) -> None:
+    """The words last passed on to a case were about something else: taken as a new matter."""
+    text = ctx.data.pop("forwarded", None) if ctx.state.flow is None else None
+    if not text:
+        ctx.say("button.expired")
+        return
+    await intake(ctx, text)
+
+
+async def intake(ctx: Ctx, text: str) -> None:
+    """Free text understood and taken where it belongs: a need, a policy question, feedback, …"""
     if not await ctx.services.people.consent_asked(ctx.person.id):
         await ctx.start("welcome", {"pending_text": text})
         return
@@ -147,6 +182,32 @@ async def start(ctx: Ctx, argument: str) -> None:
         ctx.say("enrol.done", role=f"role.{person.role.value}")
         ctx.say(menu_key(ctx))
         return
+    if ctx.state.flow is not None and ctx.state.flow != "welcome":
+        # Not dropped unasked: what the person has told so far is lost if they start over.
+        ctx.say(
+            "flow.restart_ask",
+            (
+                ctx.action("flow.button.keep_going", "resume", ""),
+                ctx.action("flow.button.restart", "restart", ""),
+            ),
+        )
+        return
+    await ctx.start("welcome")
+
+
+async def resume(ctx: Ctx, argument: str) -> None:
+    """The flow under way asked again (its question's buttons still work)."""
+    if ctx.state.flow is None:
+        ctx.say("flow.nothing_to_cancel")
+        return
+    await ctx.engine.prompt(ctx)
+
+
+async def restart(ctx: Ctx, argument: str) -> None:
+    """The flow under way dropped, and the welcome from the start."""
+    if ctx.state.flow is not None:
+        ctx.end()
+        ctx.say("flow.cancelled")
     await ctx.start("welcome")
 
 
@@ -197,6 +258,7 @@ async def status(ctx: Ctx, argument: str) -> None:
         ctx.say("status.none")
         return
     volunteer = ctx.person.role is Role.VOLUNTEER
+    unrated = {ticket.id for ticket in await ctx.services.casework.awaiting_rating(ctx.person)}
     for ticket in tickets[:10]:
         if volunteer:
             stage = (
@@ -204,12 +266,16 @@ async def status(ctx: Ctx, argument: str) -> None:
             )
             ctx.say("status.volunteer_line", reference=ticket.reference, stage=f"status.stage.{stage}")
         else:
+            rated = (
+                ctx.person.role is Role.RECIPIENT and ticket.status in RATABLE and ticket.id not in unrated
+            )
             ctx.say(
                 "status.line",
+                star_buttons(ticket.id) if ticket.id in unrated else [],
                 reference=ticket.reference,
                 service=f"service.{ticket.service_type.value}",
                 status=f"status.{ticket.status.value}",
-                next=f"status.next.{ticket.status.value}",
+                next="status.next.rated" if rated else f"status.next.{ticket.status.value}",
             )
 
 
@@ -227,18 +293,30 @@ async def privacy(ctx: Ctx, argument: str) -> None:
         name=summary.person.display_name or "-",
         role=f"role.{summary.person.role.value}",
         language=f"language.{summary.person.language}",
-        phone=_masked(summary.person.phone),
+        phone=masked(summary.person.phone) if summary.person.phone else "-",
         areas=separator.join(areas) or "-",
         consents=separator.join(purposes) or "-",
-        reports=summary.reports,
+        reports=len(summary.reports),
         tickets=len(summary.tickets),
     )
+    if summary.reports:
+        ctx.say(
+            "privacy.reports", lines="\n".join(_kept_report(ctx, report) for report in summary.reports[-10:])
+        )
 
 
-def _masked(phone: str | None) -> str:
-    if not phone:
-        return "-"
-    return phone[:3] + "****" + phone[-4:] if len(phone) >= 8 else "****"
+def _kept_report(ctx: Ctx, report: KeptReport) -> str:
+    """One report as /privacy lists it: when, the words kept, the situation recorded, in words."""
+    catalog = ctx.services.catalog
+    words = clipped(report.text, PRIVACY_REPORT_CHARS)
+    tags = tag_words(ctx, sorted(report.tags))
+    return catalog.text(
+        "privacy.report_line",
+        ctx.lang,
+        when=report.created_at.astimezone(ctx.services.casework.timezone).strftime("%Y-%m-%d"),
+        words=words or catalog.text("privacy.words_erased", ctx.lang),
+        tags=catalog.text("privacy.tags", ctx.lang, tags=tags) if tags else "",
+    )
 
 
 async def delete_my_data(ctx: Ctx, argument: str) -> None:
@@ -257,3 +335,5 @@ COMMANDS: dict[str, Command] = {
     "privacy": privacy,
     "delete_my_data": delete_my_data,
 }
+
+ACTIONS: dict[str, Action] = {"resume": resume, "restart": restart, "anew": anew}

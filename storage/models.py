@@ -31,6 +31,7 @@ from casework.domain import (
     AreaLevel,
     Channel,
     ConsentPurpose,
+    ContactWay,
     OutboxStatus,
     ReferralStatus,
     Role,
@@ -275,6 +276,7 @@ class NeedReportRow(Base):
     # The flow's key for one submission: the same report submitted again (its turn's dialog state was
     # lost after the commit) finds the ticket it opened instead of opening another.
     submission_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    contact: Mapped[ContactWay | None] = mapped_column(_enum(ContactWay, "report_contact"))
 
     __table_args__ = (CheckConstraint("confidence >= 0 AND confidence <= 1", name="confidence_range"),)
 
@@ -419,6 +421,7 @@ class OutboxRow(Base):
 
     __table_args__ = (
         Index("ix_alert_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_alert_outbox_recipient_event", "recipient_person_id", "event"),
         CheckConstraint(
             "recipient_person_id IS NOT NULL OR recipient_chat_id IS NOT NULL", name="has_recipient"
         ),

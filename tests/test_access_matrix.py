@@ -11,7 +11,8 @@ The principles the table follows:
   service: not the volunteer, worker, supervisor or admin who reported it on the household's behalf,
   and never staff who did not report it (the satisfaction figures are the household's voice);
 - a social worker acts inside the areas they serve (an area covers everything below it); working the
-  case (note, visit, resolve, close, reopen) is for the worker who holds it; holding a case - however
+  case (note, visit, resolve, close, reopen) and talking with the person (message, and contact: their
+  phone in full) is for the worker who holds it; holding a case - however
   it came to the worker, a referral from another area included - lets the worker see it and work it,
   and a case an agency accepted on referral is held by that agency, so its workers work it too
   (claiming a case one already holds changes nothing, so it is not refused);
@@ -81,54 +82,56 @@ COLUMNS = {
     "assign": Operation.ASSIGN,
     "rate": Operation.RATE,
     "ack": Operation.ACKNOWLEDGE,
+    "message": Operation.MESSAGE,
+    "contact": Operation.CONTACT,
 }
 
 # yes = allowed, no = forbidden. The situations are defined in SITUATIONS below.
 MATRIX = """
-                        view status claim note visit resolve close reopen refer respond complete assign rate ack
+                        view status claim note visit resolve close reopen refer respond complete assign rate ack message contact
 recipient
-  reporter              no   yes    no    no   no    no      no    no     no    no      no       no     yes  no
-  not_reporter          no   no     no    no   no    no      no    no     no    no      no       no     no   no
-  inactive_reporter     no   no     no    no   no    no      no    no     no    no      no       no     no   no
+  reporter              no   yes    no    no   no    no      no    no     no    no      no       no     yes  no  no      no
+  not_reporter          no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no
+  inactive_reporter     no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no
 volunteer
-  reporter              no   yes    no    no   no    no      no    no     no    no      no       no     no   no
-  not_reporter          no   no     no    no   no    no      no    no     no    no      no       no     no   no
-  inactive_reporter     no   no     no    no   no    no      no    no     no    no      no       no     no   no
+  reporter              no   yes    no    no   no    no      no    no     no    no      no       no     no   no  no      no
+  not_reporter          no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no
+  inactive_reporter     no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no
 social_worker
-  in_community          yes  yes    yes   no   no    no      no    no     yes   no      no       no     no   yes
-  in_street             yes  yes    yes   no   no    no      no    no     yes   no      no       no     no   yes
-  in_district           yes  yes    yes   no   no    no      no    no     yes   no      no       no     no   yes
-  outside_area          no   no     no    no   no    no      no    no     no    no      no       no     no   no
-  assignee              yes  yes    yes   yes  yes   yes     yes   yes    yes   no      no       no     no   yes
-  other_assignee        yes  yes    yes   no   no    no      no    no     no    no      no       no     no   yes
-  outside_area_assignee yes  yes    yes   yes  yes   yes     yes   yes    yes   no      no       no     no   yes
-  outside_area_org_case yes  yes    yes   yes  yes   yes     yes   yes    yes   yes     yes      no     no   yes
-  referral_to_me        no   no     no    no   no    no      no    no     no    yes     yes      no     no   no
-  referral_to_my_org    no   no     no    no   no    no      no    no     no    yes     yes      no     no   no
-  referral_to_other_org yes  yes    yes   no   no    no      no    no     yes   no      no       no     no   yes
+  in_community          yes  yes    yes   no   no    no      no    no     yes   no      no       no     no   yes no      no
+  in_street             yes  yes    yes   no   no    no      no    no     yes   no      no       no     no   yes no      no
+  in_district           yes  yes    yes   no   no    no      no    no     yes   no      no       no     no   yes no      no
+  outside_area          no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no
+  assignee              yes  yes    yes   yes  yes   yes     yes   yes    yes   no      no       no     no   yes yes     yes
+  other_assignee        yes  yes    yes   no   no    no      no    no     no    no      no       no     no   yes no      no
+  outside_area_assignee yes  yes    yes   yes  yes   yes     yes   yes    yes   no      no       no     no   yes yes     yes
+  outside_area_org_case yes  yes    yes   yes  yes   yes     yes   yes    yes   yes     yes      no     no   yes yes     yes
+  referral_to_me        no   no     no    no   no    no      no    no     no    yes     yes      no     no   no  no      no
+  referral_to_my_org    no   no     no    no   no    no      no    no     no    yes     yes      no     no   no  no      no
+  referral_to_other_org yes  yes    yes   no   no    no      no    no     yes   no      no       no     no   yes no      no
   # the code disagrees: it lets a worker who reported a household rate the service
-  outside_area_reporter no   yes    no    no   no    no      no    no     no    no      no       no     no   no
-  unaffiliated          yes  yes    yes   no   no    no      no    no     yes   no      no       no     no   yes
-  unaffiliated_outside  no   no     no    no   no    no      no    no     no    no      no       no     no   no
-  inactive_assignee     no   no     no    no   no    no      no    no     no    no      no       no     no   no
-  alerted_outside_area  yes  yes    no    no   no    no      no    no     no    no      no       no     no   yes
+  outside_area_reporter no   yes    no    no   no    no      no    no     no    no      no       no     no   no  no      no
+  unaffiliated          yes  yes    yes   no   no    no      no    no     yes   no      no       no     no   yes no      no
+  unaffiliated_outside  no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no
+  inactive_assignee     no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no
+  alerted_outside_area  yes  yes    no    no   no    no      no    no     no    no      no       no     no   yes no      no
 supervisor
   # the code disagrees on claim and respond (in these three rows): it lets a supervisor take the case
-  in_community          yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no   yes
-  in_street             yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no   yes
-  in_district           yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no   yes
-  outside_area          no   no     no    no   no    no      no    no     no    no      no       no     no   no
+  in_community          yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no   yes yes     yes
+  in_street             yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no   yes yes     yes
+  in_district           yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no   yes yes     yes
+  outside_area          no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no
   # the code disagrees on claim
-  referral_to_my_org    yes  yes    no    yes  yes   yes     yes   yes    yes   yes     yes      yes    no   yes
+  referral_to_my_org    yes  yes    no    yes  yes   yes     yes   yes    yes   yes     yes      yes    no   yes yes     yes
   # the code disagrees on rate
-  outside_area_reporter no   yes    no    no   no    no      no    no     no    no      no       no     no   no
-  inactive              no   no     no    no   no    no      no    no     no    no      no       no     no   no
-  alerted_outside_area  yes  yes    no    no   no    no      no    no     no    no      no       no     no   yes
+  outside_area_reporter no   yes    no    no   no    no      no    no     no    no      no       no     no   no  no      no
+  inactive              no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no
+  alerted_outside_area  yes  yes    no    no   no    no      no    no     no    no      no       no     no   yes no      no
 admin
   # the code disagrees on claim, respond and rate (in both rows): it allows an admin everything
-  no_areas              yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no   yes
-  reporter              yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no   yes
-  inactive              no   no     no    no   no    no      no    no     no    no      no       no     no   no
+  no_areas              yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no   yes yes     yes
+  reporter              yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no   yes yes     yes
+  inactive              no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no
 """
 
 

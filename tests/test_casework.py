@@ -264,12 +264,16 @@ async def test_a_referral_to_a_worker_is_accepted_and_moves_the_case(world: Worl
         await world.casework.respond_to_referral(zhou, referral.id, accept=False, reason="changed my mind")
 
 
-async def test_a_declined_referral_returns_the_ticket_to_the_queue_and_tells_the_supervisor(
+async def test_a_declined_referral_returns_the_case_to_the_worker_who_had_it_with_the_reason(
     world: World,
 ) -> None:
+    """The worker who held the case (and had visited) keeps it: it is not thrown back to the queue,
+    and nobody, the decliner least of all, is alerted of it as a new ticket."""
     wang, zhou = world.people["wang"], world.people["zhou"]
     ticket = (await world.casework.open_ticket(world.report())).ticket
     await world.casework.claim(wang, ticket.id)
+    await world.casework.record_visit(wang, ticket.id)
+    opened_alerts = len(await world.outbox("ticket_opened"))
     referral = await world.casework.refer(wang, ticket.id, reason="对方更合适", to_person_id=zhou.id)
     with pytest.raises(InvalidInput):
         await world.casework.respond_to_referral(zhou, referral.id, accept=False)
@@ -278,12 +282,71 @@ async def test_a_declined_referral_returns_the_ticket_to_the_queue_and_tells_the
     )
     assert declined.reason == "本月个案已满"
     back = await world.casework.status(world.people["chief"], ticket.id)
+    assert back.status is TicketStatus.ASSIGNED
+    assert back.assignee_id == wang.id
+    assert back.visited_at is not None
+    async with world.database.transaction() as tx:
+        told = await tx.outbox.for_ticket(ticket.id, event=AlertKind.REFERRAL_DECLINED)
+    assert [alert.recipient_person_id for alert in told] == [wang.id]
+    assert told[0].payload["referral"]["reason"] == "本月个案已满"
+    assert len(await world.outbox("ticket_opened")) == opened_alerts
+    # The worker works it on: a note, and another referral.
+    await world.casework.add_note(wang, ticket.id, "再联系其他机构")
+    await world.casework.refer(wang, ticket.id, reason="换一位社工", to_person_id=world.people["li"].id)
+
+
+async def test_a_declined_referral_from_the_queue_goes_back_to_the_queue_without_the_decliner(
+    world: World,
+) -> None:
+    wang, zhou = world.people["wang"], world.people["zhou"]
+    ticket = (await world.casework.open_ticket(world.report())).ticket
+    opened_alerts = len(await world.outbox("ticket_opened"))
+    referral = await world.casework.refer(wang, ticket.id, reason="对方更合适", to_person_id=zhou.id)
+    await world.casework.respond_to_referral(zhou, referral.id, accept=False, reason="本月个案已满")
+    back = await world.casework.status(world.people["chief"], ticket.id)
     assert back.status is TicketStatus.NEW
     assert back.assignee_id is None
     told = {p for e, p, _ in await world.outbox("referral_declined")}
     assert told == world.who("wang", "chief")
-    announced_again = [p for _, p, _ in await world.outbox("ticket_opened")][3:]
-    assert set(announced_again) == world.who("wang", "li", "zhao")
+    announced_again = [p for _, p, _ in await world.outbox("ticket_opened")][opened_alerts:]
+    assert announced_again
+    assert zhou.id not in announced_again
+
+
+async def test_the_person_hears_which_agency_their_case_went_to_and_its_answer(world: World) -> None:
+    wang, member, resident = world.people["wang"], world.people["agency_worker"], world.people["resident"]
+    first = (await world.casework.open_ticket(world.report())).ticket
+    await world.casework.claim(wang, first.id)
+    referral = await world.casework.refer(
+        wang, first.id, reason="需要就业培训", to_organisation_id=world.agency.id
+    )
+    await world.casework.respond_to_referral(member, referral.id, accept=True)
+    second = (await world.casework.open_ticket(world.report(text="孩子上学的费用没着落"))).ticket
+    await world.casework.claim(wang, second.id)
+    declined = await world.casework.refer(
+        wang, second.id, reason="需要助学", to_organisation_id=world.agency.id
+    )
+    await world.casework.respond_to_referral(member, declined.id, accept=False, reason="不在服务范围")
+    async with world.database.transaction() as tx:
+        told = [
+            (alert.ticket_id, alert.event.value, alert.payload.get("agency"), alert.payload.get("accepted"))
+            for ticket in (first, second)
+            for alert in await tx.outbox.for_ticket(ticket.id)
+            if alert.recipient_person_id == resident.id and alert.event.value.startswith("case_referr")
+        ]
+        reasons = [
+            alert.payload
+            for alert in await tx.outbox.for_ticket(second.id)
+            if alert.recipient_person_id == resident.id
+        ]
+    agency = world.agency.name
+    assert told == [
+        (first.id, "case_referred", agency, None),
+        (first.id, "case_referral_answered", agency, True),
+        (second.id, "case_referred", agency, None),
+        (second.id, "case_referral_answered", agency, False),
+    ]
+    assert "不在服务范围" not in str(reasons)  # the agency's reason is staff's, not the person's
 
 
 async def test_a_referral_to_an_agency_is_completed_with_its_outcome(world: World) -> None:
@@ -741,7 +804,12 @@ async def test_erasure_leaves_no_name_phone_chat_id_or_conversation_state_behind
     assert kept.outcome == trail[TicketAction.RESOLVED]
     alerts = await all_alerts(world)
     theirs = [alert for alert in alerts if alert.recipient_person_id == resident.id]
-    assert {alert.event for alert in theirs} == {"case_claimed", "case_resolved", "dialog_message"}
+    assert {alert.event for alert in theirs} == {
+        "case_claimed",
+        "case_referred",
+        "case_resolved",
+        "dialog_message",
+    }
     assert all(alert.delivery_ref is None and alert.recipient_chat_id is None for alert in theirs)
     everything = json.dumps(
         [(a.payload, a.delivery_ref, a.recipient_chat_id) for a in alerts], ensure_ascii=False

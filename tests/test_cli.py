@@ -163,6 +163,7 @@ def test_areas_import_takes_community_locations_and_keeps_them_when_a_file_leave
     [
         ("bad.yml", "areas: [ {code: x", "not valid YAML at line"),
         ("level.yml", "- {code: x, name: X, level: county}", "level 'county' is not one of"),
+        ("tree.yml", "- {code: x, name: X, level: district, children: 3}", "expected a list of areas"),
         ("code.yml", "- {code: 'Big Area', name: X, level: district}", "code 'Big Area' must be lower-case"),
         ("orphan.csv", "code,name,level,parent\nc1,一社区,community,nowhere\n", "unknown parent 'nowhere'"),
         ("header.csv", "id,title\n1,x\n", "the header must name code, name, level"),
@@ -202,6 +203,75 @@ def test_a_bad_areas_file_is_refused_with_a_clear_message(
     assert result.exit_code == 1
     assert complaint in result.output
     assert "Traceback" not in result.output
+    assert json.loads(needsbot("areas", "list", "--json").output) == []
+
+
+def test_areas_import_does_not_move_an_area_to_another_parent_unasked(needsbot: Needsbot) -> None:
+    """The same code under another district in a later file: refused without --move, so a street is
+    not re-parented and renamed by a copy-paste slip; with --move it moves, keeping its English name."""
+    first = needsbot.write(
+        "first.yml",
+        """
+- {code: east, name: 城东区, level: district, children: [
+    {code: heping, name: 和平街道, name_en: Heping Subdistrict, level: street}]}
+- {code: west, name: 城西区, level: district}
+""",
+    )
+    assert needsbot("areas", "import", str(first)).exit_code == 0
+    slip = needsbot.write(
+        "slip.yml",
+        "- {code: west, name: 城西区, level: district, children: [\n"
+        "    {code: heping, name: 和平镇, level: township}]}",
+    )
+    refused = needsbot("areas", "import", str(slip))
+    assert refused.exit_code == 1
+    assert (
+        "Area 'heping' is stored under 'east'; the file puts it under 'west'. Give --move" in refused.output
+    )
+    assert "  heping  和平街道  Heping Subdistrict" in needsbot("areas", "list").output
+    moved = needsbot("areas", "import", "--move", str(slip))
+    assert moved.exit_code == 0, moved.output
+    tree = needsbot("areas", "list").output
+    assert tree.index("west") < tree.index("heping  和平镇  Heping Subdistrict")
+
+
+def test_areas_import_takes_township_and_village_as_the_levels_they_are(needsbot: Needsbot) -> None:
+    rural = needsbot.write(
+        "rural.csv",
+        "code,name,level,parent\nxian,某县,district,\nzhen,某镇,Township,xian\ncun,某村,village,zhen\n",
+    )
+    result = needsbot("areas", "import", str(rural))
+    assert result.exit_code == 0, result.output
+    levels = {area["code"]: area["level"] for area in json.loads(needsbot("areas", "list", "--json").output)}
+    assert levels == {"xian": "district", "zhen": "street", "cun": "community"}
+
+
+def test_areas_import_names_every_problem_of_a_file_and_imports_nothing(needsbot: Needsbot) -> None:
+    broken = needsbot.write(
+        "broken.csv",
+        "code,name,level,parent\n"
+        "d,一区,district,\n"
+        "s,一街道,county,d\n"  # an unknown level
+        "Big,二街道,street,d\n"  # a code with capitals
+        "c,一社区,community,nowhere\n"  # an unknown parent
+        "c2,二社区,community,d\n",  # a community straight under a district
+    )
+    result = needsbot("areas", "import", str(broken))
+    assert result.exit_code == 1
+    output = result.output
+    assert "broken.csv: 2 problems, nothing imported:" in output
+    assert "level 'county' is not one of district, street, township, community, village" in output
+    assert "code 'Big' must be lower-case" in output
+    assert json.loads(needsbot("areas", "list", "--json").output) == []
+    # The file's own problems fixed, the ones only the tree shows are all named at once too.
+    fixed = needsbot.write(
+        "tree.csv",
+        "code,name,level,parent\nd,一区,district,\nc,一社区,community,nowhere\nc2,二社区,community,d\n",
+    )
+    result = needsbot("areas", "import", str(fixed))
+    assert "tree.csv: 2 problems, nothing imported:" in result.output
+    assert "Area 'c' names an unknown parent 'nowhere'." in result.output
+    assert "Area 'c2' is a community and cannot sit under a district." in result.output
     assert json.loads(needsbot("areas", "list", "--json").output) == []
 
 

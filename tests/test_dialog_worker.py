@@ -331,9 +331,9 @@ async def test_a_referral_is_accepted_by_one_worker_and_declined_by_another(data
     assert zhao_chat.keys == ["worker.referral.ask_reason"]
     await zhao_chat.say("我这周休假")
     assert zhao_chat.keys == ["worker.referral.declined"]
-    declined = await current(h, second.id)
-    assert declined.status is TicketStatus.NEW
-    assert declined.assignee_id is None
+    declined = await current(h, second.id)  # back with the worker who referred it
+    assert declined.status is TicketStatus.ASSIGNED
+    assert declined.assignee_id == wang.id
     told = await delivered(h, "referral_declined", wang)
     assert told.payload["referral"]["reason"] == "我这周休假"
 

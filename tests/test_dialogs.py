@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import LockNotOwnedError, ResponseError
 from sqlalchemy import delete, update
 
-from bot.console import ConsoleChannel, ConsoleNotifier
+from bot.console import ConsoleChannel, ConsoleNotifier, follow_alerts
 from casework.domain import (
     Channel,
     ConsentPurpose,
@@ -110,7 +110,8 @@ async def test_privacy_shows_what_is_kept_and_delete_erases_it(harness: Harness)
     assert erased is not None
     assert (erased.identities, erased.phone, erased.display_name) == ((), None, "")
     assert reports[0].text == ""
-    assert tickets[0].status is TicketStatus.NEW  # the case record stays, anonymised
+    # The case record stays, anonymised; still open, it closed with the erasure (its worker told).
+    assert tickets[0].status is TicketStatus.CLOSED
 
 
 async def test_status_speaks_in_plain_words(harness: Harness) -> None:
@@ -592,11 +593,12 @@ async def test_the_console_takes_a_geo_uri_as_a_shared_location(harness: Harness
     assert out.getvalue()[before:].startswith("请点选人数")
 
 
-async def test_the_console_shows_the_alerts_for_its_own_account_and_others_as_a_line(
+async def test_the_console_shows_its_own_users_alerts_whoever_delivers_them_and_others_as_a_line(
     harness: Harness,
 ) -> None:
     """Alerts reach a console account through its identity on the console: the same number on
-    Telegram is someone else, whose alert is only listed."""
+    Telegram is someone else, whose alert is only listed by the process that delivered it. The
+    console user's own alert is shown by their console even when another process delivered it."""
     mine = await harness.enrol(40, Role.SOCIAL_WORKER, "c1")
     async with harness.database.transaction() as tx:
         stranger = await tx.people.add(
@@ -606,19 +608,31 @@ async def test_the_console_shows_the_alerts_for_its_own_account_and_others_as_a_
             area_ids=[harness.areas["c1"]],
             service_types=list(ServiceType),
         )
-    out = io.StringIO()
-    console = ConsoleChannel(harness.engine, harness.catalog, user_id=40, language="zh", out=out)
-    await harness.casework.open_ticket(
-        rent_need(
-            harness.areas["c1"],
-            text="家里房租交不起了",
-        )
+    mine_out, elsewhere_out = io.StringIO(), io.StringIO()
+    console = ConsoleChannel(harness.engine, harness.catalog, user_id=40, language="zh", out=mine_out)
+    elsewhere = ConsoleChannel(harness.engine, harness.catalog, user_id=41, language="zh", out=elsewhere_out)
+    following = asyncio.create_task(
+        follow_alerts(console, harness.database, mine.id, harness.clock, every=0.02)
     )
-    await OutboxRelay(AlertDelivery(harness.database, ConsoleNotifier(console), harness.clock)).run_once()
-    shown = out.getvalue()
-    assert shown.count("🔔") == 1
-    assert f"→ person:{stranger.id}:" in shown
-    assert f"→ person:{mine.id}:" not in shown
+    try:
+        await harness.casework.open_ticket(rent_need(harness.areas["c1"], text="家里房租交不起了"))
+        # Another console's process delivers both alerts.
+        await OutboxRelay(
+            AlertDelivery(harness.database, ConsoleNotifier(elsewhere), harness.clock)
+        ).run_once()
+        for _ in range(100):
+            if "🔔" in mine_out.getvalue():
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)  # no second showing of the same alert
+    finally:
+        following.cancel()
+    assert mine_out.getvalue().count("🔔") == 1
+    assert "新工单" in mine_out.getvalue()
+    routed = elsewhere_out.getvalue()
+    assert "🔔" not in routed
+    assert f"→ person:{stranger.id}:" in routed
+    assert f"→ person:{mine.id}:" in routed  # not this console's user: listed where it was delivered
 
 
 async def test_the_console_files_a_report_whose_words_hold_a_nul_and_a_lone_surrogate(

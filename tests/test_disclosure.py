@@ -10,7 +10,10 @@ received and taken up, not the case details"), independently of ``casework.discl
   never the outcome, notes, names or words about the needs;
 - someone the ticket does not name (an anonymous reporter, or one whose report joined a case someone
   else opened) is told nothing about the case;
-- only the household is asked to rate the service; only supervisors get digests and delivery failures.
+- only the household is asked to rate the service; only supervisors get digests and delivery failures;
+- a worker's message reaches the person the case is about (not a volunteer who flagged it, nor an
+  anonymous reporter) with the case's reference and who signed it, nothing else of the case; the
+  person's reply reaches staff with the case.
 
 The second half drives real cases on SQLite and PostgreSQL and reads what reached each reporter.
 """
@@ -52,6 +55,9 @@ FULL_PAYLOAD: dict[str, Any] = {
     "step": 1,
     "reach": "on_call",
     "edit_of": 3,
+    "kept": True,
+    "agency": "阳光社会工作服务中心",
+    "accepted": True,
     "linked": ["SA-20261129-0002"],
     "holder": WORKER_NAME,
     "by": WORKER_NAME,
@@ -61,6 +67,8 @@ FULL_PAYLOAD: dict[str, Any] = {
     "digest": {"week": "2026-W49", "opened": 3},
     "failed": {"alert": 9, "event": "case_claimed", "reason": "blocked by the user"},
     "message_key": "flow.reminder",
+    "words": "下周二上午我来家里看看，方便吗？",
+    "sender": WORKER_NAME,
     "phone": "13812345678",  # no part: reaches nobody
 }
 
@@ -71,6 +79,7 @@ CASE = TICKET | {
     "step",
     "reach",
     "edit_of",
+    "kept",
     "linked",
     "holder",
     "by",
@@ -92,6 +101,10 @@ SETS: dict[str, set[str] | None] = {
     "digest": {"digest"},
     "failure": {"ticket.id", "ticket.reference", "failed"},
     "message": {"message_key"},
+    "words_to": {"ticket.id", "ticket.reference", "words", "sender"},
+    "own_agency": OWN | {"agency", "accepted"},
+    "staff_words_to": STAFF_REPORTED | {"words", "sender"},
+    "case_words": CASE | {"words", "sender"},
 }
 
 COLUMNS = ("subject", "volunteer", "anonymous", "worker", "supervisor")
@@ -119,6 +132,11 @@ case_closed          own     stage     -         staff_reported staff_reported
 satisfaction_survey  own     -         -         -              -
 report_joined        own     stage     -         staff_reported staff_reported
 dialog_message       message message   message   message        message
+case_message         words_to -        -         staff_words_to staff_words_to
+case_reply           -       -         -         case_words     case_words
+reporter_erased      -       -         -         case           case
+case_referred        own_agency -      -         staff_reported staff_reported
+case_referral_answered own_agency -     -        staff_reported staff_reported
 """
 
 
@@ -261,10 +279,16 @@ async def test_a_volunteer_hears_a_completed_referral_of_their_flag_without_its_
 async def test_the_household_hears_its_case_is_resolved_but_not_what_staff_wrote(world: World) -> None:
     await completed_referral(world, "resident")
     told = await alerts_to(world, world.people["resident"].id)
-    assert [alert.event for alert in told] == ["case_claimed", "case_resolved"]
+    assert [alert.event for alert in told] == [
+        "case_claimed",
+        "case_referred",
+        "case_referral_answered",
+        "case_resolved",
+    ]
     for alert in told:
-        assert paths(alert.payload) <= OWN
+        assert paths(alert.payload) <= OWN | {"agency", "accepted"}
         assert OUTCOME not in rendered(alert)
+        assert REFERRAL_REASON not in rendered(alert)
 
 
 @pytest.mark.parametrize(("reporter", "relation"), [("resident", "subject"), ("volunteer", "volunteer")])

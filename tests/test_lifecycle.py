@@ -102,10 +102,16 @@ async def test_each_step_goes_through_exactly_from_the_statuses_the_table_gives(
     assert move.event in actions or (step is Step.ASSIGN and "reassigned" in actions)
 
 
-async def _referred_case_in(world: World, status: TicketStatus, *, accepted: bool) -> tuple[Ticket, int]:
-    """wang's case referred to li (and accepted by li, if ``accepted``), then put into ``status``."""
+async def _referred_case_in(
+    world: World, status: TicketStatus, *, accepted: bool, held: bool = True
+) -> tuple[Ticket, int]:
+    """wang's case (or, unless ``held``, a case of the queue) referred by wang to li (and accepted by
+    li, if ``accepted``), then put into ``status``."""
     wang, li = world.people["wang"], world.people["li"]
-    ticket = await _ticket_in(world, TicketStatus.ASSIGNED, assignee=wang)
+    if held:
+        ticket = await _ticket_in(world, TicketStatus.ASSIGNED, assignee=wang)
+    else:
+        ticket = await _ticket_in(world, TicketStatus.NEW, assignee=None)
     referral = await world.casework.refer(wang, ticket.id, reason="需要专业服务", to_person_id=li.id)
     if accepted:
         await world.casework.respond_to_referral(li, referral.id, accept=True)
@@ -116,19 +122,26 @@ async def _referred_case_in(world: World, status: TicketStatus, *, accepted: boo
 
 
 @pytest.mark.parametrize("status", list(TicketStatus))
-@pytest.mark.parametrize("step", [Step.ACCEPT, Step.DECLINE, Step.COMPLETE])
+@pytest.mark.parametrize("step", [Step.ACCEPT, Step.DECLINE, Step.RETURN, Step.COMPLETE])
 async def test_a_referrals_steps_go_through_exactly_from_the_statuses_the_table_gives(
     world: World, step: Step, status: TicketStatus
 ) -> None:
+    """A declined referral returns a case its worker referred to them (RETURN), one referred from the
+    queue to the queue (DECLINE)."""
     li = world.people["li"]
-    ticket, referral_id = await _referred_case_in(world, status, accepted=step is Step.COMPLETE)
+    ticket, referral_id = await _referred_case_in(
+        world, status, accepted=step is Step.COMPLETE, held=step is not Step.DECLINE
+    )
     move = LIFECYCLE[step]
     try:
         if step is Step.COMPLETE:
             await world.casework.complete_referral(li, referral_id, "已入户并链接资源")
         else:
             await world.casework.respond_to_referral(
-                li, referral_id, accept=step is Step.ACCEPT, reason="" if step is Step.ACCEPT else "人手不够"
+                li,
+                referral_id,
+                accept=step is Step.ACCEPT,
+                reason="" if step is Step.ACCEPT else "人手不够",
             )
     except Conflict:
         assert status not in starts_from(step, li), f"{step} refused from {status}"

@@ -866,3 +866,213 @@ async def test_a_chat_waiting_for_its_turn_does_not_hold_up_other_chats(running:
     release.set()
     await holding
     await stuck.expect(fragment("help.menu"))
+
+
+# --- the case conversation --------------------------------------------------------------------------
+
+
+async def report_with_phone(resident: Account, phone: str) -> str:
+    """A resident who agreed to everything reports a rent problem in 光明社区, to be phoned at ``phone``."""
+    resident.say("家里房租交不起了，房东催了好几次")
+    await resident.expect(fragment("need.confirm_type"))
+    resident.press(label("button.yes"))
+    await resident.expect(fragment("need.area"))
+    resident.press("和平街道")
+    await resident.expect(fragment("need.area"))
+    resident.press("光明社区")
+    await resident.expect(fragment("need.size"))
+    resident.say("三口人")
+    await resident.expect(fragment("need.situation"))
+    resident.press(label("tag.low_income", mark=""))
+    await resident.expect(fragment("need.situation"))
+    resident.press(label("button.done"))
+    await resident.expect(fragment("need.contact"))
+    resident.press(label("need.contact.phone"))
+    await resident.expect(fragment("need.phone"))
+    resident.say("1381234567")  # ten digits: not a mobile number
+    await resident.expect(fragment("need.phone_invalid"))
+    resident.say(phone)
+    await resident.expect(fragment("need.summary"))
+    resident.press(label("need.button.submit"))
+    submitted = await resident.expect("SA-")
+    found = re.search(r"SA-\d{8}-\d{4}", submitted.text)
+    assert found is not None
+    return found.group(0)
+
+
+async def test_a_worker_claims_sees_the_phone_on_asking_and_talks_with_the_resident_through_the_bot(
+    running: Running,
+) -> None:
+    worker = await running.enrol(501, Role.SOCIAL_WORKER)
+    resident = running.account(602)
+    await resident.agree_to_everything()
+    reference = await report_with_phone(resident, "138 1234 5678")
+
+    alert = await worker.expect(reference, fragment("alert.ticket_opened"))
+    assert "5678" not in alert.text
+    worker.press(label("alert.button.claim"))
+    await worker.expect(fragment("worker.claim.done"))
+    await resident.expect(reference, fragment("alert.case_claimed"))
+
+    # The case view: the way to reach them and the phone, masked until asked for.
+    worker.press(label("alert.button.view"))
+    view = await worker.expect(reference, label("worker.contact.way.phone"))
+    assert "138****5678" in view.text
+    assert "13812345678" not in view.text
+    assert label("tag.low_income", mark="") in view.text
+    worker.press(label("worker.button.show_phone"))
+    await worker.expect("13812345678", fragment("worker.phone.shown"))
+    async with running.database.transaction() as tx:
+        ticket = await tx.tickets.by_reference(reference)
+        assert ticket is not None
+        shown = [e for e in await tx.tickets.events(ticket.id) if e.action == "phone_shown"]
+    assert len(shown) == 1
+
+    # The worker writes; the resident reads it under the case's reference, and answers.
+    worker.press(label("worker.button.message"))
+    await worker.expect(fragment("worker.message.ask"))
+    worker.say("您好，我明天上午十点给您打电话，方便吗？")
+    await worker.expect(fragment("worker.message.sent"))
+    note = await resident.expect(reference, "我明天上午十点给您打电话")
+    assert "Test 留言" in note.text  # signed with the worker's display name
+    resident.say("方便的，谢谢您")
+    await resident.expect(reference, fragment("conversation.forwarded"))
+    reply = await worker.expect(reference, "方便的，谢谢您")
+    assert label("alert.button.reply") in [caption for caption, _ in reply.buttons]
+
+    # Both messages are on the trail and in the case view's thread.
+    worker.press(label("alert.button.view"))
+    thread = await worker.expect(reference, "方便的，谢谢您", "我明天上午十点给您打电话")
+    assert label("worker.thread.title").rstrip("：:") in thread.text
+    async with running.database.transaction() as tx:
+        actions = [e.action for e in await tx.tickets.events(ticket.id)]
+    assert "message_sent" in actions
+    assert "message_received" in actions
+
+    # The "something else" button takes the words to intake instead.
+    resident.say("另外，孩子上学的费用也没着落")
+    await resident.expect(fragment("conversation.forwarded"))
+    resident.press(label("conversation.button.new_matter"))
+    await resident.expect(fragment("need.confirm_type"))
+    resident.say("/cancel")
+    await resident.expect(fragment("flow.cancelled"))
+
+    # Resolved, and rated from /status at once (the survey a day later is only the reminder).
+    worker.press(label("worker.button.resolve"))
+    await worker.expect(fragment("worker.resolve.ask"))
+    worker.say("已帮助申请临时救助")
+    await worker.expect(fragment("worker.resolve.done"))
+    await resident.expect(reference, fragment("alert.case_resolved"))
+    resident.say("/status")
+    await resident.expect(reference, label("status.resolved"))
+    resident.press(label("alert.button.rate", n=4))
+    await resident.expect(reference, fragment("survey.thanks"))
+    async with running.database.transaction() as tx:
+        [rating] = await tx.tickets.feedback(ticket.id)
+    assert rating.rating == 4
+    assert not [call for call in running.fake.calls if not call.ok], "the bot made a request Telegram refused"
+
+
+async def test_a_declined_referral_goes_back_to_the_worker_who_referred_it(running: Running) -> None:
+    first = await running.enrol(501, Role.SOCIAL_WORKER)
+    second = await running.enrol(502, Role.SOCIAL_WORKER)
+    ticket = await running.open_ticket(
+        604, "家里房租交不起了", "房租", ServiceType.RESOURCE_LINKING, Urgency.NORMAL
+    )
+    await first.expect(ticket.reference, fragment("alert.ticket_opened"))
+    first.press(label("alert.button.claim"))
+    await first.expect(fragment("worker.claim.done"))
+    first.press(label("alert.button.view"))
+    await first.expect(ticket.reference, fragment("worker.contact.title"))
+    first.press(label("alert.button.refer"))
+    await first.expect(fragment("worker.refer.choose"))
+    first.press("Test")  # the other worker of the area, by their name
+    await first.expect(fragment("worker.refer.ask_reason"))
+    first.say("对方更熟悉这个小区")
+    await first.expect(fragment("worker.refer.sent"))
+    await second.expect(ticket.reference, fragment("alert.referral_requested"))
+    second.press(label("alert.button.decline"))
+    await second.expect(fragment("worker.referral.ask_reason"))
+    second.say("本月个案已满")
+    await second.expect(fragment("worker.referral.declined"))
+    told = await first.expect(ticket.reference, "本月个案已满")
+    assert told
+    async with running.database.transaction() as tx:
+        back = await tx.tickets.get(ticket.id)
+    assert back is not None
+    assert back.assignee_id is not None
+    assert back.status is TicketStatus.ASSIGNED
+    # The decliner is not alerted of it as a new ticket.
+    assert not [m for m in second.changed() if fragment("alert.ticket_opened") in m.text]
+
+
+async def test_erasure_with_an_open_crisis_keeps_it_and_tells_the_worker(running: Running) -> None:
+    worker = await running.enrol(501, Role.SOCIAL_WORKER)
+    ticket = await running.open_ticket(
+        605, "我不想活了", "危机", ServiceType.PSYCHOLOGICAL_SUPPORT, Urgency.CRITICAL
+    )
+    await worker.expect(ticket.reference)
+    worker.press(label("alert.button.claim"))
+    await worker.expect(fragment("worker.claim.done_visit"))
+    resident = running.account(605)
+    resident.say("/delete_my_data")
+    await resident.expect(fragment("erase.confirm"))
+    resident.press(label("button.yes"))
+    await resident.expect(fragment("erase.done_crisis_kept"))
+    await worker.expect(ticket.reference, fragment("alert.reporter_erased_kept"))
+    async with running.database.transaction() as tx:
+        kept = await tx.tickets.get(ticket.id)
+        [report] = await tx.reports.for_ticket(ticket.id)
+        gone = await tx.people.by_identity(Channel.TELEGRAM, "605")
+    assert kept is not None
+    assert kept.is_open
+    assert report.text == "我不想活了"
+    assert gone is None
+
+
+async def test_a_resident_who_gave_no_consent_to_be_contacted_shows_no_phone_but_can_be_written_to(
+    running: Running,
+) -> None:
+    worker = await running.enrol(501, Role.SOCIAL_WORKER)
+    resident = running.account(603)
+    resident.say("/start")
+    await resident.expect(fragment("consent.ask.store_report"))
+    resident.press(label("button.yes"))
+    await resident.expect(fragment("consent.ask.share_with_agency"))
+    resident.press(label("button.yes"))
+    await resident.expect(fragment("consent.ask.contact_me"))
+    resident.say("不同意")
+    await resident.expect(fragment("consent.recorded"))
+    reference = await file_report_without_contact(resident)
+    await worker.expect(reference, fragment("alert.ticket_opened"))
+    worker.press(label("alert.button.claim"))
+    await worker.expect(fragment("worker.claim.done"))
+    claimed = await resident.expect(reference, fragment("alert.case_claimed_no_contact"))
+    assert claimed
+    worker.press(label("alert.button.view"))
+    view = await worker.expect(reference, label("worker.contact.no_consent"))
+    assert label("worker.button.show_phone") not in [caption for caption, _ in view.buttons]
+    # What they say now goes to the worker, as the claim notice told them.
+    resident.say("我白天不方便，晚上再说吧")
+    await resident.expect(reference, fragment("conversation.forwarded"))
+    await worker.expect(reference, "我白天不方便")
+
+
+async def file_report_without_contact(resident: Account) -> str:
+    resident.say("家里房租交不起了")
+    await resident.expect(fragment("need.confirm_type"))
+    resident.press(label("button.yes"))
+    await resident.expect(fragment("need.area"))
+    resident.press("和平街道")
+    await resident.expect(fragment("need.area"))
+    resident.press("光明社区")
+    await resident.expect(fragment("need.size"))
+    resident.say("2")
+    await resident.expect(fragment("need.situation"))
+    resident.press(label("button.done"))
+    await resident.expect(fragment("need.summary"))
+    resident.press(label("need.button.submit"))
+    submitted = await resident.expect("SA-")
+    found = re.search(r"SA-\d{8}-\d{4}", submitted.text)
+    assert found is not None
+    return found.group(0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from casework.domain import ServiceType, VulnerabilityTag
 from casework.people import LOCATION_REACH_METRES
@@ -21,6 +21,17 @@ SITUATION_TAGS = (
 )
 
 
+# Typed answers to a yes/no question (a consent, a confirmation), in either language, case-blind.
+YES = frozenset(
+    {"是", "是的", "对", "好", "好的", "可以", "嗯", "同意", "我同意", "愿意", "行", "yes", "y", "ok", "okay"}
+    | {"sure", "agree", "i agree", "accept", "i accept"}
+)
+NO = frozenset(
+    {"不", "不是", "否", "不要", "不用", "不同意", "我不同意", "不愿意", "不行", "拒绝", "no", "n", "nope"}
+    | {"disagree", "i disagree", "decline", "refuse"}
+)
+
+
 def service_label(kind: ServiceType | str) -> str:
     return f"service.{ServiceType(kind).value}"
 
@@ -30,22 +41,33 @@ def yes_no(ctx: Ctx) -> list[Button]:
 
 
 def answer_yes_no(ctx: Ctx) -> bool | None:
-    """A pressed yes/no, or a typed one (是/对/好/yes/y, 不/否/no/n)."""
+    """A pressed yes/no, or a typed one (是/对/好/同意/yes/agree, 不/否/不同意/no/disagree)."""
     if ctx.pressed in ("yes", "no"):
         return ctx.pressed == "yes"
-    text = (ctx.text or "").strip().lower()
-    if text in ("是", "是的", "对", "好", "好的", "可以", "嗯", "yes", "y", "ok", "sure"):
+    text = (ctx.text or "").strip().strip("。.!！~～").casefold()
+    if text in YES:
         return True
-    if text in ("不", "不是", "否", "不要", "不用", "no", "n", "nope"):
+    if text in NO:
         return False
     return None
 
 
 def tag_labels(ctx: Ctx) -> str:
     """The household situation chosen so far, in words."""
-    catalog = ctx.services.catalog
+    return tag_words(ctx, ctx.data.get("tags", []))
+
+
+def tag_words(ctx: Ctx, tags: Iterable[VulnerabilityTag | str]) -> str:
+    """Situation tags in words, as a list in the person's language (独居老人、低收入)."""
     separator = ", " if ctx.lang == "en" else "、"
-    return separator.join(catalog.text(f"tag.{tag}", ctx.lang, mark="") for tag in ctx.data.get("tags", []))
+    return separator.join(
+        ctx.services.catalog.text(f"tag.{VulnerabilityTag(tag).value}", ctx.lang, mark="") for tag in tags
+    )
+
+
+def clipped(text: str, limit: int) -> str:
+    """The text, or its first ``limit`` characters and an ellipsis."""
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def submit_or_cancel(ctx: Ctx) -> bool | None:

@@ -20,9 +20,11 @@ async def on_confirm(ctx: Ctx) -> str | None:
     if not answer:
         ctx.say("erase.kept")
         return END
-    await ctx.services.people.erase(ctx.person.id)
+    # Open cases first: closed (their holders told), or a crisis kept with the words it needs.
+    kept = await ctx.services.casework.settle_for_erasure(ctx.person)
+    await ctx.services.people.erase(ctx.person.id, keep_words_of=kept)
     ctx.forget()  # the conversation state keyed by their account goes too
-    ctx.say("erase.done")
+    ctx.say("erase.done_crisis_kept" if kept else "erase.done")
     return END
 
 

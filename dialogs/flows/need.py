@@ -8,7 +8,17 @@ import secrets
 from enum import StrEnum
 from typing import Any
 
-from casework.domain import Channel, ConsentPurpose, InvalidInput, ServiceType, Urgency, VulnerabilityTag
+import cn2an
+
+from casework.domain import (
+    Channel,
+    ConsentPurpose,
+    ContactWay,
+    InvalidInput,
+    ServiceType,
+    Urgency,
+    VulnerabilityTag,
+)
 from casework.opening import NewReport
 from casework.people import normalise_phone
 from dialogs.catalog import summary_part, ticket_summary
@@ -42,6 +52,13 @@ NAMED_COMMUNITY_EN = re.compile(
     r"\b(?:in|at|from)\s+(?:the\s+)?([a-z][a-z-]{2,})(?:\s+(community|estate|village))?"
 )
 MOST_NAMES = 6
+
+
+# A household's size as typed: 6, 「6人」, 「三口人」, 「家里一共两口人」, "6 people".
+HOUSEHOLD_SIZE = re.compile(
+    r"^(?:我们|我)?(?:家里|家)?(?:一共|共|总共)?(?:有)?\s*(\d{1,2}|[一二两三四五六七八九十]{1,3})\s*"
+    r"(?:口人|口|个人|人|people|persons?)?$"
+)
 
 
 class S(StrEnum):
@@ -229,11 +246,24 @@ async def on_size(ctx: Ctx) -> str | None:
         value = pressed.removeprefix("size:")
         ctx.data["size"] = None if value == "none" else int(value)
         return S.SITUATION
-    if ctx.text and ctx.text.isdigit() and 1 <= int(ctx.text) <= 99:
-        ctx.data["size"] = int(ctx.text)
+    size = household_size(ctx.text or "")
+    if size is not None:
+        ctx.data["size"] = size
         return S.SITUATION
     ctx.say("need.size_invalid")
     return S.SIZE
+
+
+def household_size(text: str) -> int | None:
+    """How many people the typed words say live in the household (1 to 99), or None."""
+    match = HOUSEHOLD_SIZE.match(text.strip().casefold())
+    if match is None:
+        return None
+    try:
+        size = int(cn2an.cn2an(match[1], "smart"))
+    except ValueError:
+        return None
+    return size if 1 <= size <= 99 else None
 
 
 async def ask_contact(ctx: Ctx) -> None:
@@ -354,6 +384,7 @@ async def submit(ctx: Ctx, service_type: ServiceType) -> None:
             household_size=ctx.data.get("size"),
             vulnerability_tags=frozenset(VulnerabilityTag(tag) for tag in ctx.data.get("tags", [])),
             submission_key=_submission_key(ctx, service_type),
+            contact=ContactWay(ctx.data["contact"]) if ctx.data.get("contact") else None,
         )
     )
     ticket = opened.ticket

@@ -1,7 +1,7 @@
-"""The satisfaction survey after a case is closed: a star button on the survey alert ("!rate:<ticket
-id>:<stars>") records the rating at once, then an optional comment is added to it. Only the household
-that reported the case rates it, once; a person busy with another flow rates without a comment.
-Diagram: survey.mmd."""
+"""The satisfaction survey after a case is closed: a star button ("!rate:<ticket id>:<stars>", on the
+survey alert, under /rate and beside a finished case in /status) records the rating at once, then an
+optional comment is added to it. Only the household that reported the case rates it, once; a person
+busy with another flow rates without a comment. Diagram: survey.mmd."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from enum import StrEnum
 
 from casework.access import Forbidden
 from casework.domain import Conflict, InvalidInput, NotFound, TicketStatus
-from dialogs.engine import END, Action, Ctx, Flow, Step
+from dialogs.engine import END, Action, Command, Ctx, Flow, Step, action_button
+from dialogs.messages import Button
 
 STARS = range(1, 6)
 COMMENT_LENGTH = 2000
@@ -19,8 +20,27 @@ class S(StrEnum):
     COMMENT = "comment"
 
 
+def star_buttons(ticket_id: int) -> list[Button]:
+    """One to five stars for a case, as the survey alert, /rate and /status offer them."""
+    return [action_button("alert.button.rate", "rate", f"{ticket_id}:{n}", n=n) for n in STARS]
+
+
+async def rate_command(ctx: Ctx, argument: str) -> None:
+    """/rate [REF]: the person's finished cases not yet rated, each with its stars."""
+    waiting = await ctx.services.casework.awaiting_rating(ctx.person)
+    wanted = argument.strip().upper()
+    if wanted:
+        waiting = [ticket for ticket in waiting if ticket.reference == wanted]
+    if not waiting:
+        ctx.say("survey.nothing_to_rate")
+        return
+    for ticket in waiting[:5]:
+        ctx.say("survey.rate_one", star_buttons(ticket.id), reference=ticket.reference)
+
+
 async def rate(ctx: Ctx, argument: str) -> None:
-    """The alert's star button: check the case may be rated, thank the person, ask for a comment."""
+    """A star button (the survey alert's, /rate's or /status's): check the case may be rated, thank
+    the person, ask for a comment."""
     ticket_part, _, stars_part = argument.partition(":")
     if not (ticket_part.isdigit() and stars_part.isdigit() and int(stars_part) in STARS):
         ctx.say("button.expired")
@@ -86,3 +106,4 @@ async def on_comment(ctx: Ctx) -> str | None:
 FLOW = Flow(name="survey", start=S.COMMENT, steps={S.COMMENT: Step(ask_comment, on_comment)})
 
 ACTIONS: dict[str, Action] = {"rate": rate}
+COMMANDS: dict[str, Command] = {"rate": rate_command}

@@ -16,6 +16,7 @@ from typing import Any
 
 from casework import lifecycle
 from casework.access import Forbidden, Operation, check
+from casework.conversation import CaseContact
 from casework.core import crisis_step_note
 from casework.domain import (
     DomainError,
@@ -36,13 +37,17 @@ from casework.referral import Target
 from casework.service import Casework
 from dialogs.catalog import TicketSummary
 from dialogs.engine import END, Action, Command, Ctx, Flow, Step, action_button
-from dialogs.flows.common import service_label
+from dialogs.flows.common import clipped, service_label, tag_words
 from dialogs.messages import Button, rows
 
 WORKER_ROLES = frozenset({Role.SOCIAL_WORKER, Role.SUPERVISOR, Role.ADMIN})
 SUPERVISOR_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN})
 LISTED = 10  # tickets per list: a phone screen, not a report
 TRAIL_SHOWN = 5
+THREAD_SHOWN = 6
+CONVERSATION = frozenset({TicketAction.MESSAGE_SENT, TicketAction.MESSAGE_RECEIVED})
+NOT_ON_THE_SHORT_TRAIL = CONVERSATION | {TicketAction.READ}
+MESSAGE_SHOWN_CHARS = 500
 REPORTS_SHOWN = 3
 REPORT_CHARS = 300
 NOTE_CHARS = 80
@@ -58,6 +63,7 @@ class S(StrEnum):
     REFER_REASON = "refer_reason"
     DECLINE_REASON = "decline_reason"
     ASSIGN_TARGET = "assign_target"
+    MESSAGE_TEXT = "message_text"
 
 
 class Task(StrEnum):
@@ -71,6 +77,7 @@ class Task(StrEnum):
     REFER = "refer"
     DECLINE = "decline"
     ASSIGN = "assign"
+    MESSAGE = "message"  # words to the person, through the bot
 
 
 FIRST_STATE = {
@@ -82,6 +89,7 @@ FIRST_STATE = {
     Task.REFER: S.REFER_TARGET,
     Task.DECLINE: S.DECLINE_REASON,
     Task.ASSIGN: S.ASSIGN_TARGET,
+    Task.MESSAGE: S.MESSAGE_TEXT,
 }
 
 
@@ -280,13 +288,14 @@ async def show(ctx: Ctx, ticket_id: int) -> None:
     else:
         holder = words(ctx, "worker.view.nobody")
     reports = [
-        "• " + (report.text if len(report.text) <= REPORT_CHARS else report.text[:REPORT_CHARS] + "…")
+        "• " + clipped(report.text, REPORT_CHARS)
         for report in view.reports[-REPORTS_SHOWN:]
         if report.text.strip()
     ]
+    contact = await case_contact(ctx, ticket)
     ctx.say(
         "worker.view",
-        *rows(next_steps(ctx, view), 3),
+        *rows(next_steps(ctx, view, contact), 3),
         reference=ticket.reference,
         status=f"worker.status.{ticket.status.value}",
         service=service_label(ticket.service_type),
@@ -297,8 +306,76 @@ async def show(ctx: Ctx, ticket_id: int) -> None:
         deadline=deadline(ctx, ticket),
         summary=TicketSummary(ticket.summary) if ticket.summary else "-",
         reports="\n".join(reports) or "-",
+        contact=contact_lines(ctx, contact),
+        thread=await thread_lines(ctx, view),
         trail=await trail(ctx, view),
     )
+
+
+async def case_contact(ctx: Ctx, ticket: Ticket) -> CaseContact | None:
+    """How to reach the person, when this person may know it (the case's holder, a supervisor)."""
+    try:
+        return await ctx.services.casework.case_contact(ctx.person, ticket.id)
+    except Forbidden:
+        return None
+
+
+def contact_lines(ctx: Ctx, contact: CaseContact | None) -> str:
+    """The view's lines on reaching the person: the way they chose, the phone masked, the household."""
+    if contact is None:
+        return ""
+    lines = [words(ctx, "worker.contact.title")]
+    if not contact.reachable:
+        lines.append(words(ctx, "worker.contact.unreachable"))
+    elif not contact.consented:
+        lines.append(words(ctx, "worker.contact.no_consent"))
+    else:
+        way = words(ctx, f"worker.contact.way.{contact.way.value if contact.way else 'unknown'}")
+        phone = (
+            words(ctx, "worker.contact.phone", phone=contact.phone_masked)
+            if contact.phone_masked
+            else words(ctx, "worker.contact.no_phone")
+        )
+        lines.append(f"{way} · {phone}")
+    household = contact.household
+    if household is not None and household.address:
+        lines.append(words(ctx, "worker.contact.address", address=household.address))
+    if household is not None and (household.size or household.vulnerability_tags):
+        size = words(ctx, "worker.contact.size", n=household.size) if household.size else ""
+        tags = tag_words(ctx, sorted(household.vulnerability_tags))
+        lines.append(
+            words(ctx, "worker.contact.household", size=size, tags=f" · {tags}" if size and tags else tags)
+        )
+    return "\n" + "\n".join(lines)
+
+
+async def thread_lines(ctx: Ctx, view: TicketView) -> str:
+    """The last messages between the workers and the person, in full but for very long ones."""
+    messages = [event for event in view.events if event.action in CONVERSATION][-THREAD_SHOWN:]
+    if not messages:
+        return ""
+    lines = [words(ctx, "worker.thread.title")]
+    for event in messages:
+        text = clipped(event.note or "", MESSAGE_SHOWN_CHARS)
+        if event.action is TicketAction.MESSAGE_RECEIVED:
+            lines.append(
+                words(ctx, "worker.thread.from_person", when=moment(ctx, event.created_at), words=text)
+            )
+        else:
+            who = await actor_name(ctx, event.actor_id)
+            lines.append(
+                words(ctx, "worker.thread.to_person", when=moment(ctx, event.created_at), who=who, words=text)
+            )
+    return "\n" + "\n".join(lines)
+
+
+async def actor_name(ctx: Ctx, person_id: int | None) -> str:
+    if person_id is None:
+        return words(ctx, "worker.trail.system")
+    try:
+        return person_name(await ctx.services.people.get(person_id))
+    except NotFound:
+        return f"#{person_id}"
 
 
 def deadline(ctx: Ctx, ticket: Ticket) -> str:
@@ -309,20 +386,15 @@ def deadline(ctx: Ctx, ticket: Ticket) -> str:
 
 
 async def trail(ctx: Ctx, view: TicketView) -> str:
-    """The last few things done to the ticket; reads are left out (every view adds one)."""
-    events = [event for event in view.events if event.action is not TicketAction.READ][-TRAIL_SHOWN:]
-    names: dict[int, str] = {}
+    """The last few things done to the ticket; reads are left out (every view adds one), and so are the
+    messages (the view shows them as a thread)."""
+    events = [event for event in view.events if event.action not in NOT_ON_THE_SHORT_TRAIL][-TRAIL_SHOWN:]
+    names: dict[int | None, str] = {}
     lines = []
     for event in events:
-        if event.actor_id is None:
-            who = words(ctx, "worker.trail.system")
-        else:
-            if event.actor_id not in names:
-                try:
-                    names[event.actor_id] = person_name(await ctx.services.people.get(event.actor_id))
-                except NotFound:
-                    names[event.actor_id] = f"#{event.actor_id}"
-            who = names[event.actor_id]
+        if event.actor_id not in names:
+            names[event.actor_id] = await actor_name(ctx, event.actor_id)
+        who = names[event.actor_id]
         label = f"worker.event.{event.action}"
         note = trail_note(ctx, event)
         lines.append(
@@ -362,7 +434,7 @@ def trail_note(ctx: Ctx, event: TicketEvent) -> str:
     return note
 
 
-def next_steps(ctx: Ctx, view: TicketView) -> list[Button]:
+def next_steps(ctx: Ctx, view: TicketView, contact: CaseContact | None = None) -> list[Button]:
     """Buttons for what this person may do next, by the ticket's status and their role."""
     ticket, me = view.ticket, ctx.person
     chain = [area.id for area in view.area_path]
@@ -403,6 +475,10 @@ def next_steps(ctx: Ctx, view: TicketView) -> list[Button]:
         buttons.append(action_button("worker.button.reopen", "reopen", ticket.id))
     if can(life.ASSIGN):
         buttons.append(action_button("worker.button.assign", "assign", ticket.id))
+    if contact is not None and contact.reachable and ticket.status is not TicketStatus.CLOSED:
+        buttons.append(action_button("worker.button.message", "message", ticket.id))
+    if contact is not None and contact.phone_masked:
+        buttons.append(action_button("worker.button.show_phone", "phone", ticket.id))
     return buttons
 
 
@@ -438,7 +514,11 @@ async def claim(ctx: Ctx, ticket_id: int) -> None:
     visit = claimed.needs_home_visit and claimed.visited_at is None
     ctx.say(
         "worker.claim.done_visit" if visit else "worker.claim.done",
-        (view_button(claimed.id), action_button("worker.button.note", "note", claimed.id)),
+        (
+            view_button(claimed.id),
+            action_button("worker.button.note", "note", claimed.id),
+            action_button("worker.button.message", "message", claimed.id),
+        ),
         reference=claimed.reference,
     )
 
@@ -545,6 +625,25 @@ async def accept_referral(ctx: Ctx, referral_id: int) -> None:
     )
 
 
+async def message(ctx: Ctx, ticket_id: int) -> None:
+    """Write to the person through the bot: the words are asked for next."""
+    found = await checked_ticket(ctx, ticket_id, Operation.MESSAGE)
+    contact = await case_contact(ctx, found)
+    if found.status is TicketStatus.CLOSED:
+        ctx.say("refusal.message.case_closed", reference=found.reference)
+        return
+    if contact is None or not contact.reachable:
+        ctx.say("refusal.message.nobody", reference=found.reference)
+        return
+    await start(ctx, Task.MESSAGE, ticket_id=found.id, reference=found.reference)
+
+
+async def phone(ctx: Ctx, ticket_id: int) -> None:
+    """The person's phone number in full (the showing is on the trail)."""
+    number = await ctx.services.casework.show_phone(ctx.person, ticket_id)
+    ctx.say("worker.phone.shown", reference=await reference_of(ctx, ticket_id), phone=number)
+
+
 async def decline_referral(ctx: Ctx, referral_id: int) -> None:
     # Refuse before asking for a reason, not after it was written.
     await ctx.services.casework.referral_for(ctx.person, referral_id, Operation.RESPOND_REFERRAL)
@@ -588,6 +687,11 @@ def words_step(key: str, state: S, act: Callable[[Ctx, str], Awaitable[None]]) -
 async def add_note(ctx: Ctx, text: str) -> None:
     await ctx.services.casework.add_note(ctx.person, ctx.data["ticket_id"], text)
     ctx.say("worker.note.saved", reference=ctx.data["reference"])
+
+
+async def send_message(ctx: Ctx, text: str) -> None:
+    sent = await ctx.services.casework.message_person(ctx.person, ctx.data["ticket_id"], text)
+    ctx.say("worker.message.sent", (view_button(sent.id),), reference=sent.reference)
 
 
 async def record_outcome(ctx: Ctx, text: str) -> None:
@@ -704,6 +808,7 @@ FLOW = Flow(
         S.REFER_REASON: words_step("worker.refer.ask_reason", S.REFER_REASON, send_referral),
         S.DECLINE_REASON: words_step("worker.referral.ask_reason", S.DECLINE_REASON, decline_with_reason),
         S.ASSIGN_TARGET: Step(ask_assign_target, on_assign_target),
+        S.MESSAGE_TEXT: words_step("worker.message.ask", S.MESSAGE_TEXT, send_message),
     },
 )
 
@@ -728,4 +833,6 @@ ACTIONS: dict[str, Action] = {
     "assign": worker_action(assign),
     "accept_referral": worker_action(accept_referral),
     "decline_referral": worker_action(decline_referral),
+    "message": worker_action(message),
+    "phone": worker_action(phone),
 }

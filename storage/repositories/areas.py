@@ -56,19 +56,26 @@ class AreaRepository(Repository):
         code: str,
         name: str,
         level: AreaLevel,
-        name_en: str = "",
+        name_en: str | None = None,
         parent_id: int | None = None,
         location: tuple[float, float] | None = None,
     ) -> tuple[Area, bool]:
         """Create the area or update the one with this code; True in the pair when it was created. An
-        update without a location keeps the one stored."""
+        update without an English name or a location keeps the one stored."""
         row = await self._session.scalar(select(AreaRow).where(AreaRow.code == code))
         if row is None:
             area = await self.add(
-                code=code, name=name, level=level, name_en=name_en, parent_id=parent_id, location=location
+                code=code,
+                name=name,
+                level=level,
+                name_en=name_en or "",
+                parent_id=parent_id,
+                location=location,
             )
             return area, True
-        row.name, row.name_en, row.level, row.parent_id = name, name_en, level, parent_id
+        row.name, row.level, row.parent_id = name, level, parent_id
+        if name_en is not None:
+            row.name_en = name_en
         if location is not None:
             row.latitude, row.longitude = location
         await self._session.flush()

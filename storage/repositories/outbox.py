@@ -239,6 +239,35 @@ class OutboxRepository(Repository):
             query = query.where(OutboxRow.event == event)
         return [_alert(row) for row in await self._session.scalars(query)]
 
+    async def latest_to(
+        self, person_id: int, *, events: Sequence[AlertKind], since: datetime
+    ) -> list[OutboxAlert]:
+        """The alerts of these kinds queued for the person since ``since``, newest first."""
+        query = (
+            select(OutboxRow)
+            .where(
+                OutboxRow.recipient_person_id == person_id,
+                OutboxRow.event.in_([str(event) for event in events]),
+                OutboxRow.created_at >= since,
+            )
+            .order_by(OutboxRow.id.desc())
+            .limit(20)
+        )
+        return [_alert(row) for row in await self._session.scalars(query)]
+
+    async def sent_to(self, person_id: int, *, since: datetime) -> list[OutboxAlert]:
+        """The alerts delivered to the person since ``since``, oldest first, whoever delivered them."""
+        query = (
+            select(OutboxRow)
+            .where(
+                OutboxRow.recipient_person_id == person_id,
+                OutboxRow.status == OutboxStatus.SENT,
+                OutboxRow.sent_at >= since,
+            )
+            .order_by(OutboxRow.sent_at, OutboxRow.id)
+        )
+        return [_alert(row) for row in await self._session.scalars(query)]
+
     async def forget_recipient(self, *, person_id: int, chat_id: int | None) -> int:
         """Erasure: the alerts addressed to the person keep no chat id, neither where they were
         delivered (``delivery_ref``) nor the chat they were addressed to; one addressed only to their
@@ -270,6 +299,22 @@ class OutboxRepository(Repository):
             if scrubbed != row.payload:
                 row.payload = scrubbed
                 changed += 1
+        await self._session.flush()
+        return changed
+
+    async def forget_replies(self, ticket_ids: Sequence[int], *, erased: str) -> int:
+        """Erasure: the person's words carried by the reply alerts of these tickets replaced by
+        ``erased``; how many alerts changed."""
+        if not ticket_ids:
+            return 0
+        changed = 0
+        for row in await self._session.scalars(
+            select(OutboxRow).where(
+                OutboxRow.ticket_id.in_(list(ticket_ids)), OutboxRow.event == AlertKind.CASE_REPLY
+            )
+        ):
+            row.payload = {**row.payload, "words": erased}
+            changed += 1
         await self._session.flush()
         return changed
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import (
+    or_,
     select,
     update,
 )
 
 from casework.domain import (
     Channel,
+    ContactWay,
     NeedReport,
     ServiceType,
     Urgency,
@@ -41,6 +44,7 @@ class NeedReportRepository(Repository):
         on_behalf: bool = False,
         anonymous: bool = False,
         submission_key: str | None = None,
+        contact: ContactWay | None = None,
     ) -> NeedReport:
         row = NeedReportRow(
             text=text,
@@ -57,6 +61,7 @@ class NeedReportRepository(Repository):
             channel=channel,
             created_at=now,
             submission_key=submission_key,
+            contact=contact,
         )
         self._session.add(row)
         await self._session.flush()
@@ -87,11 +92,17 @@ class NeedReportRepository(Repository):
         )
         return [_report(row) for row in rows]
 
-    async def redact_by_reporter(self, reporter_id: int) -> int:
-        """Blank the words of every report the person made, keeping labels for statistics."""
+    async def redact_by_reporter(self, reporter_id: int, *, keep_words_of: Sequence[int] = ()) -> int:
+        """Erasure: blank the words of every report the person made about themselves, keeping labels for
+        statistics, and unlink them from all. A report made on someone else's behalf (a volunteer's
+        flag) keeps its words, which are about that household, as does a report on one of the tickets
+        ``keep_words_of`` (a crisis the words are needed for); how many reports were blanked."""
+        mine = NeedReportRow.reporter_id == reporter_id
+        kept = or_(NeedReportRow.on_behalf, NeedReportRow.ticket_id.in_(list(keep_words_of)))
         result = await self._session.execute(
-            update(NeedReportRow)
-            .where(NeedReportRow.reporter_id == reporter_id)
-            .values(text="", reporter_id=None, anonymous=True)
+            update(NeedReportRow).where(mine, ~kept).values(text="", reporter_id=None, anonymous=True)
+        )
+        await self._session.execute(
+            update(NeedReportRow).where(mine).values(reporter_id=None, anonymous=True)
         )
         return int(result.rowcount)  # type: ignore[attr-defined]

@@ -433,6 +433,21 @@ class TicketRepository(Repository):
             )
         return sorted(found)
 
+    async def forget_replies(self, ticket_ids: Sequence[int], *, erased: str) -> int:
+        """Erasure: the person's own words in the conversation of these tickets (what they wrote back)
+        replaced by ``erased``; how many."""
+        if not ticket_ids:
+            return 0
+        result = await self._session.execute(
+            update(TicketEventRow)
+            .where(
+                TicketEventRow.ticket_id.in_(list(ticket_ids)),
+                TicketEventRow.action == TicketAction.MESSAGE_RECEIVED,
+            )
+            .values(note=erased)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
     async def scrub_texts(self, ticket_ids: Sequence[int], scrub: Scrub) -> int:
         """Erasure: what staff wrote on these tickets (trail notes, outcomes, referral reasons and
         outcomes) passed through ``scrub``, which keeps the text but what identifies the person; how

@@ -1,0 +1,292 @@
+"""The case conversation and ratings as people drive them through the dialog engine, in both
+languages, on SQLite and PostgreSQL: a worker writes to the person and reads the answer, the phone is
+shown only on asking (and the showing is on the trail), a volunteer's flag is not written to, and a
+finished case is rated from /status or /rate without waiting for the survey."""
+
+from __future__ import annotations
+
+import pytest
+
+from casework.domain import (
+    AlertKind,
+    Channel,
+    ContactWay,
+    Person,
+    Role,
+    Ticket,
+    TicketAction,
+    Urgency,
+    VulnerabilityTag,
+)
+from dialogs.alerts import alert_reply
+from dialogs.turn import Turn
+from storage import Database
+from tests.dialog_harness import Chat, Harness, build_harness
+from tests.reports import rent_need
+from tests.test_dialog_worker import delivered, press_action, trail, worker_named
+
+RESIDENT = 30
+PHONE = "13812345678"
+
+
+@pytest.fixture
+async def h(database: Database) -> Harness:
+    return await build_harness(database)
+
+
+async def resident(h: Harness, language: str, *, contact: bool = True) -> tuple[Chat, Person]:
+    chat = h.chat(RESIDENT, language)
+    await chat.say("/start")
+    await chat.press("button.yes")
+    await chat.press("button.yes")
+    await chat.press("button.yes" if contact else "button.no")
+    person = await h.people.known(RESIDENT, channel=Channel.CONSOLE)
+    assert person is not None
+    await h.people.set_phone(person.id, PHONE)
+    return chat, person
+
+
+async def claimed_case(h: Harness, person: Person, worker: Person) -> Ticket:
+    opened = await h.casework.open_ticket(
+        rent_need(h.areas["c1"], reporter_id=person.id, contact=ContactWay.PHONE, household_size=4)
+    )
+    return await h.casework.claim(worker, opened.ticket.id)
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+async def test_a_worker_and_the_resident_write_to_each_other_and_the_thread_is_on_the_case(
+    h: Harness, language: str
+) -> None:
+    chat, person = await resident(h, language)
+    wang = await h.enrol(101, Role.SOCIAL_WORKER, "s1", display_name="王芳", language=language)
+    ticket = await claimed_case(h, person, wang)
+    worker = h.chat(101, language)
+
+    await press_action(worker, "view", ticket.id)
+    [view] = worker.last
+    shown = h.catalog.render(view, language)
+    assert "138****5678" in shown
+    assert PHONE not in shown
+    assert h.catalog.text("worker.contact.way.phone", language) in shown
+    await press_action(worker, "phone", ticket.id)
+    assert worker.keys == ["worker.phone.shown"]
+    assert PHONE in h.catalog.render(worker.last[0], language)
+    assert [e.actor_id for e in await trail(h, ticket.id) if e.action is TicketAction.PHONE_SHOWN] == [
+        wang.id
+    ]
+
+    await press_action(worker, "message", ticket.id)
+    assert worker.keys == ["worker.message.ask"]
+    await worker.say("明天上午十点上门，可以吗？")
+    assert worker.keys == ["worker.message.sent"]
+    note = await delivered(h, "case_message", person)
+    words = h.catalog.render(alert_reply(note, language), language)
+    assert "明天上午十点上门" in words
+    assert "王芳" in words
+    assert ticket.reference in words
+
+    await chat.say("可以的，我在家")
+    assert chat.keys == ["conversation.forwarded"]
+    reply = await delivered(h, "case_reply", wang)
+    assert reply.payload["words"] == "可以的，我在家"
+    assert alert_reply(reply, language).flat_buttons[0].value == f"!message:{ticket.id}"
+
+    await press_action(worker, "view", ticket.id)
+    shown = h.catalog.render(worker.last[0], language)
+    assert "明天上午十点上门" in shown
+    assert "可以的，我在家" in shown
+    received = [e for e in await trail(h, ticket.id) if e.action is TicketAction.MESSAGE_RECEIVED]
+    assert [(e.actor_id, e.note) for e in received] == [(None, "可以的，我在家")]
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+async def test_no_phone_is_shown_of_someone_who_did_not_agree_to_be_contacted(
+    h: Harness, language: str
+) -> None:
+    _, person = await resident(h, language, contact=False)
+    wang = await h.enrol(101, Role.SOCIAL_WORKER, "s1", display_name="王芳", language=language)
+    ticket = await claimed_case(h, person, wang)
+    worker = h.chat(101, language)
+    await press_action(worker, "view", ticket.id)
+    shown = h.catalog.render(worker.last[0], language)
+    assert h.catalog.text("worker.contact.no_consent", language) in shown
+    assert "5678" not in shown
+    assert "!phone:" not in str([b.value for b in worker.last[0].flat_buttons])
+    await press_action(worker, "phone", ticket.id)
+    assert worker.keys == ["refusal.phone.not_shared"]
+    assert not [e for e in await trail(h, ticket.id) if e.action is TicketAction.PHONE_SHOWN]
+
+
+async def test_another_worker_of_the_area_may_not_read_the_phone_nor_write(h: Harness) -> None:
+    _, person = await resident(h, "zh")
+    wang = await worker_named(h, 101, "王芳")
+    await worker_named(h, 102, "李强")
+    ticket = await claimed_case(h, person, wang)
+    other = h.chat(102)
+    for action in ("phone", "message"):
+        await press_action(other, action, ticket.id)
+        assert other.keys == ["worker.forbidden"]
+
+
+async def test_a_volunteers_flag_is_not_written_to_and_the_worker_is_told_why(h: Harness) -> None:
+    volunteer = await h.enrol(40, Role.VOLUNTEER, "c1")
+    wang = await worker_named(h, 101, "王芳")
+    opened = await h.casework.open_ticket(
+        rent_need(
+            h.areas["c1"], reporter_id=volunteer.id, on_behalf=True, household_address="光明路12号院3栋"
+        )
+    )
+    await h.casework.claim(wang, opened.ticket.id)
+    worker = h.chat(101)
+    await press_action(worker, "view", opened.ticket.id)
+    shown = h.catalog.render(worker.last[0], "zh")
+    assert "光明路12号院3栋" in shown  # the household's address, stored, now shown to the holder
+    assert h.catalog.text("worker.contact.unreachable", "zh") in shown
+    await press_action(worker, "message", opened.ticket.id)
+    assert worker.keys == ["refusal.message.nobody"]
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+async def test_a_finished_case_is_rated_from_status_and_rate_lists_what_is_left(
+    h: Harness, language: str
+) -> None:
+    chat, person = await resident(h, language)
+    wang = await worker_named(h, 101, "王芳")
+    first = await claimed_case(h, person, wang)
+    second = await claimed_case(h, person, wang)
+    for ticket in (first, second):
+        await h.casework.resolve(wang, ticket.id, "已链接临时救助")
+        await h.casework.close(wang, ticket.id)
+
+    await chat.say("/status")
+    starred = [reply for reply in chat.last if reply.flat_buttons]
+    assert len(starred) == 2
+    assert starred[0].flat_buttons[0].value.startswith("!rate:")
+    await chat.send(
+        Turn(channel="console", user_id=RESIDENT, language_hint=language, button=f"!rate:{first.id}:4")
+    )
+    assert chat.keys == ["survey.thanks"]
+    await chat.press("button.skip")
+
+    await chat.say("/rate")
+    assert chat.keys == ["survey.rate_one"]
+    assert chat.last[0].args["reference"] == second.reference
+    await chat.press(5)
+    await chat.press("button.skip")
+    await chat.say("/rate")
+    assert chat.keys == ["survey.nothing_to_rate"]
+    await chat.say("/status")
+    assert [reply.args.get("next") for reply in chat.last] == ["status.next.rated"] * 2
+    assert not [reply for reply in chat.last if reply.flat_buttons]
+
+
+async def test_rate_offers_nothing_to_a_volunteer(h: Harness) -> None:
+    await h.enrol(40, Role.VOLUNTEER, "c1")
+    chat = h.chat(40)
+    await chat.say("/rate")
+    assert chat.keys == ["survey.nothing_to_rate"]
+
+
+# --- erasure with cases open, and what /privacy shows ---------------------------------------------
+
+
+async def erase(chat: Chat) -> None:
+    await chat.say("/delete_my_data")
+    assert chat.keys == ["erase.confirm"]
+    await chat.press("button.yes")
+
+
+async def reports_of(h: Harness, ticket_id: int) -> list[str]:
+    async with h.database.transaction() as tx:
+        return [report.text for report in await tx.reports.for_ticket(ticket_id)]
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+async def test_erasure_closes_an_open_case_tells_its_worker_and_forgets_the_persons_words(
+    h: Harness, language: str
+) -> None:
+    chat, person = await resident(h, language)
+    wang = await worker_named(h, 101, "王芳")
+    ticket = await claimed_case(h, person, wang)
+    await h.casework.message_person(wang, ticket.id, "请问您方便接电话吗？")
+    await chat.say("我叫张秀英，白天都方便")
+    await erase(chat)
+    assert chat.keys == ["erase.done"]
+
+    closed = await h.casework.status(wang, ticket.id)
+    assert closed.status.value == "closed"
+    told = await delivered(h, "reporter_erased", wang)
+    assert told.payload["kept"] is False
+    assert await reports_of(h, ticket.id) == [""]
+    events = await trail(h, ticket.id)
+    assert TicketAction.CLOSED_BY_ERASURE in [e.action for e in events]
+    replies = [e.note for e in events if e.action is TicketAction.MESSAGE_RECEIVED]
+    assert replies == ["[已删除]"]
+    async with h.database.transaction() as tx:
+        carried = await tx.outbox.for_ticket(ticket.id, event=AlertKind.CASE_REPLY)
+    assert [alert.payload["words"] for alert in carried] == ["[已删除]"]
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+async def test_erasure_keeps_an_open_crisis_with_its_words_and_tells_its_holder(
+    h: Harness, language: str
+) -> None:
+    chat, person = await resident(h, language)
+    wang = await worker_named(h, 101, "王芳")
+    opened = await h.casework.open_ticket(
+        rent_need(h.areas["c1"], reporter_id=person.id, urgency=Urgency.CRITICAL, text="我不想活了")
+    )
+    await h.casework.claim(wang, opened.ticket.id)
+    await erase(chat)
+    assert chat.keys == ["erase.done_crisis_kept"]
+    kept = await h.casework.status(wang, opened.ticket.id)
+    assert kept.is_open
+    assert await reports_of(h, opened.ticket.id) == ["我不想活了"]
+    told = await delivered(h, "reporter_erased", wang)
+    assert told.payload["kept"] is True
+    assert TicketAction.KEPT_THROUGH_ERASURE in [e.action for e in await trail(h, opened.ticket.id)]
+    assert await h.people.known(RESIDENT, channel=Channel.CONSOLE) is None  # who they were is gone
+
+
+async def test_a_volunteers_erasure_keeps_the_households_report_and_address(h: Harness) -> None:
+    volunteer = await h.enrol(40, Role.VOLUNTEER, "c1")
+    opened = await h.casework.open_ticket(
+        rent_need(
+            h.areas["c1"],
+            text="3号楼的老人独居，腿脚不好",
+            reporter_id=volunteer.id,
+            on_behalf=True,
+            household_address="光明路12号院3栋2单元501",
+        )
+    )
+    chat = h.chat(40)
+    await erase(chat)
+    assert chat.keys == ["erase.done"]
+    assert await reports_of(h, opened.ticket.id) == ["3号楼的老人独居，腿脚不好"]
+    async with h.database.transaction() as tx:
+        [report] = await tx.reports.for_ticket(opened.ticket.id)
+        household = await tx.households.get(opened.ticket.household_id or 0)
+    assert report.reporter_id is None  # the volunteer's own link is gone
+    assert household is not None
+    assert household.address == "光明路12号院3栋2单元501"
+    assert (await h.casework.by_reference(opened.ticket.reference)).is_open
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+async def test_privacy_lists_the_words_and_the_situation_kept_in_words(h: Harness, language: str) -> None:
+    chat, person = await resident(h, language)
+    await h.casework.open_ticket(
+        rent_need(
+            h.areas["c1"],
+            reporter_id=person.id,
+            text="家里房租交不起了",
+            vulnerability_tags=frozenset({VulnerabilityTag.LOW_INCOME}),
+            household_size=3,
+        )
+    )
+    await chat.say("/privacy")
+    assert chat.keys == ["privacy.summary", "privacy.reports"]
+    listed = h.catalog.render(chat.last[1], language)
+    assert "家里房租交不起了" in listed
+    assert h.catalog.text("tag.low_income", language, mark="") in listed
+    assert "low_income" not in listed
