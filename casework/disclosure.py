@@ -146,7 +146,8 @@ DISCLOSURE: Mapping[str, Mapping[Relation, frozenset[Part]]] = {
     "case_claimed": _TO_REPORTER,
     "case_acknowledged": _TO_REPORTER,
     "case_visited": _TO_REPORTER,
-    "case_resolved": _TO_REPORTER,
+    # with the outcome in the plain words the worker chose for the person, if any
+    "case_resolved": {**_TO_REPORTER, Relation.SUBJECT: OWN_CASE | {Part.CONVERSATION}},
     "case_closed": _TO_REPORTER,
     # only the household rates the service (``access.Operation.RATE``)
     "satisfaction_survey": {

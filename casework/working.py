@@ -289,10 +289,14 @@ class Working:
         self.core.committed()
         return updated
 
-    async def resolve(self, actor: Person, ticket_id: int, outcome: str) -> Ticket:
+    async def resolve(self, actor: Person, ticket_id: int, outcome: str, *, tell_person: str = "") -> Ticket:
+        """Resolve the case with its outcome for the record; the person hears it is resolved, with
+        ``tell_person`` (the outcome in plain words the worker chose for them) when given, which the
+        trail keeps as a message to them."""
         outcome = outcome.strip()
         if not outcome:
             raise InvalidInput(Refusal.OUTCOME_NEEDED)
+        words = tell_person.strip()[:2000]
         now = self.clock.now()
         async with self.database.transaction() as tx:
             ticket, _ = await self.core.checked(tx, actor, Operation.RESOLVE, ticket_id)
@@ -305,8 +309,21 @@ class Working:
                 note=outcome[:4000],
                 outcome=outcome[:4000],
             )
+            if words:
+                await tx.tickets.add_event(
+                    ticket_id=ticket.id,
+                    action=TicketAction.MESSAGE_SENT,
+                    actor_id=actor.id,
+                    note=words,
+                    now=now,
+                )
             await self.core.tell(
-                tx, resolved, AlertKind.CASE_RESOLVED, [resolved.reporter_id], round_key=f"#{now.isoformat()}"
+                tx,
+                resolved,
+                AlertKind.CASE_RESOLVED,
+                [resolved.reporter_id],
+                extra={"words": words} if words else None,
+                round_key=f"#{now.isoformat()}",
             )
         self.core.committed()
         return resolved

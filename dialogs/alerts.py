@@ -103,6 +103,14 @@ def alert_reply(alert: OutboxAlert, language: str) -> Reply:
         ]
     elif event is AlertKind.REFERRAL_COMPLETED:
         args["outcome"] = payload.get("outcome", "")
+        # The agency's words are staff's: whoever referred the case words what the person hears.
+        buttons = [
+            action_button("worker.button.tell_person", "message", ticket_id),
+            action_button("alert.button.view", "view", ticket_id),
+        ]
+    elif event is AlertKind.CASE_RESOLVED and payload.get("words"):
+        key = "alert.case_resolved_with_words"
+        args["words"] = payload["words"]
     elif event is AlertKind.HOME_VISIT_DUE:
         buttons = [
             action_button("alert.button.visited", "visited", ticket_id),

@@ -290,3 +290,69 @@ async def test_privacy_lists_the_words_and_the_situation_kept_in_words(h: Harnes
     assert "家里房租交不起了" in listed
     assert h.catalog.text("tag.low_income", language, mark="") in listed
     assert "low_income" not in listed
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+async def test_the_person_hears_the_outcome_in_the_words_the_worker_chose_for_them(
+    h: Harness, language: str
+) -> None:
+    _, person = await resident(h, language)
+    wang = await h.enrol(101, Role.SOCIAL_WORKER, "s1", display_name="王芳", language=language)
+    ticket = await claimed_case(h, person, wang)
+    worker = h.chat(101, language)
+    await press_action(worker, "resolve", ticket.id)
+    await worker.say("街道审批通过临时救助 2000 元；房东同意缓交")
+    assert worker.keys == ["worker.resolve.tell_ask"]
+    await worker.say("临时救助批下来了，房东也同意晚些交房租")
+    assert worker.keys == ["worker.resolve.done_told"]
+    told = await delivered(h, "case_resolved", person)
+    heard = h.catalog.render(alert_reply(told, language), language)
+    assert "临时救助批下来了" in heard
+    assert "2000" not in heard  # the outcome for the record stays staff's
+    resolved = await h.casework.status(wang, ticket.id)
+    assert resolved.outcome == "街道审批通过临时救助 2000 元；房东同意缓交"
+
+
+async def test_the_same_words_or_none_at_all_may_be_told(h: Harness) -> None:
+    _, person = await resident(h, "zh")
+    wang = await worker_named(h, 101, "王芳")
+    worker = h.chat(101)
+    for choice, key in (
+        ("worker.resolve.tell_same", "alert.case_resolved_with_words"),
+        ("worker.resolve.tell_nothing", "alert.case_resolved"),
+    ):
+        ticket = await claimed_case(h, person, wang)
+        await press_action(worker, "resolve", ticket.id)
+        await worker.say("已链接临时救助")
+        await worker.press(choice)
+        told = await delivered(h, "case_resolved", person)
+        assert alert_reply(told, "zh").key == key
+
+
+async def test_after_an_agency_completes_the_referrer_words_what_the_person_hears(h: Harness) -> None:
+    """The agency's outcome reaches the worker who referred the case, never the person: the alert
+    offers "tell the person", a message in the referrer's words."""
+    _, person = await resident(h, "zh")
+    wang = await worker_named(h, 101, "王芳")
+    ticket = await claimed_case(h, person, wang)
+    async with h.database.transaction() as tx:
+        [agency] = await tx.organisations.list_all()
+    member = await h.enrol(102, Role.SOCIAL_WORKER, "s1", display_name="阳光李", organisation_id=agency.id)
+    referral = await h.casework.refer(wang, ticket.id, reason="需要专业服务", to_organisation_id=agency.id)
+    await h.casework.respond_to_referral(member, referral.id, accept=True)
+    await h.casework.complete_referral(member, referral.id, "已为其申请就业培训名额（内部编号 A-17）")
+    completed = await delivered(h, "referral_completed", wang)
+    [tell, _] = alert_reply(completed, "zh").flat_buttons
+    assert tell.value == f"!message:{ticket.id}"
+    heard = [
+        alert
+        for alert, recipient in h.notifier.sent
+        if recipient.person is not None and recipient.person.id == person.id
+    ]
+    assert "A-17" not in str([alert.payload for alert in heard])
+    worker = h.chat(101)
+    await worker.send(Turn(channel="console", user_id=101, button=tell.value))
+    assert worker.keys == ["worker.message.ask"]
+    await worker.say("给您申请到了就业培训名额，下周一开课")
+    note = await delivered(h, "case_message", person)
+    assert note.payload["words"] == "给您申请到了就业培训名额，下周一开课"

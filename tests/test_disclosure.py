@@ -103,6 +103,7 @@ SETS: dict[str, set[str] | None] = {
     "message": {"message_key"},
     "words_to": {"ticket.id", "ticket.reference", "words", "sender"},
     "own_agency": OWN | {"agency", "accepted"},
+    "own_words": OWN | {"words", "sender"},
     "staff_words_to": STAFF_REPORTED | {"words", "sender"},
     "case_words": CASE | {"words", "sender"},
 }
@@ -127,7 +128,7 @@ weekly_digest        -       -         -         -              digest
 case_claimed         own     stage     -         staff_reported staff_reported
 case_acknowledged    own     stage     -         staff_reported staff_reported
 case_visited         own     stage     -         staff_reported staff_reported
-case_resolved        own     stage     -         staff_reported staff_reported
+case_resolved        own_words stage   -         staff_reported staff_reported
 case_closed          own     stage     -         staff_reported staff_reported
 satisfaction_survey  own     -         -         -              -
 report_joined        own     stage     -         staff_reported staff_reported

@@ -320,6 +320,8 @@ async def test_a_report_becomes_a_ticket_two_workers_are_alerted_one_claims_and_
     first.press(label("worker.button.resolve"))
     await first.expect(fragment("worker.resolve.ask"))
     first.say("已帮助申请临时救助和住房补贴")
+    await first.expect(fragment("worker.resolve.tell_ask"))
+    first.press(label("worker.resolve.tell_nothing"))
     await first.expect(fragment("worker.resolve.done"))
     await resident.expect(ticket.reference, fragment("alert.case_resolved"))
     first.press(label("alert.button.close"))
@@ -960,9 +962,12 @@ async def test_a_worker_claims_sees_the_phone_on_asking_and_talks_with_the_resid
     # Resolved, and rated from /status at once (the survey a day later is only the reminder).
     worker.press(label("worker.button.resolve"))
     await worker.expect(fragment("worker.resolve.ask"))
-    worker.say("已帮助申请临时救助")
-    await worker.expect(fragment("worker.resolve.done"))
-    await resident.expect(reference, fragment("alert.case_resolved"))
+    worker.say("已帮助申请临时救助，街道审批中")
+    await worker.expect(fragment("worker.resolve.tell_ask"))
+    worker.say("临时救助已经申请好了，下周会发到您的银行卡上")  # plain words, for the person
+    await worker.expect(fragment("worker.resolve.done_told"))
+    told = await resident.expect(reference, "临时救助已经申请好了")
+    assert "街道审批中" not in told.text  # the record's words stay staff's
     resident.say("/status")
     await resident.expect(reference, label("status.resolved"))
     resident.press(label("alert.button.rate", n=4))

@@ -64,6 +64,7 @@ class S(StrEnum):
     DECLINE_REASON = "decline_reason"
     ASSIGN_TARGET = "assign_target"
     MESSAGE_TEXT = "message_text"
+    TELL_PERSON = "tell_person"  # what the person hears of the outcome
 
 
 class Task(StrEnum):
@@ -694,16 +695,77 @@ async def send_message(ctx: Ctx, text: str) -> None:
     ctx.say("worker.message.sent", (view_button(sent.id),), reference=sent.reference)
 
 
-async def record_outcome(ctx: Ctx, text: str) -> None:
+async def ask_outcome(ctx: Ctx) -> None:
+    ctx.ask("worker.resolve.ask", [cancel_button(ctx)], reference=ctx.data.get("reference", ""))
+
+
+async def on_outcome(ctx: Ctx) -> str | None:
+    """The outcome for the record; then, when the bot can reach the person, what they are told."""
+    if ctx.pressed == "cancel":
+        ctx.say("flow.cancelled")
+        return END
+    if not ctx.text:
+        ctx.say("worker.need_words")
+        return S.OUTCOME
+    ctx.data["outcome"] = ctx.text
     casework = ctx.services.casework
-    if "referral_id" in ctx.data:  # the case came by referral: completing it tells the referrer too
-        completed = await casework.complete_referral(ctx.person, ctx.data["referral_id"], text)
-        ticket_id, reference = completed.ticket_id, await reference_of(ctx, completed.ticket_id)
+    with politely(ctx):
+        if "referral_id" in ctx.data:  # by referral: completing it tells the referrer, who words the rest
+            completed = await casework.complete_referral(ctx.person, ctx.data["referral_id"], ctx.text)
+            resolved_done(
+                ctx, "worker.resolve.done", completed.ticket_id, await reference_of(ctx, completed.ticket_id)
+            )
+            return END
+        found = await checked_ticket(ctx, ctx.data["ticket_id"], Operation.RESOLVE)
+        contact = await case_contact(ctx, found)
+        if contact is not None and contact.reachable:
+            return S.TELL_PERSON
+        resolved = await casework.resolve(ctx.person, found.id, ctx.text)
+        resolved_done(ctx, "worker.resolve.done_nobody", resolved.id, resolved.reference)
+    return END
+
+
+async def ask_tell_person(ctx: Ctx) -> None:
+    ctx.ask(
+        "worker.resolve.tell_ask",
+        [
+            ctx.button("worker.resolve.tell_same", "same"),
+            ctx.button("worker.resolve.tell_nothing", "nothing"),
+            cancel_button(ctx),
+        ],
+        per_row=1,
+    )
+
+
+async def on_tell_person(ctx: Ctx) -> str | None:
+    if ctx.pressed == "cancel":
+        ctx.say("flow.cancelled")
+        return END
+    if ctx.pressed == "same":
+        words = ctx.data["outcome"]
+    elif ctx.pressed == "nothing":
+        words = ""
+    elif ctx.text:
+        words = ctx.text
     else:
-        resolved = await casework.resolve(ctx.person, ctx.data["ticket_id"], text)
-        ticket_id, reference = resolved.id, resolved.reference
+        ctx.say("input.choose_button")
+        return S.TELL_PERSON
+    with politely(ctx):
+        resolved = await ctx.services.casework.resolve(
+            ctx.person, ctx.data["ticket_id"], ctx.data["outcome"], tell_person=words
+        )
+        resolved_done(
+            ctx,
+            "worker.resolve.done_told" if words else "worker.resolve.done",
+            resolved.id,
+            resolved.reference,
+        )
+    return END
+
+
+def resolved_done(ctx: Ctx, key: str, ticket_id: int, reference: str) -> None:
     ctx.say(
-        "worker.resolve.done",
+        key,
         (view_button(ticket_id), action_button("alert.button.close", "close", ticket_id)),
         reference=reference,
     )
@@ -801,7 +863,8 @@ FLOW = Flow(
     screen_text=False,
     steps={
         S.NOTE_TEXT: words_step("worker.note.ask", S.NOTE_TEXT, add_note),
-        S.OUTCOME: words_step("worker.resolve.ask", S.OUTCOME, record_outcome),
+        S.OUTCOME: Step(ask_outcome, on_outcome),
+        S.TELL_PERSON: Step(ask_tell_person, on_tell_person),
         S.CLOSE_REASON: words_step("worker.close.ask_reason", S.CLOSE_REASON, close_unresolved),
         S.REOPEN_REASON: words_step("worker.reopen.ask", S.REOPEN_REASON, reopen_with_reason),
         S.REFER_TARGET: Step(ask_refer_target, on_refer_target),
