@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
-from casework import disclosure, routing
+from casework import disclosure
 from casework.access import Operation
 from casework.core import CaseworkCore, person_name
 from casework.domain import (
@@ -32,14 +32,20 @@ from casework.domain import (
     TicketAction,
     TicketStatus,
 )
+from casework.lifecycle import Step, allows
 from casework.unit_of_work import Transaction
 
 # How long after the last message of a case the person's words still go to it rather than to intake.
 THREAD_OPEN_FOR = timedelta(days=7)
 MESSAGE_CHARS = 2000
+# How soon after an anonymous report its reporter may ask to be answered (the question follows it).
+ANSWER_ASKED_WITHIN = timedelta(hours=1)
 # The notices after which what the person says goes to the case: a worker took it up (and told them
 # to say here whatever they want to tell), or wrote to them.
-THREAD_OPENERS = (AlertKind.CASE_CLAIMED, AlertKind.CASE_MESSAGE)
+THREAD_OPENERS = (AlertKind.CASE_CLAIMED, AlertKind.CASE_MESSAGE, AlertKind.VISIT_PROPOSED)
+VISIT_EVENTS = frozenset(
+    {TicketAction.VISIT_PROPOSED, TicketAction.VISIT_CONFIRMED, TicketAction.VISIT_REFUSED}
+)
 
 
 class Signature(StrEnum):
@@ -58,7 +64,8 @@ def masked(phone: str) -> str:
 class CaseContact:
     """What the worker who has a case may know of reaching the person it is about."""
 
-    reachable: bool  # the bot has someone to write to (the reporter of a named case)
+    reachable: bool  # the bot has someone to write to (the reporter of a named case, or one who asked)
+    anonymous: bool  # the case names nobody: its reporter, if reachable, asked to be answered
     consented: bool  # the person agreed to be contacted
     way: ContactWay | None  # how they asked to be reached, if they were asked
     phone_masked: str | None  # only when they agreed to be contacted and gave a number
@@ -129,7 +136,7 @@ class Conversation:
                 ticket = await tx.tickets.get(alert.ticket_id) if alert.ticket_id is not None else None
                 if (
                     ticket is not None
-                    and ticket.reporter_id == person.id
+                    and await self._is_theirs(tx, ticket, person)
                     and ticket.status is not TicketStatus.CLOSED
                 ):
                     return ticket
@@ -143,7 +150,7 @@ class Conversation:
             raise InvalidInput(Refusal.MESSAGE_NEEDS_WORDS)
         async with self.database.transaction() as tx:
             ticket = await self.core.ticket(tx, ticket_id)
-            if ticket.reporter_id != person.id:
+            if not await self._is_theirs(tx, ticket, person):
                 raise NotFound(Refusal.TICKET_NOT_FOUND, ticket_id=ticket_id)
             now = self.clock.now()
             # No actor: the trail says the words came from the person the case is about, and names
@@ -151,22 +158,92 @@ class Conversation:
             event = await tx.tickets.add_event(
                 ticket_id=ticket.id, action=TicketAction.MESSAGE_RECEIVED, note=words, now=now
             )
-            readers: list[Person | int | None] = [ticket.assignee_id]
-            if ticket.assignee_id is None:
-                chain = await routing.area_chain(tx, ticket.area_id)
-                readers = list(await self.core.supervisors_or_admins(tx, chain))
             await self.core.tell(
                 tx,
                 ticket,
                 AlertKind.CASE_REPLY,
-                readers,
+                await self.core.answering_for(tx, ticket),
                 extra={"words": words},
                 round_key=f"#reply{event.id}",
             )
         self.core.committed()
         return ticket
 
+    async def propose_visit(self, actor: Person, ticket_id: int, when: str) -> Ticket:
+        """The worker proposes a time for the home visit; the person is asked whether it suits them."""
+        when = when.strip()[:200]
+        if not when:
+            raise InvalidInput(Refusal.VISIT_NEEDS_TIME)
+        async with self.database.transaction() as tx:
+            ticket, _ = await self.core.checked(tx, actor, Operation.VISIT, ticket_id)
+            if not allows(Step.VISIT, ticket, actor):
+                raise Conflict(Refusal.TICKET_NOT_OPEN, reference=ticket.reference, status=ticket.status)
+            person = await self._addressee(tx, ticket)
+            told = disclosure.relation_to(person, ticket)
+            if person is None or not disclosure.allowed(AlertKind.VISIT_PROPOSED, told):
+                raise Conflict(Refusal.MESSAGE_NOBODY, reference=ticket.reference)
+            event = await tx.tickets.add_event(
+                ticket_id=ticket.id,
+                action=TicketAction.VISIT_PROPOSED,
+                actor_id=actor.id,
+                note=when,
+                now=self.clock.now(),
+            )
+            await self.core.tell(
+                tx,
+                ticket,
+                AlertKind.VISIT_PROPOSED,
+                [person],
+                extra={"when": when, "sender": await self._signature(tx, actor)},
+                round_key=f"#visit{event.id}",
+            )
+        self.core.committed()
+        return ticket
+
+    async def answer_visit(self, person: Person, ticket_id: int, *, suits: bool) -> Ticket:
+        """The person's answer to the visit time proposed last: on the trail, and to whoever answers for
+        the case; refused when no proposal waits for an answer."""
+        async with self.database.transaction() as tx:
+            ticket = await self.core.ticket(tx, ticket_id)
+            if not await self._is_theirs(tx, ticket, person):
+                raise NotFound(Refusal.TICKET_NOT_FOUND, ticket_id=ticket_id)
+            visits = [event for event in await tx.tickets.events(ticket.id) if event.action in VISIT_EVENTS]
+            if not visits or visits[-1].action is not TicketAction.VISIT_PROPOSED or not ticket.is_open:
+                raise Conflict(Refusal.VISIT_NOT_PROPOSED, reference=ticket.reference)
+            when = visits[-1].note or ""
+            answer = TicketAction.VISIT_CONFIRMED if suits else TicketAction.VISIT_REFUSED
+            event = await tx.tickets.add_event(
+                ticket_id=ticket.id, action=answer, note=when, now=self.clock.now()
+            )
+            await self.core.tell(
+                tx,
+                ticket,
+                AlertKind.VISIT_ANSWERED,
+                await self.core.answering_for(tx, ticket),
+                extra={"when": when, "suits": suits},
+                round_key=f"#visit{event.id}",
+            )
+        self.core.committed()
+        return ticket
+
+    async def answer_anonymously(self, person: Person, ticket_id: int) -> None:
+        """The anonymous reporter of a case just opened asks to be answered through the bot: the case
+        keeps whom to write to, never shown to staff, who read only that it can be answered."""
+        async with self.database.transaction() as tx:
+            ticket = await self.core.ticket(tx, ticket_id)
+            just_opened = self.clock.now() - ticket.created_at <= ANSWER_ASKED_WITHIN
+            if ticket.reporter_id is not None or not just_opened or await tx.tickets.reply_to(ticket.id):
+                raise Conflict(Refusal.TICKET_CHANGED, reference=ticket.reference)
+            await tx.tickets.set_reply_to(ticket.id, person.id)
+
     # --- the pieces ---------------------------------------------------------------------------------
+
+    @staticmethod
+    async def _is_theirs(tx: Transaction, ticket: Ticket, person: Person) -> bool:
+        """The person's own case: they reported it, or reported it anonymously and asked for answers."""
+        if ticket.reporter_id is not None:
+            return ticket.reporter_id == person.id
+        return await tx.tickets.reply_to(ticket.id) == person.id
 
     async def _contact(self, tx: Transaction, ticket: Ticket) -> CaseContact:
         person = await self._addressee(tx, ticket)
@@ -174,9 +251,10 @@ class Conversation:
         reports = await tx.reports.for_ticket(ticket.id)
         way = next((report.contact for report in reversed(reports) if report.contact is not None), None)
         household = await tx.households.get(ticket.household_id) if ticket.household_id is not None else None
-        phone = person.phone if person is not None and consented else None
+        phone = person.phone if person is not None and consented and ticket.reporter_id else None
         return CaseContact(
             reachable=person is not None,
+            anonymous=ticket.reporter_id is None,
             consented=consented,
             way=way,
             phone_masked=masked(phone) if phone else None,
@@ -187,8 +265,12 @@ class Conversation:
     async def _addressee(tx: Transaction, ticket: Ticket) -> Person | None:
         """Whom the bot writes to about the case: its reporter, when the case names one and they may
         be written to about it (``disclosure``: the person it is about, not a volunteer who flagged
-        someone else's household)."""
-        person = await tx.people.get(ticket.reporter_id) if ticket.reporter_id is not None else None
+        someone else's household); for an anonymous case, its reporter if they asked to be answered
+        (whom the case keeps without naming them to staff)."""
+        person_id = (
+            ticket.reporter_id if ticket.reporter_id is not None else await tx.tickets.reply_to(ticket.id)
+        )
+        person = await tx.people.get(person_id) if person_id is not None else None
         if person is None or not disclosure.allowed(
             AlertKind.CASE_MESSAGE, disclosure.relation_to(person, ticket)
         ):

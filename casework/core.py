@@ -207,6 +207,13 @@ class CaseworkCore:
     async def supervisors_or_admins(tx: Transaction, chain: list[int]) -> list[Person]:
         return await routing.supervisors_of(tx, chain) or await tx.people.find(role=Role.ADMIN)
 
+    async def answering_for(self, tx: Transaction, ticket: Ticket) -> list[Person | int | None]:
+        """Who answers for the case now: the worker who holds it, else the area's supervisors (or,
+        with none, the admins)."""
+        if ticket.assignee_id is not None:
+            return [ticket.assignee_id]
+        return list(await self.supervisors_or_admins(tx, await routing.area_chain(tx, ticket.area_id)))
+
     async def announce(
         self, tx: Transaction, ticket: Ticket, round_key: str = "", *, besides: Person | None = None
     ) -> CrisisReach | None:

@@ -74,6 +74,8 @@ TOP_FIELDS: Mapping[str, Part] = {
     "kept": Part.HANDLING,
     "agency": Part.AGENCY,
     "accepted": Part.AGENCY,
+    "when": Part.CONVERSATION,
+    "suits": Part.CONVERSATION,
     "linked": Part.NEEDS,
     "holder": Part.NAMES,
     "by": Part.NAMES,
@@ -165,7 +167,8 @@ DISCLOSURE: Mapping[str, Mapping[Relation, frozenset[Part]]] = {
     "case_message": {
         Relation.SUBJECT: frozenset({Part.REFERENCE, Part.CONVERSATION}),
         Relation.VOLUNTEER: NOTHING,  # the household is the subject, not whoever flagged it
-        Relation.ANONYMOUS: NOTHING,
+        # an anonymous reporter who asked to be answered (``Conversation``: only they are written to)
+        Relation.ANONYMOUS: frozenset({Part.REFERENCE, Part.CONVERSATION}),
         Relation.WORKER: STAFF_AS_REPORTER | {Part.CONVERSATION},
         Relation.SUPERVISOR: STAFF_AS_REPORTER | {Part.CONVERSATION},
     },
@@ -180,6 +183,19 @@ DISCLOSURE: Mapping[str, Mapping[Relation, frozenset[Part]]] = {
         **_TO_REPORTER,
         Relation.SUBJECT: OWN_CASE | {Part.AGENCY},
         Relation.VOLUNTEER: NOTHING,
+    },
+    # a home visit's time, proposed to the person the case is about and answered by them
+    "visit_proposed": {
+        Relation.SUBJECT: frozenset({Part.REFERENCE, Part.CONVERSATION}),
+        Relation.VOLUNTEER: NOTHING,
+        Relation.ANONYMOUS: NOTHING,
+        Relation.WORKER: STAFF_AS_REPORTER | {Part.CONVERSATION},
+        Relation.SUPERVISOR: STAFF_AS_REPORTER | {Part.CONVERSATION},
+    },
+    "visit_answered": {
+        **_STAFF_ONLY,
+        Relation.WORKER: CASE | {Part.CONVERSATION},
+        Relation.SUPERVISOR: CASE | {Part.CONVERSATION},
     },
     "reporter_erased": _STAFF_ONLY,
     "case_reply": {

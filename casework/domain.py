@@ -150,6 +150,9 @@ class TicketAction(StrEnum):
     MESSAGE_SENT = "message_sent"  # a worker wrote to the person through the bot; note: the words
     MESSAGE_RECEIVED = "message_received"  # the person wrote back; note: their words (no actor kept)
     PHONE_SHOWN = "phone_shown"  # a worker had the person's phone number shown in full
+    VISIT_PROPOSED = "visit_proposed"  # note: the time the worker proposed, in their words
+    VISIT_CONFIRMED = "visit_confirmed"  # the person said the time suits them
+    VISIT_REFUSED = "visit_refused"  # the person said it does not
     # The person asked for their data to be erased: an open case of theirs closes, or (a crisis) keeps
     # the words it needs to protect their life and health (PIPL Art. 13(4)).
     CLOSED_BY_ERASURE = "closed_by_erasure"
@@ -182,6 +185,8 @@ class AlertKind(StrEnum):
     DIALOG_MESSAGE = "dialog_message"  # a plain message of the conversation (a reminder, say)
     CASE_MESSAGE = "case_message"  # a worker's words to the person, under the case's reference
     CASE_REPLY = "case_reply"  # the person's words back, to the worker who has the case
+    VISIT_PROPOSED = "visit_proposed"  # to the person: a home visit at a time, to confirm
+    VISIT_ANSWERED = "visit_answered"  # to the holder: the person's answer to the proposed time
     CASE_REFERRED = "case_referred"  # to the person: their case went to an agency (named)
     CASE_REFERRAL_ANSWERED = "case_referral_answered"  # to the person: the agency took it up, or not
     REPORTER_ERASED = "reporter_erased"  # to the holder: the person of an open case erased their data
@@ -476,6 +481,8 @@ class Refusal(StrEnum):
     MESSAGE_NOBODY = "message.nobody"  # reference: the case names nobody the bot can write to
     MESSAGE_CASE_CLOSED = "message.case_closed"  # reference
     PHONE_NOT_SHARED = "phone.not_shared"  # reference: no number, or no consent to be contacted
+    VISIT_NEEDS_TIME = "visit.needs_time"
+    VISIT_NOT_PROPOSED = "visit.not_proposed"  # reference: no visit time waits for an answer
     OUTCOME_NEEDED = "outcome.needed"
     REOPEN_NEEDS_REASON = "reopen.needs_reason"
     REFER_NEEDS_REASON = "refer.needs_reason"

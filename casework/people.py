@@ -261,7 +261,8 @@ class People:
             tickets = await tx.tickets.linked_to_person(person_id)  # before their reports are unlinked
             await tx.tickets.scrub_texts(tickets, scrub)
             await tx.outbox.scrub_payloads(tickets, scrub)
-            own = [ticket.id for ticket in await tx.tickets.find(reporter_id=person_id)]
+            answered = await tx.tickets.forget_reply_to(person_id)
+            own = [ticket.id for ticket in await tx.tickets.find(reporter_id=person_id)] + answered
             forgotten = [ticket_id for ticket_id in own if ticket_id not in keep_words_of]
             await tx.tickets.forget_replies(forgotten, erased=ERASED)
             await tx.outbox.forget_replies(forgotten, erased=ERASED)

@@ -83,6 +83,9 @@ class Casework:
         self.message_person = self.conversation.message_person
         self.open_thread = self.conversation.open_thread
         self.reply_on_case = self.conversation.reply
+        self.answer_anonymously = self.conversation.answer_anonymously
+        self.propose_visit = self.conversation.propose_visit
+        self.answer_visit = self.conversation.answer_visit
         # Reading it.
         self.view = self.reading.view
         self.status = self.reading.status

@@ -307,6 +307,9 @@ class ProcessedUpdateStore(Protocol):
 
 
 class TicketStore(Protocol):
+    async def reply_to(self, ticket_id: int) -> int | None: ...
+    async def set_reply_to(self, ticket_id: int, person_id: int) -> None: ...
+    async def forget_reply_to(self, person_id: int) -> list[int]: ...
     async def add(
         self,
         *,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from casework import routing
 from casework.access import Forbidden, Operation
 from casework.core import CaseworkCore, is_crisis_alert, person_name, reached_so_far
 from casework.domain import (
@@ -419,12 +418,12 @@ class Working:
                     )
                     settled = closed
                     self.core.later(self.core.follow_ups.cancel, ticket.id)
-                holders: list[Person | int | None] = [ticket.assignee_id]
-                if ticket.assignee_id is None:
-                    chain = await routing.area_chain(tx, ticket.area_id)
-                    holders = list(await self.core.supervisors_or_admins(tx, chain))
                 await self.core.tell(
-                    tx, settled, AlertKind.REPORTER_ERASED, holders, extra={"kept": ticket.id in kept}
+                    tx,
+                    settled,
+                    AlertKind.REPORTER_ERASED,
+                    await self.core.answering_for(tx, ticket),
+                    extra={"kept": ticket.id in kept},
                 )
         self.core.committed()
         return frozenset(kept)

@@ -133,6 +133,19 @@ def alert_reply(alert: OutboxAlert, language: str) -> Reply:
             key = (
                 "alert.case_referral_accepted" if payload.get("accepted") else "alert.case_referral_declined"
             )
+    elif event is AlertKind.VISIT_PROPOSED:
+        args.update({"when": payload.get("when", ""), "sender": payload.get("sender") or ""})
+        buttons = [
+            action_button("alert.button.visit_ok", "visit_ok", ticket_id),
+            action_button("alert.button.visit_no", "visit_no", ticket_id),
+        ]
+    elif event is AlertKind.VISIT_ANSWERED:
+        key = "alert.visit_suits" if payload.get("suits") else "alert.visit_does_not_suit"
+        args["when"] = payload.get("when", "")
+        buttons = [
+            action_button("worker.button.message", "message", ticket_id),
+            action_button("alert.button.view", "view", ticket_id),
+        ]
     elif event is AlertKind.REPORTER_ERASED:
         key = "alert.reporter_erased_kept" if payload.get("kept") else "alert.reporter_erased"
         buttons = [action_button("alert.button.view", "view", ticket_id)]

@@ -6,8 +6,10 @@ from casework.conversation import masked
 from casework.domain import (
     OPEN_STATUSES,
     Channel,
+    Conflict,
     ConsentPurpose,
     InvalidInput,
+    NotFound,
     Role,
     ServiceType,
     TicketStatus,
@@ -336,4 +338,32 @@ COMMANDS: dict[str, Command] = {
     "delete_my_data": delete_my_data,
 }
 
-ACTIONS: dict[str, Action] = {"resume": resume, "restart": restart, "anew": anew}
+
+async def visit_suits(ctx: Ctx, argument: str) -> None:
+    await _answer_visit(ctx, argument, suits=True)
+
+
+async def visit_does_not_suit(ctx: Ctx, argument: str) -> None:
+    await _answer_visit(ctx, argument, suits=False)
+
+
+async def _answer_visit(ctx: Ctx, argument: str, *, suits: bool) -> None:
+    """The person's answer to a proposed home-visit time (the buttons of its notice)."""
+    if not argument.isdigit():
+        ctx.say("button.expired")
+        return
+    try:
+        ticket = await ctx.services.casework.answer_visit(ctx.person, int(argument), suits=suits)
+    except (Conflict, NotFound):
+        ctx.say("visit.not_waiting")
+        return
+    ctx.say("visit.confirmed" if suits else "visit.refused", reference=ticket.reference)
+
+
+ACTIONS: dict[str, Action] = {
+    "resume": resume,
+    "restart": restart,
+    "anew": anew,
+    "visit_ok": visit_suits,
+    "visit_no": visit_does_not_suit,
+}

@@ -198,6 +198,9 @@ class TicketRow(Base):
     visited_at: Mapped[datetime | None]
     needs_home_visit: Mapped[bool] = mapped_column(default=False, server_default=false())
     escalation_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Whom the bot writes to about an anonymous case whose reporter asked to be answered: never shown
+    # to staff (the domain ``Ticket`` does not carry it), forgotten when they erase their data.
+    reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
 
 
 class WorkerGroupRow(Base):

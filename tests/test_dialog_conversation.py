@@ -27,6 +27,7 @@ from tests.test_dialog_worker import delivered, press_action, trail, worker_name
 
 RESIDENT = 30
 PHONE = "13812345678"
+HOUSEHOLD = {"zh": "家里房租交不起了", "en": "I cannot pay my rent this month"}
 
 
 @pytest.fixture
@@ -356,3 +357,125 @@ async def test_after_an_agency_completes_the_referrer_words_what_the_person_hear
     await worker.say("给您申请到了就业培训名额，下周一开课")
     note = await delivered(h, "case_message", person)
     assert note.payload["words"] == "给您申请到了就业培训名额，下周一开课"
+
+
+# --- an anonymous reporter answered without being named -----------------------------------------
+
+
+async def anonymous_report(h: Harness, language: str, *, answer: bool) -> tuple[Chat, Ticket]:
+    """A resident who keeps no details (no to the first consent) reports; asked whether a worker may
+    answer them here, they say ``answer``."""
+    chat = h.chat(RESIDENT, language)
+    await chat.say("/start")
+    await chat.press("button.no")
+    await chat.press("button.yes")
+    await chat.press("button.yes")
+    await chat.say(HOUSEHOLD[language])
+    await chat.press("button.yes")
+    await chat.press(f"area:{h.areas['c1']}")
+    await chat.say("2")
+    await chat.press("button.done")
+    await chat.press("need.contact.chat")
+    await chat.press("need.button.submit")
+    assert chat.keys[-2:] == ["need.submitted_anonymous", "anonymous.reply_ask"]
+    await chat.press("button.yes" if answer else "button.no")
+    assert chat.keys == ["anonymous.reply_yes" if answer else "anonymous.reply_no"]
+    async with h.database.transaction() as tx:
+        [ticket] = await tx.tickets.find()
+    assert ticket.reporter_id is None
+    return chat, ticket
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+async def test_an_anonymous_reporter_who_asked_is_answered_and_never_named(h: Harness, language: str) -> None:
+    chat, ticket = await anonymous_report(h, language, answer=True)
+    wang = await h.enrol(101, Role.SOCIAL_WORKER, "s1", display_name="王芳", language=language)
+    await h.casework.claim(wang, ticket.id)
+    worker = h.chat(101, language)
+    await press_action(worker, "view", ticket.id)
+    shown = h.catalog.render(worker.last[0], language)
+    assert h.catalog.text("worker.contact.anonymous", language) in shown
+    assert "!phone:" not in str([b.value for b in worker.last[0].flat_buttons])
+    await press_action(worker, "message", ticket.id)
+    await worker.say("您好，可以说说房租欠了多久吗？")
+    person = await h.people.known(RESIDENT, channel=Channel.CONSOLE)
+    assert person is not None
+    note = await delivered(h, "case_message", person)
+    assert note.payload["words"] == "您好，可以说说房租欠了多久吗？"
+    assert note.payload["audience"] == "anonymous"
+    await chat.say("两个月了")
+    assert chat.keys == ["conversation.forwarded"]
+    reply = await delivered(h, "case_reply", wang)
+    assert reply.payload["words"] == "两个月了"
+    # Staff read the words, never who wrote them: the trail names nobody.
+    received = [e for e in await trail(h, ticket.id) if e.action is TicketAction.MESSAGE_RECEIVED]
+    assert [e.actor_id for e in received] == [None]
+    assert set(reply.payload) == {"event", "audience", "ticket", "words"}  # nothing of who wrote it
+
+
+async def test_an_anonymous_reporter_who_did_not_ask_is_not_written_to(h: Harness) -> None:
+    _, ticket = await anonymous_report(h, "zh", answer=False)
+    wang = await worker_named(h, 101, "王芳")
+    await h.casework.claim(wang, ticket.id)
+    worker = h.chat(101)
+    await press_action(worker, "message", ticket.id)
+    assert worker.keys == ["refusal.message.nobody"]
+
+
+async def test_erasure_forgets_whom_an_anonymous_case_answers(h: Harness) -> None:
+    chat, ticket = await anonymous_report(h, "zh", answer=True)
+    await chat.say("/delete_my_data")
+    await chat.press("button.yes")
+    async with h.database.transaction() as tx:
+        assert await tx.tickets.reply_to(ticket.id) is None
+
+
+# --- a home visit at a time the person confirms ----------------------------------------------------
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+@pytest.mark.parametrize("suits", [True, False])
+async def test_a_worker_proposes_a_visit_time_and_the_person_answers(
+    h: Harness, language: str, suits: bool
+) -> None:
+    chat, person = await resident(h, language)
+    wang = await h.enrol(101, Role.SOCIAL_WORKER, "s1", display_name="王芳", language=language)
+    ticket = await claimed_case(h, person, wang)
+    worker = h.chat(101, language)
+    await press_action(worker, "view", ticket.id)
+    assert f"!propose_visit:{ticket.id}" in [b.value for b in worker.last[0].flat_buttons]
+    await press_action(worker, "propose_visit", ticket.id)
+    assert worker.keys == ["worker.visit.ask_time"]
+    await worker.say("12月8日周二上午10点")
+    assert worker.keys == ["worker.visit.proposed"]
+
+    proposal = await delivered(h, "visit_proposed", person)
+    asked = alert_reply(proposal, language)
+    assert "12月8日周二上午10点" in h.catalog.render(asked, language)
+    answer = asked.flat_buttons[0 if suits else 1].value
+    await chat.send(Turn(channel="console", user_id=RESIDENT, language_hint=language, button=answer))
+    assert chat.keys == ["visit.confirmed" if suits else "visit.refused"]
+    told = await delivered(h, "visit_answered", wang)
+    assert (told.payload["suits"], told.payload["when"]) == (suits, "12月8日周二上午10点")
+    answered = TicketAction.VISIT_CONFIRMED if suits else TicketAction.VISIT_REFUSED
+    assert [e.action for e in await trail(h, ticket.id)][-1] is answered
+    # The same button again: the proposal was answered.
+    await chat.send(Turn(channel="console", user_id=RESIDENT, language_hint=language, button=answer))
+    assert chat.keys == ["visit.not_waiting"]
+    if not suits:  # what they write next is a time for the worker
+        await chat.say("周三下午可以")
+        assert chat.keys == ["conversation.forwarded"]
+        assert (await delivered(h, "case_reply", wang)).payload["words"] == "周三下午可以"
+
+
+async def test_no_visit_time_is_proposed_for_a_volunteers_flag(h: Harness) -> None:
+    volunteer = await h.enrol(40, Role.VOLUNTEER, "c1")
+    wang = await worker_named(h, 101, "王芳")
+    opened = await h.casework.open_ticket(rent_need(h.areas["c1"], reporter_id=volunteer.id, on_behalf=True))
+    await h.casework.claim(wang, opened.ticket.id)
+    worker = h.chat(101)
+    await press_action(worker, "view", opened.ticket.id)
+    assert f"!propose_visit:{opened.ticket.id}" not in [b.value for b in worker.last[0].flat_buttons]
+    await press_action(worker, "propose_visit", opened.ticket.id)
+    await worker.say("明天上午")
+    assert worker.keys == ["refusal.message.nobody"]

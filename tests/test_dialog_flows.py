@@ -261,15 +261,20 @@ async def test_an_unrelated_question_is_answered_as_unsure_with_a_person_offered
     assert (ticket.service_type, ticket.area_id) == (ServiceType.POLICY_ADVOCACY, h.areas["c2"])
 
 
-async def test_a_person_who_keeps_no_details_is_told_the_worker_cannot_reply(h: Harness) -> None:
+async def test_a_person_who_keeps_no_details_is_asked_whether_a_worker_may_answer_them_here(
+    h: Harness,
+) -> None:
     chat = h.chat(306, "en")
     await chat.say("/policy What is the weather like tomorrow?")
     await chat.press("policy.button.ask_person")
     await chat.press("Guangming")
-    assert chat.keys == ["policy.person_asked_anonymous"]
-    assert "cannot reply" in chat.text()
+    assert chat.keys == ["policy.person_asked_anonymous", "anonymous.reply_ask"]
+    assert "does not see who you are" in chat.text()
     ticket = await h.casework.by_reference(reference_of(chat, "policy.person_asked_anonymous"))
     assert (ticket.service_type, ticket.reporter_id) == (ServiceType.POLICY_ADVOCACY, None)
+    await chat.press("button.no")
+    assert chat.keys == ["anonymous.reply_no"]
+    assert "no one will answer you" in chat.text()
 
 
 async def test_policy_without_a_question_asks_for_one(h: Harness) -> None:

@@ -9,7 +9,8 @@ received and taken up, not the case details"), independently of ``casework.discl
 - a volunteer who flagged someone else's household sees the stage only: which case and its status,
   never the outcome, notes, names or words about the needs;
 - someone the ticket does not name (an anonymous reporter, or one whose report joined a case someone
-  else opened) is told nothing about the case;
+  else opened) is told nothing about the case, but for a worker's answer to an anonymous reporter who
+  asked for one (the conversation writes to nobody else);
 - only the household is asked to rate the service; only supervisors get digests and delivery failures;
 - a worker's message reaches the person the case is about (not a volunteer who flagged it, nor an
   anonymous reporter) with the case's reference and who signed it, nothing else of the case; the
@@ -69,6 +70,8 @@ FULL_PAYLOAD: dict[str, Any] = {
     "message_key": "flow.reminder",
     "words": "下周二上午我来家里看看，方便吗？",
     "sender": WORKER_NAME,
+    "when": "周二上午十点",
+    "suits": True,
     "phone": "13812345678",  # no part: reaches nobody
 }
 
@@ -92,6 +95,7 @@ CASE = TICKET | {
 STAGE = {"ticket.id", "ticket.reference", "ticket.status"}
 STAFF_REPORTED = STAGE | {"ticket.service_type", "ticket.urgency", "ticket.area", "ticket.area_en"}
 OWN = STAFF_REPORTED | {"contact"}
+CONVERSATION = {"words", "sender", "when", "suits"}  # what a worker and the person write each other
 SETS: dict[str, set[str] | None] = {
     "-": None,  # not sent at all
     "case": CASE,
@@ -101,11 +105,11 @@ SETS: dict[str, set[str] | None] = {
     "digest": {"digest"},
     "failure": {"ticket.id", "ticket.reference", "failed"},
     "message": {"message_key"},
-    "words_to": {"ticket.id", "ticket.reference", "words", "sender"},
+    "words_to": {"ticket.id", "ticket.reference"} | CONVERSATION,
     "own_agency": OWN | {"agency", "accepted"},
-    "own_words": OWN | {"words", "sender"},
-    "staff_words_to": STAFF_REPORTED | {"words", "sender"},
-    "case_words": CASE | {"words", "sender"},
+    "own_words": OWN | CONVERSATION,
+    "staff_words_to": STAFF_REPORTED | CONVERSATION,
+    "case_words": CASE | CONVERSATION,
 }
 
 COLUMNS = ("subject", "volunteer", "anonymous", "worker", "supervisor")
@@ -133,9 +137,11 @@ case_closed          own     stage     -         staff_reported staff_reported
 satisfaction_survey  own     -         -         -              -
 report_joined        own     stage     -         staff_reported staff_reported
 dialog_message       message message   message   message        message
-case_message         words_to -        -         staff_words_to staff_words_to
+case_message         words_to -        words_to  staff_words_to staff_words_to
 case_reply           -       -         -         case_words     case_words
 reporter_erased      -       -         -         case           case
+visit_proposed       words_to -        -         staff_words_to staff_words_to
+visit_answered       -       -         -         case_words     case_words
 case_referred        own_agency -      -         staff_reported staff_reported
 case_referral_answered own_agency -     -        staff_reported staff_reported
 """
@@ -212,6 +218,9 @@ def test_an_anonymous_reporter_is_told_nothing_about_a_case(kind: str) -> None:
     if kind == "dialog_message":  # a message of their own conversation, about no case
         assert told is not None
         assert paths(told) == {"message_key"}
+    elif kind == "case_message":  # a worker's answer, when they asked to be answered: its words only
+        assert told is not None
+        assert paths(told) == {"ticket.id", "ticket.reference"} | CONVERSATION
     else:
         assert told is None
 

@@ -342,9 +342,20 @@ async def test_a_report_becomes_a_ticket_two_workers_are_alerted_one_claims_and_
     assert not [call for call in fake.calls if not call.ok], "the bot made a request Telegram refused"
 
 
-async def file_report(resident: Account, text: str, *, first_name: str = "Test") -> str:
-    """A resident who agreed to everything reports a rent problem in 光明社区, household of three;
-    returns the ticket's reference."""
+async def file_report(
+    resident: Account,
+    text: str,
+    *,
+    first_name: str = "Test",
+    size: str = "3",
+    tags: tuple[str, ...] = (),
+    contact: str | None = "need.contact.chat",
+    phones: tuple[str, ...] = (),
+) -> str:
+    """A resident (their consents given) reports a need in 光明社区: household ``size`` as typed, the
+    situation ``tags``, the way of ``contact`` (None: they did not agree to be contacted, so it is not
+    asked), and for a phone each number of ``phones`` typed in turn (the last one taken); returns the
+    ticket's reference."""
     resident.say(text, first_name=first_name)
     await resident.expect(fragment("need.confirm_type"))
     resident.press(label("button.yes"))
@@ -353,11 +364,18 @@ async def file_report(resident: Account, text: str, *, first_name: str = "Test")
     await resident.expect(fragment("need.area"))
     resident.press("光明社区")
     await resident.expect(fragment("need.size"))
-    resident.press("3")
+    resident.say(size)
     await resident.expect(fragment("need.situation"))
+    for tag in tags:
+        resident.press(label(f"tag.{tag}", mark=""))
+        await resident.expect(fragment("need.situation"))
     resident.press(label("button.done"))
-    await resident.expect(fragment("need.contact"))
-    resident.press(label("need.contact.chat"))
+    if contact is not None:
+        await resident.expect(fragment("need.contact"))
+        resident.press(label(contact))
+    for number, phone in enumerate(phones):
+        await resident.expect(fragment("need.phone" if number == 0 else "need.phone_invalid"))
+        resident.say(phone)
     await resident.expect(fragment("need.summary"))
     resident.press(label("need.button.submit"))
     submitted = await resident.expect("SA-")
@@ -873,42 +891,21 @@ async def test_a_chat_waiting_for_its_turn_does_not_hold_up_other_chats(running:
 # --- the case conversation --------------------------------------------------------------------------
 
 
-async def report_with_phone(resident: Account, phone: str) -> str:
-    """A resident who agreed to everything reports a rent problem in 光明社区, to be phoned at ``phone``."""
-    resident.say("家里房租交不起了，房东催了好几次")
-    await resident.expect(fragment("need.confirm_type"))
-    resident.press(label("button.yes"))
-    await resident.expect(fragment("need.area"))
-    resident.press("和平街道")
-    await resident.expect(fragment("need.area"))
-    resident.press("光明社区")
-    await resident.expect(fragment("need.size"))
-    resident.say("三口人")
-    await resident.expect(fragment("need.situation"))
-    resident.press(label("tag.low_income", mark=""))
-    await resident.expect(fragment("need.situation"))
-    resident.press(label("button.done"))
-    await resident.expect(fragment("need.contact"))
-    resident.press(label("need.contact.phone"))
-    await resident.expect(fragment("need.phone"))
-    resident.say("1381234567")  # ten digits: not a mobile number
-    await resident.expect(fragment("need.phone_invalid"))
-    resident.say(phone)
-    await resident.expect(fragment("need.summary"))
-    resident.press(label("need.button.submit"))
-    submitted = await resident.expect("SA-")
-    found = re.search(r"SA-\d{8}-\d{4}", submitted.text)
-    assert found is not None
-    return found.group(0)
-
-
 async def test_a_worker_claims_sees_the_phone_on_asking_and_talks_with_the_resident_through_the_bot(
     running: Running,
 ) -> None:
     worker = await running.enrol(501, Role.SOCIAL_WORKER)
     resident = running.account(602)
     await resident.agree_to_everything()
-    reference = await report_with_phone(resident, "138 1234 5678")
+    # Ten digits are no mobile number: asked again.
+    reference = await file_report(
+        resident,
+        "家里房租交不起了，房东催了好几次",
+        size="三口人",
+        tags=("low_income",),
+        contact="need.contact.phone",
+        phones=("1381234567", "138 1234 5678"),
+    )
 
     alert = await worker.expect(reference, fragment("alert.ticket_opened"))
     assert "5678" not in alert.text
@@ -1048,7 +1045,7 @@ async def test_a_resident_who_gave_no_consent_to_be_contacted_shows_no_phone_but
     await resident.expect(fragment("consent.ask.contact_me"))
     resident.say("不同意")
     await resident.expect(fragment("consent.recorded"))
-    reference = await file_report_without_contact(resident)
+    reference = await file_report(resident, "家里房租交不起了", size="2", contact=None)
     await worker.expect(reference, fragment("alert.ticket_opened"))
     worker.press(label("alert.button.claim"))
     await worker.expect(fragment("worker.claim.done"))
@@ -1063,21 +1060,36 @@ async def test_a_resident_who_gave_no_consent_to_be_contacted_shows_no_phone_but
     await worker.expect(reference, "我白天不方便")
 
 
-async def file_report_without_contact(resident: Account) -> str:
-    resident.say("家里房租交不起了")
-    await resident.expect(fragment("need.confirm_type"))
+async def test_an_anonymous_reporter_is_answered_without_being_named(running: Running) -> None:
+    worker = await running.enrol(501, Role.SOCIAL_WORKER)
+    resident = running.account(606)
+    resident.say("/start")
+    await resident.expect(fragment("consent.ask.store_report"))
+    resident.say("不同意")  # nothing kept with their name: the report goes anonymously
+    await resident.expect(fragment("consent.ask.share_with_agency"))
     resident.press(label("button.yes"))
-    await resident.expect(fragment("need.area"))
-    resident.press("和平街道")
-    await resident.expect(fragment("need.area"))
-    resident.press("光明社区")
-    await resident.expect(fragment("need.size"))
-    resident.say("2")
-    await resident.expect(fragment("need.situation"))
-    resident.press(label("button.done"))
-    await resident.expect(fragment("need.summary"))
-    resident.press(label("need.button.submit"))
-    submitted = await resident.expect("SA-")
-    found = re.search(r"SA-\d{8}-\d{4}", submitted.text)
-    assert found is not None
-    return found.group(0)
+    await resident.expect(fragment("consent.ask.contact_me"))
+    resident.press(label("button.yes"))
+    await resident.expect(fragment("consent.declined"))
+    await file_report(resident, "家里房租交不起了", size="2")
+    await resident.expect(fragment("anonymous.reply_ask"))
+    resident.press(label("button.yes"))
+    await resident.expect(fragment("anonymous.reply_yes"))
+    async with running.database.transaction() as tx:
+        [ticket] = await tx.tickets.find()
+    assert ticket.reporter_id is None
+
+    alert = await worker.expect(ticket.reference, fragment("alert.ticket_opened"))
+    assert "Test" not in alert.text
+    worker.press(label("alert.button.claim"))
+    await worker.expect(fragment("worker.claim.done"))
+    worker.press(label("alert.button.view"))
+    await worker.expect(ticket.reference, label("worker.contact.anonymous"))
+    worker.press(label("worker.button.message"))
+    await worker.expect(fragment("worker.message.ask"))
+    worker.say("您好，房租欠了多久了？")
+    await worker.expect(fragment("worker.message.sent"))
+    await resident.expect(ticket.reference, "房租欠了多久了")
+    resident.say("两个月了")
+    await resident.expect(fragment("conversation.forwarded"))
+    await worker.expect(ticket.reference, "两个月了")

@@ -32,6 +32,27 @@ NO = frozenset(
 )
 
 
+def answer_anonymously_step(here: str, then: Callable[[Ctx], str | None]) -> Step:
+    """After an anonymous report (``data["anonymous_ticket"]``): may a worker answer the person here?
+    Only a way to reach this chat is kept, never shown to staff (``Casework.answer_anonymously``)."""
+
+    async def prompt(ctx: Ctx) -> None:
+        ctx.ask("anonymous.reply_ask", yes_no(ctx))
+
+    async def handle(ctx: Ctx) -> str | None:
+        answer = answer_yes_no(ctx)
+        if answer is None:
+            ctx.say("input.choose_button")
+            return here
+        if answer:
+            await ctx.services.casework.answer_anonymously(ctx.person, int(ctx.data["anonymous_ticket"]))
+            ctx.data["answer_me"] = True
+        ctx.say("anonymous.reply_yes" if answer else "anonymous.reply_no")
+        return then(ctx)
+
+    return Step(prompt, handle)
+
+
 def service_label(kind: ServiceType | str) -> str:
     return f"service.{ServiceType(kind).value}"
 

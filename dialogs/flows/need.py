@@ -24,6 +24,7 @@ from casework.people import normalise_phone
 from dialogs.catalog import summary_part, ticket_summary
 from dialogs.engine import END, Ctx, Flow, Step
 from dialogs.flows.common import (
+    answer_anonymously_step,
     answer_yes_no,
     area_step,
     service_label,
@@ -73,6 +74,7 @@ class S(StrEnum):
     PHONE = "phone"
     SUMMARY = "summary"
     SECOND = "second"
+    ANSWER = "answer"  # after an anonymous report: may a worker answer here?
 
 
 def is_need(intent: Intent) -> bool:
@@ -348,9 +350,13 @@ async def on_summary(ctx: Ctx) -> str | None:
     if not decision:
         return END
     await submit(ctx, ServiceType(ctx.data["service_type"]))
-    if ctx.data.get("second"):
-        return S.SECOND
-    return END
+    if ctx.data.get("anonymous_ticket") and not ctx.data.get("answer_me"):
+        return S.ANSWER
+    return after_answer(ctx)
+
+
+def after_answer(ctx: Ctx) -> str | None:
+    return S.SECOND if ctx.data.get("second") else END
 
 
 def report_summary(data: dict[str, Any]) -> str:
@@ -397,8 +403,11 @@ async def submit(ctx: Ctx, service_type: ServiceType) -> None:
         service=service_label(service_type),
         respond_by=claim_by.strftime("%m-%d %H:%M") if claim_by else "-",
     )
-    if anonymous:
+    if anonymous and not opened.joined_existing:
         ctx.say("need.submitted_anonymous")
+        ctx.data["anonymous_ticket"] = ticket.id
+        if ctx.data.get("answer_me"):  # they asked to be answered about the first need already
+            await ctx.services.casework.answer_anonymously(ctx.person, ticket.id)
 
 
 def _submission_key(ctx: Ctx, service_type: ServiceType) -> str | None:
@@ -453,5 +462,6 @@ FLOW = Flow(
         S.PHONE: Step(ask_phone, on_phone),
         S.SUMMARY: Step(ask_summary, on_summary),
         S.SECOND: Step(ask_second, on_second),
+        S.ANSWER: answer_anonymously_step(S.ANSWER, after_answer),
     },
 )

@@ -10,7 +10,7 @@ from casework.domain import Channel, ConsentPurpose, Role, ServiceType, Urgency
 from casework.opening import NewReport
 from dialogs.catalog import summary_part, ticket_summary
 from dialogs.engine import END, Ctx, Flow, Step
-from dialogs.flows.common import area_step
+from dialogs.flows.common import answer_anonymously_step, area_step
 from dialogs.messages import rows
 from nlu.policy import PolicyAnswer, PolicyEntry
 from nlu.types import Intent
@@ -21,6 +21,7 @@ class S(StrEnum):
     ANSWERED = "answered"
     NOT_HELPED = "not_helped"
     AREA = "area"
+    ANSWER = "answer"  # after an anonymous question: may a worker answer here?
 
 
 def entry_by_id(ctx: Ctx, entry_id: str) -> PolicyEntry | None:
@@ -133,19 +134,19 @@ async def on_not_helped(ctx: Ctx) -> str | None:
 async def ask_a_person(ctx: Ctx) -> str | None:
     """A ticket for a worker, in the person's home area; ask where that is when it is not known."""
     if ctx.person.area_ids:
-        await submit(ctx, min(ctx.person.area_ids))
-        return END
+        return await submit(ctx, min(ctx.person.area_ids))
     return S.AREA
 
 
 async def chose_area(ctx: Ctx, area_id: int) -> str | None:
     if ctx.person.role is Role.RECIPIENT:
         await ctx.services.people.set_home_area(ctx.person.id, area_id)
-    await submit(ctx, area_id)
-    return END
+    return await submit(ctx, area_id)
 
 
-async def submit(ctx: Ctx, area_id: int) -> None:
+async def submit(ctx: Ctx, area_id: int) -> str | None:
+    """The question as a ticket for a worker; an anonymous asker is then asked whether a worker may
+    answer them here."""
     question = ctx.data["question"]
     parse = await ctx.parse(question)
     consents = await ctx.services.people.consents(ctx.person.id)
@@ -178,6 +179,10 @@ async def submit(ctx: Ctx, area_id: int) -> None:
         "policy.person_asked_anonymous" if anonymous else "policy.person_asked",
         reference=opened.ticket.reference,
     )
+    if anonymous and not opened.joined_existing:
+        ctx.data["anonymous_ticket"] = opened.ticket.id
+        return S.ANSWER
+    return END
 
 
 FLOW = Flow(
@@ -189,5 +194,6 @@ FLOW = Flow(
         S.ANSWERED: Step(ask_answered, on_answered),
         S.NOT_HELPED: Step(ask_not_helped, on_not_helped),
         S.AREA: area_step("policy.area", S.AREA, END, chose_area),
+        S.ANSWER: answer_anonymously_step(S.ANSWER, lambda ctx: END),
     },
 )

@@ -65,6 +65,7 @@ class S(StrEnum):
     ASSIGN_TARGET = "assign_target"
     MESSAGE_TEXT = "message_text"
     TELL_PERSON = "tell_person"  # what the person hears of the outcome
+    VISIT_TIME = "visit_time"  # a home visit's time to propose to the person
 
 
 class Task(StrEnum):
@@ -79,6 +80,7 @@ class Task(StrEnum):
     DECLINE = "decline"
     ASSIGN = "assign"
     MESSAGE = "message"  # words to the person, through the bot
+    PROPOSE_VISIT = "propose_visit"  # a home visit's time, for the person to confirm
 
 
 FIRST_STATE = {
@@ -91,6 +93,7 @@ FIRST_STATE = {
     Task.DECLINE: S.DECLINE_REASON,
     Task.ASSIGN: S.ASSIGN_TARGET,
     Task.MESSAGE: S.MESSAGE_TEXT,
+    Task.PROPOSE_VISIT: S.VISIT_TIME,
 }
 
 
@@ -328,6 +331,8 @@ def contact_lines(ctx: Ctx, contact: CaseContact | None) -> str:
     lines = [words(ctx, "worker.contact.title")]
     if not contact.reachable:
         lines.append(words(ctx, "worker.contact.unreachable"))
+    elif contact.anonymous:
+        lines.append(words(ctx, "worker.contact.anonymous"))
     elif not contact.consented:
         lines.append(words(ctx, "worker.contact.no_consent"))
     else:
@@ -464,6 +469,8 @@ def next_steps(ctx: Ctx, view: TicketView, contact: CaseContact | None = None) -
         buttons.append(action_button("worker.button.note", "note", ticket.id))
     if can(life.VISIT) and ticket.visited_at is None:
         buttons.append(action_button("alert.button.visited", "visited", ticket.id))
+        if contact is not None and contact.reachable and not contact.anonymous:
+            buttons.append(action_button("worker.button.propose_visit", "propose_visit", ticket.id))
     if can(life.REFER) and not under_way:
         buttons.append(action_button("alert.button.refer", "refer", ticket.id))
     if allows(life.COMPLETE, ticket, me) and taken is not None:
@@ -639,6 +646,14 @@ async def message(ctx: Ctx, ticket_id: int) -> None:
     await start(ctx, Task.MESSAGE, ticket_id=found.id, reference=found.reference)
 
 
+async def propose_visit(ctx: Ctx, ticket_id: int) -> None:
+    """Propose a time for the home visit: the time is asked for next, and the person confirms it."""
+    found = await open_ticket(ctx, ticket_id, Operation.VISIT)
+    if found is None:
+        return
+    await start(ctx, Task.PROPOSE_VISIT, ticket_id=found.id, reference=found.reference)
+
+
 async def phone(ctx: Ctx, ticket_id: int) -> None:
     """The person's phone number in full (the showing is on the trail)."""
     number = await ctx.services.casework.show_phone(ctx.person, ticket_id)
@@ -688,6 +703,11 @@ def words_step(key: str, state: S, act: Callable[[Ctx, str], Awaitable[None]]) -
 async def add_note(ctx: Ctx, text: str) -> None:
     await ctx.services.casework.add_note(ctx.person, ctx.data["ticket_id"], text)
     ctx.say("worker.note.saved", reference=ctx.data["reference"])
+
+
+async def send_visit_proposal(ctx: Ctx, text: str) -> None:
+    proposed = await ctx.services.casework.propose_visit(ctx.person, ctx.data["ticket_id"], text)
+    ctx.say("worker.visit.proposed", (view_button(proposed.id),), reference=proposed.reference)
 
 
 async def send_message(ctx: Ctx, text: str) -> None:
@@ -872,6 +892,7 @@ FLOW = Flow(
         S.DECLINE_REASON: words_step("worker.referral.ask_reason", S.DECLINE_REASON, decline_with_reason),
         S.ASSIGN_TARGET: Step(ask_assign_target, on_assign_target),
         S.MESSAGE_TEXT: words_step("worker.message.ask", S.MESSAGE_TEXT, send_message),
+        S.VISIT_TIME: words_step("worker.visit.ask_time", S.VISIT_TIME, send_visit_proposal),
     },
 )
 
@@ -898,4 +919,5 @@ ACTIONS: dict[str, Action] = {
     "decline_referral": worker_action(decline_referral),
     "message": worker_action(message),
     "phone": worker_action(phone),
+    "propose_visit": worker_action(propose_visit),
 }

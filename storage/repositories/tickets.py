@@ -109,6 +109,22 @@ class TicketRepository(Repository):
         await self._session.flush()
         return _ticket(row)
 
+    async def reply_to(self, ticket_id: int) -> int | None:
+        """Whom the bot writes to about an anonymous case whose reporter asked to be answered."""
+        return await self._session.scalar(select(TicketRow.reply_to_id).where(TicketRow.id == ticket_id))
+
+    async def set_reply_to(self, ticket_id: int, person_id: int) -> None:
+        await self._session.execute(
+            update(TicketRow).where(TicketRow.id == ticket_id).values(reply_to_id=person_id)
+        )
+
+    async def forget_reply_to(self, person_id: int) -> list[int]:
+        """Erasure: the anonymous cases that were to be answered to the person no longer are; which."""
+        answered = TicketRow.reply_to_id == person_id
+        tickets = list(await self._session.scalars(select(TicketRow.id).where(answered)))
+        await self._session.execute(update(TicketRow).where(answered).values(reply_to_id=None))
+        return tickets
+
     async def get(self, ticket_id: int) -> Ticket | None:
         row = await self._session.get(TicketRow, ticket_id, populate_existing=True)
         return _ticket(row) if row else None

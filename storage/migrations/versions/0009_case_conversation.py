@@ -1,9 +1,10 @@
 """the case conversation
 
 A need report keeps how its reporter asked to be reached (``contact``: chat, phone or none), which the
-worker who has the case reads beside the phone number and the household's address. The alerts a
-person was sent are looked up by person and kind (the case a worker last wrote to them about), so
-the outbox gets an index on the two.
+worker who has the case reads beside the phone number and the household's address. An anonymous case
+whose reporter asked to be answered keeps whom to write to (``tickets.reply_to_id``), never shown to
+staff. The alerts a person was sent are looked up by person and kind (the case a worker last wrote to
+them about), so the outbox gets an index on the two.
 
 Revision ID: 0009
 Revises: 0008
@@ -38,9 +39,21 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_alert_outbox_recipient_event", ["recipient_person_id", "event"], unique=False
         )
+    with op.batch_alter_table("tickets", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("reply_to_id", sa.Integer(), nullable=True))
+        batch_op.create_foreign_key(
+            batch_op.f("fk_tickets_reply_to_id_people"),
+            "people",
+            ["reply_to_id"],
+            ["id"],
+            ondelete="SET NULL",
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("tickets", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("fk_tickets_reply_to_id_people"), type_="foreignkey")
+        batch_op.drop_column("reply_to_id")
     with op.batch_alter_table("alert_outbox", schema=None) as batch_op:
         batch_op.drop_index("ix_alert_outbox_recipient_event")
     with op.batch_alter_table("need_reports", schema=None) as batch_op:
