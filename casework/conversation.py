@@ -3,10 +3,12 @@ messages both ways through the bot.
 
 The worker who holds a case (or a supervisor of its area) sees the way to reach the person that the
 person chose, their phone number masked until shown (each showing is written to the trail), and the
-household's address and situation. They write to the person through the bot; the person's answer,
-while the case is open and a worker's message to them is recent, goes to the case and to its worker.
-Every message, both ways, is on the trail. Someone who did not agree to be contacted is written to
-through the bot only: their number is never shown.
+household's address and situation. They write to the person through the bot, and propose a time for
+the home visit that the person confirms or not; what the person writes, once a worker took up the
+case or wrote to them (for ``THREAD_OPEN_FOR``, the case not closed), goes to the case and to whoever
+answers for it. Every message, both ways, is on the trail. Someone who did not agree to be contacted
+is written to through the bot only: their number is never shown. An anonymous reporter who asked to be
+answered is written to through the link the case keeps, never shown to staff.
 """
 
 from __future__ import annotations

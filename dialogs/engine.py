@@ -64,6 +64,13 @@ class Ctx:
             if stamp and stamp == self._stamp():
                 self._pressed = value
 
+    def take_press_of(self, state: str) -> None:
+        """Take the press as the answer to ``state``, a later question of this flow's run."""
+        self.state.state = state
+        stamp, _, value = (self.turn.button or "").partition("|")
+        if stamp == self._stamp():
+            self._pressed = value
+
     def _stamp(self) -> str:
         """What a button of this flow's current question carries: a button of an earlier question,
         or of a flow since ended, is recognised as stale."""
@@ -145,6 +152,16 @@ class Flow:
     # Whether what is typed here is screened for crisis: not in a worker's case notes, which speak of
     # the person they help.
     screen_text: bool = True
+    # Whether a press on a later question of this run is taken as that question's answer: for
+    # questions each recorded on its own as it is answered (the consents), so that a dialog state a
+    # crash lost after the commit (still at the question before, though the person was shown the
+    # next) does not turn their answer away. An earlier question's button stays stale (a double tap).
+    later_questions: bool = False
+
+    def comes_after(self, question: str, current: str) -> bool:
+        """Whether ``question`` is a step of this flow after ``current`` (in the order of ``steps``)."""
+        order = list(self.steps)
+        return question in order and current in order and order.index(question) > order.index(current)
 
 
 Command = Callable[[Ctx, str], Awaitable[None]]
@@ -250,6 +267,11 @@ class DialogEngine:
                 return
             await action(ctx, argument)
             return
+        flow = self.flows.get(ctx.state.flow or "")
+        if turn.button is not None and ctx.pressed is None and flow is not None and flow.later_questions:
+            token, _, question = turn.button.partition("|")[0].partition(".")
+            if token == ctx.state.token and flow.comes_after(question, ctx.state.state or ""):
+                ctx.take_press_of(question)
         if turn.button is not None and ctx.pressed is None:
             if (
                 ctx.state.flow is None

@@ -741,3 +741,26 @@ async def test_consent_questions_cut_off_halfway_lose_no_answer_and_are_asked_ag
         await chat.press("button.yes")
     assert await harness.people.consent_asked(person.id)
     assert set(await harness.people.consents(person.id)) == set(ConsentPurpose)
+
+
+async def test_a_consent_answer_after_a_lost_state_write_is_taken_for_its_own_question(
+    harness: Harness,
+) -> None:
+    """A crash after the commit and before the dialog state was written leaves the state one question
+    behind what the person saw: their press on the question they saw is that question's answer, not
+    a stale button (each consent is recorded as it is given)."""
+    chat = harness.chat(61)
+    await chat.say("/start")
+    key = "console:61"
+    before = (await harness.engine.store.load(key)).to_json()  # asking ① store_report
+    await chat.press("button.yes")
+    assert chat.keys == ["consent.ask.share_with_agency"]
+    await harness.engine.store.save(key, DialogState.from_json(before))  # the write after ① was lost
+    await chat.press("button.yes")  # ②'s button, as the person saw it
+    assert chat.keys == ["consent.ask.contact_me"]
+    await chat.press("button.no")
+    assert chat.keys[0] == "consent.recorded"
+    person = await harness.people.known(61, channel=Channel.CONSOLE)
+    assert person is not None
+    granted = await harness.people.consents(person.id)
+    assert set(granted) == {ConsentPurpose.STORE_REPORT, ConsentPurpose.SHARE_WITH_AGENCY}

@@ -63,4 +63,5 @@ FLOW = Flow(
     start=S.STORE,
     begin=begin,
     steps={purpose: _asker(purpose) for purpose in ORDER},
+    later_questions=True,  # each answer is recorded as it is given
 )
