@@ -17,9 +17,11 @@ import click
 
 from bot.bootstrap import Needsbot, bootstrap, command, for_a_command
 from bot.cli_support import echo_json, jsonable, local_time, run_with_database, settings_of
+from bot.settings import Settings
 from casework import directory, reading
+from casework.case_file import CaseFile
 from casework.deadlines import DeadlinePolicy, SlaState
-from casework.domain import NotFound, Person, Refusal, Role, TicketStatus
+from casework.domain import GoalOwner, NotFound, Person, Refusal, Role, TicketStatus
 from casework.service import Casework
 from dialogs.catalog import Catalog
 from storage import Database
@@ -118,18 +120,20 @@ def _name(person: Any) -> str | None:
 def tickets_show(ctx: click.Context, reference: str, as_json: bool) -> None:
     """Show one ticket with its trail (the read is recorded in the trail)."""
     settings = settings_of(ctx)
-    details = run_with_database(
-        ctx,
-        command(
-            settings,
-            lambda needsbot: reading.ticket_details(
-                needsbot.database, reference, now=needsbot.clock.now(), reader_id=None, via="command line"
-            ),
-        ),
-    )
-    # The reports are counted, not shown: their words are the person's, read in the case view.
+
+    async def read(needsbot: Needsbot) -> tuple[reading.TicketView, CaseFile | None]:
+        details = await reading.ticket_details(
+            needsbot.database, reference, now=needsbot.clock.now(), reader_id=None, via="command line"
+        )
+        household_id = details.ticket.household_id
+        on_file = await needsbot.casework.case_files.for_operator(household_id) if household_id else None
+        return details, on_file
+
+    details, the_file = run_with_database(ctx, command(settings, read))
+    # The reports are counted, not shown: their words are the person's, read in the case view; of the
+    # assessments, what they found (risk, needs), not the answers.
     if as_json:
-        echo_json({**jsonable(details), "reports": len(details.reports)})
+        echo_json({**jsonable(details), "reports": len(details.reports), "file": _file_json(the_file)})
         return
     ticket = details.ticket
     click.echo(
@@ -169,6 +173,63 @@ def tickets_show(ctx: click.Context, reference: str, as_json: bool) -> None:
         click.echo(f"referral:   to {target}  {referral.status.value}  {referral.reason or ''}".rstrip())
     for feedback in details.feedback:
         click.echo(f"rating:     {feedback.rating}/5  {feedback.comment or ''}".rstrip())
+    if the_file is not None and not the_file.empty:
+        _print_file(settings, the_file)
+
+
+def _print_file(settings: Settings, the_file: CaseFile) -> None:
+    """The household's case file: each assessment (what it found), the plan's goals, the reviews, and
+    what falls due."""
+    for assessment in the_file.assessments:
+        needs = ", ".join(f"{kind} {level}" for kind, level in assessment.needs.items() if level != "none")
+        by = f"#{assessment.recorded_by_id}" if assessment.recorded_by_id else "-"
+        click.echo(
+            f"assessment: v{assessment.version}  {local_time(settings, assessment.recorded_at)}  by {by}  "
+            f"risk {assessment.risk}  needs {needs or 'none'}"
+            + ("  (answers erased)" if assessment.erased else "")
+        )
+    for goal in the_file.goals:
+        owner = (
+            the_file.names.get(-(goal.owner_organisation_id or 0), "-")
+            if goal.owner is GoalOwner.AGENCY
+            else the_file.names.get(goal.owner_person_id or 0, "-")
+        )
+        due = goal.due_on.isoformat() if goal.due_on else "-"
+        click.echo(
+            f"goal #{goal.number}:   {goal.status.value:<9}  {goal.service_type.value:<21}  {goal.title}  "
+            f"({goal.owner.value} {owner}, due {due})"
+            + (f"  dropped: {goal.drop_reason}" if goal.drop_reason else "")
+        )
+    for review in the_file.reviews:
+        progress = ", ".join(
+            f"#{_number(the_file, goal_id)} {value.value}" for goal_id, value in review.progress.items()
+        )
+        click.echo(f"review:     {local_time(settings, review.reviewed_at)}  {progress}")
+    if the_file.next_review_on is not None:
+        click.echo(f"next review: {the_file.next_review_on.isoformat()}")
+    if the_file.reassess_by is not None:
+        why = "  (after a crisis)" if the_file.reassess_for_crisis else ""
+        click.echo(f"reassess by: {local_time(settings, the_file.reassess_by)}{why}")
+
+
+def _number(the_file: CaseFile, goal_id: int) -> int | str:
+    return next((goal.number for goal in the_file.goals if goal.id == goal_id), "?")
+
+
+def _file_json(the_file: CaseFile | None) -> Any:
+    """The file as ``tickets show --json`` gives it: the answers left out."""
+    if the_file is None:
+        return None
+    return {
+        "assessments": [
+            {key: value for key, value in jsonable(a).items() if key != "answers"}
+            for a in the_file.assessments
+        ],
+        "goals": jsonable(the_file.goals),
+        "reviews": jsonable(the_file.reviews),
+        "next_review_on": jsonable(the_file.next_review_on),
+        "reassess_by": jsonable(the_file.reassess_by),
+    }
 
 
 @tickets.command("assign")

@@ -20,7 +20,7 @@ _PUBLIC = ("report", "policy", "status", "lang", "privacy", "delete_my_data", "h
 _CASEWORK = ("queue", "mine", "overdue", "ticket", "policy", "lang", "help", "cancel")
 ROLE_COMMANDS: dict[Role, tuple[str, ...]] = {
     Role.RECIPIENT: ("report", "policy", "status", "rate", *_PUBLIC[3:]),
-    Role.VOLUNTEER: ("flag", *_PUBLIC),
+    Role.VOLUNTEER: ("flag", "tasks", *_PUBLIC),
     Role.SOCIAL_WORKER: _CASEWORK,
     Role.SUPERVISOR: _CASEWORK,
     Role.ADMIN: _CASEWORK,

@@ -34,6 +34,10 @@ class Operation(StrEnum):
     ACKNOWLEDGE = "acknowledge"  # "I'm on it" on a crisis alert
     MESSAGE = "message"  # write to the person through the bot
     CONTACT = "contact"  # see how to reach the person (their phone in full)
+    ASSESS = "assess"  # record to the household's case file: an assessment, the plan, a review
+    READ_FILE = "read_file"  # read the case file: the assessments (sensitive answers too) and the plan
+    READ_PLAN = "read_plan"  # the plan's goals in plain words: the household follows its own plan
+    TASK = "task"  # a volunteer's task from the plan: see it, with the household's address; mark it done
 
 
 # What staff may do on a ticket outside their areas when a crisis on it was escalated to them.
@@ -51,6 +55,7 @@ ASSIGNEE_ONLY = frozenset(
         Operation.REOPEN,
         Operation.MESSAGE,
         Operation.CONTACT,
+        Operation.ASSESS,
     }
 )
 
@@ -78,14 +83,23 @@ def check(
     referral: Referral | None = None,
     *,
     alerted: bool = False,
+    task_owner_id: int | None = None,
 ) -> None:
     """Raise ``Forbidden`` unless ``actor`` may perform ``operation`` on ``ticket``.
 
     ``area_chain`` is the ticket's area and every area above it; ``alerted`` says a crisis on the
-    ticket was escalated to the actor (the on-call list reaches beyond one's areas).
+    ticket was escalated to the actor (the on-call list reaches beyond one's areas); ``task_owner_id``
+    is whom the plan's task in question was given to (``Operation.TASK``).
     """
     if not actor.active:
         raise Forbidden(Refusal.ACCOUNT_INACTIVE)
+    if operation is Operation.TASK:
+        # A task is its volunteer's alone: the task and the address, never the case around it.
+        if task_owner_id is not None and task_owner_id == actor.id:
+            return
+        raise Forbidden(Refusal.TASK_NOT_YOURS)
+    if operation is Operation.READ_PLAN and ticket.reporter_id == actor.id and actor.role is Role.RECIPIENT:
+        return  # the household follows its own plan (not whoever flagged it)
     if operation is Operation.RATE:
         # Ratings measure the service from the side of the household that received it.
         if ticket.reporter_id == actor.id and actor.role is Role.RECIPIENT:

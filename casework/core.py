@@ -46,6 +46,10 @@ class FollowUps(Protocol):
 
     def cancel(self, ticket_id: int) -> None: ...
 
+    def reassessment_due(self, household_id: int, at: datetime) -> None: ...
+
+    def review_due(self, household_id: int, at: datetime) -> None: ...
+
 
 class CaseworkCore:
     """The database, clock and deadlines every operation works with, and the steps they share."""

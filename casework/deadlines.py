@@ -53,6 +53,12 @@ class DeadlinePolicy:
     survey_after: timedelta = timedelta(days=1)
     # An unacknowledged crisis is alerted one step further up after this long.
     crisis_realert_after: timedelta = timedelta(minutes=10)
+    # The case file: a household is assessed again this long after its last assessment while a case
+    # of theirs is open, or this long after a crisis of theirs; a plan is first reviewed this long
+    # after it is set.
+    reassess_after: timedelta = timedelta(days=90)
+    reassess_after_crisis: timedelta = timedelta(days=7)
+    review_every: timedelta = timedelta(days=28)
 
     @classmethod
     def load(cls, path: Path = DEADLINES_FILE) -> DeadlinePolicy:
@@ -96,6 +102,9 @@ class DeadlinePolicy:
             home_visit_after=parse_duration(str(raw.get("home_visit_after", "1d"))),
             survey_after=parse_duration(str(raw.get("survey_after", "1d"))),
             crisis_realert_after=parse_duration(str(raw.get("crisis_realert_after", "10m"))),
+            reassess_after=parse_duration(str(raw.get("reassess_after", "90d"))),
+            reassess_after_crisis=parse_duration(str(raw.get("reassess_after_crisis", "7d"))),
+            review_every=parse_duration(str(raw.get("review_every", "28d"))),
         )
 
     def _limit(self, name: str, urgency: Urgency, service_type: ServiceType) -> timedelta:

@@ -46,6 +46,8 @@ class Part(StrEnum):
     MESSAGE = "message"  # a catalog message for the person themselves
     AGENCY = "agency"  # the agency a case was referred to, and whether it took the case up
     CONVERSATION = "conversation"  # the words a worker and the person write to each other, and the sender
+    TASK = "task"  # a task a plan gave a volunteer: its words, due date and the household's address
+    FILE = "file"  # what falls due on the household's case file: which assessment, since a crisis, when
 
 
 # Where each part sits in a payload (``CaseworkCore.card`` and the extras of each alert).
@@ -86,6 +88,10 @@ TOP_FIELDS: Mapping[str, Part] = {
     "message_key": Part.MESSAGE,
     "words": Part.CONVERSATION,
     "sender": Part.CONVERSATION,
+    "task": Part.TASK,
+    "version": Part.FILE,
+    "crisis": Part.FILE,
+    "due": Part.FILE,
 }
 NESTED_FIELDS: Mapping[str, Mapping[str, Part]] = {"ticket": TICKET_FIELDS, "referral": REFERRAL_FIELDS}
 
@@ -198,6 +204,31 @@ DISCLOSURE: Mapping[str, Mapping[Relation, frozenset[Part]]] = {
         Relation.SUPERVISOR: CASE | {Part.CONVERSATION},
     },
     "reporter_erased": _STAFF_ONLY,
+    # the household's case file falls due: for whoever answers for the case
+    "reassessment_due": {
+        **_STAFF_ONLY,
+        Relation.WORKER: CASE | {Part.FILE},
+        Relation.SUPERVISOR: CASE | {Part.FILE},
+    },
+    "review_due": {
+        **_STAFF_ONLY,
+        Relation.WORKER: CASE | {Part.FILE},
+        Relation.SUPERVISOR: CASE | {Part.FILE},
+    },
+    # a volunteer's task: what, by when, where, and nothing of the case around it (it is sent about no
+    # ticket, so the volunteer's relation is "anonymous" unless they flagged the household)
+    "task_given": {
+        Relation.SUBJECT: NOTHING,
+        Relation.VOLUNTEER: frozenset({Part.TASK}),
+        Relation.ANONYMOUS: frozenset({Part.TASK}),
+        Relation.WORKER: NOTHING,
+        Relation.SUPERVISOR: NOTHING,
+    },
+    "task_done": {
+        **_STAFF_ONLY,
+        Relation.WORKER: CASE | {Part.TASK},
+        Relation.SUPERVISOR: CASE | {Part.TASK},
+    },
     "case_reply": {
         **_STAFF_ONLY,
         Relation.WORKER: CASE | {Part.CONVERSATION},

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import date, datetime, time
 from enum import StrEnum
 from typing import Any
 
@@ -99,6 +99,33 @@ class ContactWay(StrEnum):
     NONE = "none"  # not at all: the worker reads and acts
 
 
+class GoalOwner(StrEnum):
+    """Who works towards a goal of a service plan."""
+
+    WORKER = "worker"  # the social worker who holds the case
+    AGENCY = "agency"  # an agency the case is referred to for it
+    VOLUNTEER = "volunteer"  # a volunteer given it as a task (a visit, accompanying someone)
+
+
+class GoalStatus(StrEnum):
+    PLANNED = "planned"
+    UNDER_WAY = "under_way"
+    ACHIEVED = "achieved"
+    DROPPED = "dropped"  # with the reason why
+
+
+OPEN_GOALS = frozenset({GoalStatus.PLANNED, GoalStatus.UNDER_WAY})
+
+
+class Progress(StrEnum):
+    """How a goal came on since the last review: the outcome measure of the service."""
+
+    WORSE = "worse"
+    SAME = "same"
+    BETTER = "better"
+    ACHIEVED = "achieved"
+
+
 class VulnerabilityTag(StrEnum):
     ELDER_ALONE = "elder_alone"
     DISABILITY = "disability"
@@ -157,6 +184,12 @@ class TicketAction(StrEnum):
     # the words it needs to protect their life and health (PIPL Art. 13(4)).
     CLOSED_BY_ERASURE = "closed_by_erasure"
     KEPT_THROUGH_ERASURE = "kept_through_erasure"
+    # The household's case file (``casework.case_file``): what was recorded, never the answers.
+    ASSESSED = "assessed"  # note: the assessment's version, "v2"
+    GOAL_SET = "goal_set"  # note: the goal's number on the household's file, "#3"
+    GOAL_CHANGED = "goal_changed"  # note: "#3 achieved", or "#3 dropped"
+    REVIEWED = "reviewed"  # note: how many goals the review went over
+    TASK_DONE = "task_done"  # a volunteer did the task a plan gave them; note: "#3"
 
 
 class AlertKind(StrEnum):
@@ -190,6 +223,10 @@ class AlertKind(StrEnum):
     CASE_REFERRED = "case_referred"  # to the person: their case went to an agency (named)
     CASE_REFERRAL_ANSWERED = "case_referral_answered"  # to the person: the agency took it up, or not
     REPORTER_ERASED = "reporter_erased"  # to the holder: the person of an open case erased their data
+    REASSESSMENT_DUE = "reassessment_due"  # to the holder: the household's assessment is due again
+    REVIEW_DUE = "review_due"  # to the holder: the plan's review date has come
+    TASK_GIVEN = "task_given"  # to a volunteer: a task from a household's plan
+    TASK_DONE = "task_done"  # to the holder: the volunteer did it
     # Never sent: what a reporter whose report joined someone else's case may be told of it.
     REPORT_JOINED = "report_joined"
 
@@ -341,6 +378,71 @@ class Referral:
     created_at: datetime
     responded_at: datetime | None
     completed_at: datetime | None
+    goal_id: int | None = None  # the plan's goal it was raised for
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """One version of a household's assessment (家庭状况调查评估): never changed once recorded; a
+    reassessment is the next version. ``answers`` are keyed by the form's questions
+    (``casework.assessment_form``); ``risk`` and ``needs`` are copied out of them for the file's
+    summary and the service's evaluation."""
+
+    id: int
+    household_id: int
+    version: int
+    form_version: str
+    answers: dict[str, Any] = field(hash=False)
+    risk: str
+    needs: dict[str, str] = field(hash=False)  # service type → how much it is needed
+    recorded_by_id: int | None
+    ticket_id: int | None
+    recorded_at: datetime
+    erased: bool = False  # the person's data was erased: only the risk and needs are kept
+
+
+@dataclass(frozen=True, slots=True)
+class Goal:
+    """A goal of the household's service plan: what is to be achieved, by whom, by when."""
+
+    id: int
+    household_id: int
+    ticket_id: int | None  # the case it was set on
+    number: int  # its number on the household's file: "#3"
+    service_type: ServiceType
+    title: str
+    owner: GoalOwner
+    owner_person_id: int | None  # the worker, or the volunteer
+    owner_organisation_id: int | None  # the agency
+    due_on: date | None
+    status: GoalStatus
+    drop_reason: str | None
+    created_by_id: int | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_GOALS
+
+    @property
+    def change_note(self) -> str:
+        """What the trail records when the goal moves on (``TicketAction.GOAL_CHANGED``): "#3 achieved"."""
+        return f"#{self.number} {self.status.value}"
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    """A review of the plan: how each goal came on, and when the next review is."""
+
+    id: int
+    household_id: int
+    ticket_id: int | None
+    reviewed_by_id: int | None
+    reviewed_at: datetime
+    next_review_on: date | None
+    note: str | None
+    progress: dict[int, Progress] = field(hash=False)  # goal id → progress
 
 
 @dataclass(frozen=True, slots=True)
@@ -497,6 +599,20 @@ class Refusal(StrEnum):
     PHONE_INVALID = "phone.invalid"
     LOCATION_OUT_OF_RANGE = "location.out_of_range"
 
+    # --- the case file: assessment, plan, reviews, a volunteer's task ----------------------------
+    ASSESSMENT_MISSING_ANSWER = "assessment.missing_answer"  # question
+    ASSESSMENT_BAD_ANSWER = "assessment.bad_answer"  # question
+    GOAL_NOT_FOUND = "goal.not_found"  # goal_id
+    GOAL_NEEDS_TITLE = "goal.needs_title"
+    GOAL_OWNER_MISSING = "goal.owner_missing"  # owner: the agency or volunteer a goal must name
+    GOAL_VOLUNTEER_OUTSIDE = "goal.volunteer_outside"  # no active volunteer of the household's area
+    GOAL_FINISHED = "goal.finished"  # number, status
+    GOAL_DROP_NEEDS_REASON = "goal.drop_needs_reason"
+    REVIEW_NO_OPEN_GOALS = "review.no_open_goals"
+    REVIEW_DATE_PAST = "review.date_past"
+    TASK_NOT_YOURS = "task.not_yours"
+    FILE_CHANGED = "file.changed_meanwhile"  # someone recorded to the same household's file at once
+
     # --- enrolment and groups -----------------------------------------------------------------
     INVITE_UNKNOWN = "invite.unknown"
     INVITE_SPENT = "invite.spent"
@@ -554,6 +670,7 @@ class Refusal(StrEnum):
     DEADLINES_MISSING = "deadlines.missing"  # table, urgencies
     DEADLINES_AT_RISK_RANGE = "deadlines.at_risk_range"  # value
     NLU_NO_EXAMPLES = "nlu.no_examples"  # file
+    ASSESSMENT_FORM_SHAPE = "assessment_form.shape"  # file, where
 
     # --- understanding: nothing to read, and the data files the classifiers load ------------------
     NLU_TEXT_EMPTY = "nlu.text_empty"

@@ -1,7 +1,7 @@
 """The casework's follow-ups, done by the scheduler's jobs: escalating what nobody claimed in time and
-the crises nobody answered, reminding of home visits, asking the household to rate a closed case,
-the supervisors' weekly figures, and forgetting old updates. Each step is idempotent, so a job that
-runs twice alerts once."""
+the crises nobody answered, reminding of home visits, reassessments and plan reviews, asking the
+household to rate a closed case, the supervisors' weekly figures, and forgetting old updates. Each
+step is idempotent, so a job that runs twice alerts once."""
 
 from __future__ import annotations
 
@@ -10,23 +10,34 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from casework import routing
+from casework.case_file import CaseFiles
 from casework.core import CRISIS_LADDER, CaseworkCore, crisis_step_note
 from casework.deadlines import SlaState
 from casework.domain import (
     OPEN_STATUSES,
     AlertKind,
     Role,
+    Ticket,
     TicketAction,
     TicketEvent,
     TicketStatus,
     Urgency,
 )
 from casework.routing import CrisisReach
+from casework.unit_of_work import Transaction
 
 if TYPE_CHECKING:
     from casework.service import Casework
 
 _ESCALATION_NOTE = re.compile(r"^level (\d+)$")
+# A reminder job runs at its due time, give or take the scheduler's tick.
+DUE_SLACK = timedelta(minutes=1)
+
+
+async def open_case_of(tx: Transaction, household_id: int) -> Ticket | None:
+    """The household's latest open case: whoever holds it is reminded of its file."""
+    cases = await tx.tickets.find(household_id=household_id, statuses=OPEN_STATUSES)
+    return cases[-1] if cases else None
 
 
 def escalation_level(event: TicketEvent) -> int | None:
@@ -41,6 +52,7 @@ class FollowUpWork:
 
     def __init__(self, casework: Casework) -> None:
         self.core: CaseworkCore = casework.core
+        self.files: CaseFiles = casework.case_files
 
     async def escalate_overdue(self) -> int:
         """Alert the supervisors of every ticket unclaimed at its deadline, and again at twice it."""
@@ -108,6 +120,52 @@ class FollowUpWork:
             ):
                 return False
             queued = await core.tell(tx, ticket, AlertKind.HOME_VISIT_DUE, [ticket.assignee_id])
+        core.committed()
+        return queued > 0
+
+    async def remind_reassessment(self, household_id: int) -> bool:
+        """The household's worker hears its assessment is due again (the set time after the last, or
+        sooner after a crisis), while a case of the household is open and no newer one was recorded."""
+        core = self.core
+        now = core.clock.now()
+        async with core.database.transaction() as tx:
+            ticket = await open_case_of(tx, household_id)
+            assessments = await tx.case_files.assessments(household_id)
+            if ticket is None or not assessments:
+                return False
+            due, crisis = await self.files.reassess_by(tx, household_id, assessments)
+            if due is None or now < due - DUE_SLACK:
+                return False
+            version = assessments[-1].version
+            queued = await core.tell(
+                tx,
+                ticket,
+                AlertKind.REASSESSMENT_DUE,
+                await core.answering_for(tx, ticket),
+                extra={"version": version, "crisis": crisis},
+                round_key=f"#v{version}" + ("crisis" if crisis else ""),
+            )
+        core.committed()
+        return queued > 0
+
+    async def remind_review(self, household_id: int) -> bool:
+        """The household's worker hears the plan's review date has come, while a goal of it is open."""
+        core = self.core
+        today = core.clock.now().astimezone(core.timezone).date()
+        async with core.database.transaction() as tx:
+            ticket = await open_case_of(tx, household_id)
+            goals = await tx.case_files.goals(household_id)
+            due = self.files.next_review(goals, await tx.case_files.reviews(household_id))
+            if ticket is None or due is None or today < due:
+                return False
+            queued = await core.tell(
+                tx,
+                ticket,
+                AlertKind.REVIEW_DUE,
+                await core.answering_for(tx, ticket),
+                extra={"due": due.isoformat()},
+                round_key=f"#{due.isoformat()}",
+            )
         core.committed()
         return queued > 0
 

@@ -68,6 +68,16 @@ async def satisfaction_survey(services: JobServices, ticket_id: int) -> None:
 
 
 @stored
+async def reassessment_reminder(services: JobServices, household_id: int) -> None:
+    await services.follow_ups.remind_reassessment(household_id)
+
+
+@stored
+async def review_reminder(services: JobServices, household_id: int) -> None:
+    await services.follow_ups.remind_review(household_id)
+
+
+@stored
 async def weekly_digest(services: JobServices) -> None:
     await services.follow_ups.send_weekly_digests()
 

@@ -1,10 +1,11 @@
 """The life of a ticket in one table.
 
 For each step a case can take (claim, assign, note, visit, refer, accept, decline, return, complete,
-resolve, close, reopen), the statuses it may start from, the status it leaves the ticket in, the event
-it writes to the ticket's trail and who may take it. ``Casework`` applies the table; the worker's
-buttons come from it (``allows``); ``tests/test_lifecycle.py`` walks it against both. Whether a person
-may act on this particular case (their areas, the case being theirs) is ``casework.access``'s to say.
+resolve, close, reopen, and the case file's assess, plan and review), the statuses it may start from,
+the status it leaves the ticket in, the event it writes to the ticket's trail and who may take it.
+``Casework`` applies the table; the worker's buttons come from it (``allows``);
+``tests/test_lifecycle.py`` walks it against both. Whether a person may act on this particular case
+(their areas, the case being theirs) is ``casework.access``'s to say.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ class Step(StrEnum):
     RESOLVE = "resolve"
     CLOSE = "close"
     REOPEN = "reopen"
+    # The household's case file, kept while the case is open.
+    ASSESS = "assess"
+    PLAN = "plan"  # a goal of the service plan set, or its status changed
+    REVIEW = "review"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +53,7 @@ STAFF = frozenset({Role.SOCIAL_WORKER, Role.SUPERVISOR, Role.ADMIN})
 SUPERVISING = frozenset({Role.SUPERVISOR, Role.ADMIN})
 WORKING = frozenset({TicketStatus.ASSIGNED, TicketStatus.IN_PROGRESS, TicketStatus.REOPENED})
 FINISHED = frozenset({TicketStatus.RESOLVED, TicketStatus.CLOSED})
-# A note or a home visit on a case just assigned means work on it has begun.
+# A note, a home visit or a record to the case file on a case just assigned means work on it has begun.
 WORK_BEGINS: Mapping[TicketStatus, TicketStatus] = MappingProxyType(
     {TicketStatus.ASSIGNED: TicketStatus.IN_PROGRESS}
 )
@@ -116,6 +121,9 @@ LIFECYCLE: Mapping[Step, Move] = MappingProxyType(
             supervisors_also_from=OPEN_STATUSES,
         ),
         Step.REOPEN: Move(Operation.REOPEN, FINISHED, _S.REOPENED, TicketAction.REOPENED, STAFF),
+        Step.ASSESS: Move(Operation.ASSESS, OPEN_STATUSES, None, TicketAction.ASSESSED, STAFF),
+        Step.PLAN: Move(Operation.ASSESS, OPEN_STATUSES, None, TicketAction.GOAL_SET, STAFF),
+        Step.REVIEW: Move(Operation.ASSESS, OPEN_STATUSES, None, TicketAction.REVIEWED, STAFF),
     }
 )
 

@@ -4,6 +4,7 @@ the ticket's urgency, and a crisis starts up its ladder of alerts."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -84,10 +85,19 @@ def normalised_address(text: str) -> str:
 
 
 def same_household(a: str, b: str) -> bool:
+    """Two addresses of one household: the same but for spacing, punctuation, the start left out (the
+    street before the building) or a slip of the pen, and never other numbers (3栋2单元101 is not
+    3栋2单元102)."""
     left, right = normalised_address(a), normalised_address(b)
-    if not left or not right:
+    if not left or not right or not _numbers_agree(left, right):
         return False
     return left in right or right in left or fuzz.ratio(left, right) >= ADDRESS_SIMILARITY
+
+
+def _numbers_agree(left: str, right: str) -> bool:
+    """The numbers of one address end the other's: the same door, told with or without its street."""
+    shorter, longer = sorted((re.findall(r"\d+", left), re.findall(r"\d+", right)), key=len)
+    return longer[len(longer) - len(shorter) :] == shorter
 
 
 def more_urgent(new: Urgency, old: Urgency) -> bool:
@@ -120,7 +130,9 @@ class Opening:
             if existing is None and (
                 report.household_address or report.vulnerability_tags or report.household_size
             ):
-                household_id = await self._add_household(tx, report, area.id, now)
+                household_id = await self._household_on_file(
+                    tx, report, area.id
+                ) or await self._add_household(tx, report, area.id, now)
             if existing is not None:
                 saved = await tx.reports.add(**self._report_fields(report, now), household_id=household_id)
                 await tx.reports.attach_to_ticket(saved.id, existing.id)
@@ -137,6 +149,7 @@ class Opening:
                 opened = Opened(ticket=ticket, report=saved, joined_existing=True, reach=reach)
             else:
                 opened = await self._open_new(tx, report, household_id, now)
+            await self._crisis_on_file(tx, opened.ticket)
         self.core.committed()
         return opened
 
@@ -164,6 +177,7 @@ class Opening:
             reach = None
             if more_urgent(report.urgency, ticket.urgency):
                 ticket, reach = await self._raise_urgency(tx, ticket, report.urgency)
+            await self._crisis_on_file(tx, ticket)
         self.core.committed()
         return Opened(ticket=ticket, report=saved, joined_existing=True, reach=reach)
 
@@ -178,6 +192,31 @@ class Opening:
         if saved is None or ticket is None:
             return None
         return Opened(ticket=ticket, report=saved, joined_existing=False, reach=None)
+
+    @staticmethod
+    async def _household_on_file(tx: Transaction, report: NewReport, area_id: int) -> int | None:
+        """The household of the area this address is already known as (a case of theirs before), whose
+        case file a new case carries on: what the report says of it is added to what was known."""
+        if not report.household_address.strip():
+            return None
+        for household in await tx.households.in_area(area_id):
+            if same_household(household.address, report.household_address):
+                await tx.households.merge_situation(
+                    household.id, size=report.household_size, vulnerability_tags=report.vulnerability_tags
+                )
+                return household.id
+        return None
+
+    async def _crisis_on_file(self, tx: Transaction, ticket: Ticket) -> None:
+        """A crisis of a household that has been assessed: its assessment falls due again soon after."""
+        if ticket.urgency is not Urgency.CRITICAL or ticket.household_id is None:
+            return
+        if await tx.case_files.assessments(ticket.household_id):
+            self.core.later(
+                self.core.follow_ups.reassessment_due,
+                ticket.household_id,
+                self.clock.now() + self.policy.reassess_after_crisis,
+            )
 
     @staticmethod
     async def _add_household(tx: Transaction, report: NewReport, area_id: int, now: datetime) -> int:

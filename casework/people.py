@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -34,7 +34,7 @@ from casework.domain import (
     VulnerabilityTag,
     WorkerGroup,
 )
-from casework.unit_of_work import UnitOfWork
+from casework.unit_of_work import Transaction, UnitOfWork
 
 NOTICE_VERSION = "2026-11"
 # How far from a community's centre a shared location may be and still be taken for that community.
@@ -265,6 +265,11 @@ class People:
             own = [ticket.id for ticket in await tx.tickets.find(reporter_id=person_id)] + answered
             forgotten = [ticket_id for ticket_id in own if ticket_id not in keep_words_of]
             await tx.tickets.forget_replies(forgotten, erased=ERASED)
+            # The households' case files: what staff wrote scrubbed of the person; the answers of their
+            # own household's assessments erased (the risk and needs stay, for the figures).
+            await tx.case_files.scrub_texts(await _households_of(tx, tickets), scrub)
+            if person.role is Role.RECIPIENT:
+                await tx.case_files.erase_answers(await _households_of(tx, forgotten))
             await tx.outbox.forget_replies(forgotten, erased=ERASED)
             await tx.outbox.forget_recipient(person_id=person_id, chat_id=None)
             await tx.people.forget_dialog_states(
@@ -433,3 +438,12 @@ class People:
         if person is None or not person.active or person.role not in (Role.SUPERVISOR, Role.ADMIN):
             raise Forbidden(Refusal.GROUP_SUPERVISORS_ONLY)
         return person
+
+
+async def _households_of(tx: Transaction, ticket_ids: Iterable[int]) -> list[int]:
+    households = set()
+    for ticket_id in ticket_ids:
+        ticket = await tx.tickets.get(ticket_id)
+        if ticket is not None and ticket.household_id is not None:
+            households.add(ticket.household_id)
+    return sorted(households)

@@ -11,8 +11,10 @@ from casework import routing
 from casework.access import Operation
 from casework.core import CaseworkCore, person_name
 from casework.domain import (
+    OPEN_GOALS,
     AlertKind,
     Conflict,
+    GoalStatus,
     InvalidInput,
     NotFound,
     Organisation,
@@ -21,8 +23,11 @@ from casework.domain import (
     ReferralStatus,
     Refusal,
     Role,
+    Ticket,
+    TicketAction,
 )
 from casework.lifecycle import Step
+from casework.unit_of_work import Transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +56,10 @@ class Referrals:
         reason: str,
         to_person_id: int | None = None,
         to_organisation_id: int | None = None,
+        goal_id: int | None = None,
     ) -> Referral:
+        """Refer the case; ``goal_id``: the goal of the household's plan it is raised for, which moves on
+        with it (under way once accepted, achieved once completed)."""
         if (to_person_id is None) == (to_organisation_id is None):
             raise InvalidInput(Refusal.REFER_ONE_TARGET)
         if not reason.strip():
@@ -63,6 +71,10 @@ class Referrals:
                 raise Conflict(Refusal.TICKET_NOT_OPEN, reference=ticket.reference, status=ticket.status)
             if await tx.tickets.pending_referral(ticket.id):
                 raise Conflict(Refusal.REFER_UNDER_WAY, reference=ticket.reference)
+            if goal_id is not None:
+                goal = await tx.case_files.goal(goal_id)
+                if goal is None or goal.household_id != ticket.household_id or not goal.is_open:
+                    raise NotFound(Refusal.GOAL_NOT_FOUND, goal_id=goal_id)
             recipients: list[Person] = []
             agency: Organisation | None = None
             if to_person_id is not None:
@@ -88,6 +100,7 @@ class Referrals:
                 to_person_id=to_person_id,
                 to_organisation_id=to_organisation_id,
                 reason=reason.strip()[:2000],
+                goal_id=goal_id,
                 now=now,
             )
             referred = await self.core.take_step(
@@ -173,6 +186,8 @@ class Referrals:
                 note=None if accept else reason.strip()[:2000],
                 **fields,
             )
+            if accept:
+                await self._goal_moves(tx, referral, moved, GoalStatus.UNDER_WAY, actor)
             extra = {"referral": {"id": referral.id, "reason": answered.reason, "by": person_name(actor)}}
             await self.core.tell(
                 tx, moved, told, [referral.from_person_id], extra=extra, round_key=f"#{referral.id}"
@@ -225,6 +240,7 @@ class Referrals:
                 note=outcome[:4000],
                 outcome=outcome[:4000],
             )
+            await self._goal_moves(tx, referral, resolved, GoalStatus.ACHIEVED, actor)
             # The referrer reads the outcome; the reporter hears that the case is resolved, as after
             # ``resolve`` (what staff wrote is never theirs to read: ``disclosure``).
             extra = {"outcome": outcome[:1000]}
@@ -245,6 +261,26 @@ class Referrals:
             )
         self.core.committed()
         return completed
+
+    async def _goal_moves(
+        self, tx: Transaction, referral: Referral, ticket: Ticket, status: GoalStatus, actor: Person
+    ) -> None:
+        """The plan's goal a referral was raised for moves on with it: under way once the referral is
+        accepted (when it had not begun), achieved once it is completed; the trail says so."""
+        if referral.goal_id is None:
+            return
+        expected = OPEN_GOALS if status is GoalStatus.ACHIEVED else {GoalStatus.PLANNED}
+        moved = await tx.case_files.set_goal_status(
+            referral.goal_id, status=status, now=self.clock.now(), expected=expected
+        )
+        if moved is not None:
+            await tx.tickets.add_event(
+                ticket_id=ticket.id,
+                action=TicketAction.GOAL_CHANGED,
+                actor_id=actor.id,
+                note=moved.change_note,
+                now=self.clock.now(),
+            )
 
     # --- whom to, and which referral ----------------------------------------------------------------
 

@@ -175,27 +175,32 @@ class ScheduledFollowUps:
         self.scheduler = scheduler
 
     def home_visit_due(self, ticket_id: int, at: datetime) -> None:
-        open_job_store(self.scheduler)
-        self.scheduler.add_job(
-            jobs.home_visit_reminder,
-            "date",
-            run_date=at,
-            args=[ticket_id],
-            id=f"home_visit:{ticket_id}",
-            replace_existing=True,
-            misfire_grace_time=int(REMINDER_GRACE.total_seconds()),
-        )
+        self._once(jobs.home_visit_reminder, f"home_visit:{ticket_id}", ticket_id, at, REMINDER_GRACE)
 
     def survey_due(self, ticket_id: int, at: datetime) -> None:
+        self._once(jobs.satisfaction_survey, f"survey:{ticket_id}", ticket_id, at, SURVEY_GRACE)
+
+    def reassessment_due(self, household_id: int, at: datetime) -> None:
+        self._once(
+            jobs.reassessment_reminder, f"reassessment:{household_id}", household_id, at, REMINDER_GRACE
+        )
+
+    def review_due(self, household_id: int, at: datetime) -> None:
+        self._once(jobs.review_reminder, f"review:{household_id}", household_id, at, REMINDER_GRACE)
+
+    def _once(
+        self, job: jobs.JobFunction[[int]], job_id: str, subject: int, at: datetime, grace: timedelta
+    ) -> None:
+        """One job of its kind a ticket (or a household's file): the latest set replaces the one before."""
         open_job_store(self.scheduler)
         self.scheduler.add_job(
-            jobs.satisfaction_survey,
+            job,
             "date",
             run_date=at,
-            args=[ticket_id],
-            id=f"survey:{ticket_id}",
+            args=[subject],
+            id=job_id,
             replace_existing=True,
-            misfire_grace_time=int(SURVEY_GRACE.total_seconds()),
+            misfire_grace_time=int(grace.total_seconds()),
         )
 
     def cancel(self, ticket_id: int) -> None:

@@ -1,15 +1,18 @@
 """The casework: every operation on a ticket, in the groups a social worker thinks of them in —
 opening a case (``opening``), working it (``working``), talking with the person (``conversation``),
-referring it (``referral``) and reading it (``reading``) — with the scheduler's follow-ups beside
-them (``follow_ups``). Each operation is one transaction that changes the ticket, writes its trail
-and queues its alerts in the same commit (the outbox), after checking the actor may do it; what they
-share is ``core``."""
+keeping the household's file (``case_file``), referring it (``referral``) and reading it
+(``reading``) — with the scheduler's follow-ups beside them (``follow_ups``). Each operation is one
+transaction that changes the ticket, writes its trail and queues its alerts in the same commit (the
+outbox), after checking the actor may do it; what they share is ``core``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, tzinfo
 
+from casework import assessment_form
+from casework.assessment_form import Form
+from casework.case_file import CaseFiles
 from casework.clock import Clock
 from casework.conversation import Conversation, Signature
 from casework.core import CaseworkCore, FollowUps
@@ -37,6 +40,7 @@ class Casework:
         on_alerts_queued: Callable[[], None] | None = None,
         alert_channel: Channel | None = None,
         sign_messages_as: Signature = Signature.WORKER,
+        assessment: Form | None = None,
     ) -> None:
         self.core = CaseworkCore(
             database,
@@ -52,6 +56,7 @@ class Casework:
         self.referrals = Referrals(self.core)
         self.reading = Reading(self.core)
         self.conversation = Conversation(self.core, sign_as=sign_messages_as)
+        self.case_files = CaseFiles(self.core, assessment or assessment_form.default())
 
         # Opening a case.
         self.open_ticket = self.opening.open_ticket
@@ -86,6 +91,17 @@ class Casework:
         self.answer_anonymously = self.conversation.answer_anonymously
         self.propose_visit = self.conversation.propose_visit
         self.answer_visit = self.conversation.answer_visit
+        # The household's case file: assessment, plan, reviews, volunteers' tasks.
+        self.case_file = self.case_files.file
+        self.record_assessment = self.case_files.record_assessment
+        self.add_goal = self.case_files.add_goal
+        self.set_goal_status = self.case_files.set_goal_status
+        self.record_review = self.case_files.record_review
+        self.plan_of = self.case_files.plan_of
+        self.tasks = self.case_files.tasks
+        self.task_done = self.case_files.task_done
+        self.volunteers_for = self.case_files.volunteers_for
+        self.goal = self.case_files.goal
         # Reading it.
         self.view = self.reading.view
         self.status = self.reading.status

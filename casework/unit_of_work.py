@@ -17,11 +17,15 @@ from casework.domain import (
     AlertKind,
     Area,
     AreaLevel,
+    Assessment,
     Channel,
     Consent,
     ConsentPurpose,
     ContactWay,
     Feedback,
+    Goal,
+    GoalOwner,
+    GoalStatus,
     Household,
     Identity,
     Invite,
@@ -30,8 +34,10 @@ from casework.domain import (
     Organisation,
     OutboxAlert,
     Person,
+    Progress,
     Referral,
     ReferralStatus,
+    Review,
     Role,
     ServiceType,
     Ticket,
@@ -65,6 +71,9 @@ class Transaction(Protocol):
 
     @property
     def areas(self) -> AreaStore: ...
+
+    @property
+    def case_files(self) -> CaseFileStore: ...
 
     @property
     def consents(self) -> ConsentStore: ...
@@ -130,6 +139,62 @@ class AreaStore(Protocol):
     ) -> tuple[Area, bool]: ...
 
 
+class CaseFileStore(Protocol):
+    async def add_assessment(
+        self,
+        *,
+        household_id: int,
+        form_version: str,
+        answers: Mapping[str, Any],
+        risk: str,
+        needs: Mapping[str, str],
+        now: datetime,
+        recorded_by_id: int | None = None,
+        ticket_id: int | None = None,
+    ) -> Assessment: ...
+    async def add_goal(
+        self,
+        *,
+        household_id: int,
+        service_type: ServiceType,
+        title: str,
+        owner: GoalOwner,
+        now: datetime,
+        ticket_id: int | None = None,
+        owner_person_id: int | None = None,
+        owner_organisation_id: int | None = None,
+        due_on: date | None = None,
+        created_by_id: int | None = None,
+    ) -> Goal: ...
+    async def add_review(
+        self,
+        *,
+        household_id: int,
+        progress: Mapping[int, Progress],
+        now: datetime,
+        ticket_id: int | None = None,
+        reviewed_by_id: int | None = None,
+        next_review_on: date | None = None,
+        note: str | None = None,
+    ) -> Review: ...
+    async def assessments(self, household_id: int) -> list[Assessment]: ...
+    async def erase_answers(self, household_ids: Sequence[int]) -> int: ...
+    async def goal(self, goal_id: int) -> Goal | None: ...
+    async def goals(self, household_id: int) -> list[Goal]: ...
+    async def reviews(self, household_id: int) -> list[Review]: ...
+    async def scrub_texts(self, household_ids: Sequence[int], scrub: Callable[[str], str]) -> int: ...
+    async def set_goal_status(
+        self,
+        goal_id: int,
+        *,
+        status: GoalStatus,
+        now: datetime,
+        expected: Iterable[GoalStatus],
+        drop_reason: str | None = None,
+    ) -> Goal | None: ...
+    async def tasks_of(self, person_id: int) -> list[Goal]: ...
+
+
 class ConsentStore(Protocol):
     async def active(self, person_id: int) -> dict[ConsentPurpose, Consent]: ...
     async def history(self, person_id: int) -> list[Consent]: ...
@@ -151,6 +216,10 @@ class HouseholdStore(Protocol):
         vulnerability_tags: Iterable[VulnerabilityTag] = (),
     ) -> Household: ...
     async def get(self, household_id: int) -> Household | None: ...
+    async def in_area(self, area_id: int) -> list[Household]: ...
+    async def merge_situation(
+        self, household_id: int, *, size: int | None, vulnerability_tags: Iterable[VulnerabilityTag]
+    ) -> None: ...
 
 
 class InviteStore(Protocol):
@@ -353,6 +422,7 @@ class TicketStore(Protocol):
         to_person_id: int | None = None,
         to_organisation_id: int | None = None,
         reason: str | None = None,
+        goal_id: int | None = None,
     ) -> Referral: ...
     async def by_reference(self, reference: str) -> Ticket | None: ...
     async def events(self, ticket_id: int) -> list[TicketEvent]: ...
@@ -366,6 +436,7 @@ class TicketStore(Protocol):
         urgencies: Iterable[Urgency] | None = None,
         reporter_id: int | None = None,
         assignee_id: int | None = None,
+        household_id: int | None = None,
         limit: int = 200,
     ) -> list[Ticket]: ...
     async def get(self, ticket_id: int) -> Ticket | None: ...

@@ -146,6 +146,36 @@ def alert_reply(alert: OutboxAlert, language: str) -> Reply:
             action_button("worker.button.message", "message", ticket_id),
             action_button("alert.button.view", "view", ticket_id),
         ]
+    elif event is AlertKind.REASSESSMENT_DUE:
+        key = "alert.reassessment_due_crisis" if payload.get("crisis") else "alert.reassessment_due"
+        args["version"] = payload.get("version", "")
+        buttons = [
+            action_button("casefile.button.assess", "assess", ticket_id),
+            action_button("casefile.button.file", "file", ticket_id),
+        ]
+    elif event is AlertKind.REVIEW_DUE:
+        args["due"] = payload.get("due", "")
+        buttons = [
+            action_button("casefile.button.review", "review", ticket_id),
+            action_button("casefile.button.file", "file", ticket_id),
+        ]
+    elif event in (AlertKind.TASK_GIVEN, AlertKind.TASK_DONE):
+        task = payload.get("task") or {}
+        args.update(
+            {
+                "number": task.get("number", ""),
+                "title": task.get("title", ""),
+                "due": task.get("due_on") or "-",
+                "address": task.get("address") or "-",
+                "by": payload.get("by", ""),
+            }
+        )
+        if event is AlertKind.TASK_GIVEN:
+            buttons = [
+                action_button("casefile.button.task_done", "task_done", task.get("id", 0), n=args["number"])
+            ]
+        else:
+            buttons = [action_button("casefile.button.file", "file", ticket_id)]
     elif event is AlertKind.REPORTER_ERASED:
         key = "alert.reporter_erased_kept" if payload.get("kept") else "alert.reporter_erased"
         buttons = [action_button("alert.button.view", "view", ticket_id)]

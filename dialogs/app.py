@@ -7,7 +7,19 @@ from types import ModuleType
 
 from dialogs import router
 from dialogs.engine import Action, Command, DialogEngine, Flow, Services
-from dialogs.flows import crisis, erase, feedback, flag, need, policy, survey, welcome, worker
+from dialogs.flows import (
+    assessment,
+    crisis,
+    erase,
+    feedback,
+    flag,
+    need,
+    plan,
+    policy,
+    survey,
+    welcome,
+    worker,
+)
 from dialogs.state import DialogStore, PersonLocks
 
 # Each flow module exports FLOW; it may also export COMMANDS and ACTIONS of its own.
@@ -16,6 +28,8 @@ FLOW_MODULES: tuple[ModuleType, ...] = (
     need,
     erase,
     worker,
+    assessment,
+    plan,
     flag,
     policy,
     feedback,

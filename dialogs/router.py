@@ -8,10 +8,12 @@ from casework.domain import (
     Channel,
     Conflict,
     ConsentPurpose,
+    GoalStatus,
     InvalidInput,
     NotFound,
     Role,
     ServiceType,
+    Ticket,
     TicketStatus,
     Urgency,
 )
@@ -278,7 +280,35 @@ async def status(ctx: Ctx, argument: str) -> None:
                 service=f"service.{ticket.service_type.value}",
                 status=f"status.{ticket.status.value}",
                 next="status.next.rated" if rated else f"status.next.{ticket.status.value}",
+                plan=await plan_lines(ctx, ticket),
             )
+
+
+async def plan_lines(ctx: Ctx, ticket: Ticket) -> str:
+    """The household's own plan, in plain words: each goal and how far it is (never the assessment)."""
+    if ctx.person.role is not Role.RECIPIENT or ticket.household_id is None:
+        return ""
+    goals = [
+        goal
+        for goal in await ctx.services.casework.plan_of(ctx.person, ticket.id)
+        if goal.status is not GoalStatus.DROPPED
+    ]
+    if not goals:
+        return ""
+    catalog = ctx.services.catalog
+    lines = [
+        catalog.text(
+            "status.plan_goal",
+            ctx.lang,
+            title=goal.title,
+            status=catalog.text(f"status.goal.{goal.status.value}", ctx.lang),
+            due=catalog.text("status.plan_due", ctx.lang, on=goal.due_on.isoformat())
+            if goal.due_on and goal.is_open
+            else "",
+        )
+        for goal in goals
+    ]
+    return "\n" + catalog.text("status.plan", ctx.lang) + "\n" + "\n".join(lines)
 
 
 async def privacy(ctx: Ctx, argument: str) -> None:

@@ -32,7 +32,10 @@ from casework.domain import (
     Channel,
     ConsentPurpose,
     ContactWay,
+    GoalOwner,
+    GoalStatus,
     OutboxStatus,
+    Progress,
     ReferralStatus,
     Role,
     ServiceType,
@@ -317,6 +320,7 @@ class ReferralRow(Base):
     created_at: Mapped[datetime]
     responded_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
+    goal_id: Mapped[int | None] = mapped_column(ForeignKey("plan_goals.id", ondelete="SET NULL"))
 
     __table_args__ = (
         CheckConstraint(
@@ -324,6 +328,78 @@ class ReferralRow(Base):
             name="has_target",
         ),
     )
+
+
+class AssessmentRow(Base):
+    """One version of a household's assessment; a reassessment adds the next version."""
+
+    __tablename__ = "assessments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    form_version: Mapped[str] = mapped_column(String(32))
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON)
+    risk: Mapped[str] = mapped_column(String(32))
+    needs: Mapped[dict[str, Any]] = mapped_column(JSON)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
+    recorded_at: Mapped[datetime]
+    erased: Mapped[bool] = mapped_column(default=False, server_default=false())
+
+    __table_args__ = (UniqueConstraint("household_id", "version"),)
+
+
+class GoalRow(Base):
+    """A goal of a household's service plan."""
+
+    __tablename__ = "plan_goals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id", ondelete="CASCADE"), index=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
+    number: Mapped[int] = mapped_column(Integer)
+    service_type: Mapped[ServiceType] = mapped_column(_enum(ServiceType, "goal_service_type"))
+    title: Mapped[str] = mapped_column(String(500))
+    owner: Mapped[GoalOwner] = mapped_column(_enum(GoalOwner, "goal_owner"))
+    owner_person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), index=True
+    )
+    owner_organisation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="SET NULL")
+    )
+    due_on: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[GoalStatus] = mapped_column(_enum(GoalStatus, "goal_status"))
+    drop_reason: Mapped[str | None] = mapped_column(Text)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("household_id", "number"),)
+
+
+class ReviewRow(Base):
+    """A review of a household's plan; how each goal came on is a ``GoalProgressRow``."""
+
+    __tablename__ = "plan_reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id", ondelete="CASCADE"), index=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    reviewed_at: Mapped[datetime]
+    next_review_on: Mapped[date | None] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class GoalProgressRow(Base):
+    __tablename__ = "goal_progress"
+
+    review_id: Mapped[int] = mapped_column(
+        ForeignKey("plan_reviews.id", ondelete="CASCADE"), primary_key=True
+    )
+    goal_id: Mapped[int] = mapped_column(ForeignKey("plan_goals.id", ondelete="CASCADE"), primary_key=True)
+    progress: Mapped[Progress] = mapped_column(_enum(Progress, "goal_progress"))
 
 
 class FeedbackRow(Base):

@@ -49,4 +49,11 @@ class RecordingFollowUps:
 
     def cancel(self, ticket_id: int) -> None:
         for key in [key for key in self.scheduled if key.endswith(f":{ticket_id}")]:
-            del self.scheduled[key]
+            if key.startswith(("home_visit:", "survey:")):
+                del self.scheduled[key]
+
+    def reassessment_due(self, household_id: int, at: datetime) -> None:
+        self.scheduled[f"reassessment:{household_id}"] = at
+
+    def review_due(self, household_id: int, at: datetime) -> None:
+        self.scheduled[f"review:{household_id}"] = at

@@ -64,6 +64,7 @@ ACTOR = 1  # the person acting in every case
 OTHER_WORKER = 2  # a colleague who may hold the ticket or have sent the referral
 OTHER_REPORTER = 3  # whoever reported the need when the actor did not
 REFERRAL_TARGET = 4  # the worker a referral is addressed to when it is not the actor
+TASK_VOLUNTEER = 5  # the volunteer the household's plan gave a task to when it is not the actor
 AGENCY = 70  # the actor's organisation
 OTHER_AGENCY = 71
 
@@ -84,54 +85,60 @@ COLUMNS = {
     "ack": Operation.ACKNOWLEDGE,
     "message": Operation.MESSAGE,
     "contact": Operation.CONTACT,
+    "assess": Operation.ASSESS,
+    "read_file": Operation.READ_FILE,
+    "read_plan": Operation.READ_PLAN,
+    "task": Operation.TASK,
 }
 
 # yes = allowed, no = forbidden. The situations are defined in SITUATIONS below.
 MATRIX = """
-                        view status claim note visit resolve close reopen refer respond complete assign rate ack message contact
+                        view status claim note visit resolve close reopen refer respond complete assign rate ack message contact assess read_file read_plan task
 recipient
-  reporter              no   yes    no    no   no    no      no    no     no    no      no       no     yes  no  no      no
-  not_reporter          no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no
-  inactive_reporter     no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no
+  reporter              no   yes    no    no   no    no      no    no     no    no      no       no     yes  no  no      no      no     no        yes       no
+  not_reporter          no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no
+  inactive_reporter     no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no
 volunteer
-  reporter              no   yes    no    no   no    no      no    no     no    no      no       no     no   no  no      no
-  not_reporter          no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no
-  inactive_reporter     no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no
+  task_holder           no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        yes
+  inactive_task_holder  no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no
+  reporter              no   yes    no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no
+  not_reporter          no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no
+  inactive_reporter     no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no
 social_worker
-  in_community          yes  yes    yes   no   no    no      no    no     yes   no      no       no     no   yes no      no
-  in_street             yes  yes    yes   no   no    no      no    no     yes   no      no       no     no   yes no      no
-  in_district           yes  yes    yes   no   no    no      no    no     yes   no      no       no     no   yes no      no
-  outside_area          no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no
-  assignee              yes  yes    yes   yes  yes   yes     yes   yes    yes   no      no       no     no   yes yes     yes
-  other_assignee        yes  yes    yes   no   no    no      no    no     no    no      no       no     no   yes no      no
-  outside_area_assignee yes  yes    yes   yes  yes   yes     yes   yes    yes   no      no       no     no   yes yes     yes
-  outside_area_org_case yes  yes    yes   yes  yes   yes     yes   yes    yes   yes     yes      no     no   yes yes     yes
-  referral_to_me        no   no     no    no   no    no      no    no     no    yes     yes      no     no   no  no      no
-  referral_to_my_org    no   no     no    no   no    no      no    no     no    yes     yes      no     no   no  no      no
-  referral_to_other_org yes  yes    yes   no   no    no      no    no     yes   no      no       no     no   yes no      no
+  in_community          yes  yes    yes   no   no    no      no    no     yes   no      no       no     no   yes no      no      no     yes       yes       no
+  in_street             yes  yes    yes   no   no    no      no    no     yes   no      no       no     no   yes no      no      no     yes       yes       no
+  in_district           yes  yes    yes   no   no    no      no    no     yes   no      no       no     no   yes no      no      no     yes       yes       no
+  outside_area          no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no
+  assignee              yes  yes    yes   yes  yes   yes     yes   yes    yes   no      no       no     no   yes yes     yes     yes    yes       yes       no
+  other_assignee        yes  yes    yes   no   no    no      no    no     no    no      no       no     no   yes no      no      no     yes       yes       no
+  outside_area_assignee yes  yes    yes   yes  yes   yes     yes   yes    yes   no      no       no     no   yes yes     yes     yes    yes       yes       no
+  outside_area_org_case yes  yes    yes   yes  yes   yes     yes   yes    yes   yes     yes      no     no   yes yes     yes     yes    yes       yes       no
+  referral_to_me        no   no     no    no   no    no      no    no     no    yes     yes      no     no   no  no      no      no     no        no        no
+  referral_to_my_org    no   no     no    no   no    no      no    no     no    yes     yes      no     no   no  no      no      no     no        no        no
+  referral_to_other_org yes  yes    yes   no   no    no      no    no     yes   no      no       no     no   yes no      no      no     yes       yes       no
   # the code disagrees: it lets a worker who reported a household rate the service
-  outside_area_reporter no   yes    no    no   no    no      no    no     no    no      no       no     no   no  no      no
-  unaffiliated          yes  yes    yes   no   no    no      no    no     yes   no      no       no     no   yes no      no
-  unaffiliated_outside  no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no
-  inactive_assignee     no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no
-  alerted_outside_area  yes  yes    no    no   no    no      no    no     no    no      no       no     no   yes no      no
+  outside_area_reporter no   yes    no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no
+  unaffiliated          yes  yes    yes   no   no    no      no    no     yes   no      no       no     no   yes no      no      no     yes       yes       no
+  unaffiliated_outside  no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no
+  inactive_assignee     no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no
+  alerted_outside_area  yes  yes    no    no   no    no      no    no     no    no      no       no     no   yes no      no      no     no        no        no
 supervisor
   # the code disagrees on claim and respond (in these three rows): it lets a supervisor take the case
-  in_community          yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no   yes yes     yes
-  in_street             yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no   yes yes     yes
-  in_district           yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no   yes yes     yes
-  outside_area          no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no
+  in_community          yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no   yes yes     yes     yes    yes       yes       no
+  in_street             yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no   yes yes     yes     yes    yes       yes       no
+  in_district           yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no   yes yes     yes     yes    yes       yes       no
+  outside_area          no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no
   # the code disagrees on claim
-  referral_to_my_org    yes  yes    no    yes  yes   yes     yes   yes    yes   yes     yes      yes    no   yes yes     yes
+  referral_to_my_org    yes  yes    no    yes  yes   yes     yes   yes    yes   yes     yes      yes    no   yes yes     yes     yes    yes       yes       no
   # the code disagrees on rate
-  outside_area_reporter no   yes    no    no   no    no      no    no     no    no      no       no     no   no  no      no
-  inactive              no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no
-  alerted_outside_area  yes  yes    no    no   no    no      no    no     no    no      no       no     no   yes no      no
+  outside_area_reporter no   yes    no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no
+  inactive              no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no
+  alerted_outside_area  yes  yes    no    no   no    no      no    no     no    no      no       no     no   yes no      no      no     no        no        no
 admin
   # the code disagrees on claim, respond and rate (in both rows): it allows an admin everything
-  no_areas              yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no   yes yes     yes
-  reporter              yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no   yes yes     yes
-  inactive              no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no
+  no_areas              yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no   yes yes     yes     yes    yes       yes       no
+  reporter              yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no   yes yes     yes     yes    yes       yes       no
+  inactive              no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no
 """
 
 
@@ -148,6 +155,7 @@ class Situation:
     referred_to_organisation: int | None = None
     active: bool = True
     alerted: bool = False  # a crisis on the ticket was escalated to the actor (on call, say)
+    task_owner: bool = False  # the household's plan gave the actor a task (every plan here has one)
 
 
 IN_COMMUNITY = frozenset({COMMUNITY})
@@ -160,6 +168,9 @@ SITUATIONS: dict[tuple[Role, str], Situation] = {
     (Role.RECIPIENT, "reporter"): Situation(reporter=True),
     (Role.RECIPIENT, "not_reporter"): Situation(),
     (Role.RECIPIENT, "inactive_reporter"): Situation(reporter=True, active=False),
+    # A volunteer the household's plan gave a task to (a visit, accompanying someone), who did not report it.
+    (Role.VOLUNTEER, "task_holder"): Situation(areas=IN_COMMUNITY, task_owner=True),
+    (Role.VOLUNTEER, "inactive_task_holder"): Situation(areas=IN_COMMUNITY, task_owner=True, active=False),
     (Role.VOLUNTEER, "reporter"): Situation(areas=IN_COMMUNITY, reporter=True),
     (Role.VOLUNTEER, "not_reporter"): Situation(areas=IN_COMMUNITY),
     (Role.VOLUNTEER, "inactive_reporter"): Situation(areas=IN_COMMUNITY, reporter=True, active=False),
@@ -348,11 +359,13 @@ def test_access_matrix(case: Case) -> None:
         list(AREA_CHAIN),
         referral(situation) if on_referral else None,  # what the service passes
     )
+    # The task in the "task" column: the actor's, or another volunteer's.
+    task_owner_id = ACTOR if situation.task_owner else TASK_VOLUNTEER
     if case.allowed:
-        check(*arguments, alerted=situation.alerted)
+        check(*arguments, alerted=situation.alerted, task_owner_id=task_owner_id)
     else:
         with pytest.raises(Forbidden):
-            check(*arguments, alerted=situation.alerted)
+            check(*arguments, alerted=situation.alerted, task_owner_id=task_owner_id)
 
 
 @pytest.mark.parametrize(

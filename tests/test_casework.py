@@ -139,6 +139,8 @@ async def test_a_critical_report_joining_a_ticket_raises_its_urgency(world: Worl
         ("光明路12号", "光明路 12 号", True),
         ("3单元401", "光明路12号3单元401", True),
         ("光明路12号", "幸福街8号", False),
+        ("光明路12号3单元401", "光明路12号3单元402", False),  # the door next to it
+        ("光明路12号3单元401", "光明路21号3单元401", False),
         ("", "x", False),
     ],
 )

@@ -14,16 +14,30 @@ from pathlib import Path
 import pytest
 
 from bot.bootstrap import bootstrap
+from casework.case_file import NewGoal
 from casework.clock import ManualClock
 from casework.domain import AreaLevel, Role, ServiceType
 from casework.scheduling import job_store_url
-from storage import create_database
+from casework.service import Casework
+from storage import Database, create_database
+from tests.assessments import answers
 from tests.cli_runner import Needsbot
 from tests.conftest import settings_for
 from tests.doubles import RecordingFollowUps
 from tests.reports import rent_need
 
 LONG_AGO = datetime.now(UTC) - timedelta(days=2)
+
+
+def casework_on(database: Database) -> Casework:
+    """The casework on the seeded database, as it was two days ago."""
+    return bootstrap(
+        settings_for(database),
+        conversations=False,
+        database=database,
+        clock=ManualClock(LONG_AGO),
+        follow_ups=RecordingFollowUps(),
+    ).casework
 
 
 def seed(database_url: str) -> dict[str, int]:
@@ -54,13 +68,7 @@ def seed(database_url: str) -> dict[str, int]:
                         now=LONG_AGO, display_name=name, role=role, area_ids=[area.id], service_types=kinds
                     )
                     ids[name] = person.id
-            casework = bootstrap(
-                settings_for(database),
-                conversations=False,
-                database=database,
-                clock=ManualClock(LONG_AGO),
-                follow_ups=RecordingFollowUps(),
-            ).casework
+            casework = casework_on(database)
             for number in (1, 2):
                 opened = await casework.open_ticket(
                     rent_need(street.id, text="房租交不起", reporter_id=ids["居民"])
@@ -189,3 +197,39 @@ def test_a_close_from_the_command_line_leaves_the_survey_to_the_scheduler(needsb
     with sqlite3.connect(job_store_url(needsbot.database_url).split(":///", 1)[1]) as connection:
         jobs = {row[0] for row in connection.execute("SELECT id FROM apscheduler_jobs")}
     assert f"survey:{ids['ticket1']}" in jobs
+
+
+def test_tickets_show_prints_the_households_file_without_its_answers(needsbot: Needsbot) -> None:
+    ids = seed(needsbot.database_url)
+
+    async def keep_a_file() -> None:
+        database = create_database(needsbot.database_url)
+        try:
+            casework = casework_on(database)
+            async with database.transaction() as tx:
+                wang = await tx.people.get(ids["王"])
+            assert wang is not None
+            await casework.claim(wang, ids["ticket1"])
+            await casework.record_assessment(wang, ids["ticket1"], answers(risk="high"))
+            await casework.add_goal(
+                wang, ids["ticket1"], NewGoal(ServiceType.RESOURCE_LINKING, "申请临时救助")
+            )
+        finally:
+            await database.dispose()
+
+    asyncio.run(keep_a_file())
+    first = references(needsbot)[0]
+    shown = needsbot("tickets", "show", first)
+    assert shown.exit_code == 0, shown.output
+    assert "assessment: v1" in shown.output
+    assert "risk high" in shown.output
+    assert "resource_linking high" in shown.output
+    assert "goal #1:   planned" in shown.output
+    assert "申请临时救助" in shown.output
+    assert "next review:" in shown.output
+    assert "reassess by:" in shown.output
+    assert "age_80_plus" not in shown.output  # the answers (an age band, say) are not printed
+    as_json = json.loads(needsbot("tickets", "show", first, "--json").output)["file"]
+    assert [a["version"] for a in as_json["assessments"]] == [1]
+    assert "answers" not in as_json["assessments"][0]
+    assert as_json["goals"][0]["title"] == "申请临时救助"

@@ -17,6 +17,7 @@ A script:
         expect: [area.location_confirm]
     tickets:                          # the person's tickets at the end (optional)
       - {status: new, service_type: resource_linking, urgency: normal}
+    case_file: {assessments: 1, goals: [under_way], reviews: 0}   # the file of the setup's last ticket
 
 Before the steps, ``setup`` may enrol other people and prepare tickets; ``{ticket}`` (its id) and
 ``{reference}`` in a step stand for the last ticket the setup opened:
@@ -29,6 +30,9 @@ Before the steps, ``setup`` may enrol other people and prepare tickets; ``{ticke
       - close: 301
       - on_call: {user: 401, role: supervisor, area: s1}   # on the crisis on-call list for s1 (without
                                                            # area: everywhere), working in c2 (home:)
+      - assessment: {worker: 301}      # the household's assessment (tests/assessments.py)
+      - goal: {worker: 301, title: 申请临时救助, volunteer: 501}   # a goal of the household's plan,
+                                                           # a volunteer's task when one is named
     steps:
       - press_value: "!claim:{ticket}"
 """
@@ -42,11 +46,13 @@ from typing import Any
 import pytest
 import yaml
 
-from casework.domain import Channel, Role, ServiceType, Urgency
+from casework.case_file import NewGoal
+from casework.domain import Channel, GoalOwner, Role, ServiceType, Urgency
 from casework.opening import NewReport
 from dialogs.messages import Button
 from dialogs.turn import Turn
 from storage import Database
+from tests.assessments import answers
 from tests.dialog_harness import Chat, Harness, build_harness
 
 SCRIPTS = sorted((Path(__file__).parent / "conversations").glob("*.yml"))
@@ -118,6 +124,30 @@ async def _setup(harness: Harness, actions: list[dict[str, Any]], values: dict[s
                     until_time=time(0),
                     now=harness.clock.now(),
                 )
+        elif name == "assessment":  # a worker records the household's assessment (tests/assessments.py)
+            async with harness.database.transaction() as tx:
+                worker = await tx.people.by_identity(Channel.CONSOLE, str(argument["worker"]))
+            assert worker is not None, f"setup: nobody enrolled as {argument['worker']}"
+            await harness.casework.record_assessment(worker, values["ticket"], answers())
+        elif name == "goal":  # a worker sets a goal of the household's plan (a volunteer's task, if named)
+            async with harness.database.transaction() as tx:
+                worker = await tx.people.by_identity(Channel.CONSOLE, str(argument["worker"]))
+                volunteer = (
+                    await tx.people.by_identity(Channel.CONSOLE, str(argument["volunteer"]))
+                    if "volunteer" in argument
+                    else None
+                )
+            assert worker is not None, f"setup: nobody enrolled as {argument['worker']}"
+            await harness.casework.add_goal(
+                worker,
+                values["ticket"],
+                NewGoal(
+                    ServiceType(argument.get("service_type", "resource_linking")),
+                    argument["title"],
+                    owner=GoalOwner.VOLUNTEER if volunteer else GoalOwner.WORKER,
+                    owner_person_id=volunteer.id if volunteer else None,
+                ),
+            )
         elif name == "advance_hours":
             harness.clock.advance(timedelta(hours=float(argument)))
         else:
@@ -201,3 +231,17 @@ async def test_conversation(database: Database, script: dict[str, Any]) -> None:
             for ticket, expected in zip(found, script["tickets"], strict=False)
         ] == script["tickets"]
         assert len(found) == len(script["tickets"])
+    if "case_file" in script:  # what the file of the setup's last ticket holds
+        async with harness.database.transaction() as tx:
+            ticket = await tx.tickets.get(values["ticket"])
+        assert ticket is not None
+        expected = script["case_file"]
+        if ticket.household_id is None:
+            assert expected == {"assessments": 0, "goals": [], "reviews": 0}
+        else:
+            on_file = await harness.casework.case_files.for_operator(ticket.household_id)
+            assert {
+                "assessments": len(on_file.assessments),
+                "goals": [goal.status.value for goal in on_file.goals],
+                "reviews": len(on_file.reviews),
+            } == expected

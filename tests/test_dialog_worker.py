@@ -211,6 +211,8 @@ async def test_the_case_view_shows_the_case_and_is_written_to_the_trail(database
         "alert.button.visited",
         "alert.button.refer",
         "worker.button.resolve",
+        "casefile.button.assess",  # the household's file: nothing on it yet to read or review
+        "casefile.button.add_goal",
     ]
     reads = [event for event in await trail(h, ticket.id) if event.action == "read"]
     assert [event.actor_id for event in reads] == [wang.id]

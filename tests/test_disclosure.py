@@ -14,7 +14,9 @@ received and taken up, not the case details"), independently of ``casework.discl
 - only the household is asked to rate the service; only supervisors get digests and delivery failures;
 - a worker's message reaches the person the case is about (not a volunteer who flagged it, nor an
   anonymous reporter) with the case's reference and who signed it, nothing else of the case; the
-  person's reply reaches staff with the case.
+  person's reply reaches staff with the case;
+- a volunteer given a task from a household's plan reads the task (what, by when, the address),
+  nothing of the case; what falls due on the household's file reaches staff only.
 
 The second half drives real cases on SQLite and PostgreSQL and reads what reached each reporter.
 """
@@ -72,6 +74,16 @@ FULL_PAYLOAD: dict[str, Any] = {
     "sender": WORKER_NAME,
     "when": "周二上午十点",
     "suits": True,
+    "task": {
+        "id": 4,
+        "number": 2,
+        "title": "陪同老人去医院复诊",
+        "due_on": "2026-12-20",
+        "address": "幸福路12号",
+    },
+    "version": 2,
+    "crisis": True,
+    "due": "2026-12-20",
     "phone": "13812345678",  # no part: reaches nobody
 }
 
@@ -110,6 +122,11 @@ SETS: dict[str, set[str] | None] = {
     "own_words": OWN | CONVERSATION,
     "staff_words_to": STAFF_REPORTED | CONVERSATION,
     "case_words": CASE | CONVERSATION,
+    # what falls due on the household's file, with the case
+    "case_file": CASE | {"version", "crisis", "due"},
+    # a volunteer's task (what, by when, the address): nothing of the case around it
+    "task": {"task"},
+    "case_task": CASE | {"task"},
 }
 
 COLUMNS = ("subject", "volunteer", "anonymous", "worker", "supervisor")
@@ -144,6 +161,10 @@ visit_proposed       words_to -        -         staff_words_to staff_words_to
 visit_answered       -       -         -         case_words     case_words
 case_referred        own_agency -      -         staff_reported staff_reported
 case_referral_answered own_agency -     -        staff_reported staff_reported
+reassessment_due     -       -         -         case_file      case_file
+review_due           -       -         -         case_file      case_file
+task_given           -       task      task      -              -
+task_done            -       -         -         case_task      case_task
 """
 
 
@@ -206,6 +227,9 @@ def test_a_volunteer_never_reads_outcome_notes_names_or_needs(kind: str) -> None
     told = disclosure.payload_for(kind, Relation.VOLUNTEER, FULL_PAYLOAD)
     if told is None:
         return
+    if kind == "task_given":  # a task the household's plan gave them: the task alone
+        assert paths(told) == {"task"}
+        return
     assert paths(told) <= STAGE | {"message_key"}
     words = json.dumps(told, ensure_ascii=False)
     for secret in (OUTCOME, REFERRAL_REASON, WORKER_NAME, "elder_alone", "13812345678"):
@@ -221,6 +245,9 @@ def test_an_anonymous_reporter_is_told_nothing_about_a_case(kind: str) -> None:
     elif kind == "case_message":  # a worker's answer, when they asked to be answered: its words only
         assert told is not None
         assert paths(told) == {"ticket.id", "ticket.reference"} | CONVERSATION
+    elif kind == "task_given":  # to a volunteer, about no ticket: the task alone
+        assert told is not None
+        assert paths(told) == {"task"}
     else:
         assert told is None
 

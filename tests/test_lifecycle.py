@@ -13,11 +13,13 @@ from typing import Any, cast
 
 import pytest
 
-from casework.domain import Conflict, Person, Ticket, TicketStatus
+from casework.case_file import NewGoal
+from casework.domain import Conflict, GoalOwner, Person, Progress, ServiceType, Ticket, TicketStatus
 from casework.lifecycle import LIFECYCLE, WORK_BEGINS, Step, allows, starts_from
 from dialogs.engine import Ctx
 from dialogs.flows.worker import next_steps
 from storage import Database
+from tests.assessments import answers
 from tests.casework_world import World, build_world
 
 # Each step as a person takes it through the casework: who (a name in the world) and the call.
@@ -34,7 +36,35 @@ TAKEN_BY: dict[Step, Taking] = {
     Step.RESOLVE: ("wang", lambda w, p, t: w.casework.resolve(p, t, "已链接临时救助")),
     Step.CLOSE: ("wang", lambda w, p, t: w.casework.close(p, t)),
     Step.REOPEN: ("wang", lambda w, p, t: w.casework.reopen(p, t, "情况有变化")),
+    Step.ASSESS: ("wang", lambda w, p, t: w.casework.record_assessment(p, t, answers())),
+    Step.PLAN: (
+        "wang",
+        lambda w, p, t: w.casework.add_goal(p, t, NewGoal(ServiceType.RESOURCE_LINKING, "申请临时救助")),
+    ),
+    Step.REVIEW: ("wang", lambda w, p, t: _review(w, p, t)),
 }
+
+
+async def _review(world: World, person: Person, ticket_id: int) -> Any:
+    """A review of a plan with one goal, set on the case for it (in the goal's own transaction, as a
+    goal set on the case's earlier days would be)."""
+    ticket = await world.casework.status(person, ticket_id)
+    async with world.database.transaction() as tx:
+        household = await tx.households.add(area_id=ticket.area_id, now=world.clock.now())
+        await tx.tickets.update_fields(ticket_id, now=world.clock.now(), household_id=household.id)
+        goal = await tx.case_files.add_goal(
+            household_id=household.id,
+            ticket_id=ticket_id,
+            service_type=ServiceType.RESOURCE_LINKING,
+            title="申请临时救助",
+            owner=GoalOwner.WORKER,
+            now=world.clock.now(),
+        )
+    return await world.casework.record_review(
+        person, ticket_id, {goal.id: Progress.BETTER}, next_review_on=None
+    )
+
+
 # The same steps by a supervisor, where the table gives supervisors more.
 BY_SUPERVISOR: dict[Step, Taking] = {
     Step.CLOSE: ("chief", lambda w, p, t: w.casework.close(p, t, "重复的工单"))
@@ -49,6 +79,9 @@ BUTTONS = {
     "complete": Step.COMPLETE,
     "close": Step.CLOSE,
     "reopen": Step.REOPEN,
+    "assess": Step.ASSESS,
+    "add_goal": Step.PLAN,
+    "review": Step.REVIEW,
 }
 
 

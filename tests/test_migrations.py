@@ -190,6 +190,69 @@ TIMES_BACK_AT_0007 = {
 }
 
 
+# --- 0010: the household's case file ---------------------------------------------------------------
+
+CASE_FILE_TABLES = {"assessments", "plan_goals", "plan_reviews", "goal_progress"}
+
+
+def _referred_case(connection: Connection) -> None:
+    """At 0009: a household's ticket, referred to an agency."""
+    connection.execute(
+        text(
+            "INSERT INTO areas (id, code, name, name_en, level) VALUES (1, 'HP', '和平社区', '', 'community')"
+        )
+    )
+    connection.execute(
+        text(
+            "INSERT INTO households (id, area_id, address, vulnerability_tags, created_at)"
+            " VALUES (1, 1, '幸福路12号', '[]', :at)"
+        ),
+        {"at": ENROLLED},
+    )
+    connection.execute(
+        text(
+            "INSERT INTO organisations (id, name, contact, active, created_at)"
+            " VALUES (1, '阳光社工', '', true, :at)"
+        ),
+        {"at": ENROLLED},
+    )
+    connection.execute(
+        text(
+            "INSERT INTO tickets (id, reference, service_type, urgency, status, area_id, household_id,"
+            " summary, created_at, updated_at) VALUES (1, 'SA-20261103-0001', 'resource_linking',"
+            " 'normal', 'referred', 1, 1, '', :at, :at)"
+        ),
+        {"at": ENROLLED},
+    )
+    connection.execute(
+        text(
+            "INSERT INTO referrals (id, ticket_id, to_organisation_id, status, reason, created_at)"
+            " VALUES (1, 1, 1, 'pending', '需要专业机构', :at)"
+        ),
+        {"at": ENROLLED},
+    )
+    connection.commit()
+
+
+def _a_goal_for_the_referral(connection: Connection) -> tuple[Any, ...]:
+    """At 0010: the household's first goal, which the referral is then said to be for."""
+    connection.execute(
+        text(
+            "INSERT INTO plan_goals (id, household_id, ticket_id, number, service_type, title, owner,"
+            " owner_organisation_id, status, created_at, updated_at) VALUES (1, 1, 1, 1, 'resource_linking',"
+            " '链接租房补贴', 'agency', 1, 'planned', :at, :at)"
+        ),
+        {"at": ENROLLED},
+    )
+    connection.execute(text("UPDATE referrals SET goal_id = 1 WHERE id = 1"))
+    connection.commit()
+    return tuple(connection.execute(text("SELECT id, status, reason, goal_id FROM referrals")).one())
+
+
+def _referrals(connection: Connection) -> list[tuple[Any, ...]]:
+    return [tuple(row) for row in connection.execute(text("SELECT id, status, reason FROM referrals"))]
+
+
 # --- SQLite -----------------------------------------------------------------------------------------
 
 
@@ -291,6 +354,21 @@ def test_sqlite_keeps_status_times_on_the_trail_and_puts_them_back(
     assert _on_sqlite(sqlite_engine, _status_times) == TIMES_BACK_AT_0007
 
 
+def test_sqlite_adds_the_case_file_beside_what_was_there_and_takes_it_away(
+    sqlite_file: Path, sqlite_engine: Engine
+) -> None:
+    url = _async_sqlite_url(sqlite_file)
+    upgrade(url, "0009")
+    _on_sqlite(sqlite_engine, _referred_case)
+    upgrade(url, "0010")
+    assert _on_sqlite(sqlite_engine, _tables) >= CASE_FILE_TABLES
+    assert _on_sqlite(sqlite_engine, _a_goal_for_the_referral) == (1, "pending", "需要专业机构", 1)
+    downgrade(url, "0009")
+    assert not CASE_FILE_TABLES & _on_sqlite(sqlite_engine, _tables)
+    assert "goal_id" not in _on_sqlite(sqlite_engine, lambda connection: _columns(connection, "referrals"))
+    assert _on_sqlite(sqlite_engine, _referrals) == [(1, "pending", "需要专业机构")]
+
+
 # --- PostgreSQL -------------------------------------------------------------------------------------
 
 
@@ -388,3 +466,20 @@ async def test_postgres_keeps_status_times_on_the_trail_and_puts_them_back(
     downgrade(postgres_scratch_url, "0007")
     await postgres_engine.dispose()  # its connections' statements were prepared for the other columns
     assert await _on_postgres(postgres_engine, _status_times) == TIMES_BACK_AT_0007
+
+
+@pytest.mark.postgres
+async def test_postgres_adds_the_case_file_beside_what_was_there_and_takes_it_away(
+    postgres_scratch_url: str, postgres_engine: AsyncEngine
+) -> None:
+    upgrade(postgres_scratch_url, "0009")
+    await _on_postgres(postgres_engine, _referred_case)
+    upgrade(postgres_scratch_url, "0010")
+    assert await _on_postgres(postgres_engine, _tables) >= CASE_FILE_TABLES
+    assert await _on_postgres(postgres_engine, _a_goal_for_the_referral) == (1, "pending", "需要专业机构", 1)
+    downgrade(postgres_scratch_url, "0009")
+    await postgres_engine.dispose()
+    assert not CASE_FILE_TABLES & await _on_postgres(postgres_engine, _tables)
+    columns = await _on_postgres(postgres_engine, lambda connection: _columns(connection, "referrals"))
+    assert "goal_id" not in columns
+    assert await _on_postgres(postgres_engine, _referrals) == [(1, "pending", "需要专业机构")]

@@ -16,8 +16,9 @@ from apscheduler.triggers.date import DateTrigger
 from sqlalchemy import create_engine, select, text
 
 from casework import jobs
+from casework.case_file import NewGoal
 from casework.clock import SystemClock
-from casework.domain import Channel, TicketStatus
+from casework.domain import Channel, ServiceType, TicketStatus
 from casework.jobs import JobServices
 from casework.scheduling import (
     JOB_TABLE,
@@ -35,6 +36,7 @@ from casework.scheduling import (
 from storage import Database
 from storage.models import OutgoingRow, ProcessedUpdateRow
 from storage.repositories import Outgoing
+from tests.assessments import answers
 from tests.casework_world import World, build_world
 from tests.conftest import _emptied
 from tests.services import TEST_REDIS_URL, drop_connections, reachable, unavailable
@@ -194,6 +196,41 @@ async def test_a_reminder_that_fell_due_while_no_scheduler_ran_fires_once_after_
     store.dispose()
     assert f"home_visit:{ticket.id}" not in job_ids
     assert {"sweep_deadlines", "weekly_digest", "prune_processed_updates"} <= job_ids
+
+
+async def test_the_case_files_reminders_survive_a_restart(world: World) -> None:
+    """A household's reassessment and its plan's review, scheduled by a process that then stops, are
+    run by whichever process leads next: each worker reminder once."""
+    wang = world.people["wang"]
+    ticket = (await world.casework.open_ticket(world.report(household_address="幸福路12号"))).ticket
+    await world.casework.claim(wang, ticket.id)
+    await world.casework.record_assessment(wang, ticket.id, answers())
+    await world.casework.add_goal(wang, ticket.id, NewGoal(ServiceType.RESOURCE_LINKING, "申请临时救助"))
+    on_file = await world.casework.case_file(wang, ticket.id)
+    assert on_file is not None
+    world.clock.advance(world.casework.policy.reassess_after)  # both have fallen due for the casework
+
+    bot = _runner(world)
+    bot.start_paused()
+    follow_ups = ScheduledFollowUps(bot.scheduler)
+    soon = datetime.now(UTC) + timedelta(milliseconds=300)
+    follow_ups.reassessment_due(on_file.household.id, soon)
+    follow_ups.review_due(on_file.household.id, soon)
+    await bot.shutdown()
+    await asyncio.sleep(0.6)
+
+    runner = _runner(world)
+    assert await runner.step()
+
+    async def reminded() -> bool:
+        return bool(await world.outbox("reassessment_due")) and bool(await world.outbox("review_due"))
+
+    try:
+        await _wait_for(10, reminded)
+    finally:
+        await runner.shutdown()
+    assert await world.outbox("reassessment_due") == [("reassessment_due", wang.id, None)]
+    assert await world.outbox("review_due") == [("review_due", wang.id, None)]
 
 
 async def test_a_reminder_stored_by_an_earlier_version_runs_as_it_was_stored(world: World) -> None:

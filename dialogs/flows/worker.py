@@ -8,7 +8,8 @@ need words or a choice (a note, an outcome, a reason, whom to refer or assign to
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+import re
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
@@ -16,10 +17,12 @@ from typing import Any
 
 from casework import lifecycle
 from casework.access import Forbidden, Operation, check
+from casework.case_file import CaseFile
 from casework.conversation import CaseContact
 from casework.core import crisis_step_note
 from casework.domain import (
     DomainError,
+    GoalStatus,
     NotFound,
     Person,
     Referral,
@@ -52,6 +55,7 @@ REPORTS_SHOWN = 3
 REPORT_CHARS = 300
 NOTE_CHARS = 80
 CHOICES = 12  # people or agencies offered as buttons
+GOAL_CHANGE = re.compile(r"^#(\d+) (\w+)$")  # a goal's change on the trail (``Goal.change_note``)
 
 
 class S(StrEnum):
@@ -81,9 +85,10 @@ class Task(StrEnum):
     ASSIGN = "assign"
     MESSAGE = "message"  # words to the person, through the bot
     PROPOSE_VISIT = "propose_visit"  # a home visit's time, for the person to confirm
+    REFER_GOAL = "refer_goal"  # to the agency a goal of the plan is for (``target``, ``goal_id`` given)
 
 
-FIRST_STATE = {
+FIRST_STATE: dict[str, str] = {
     Task.NOTE: S.NOTE_TEXT,
     Task.RESOLVE: S.OUTCOME,
     Task.COMPLETE: S.OUTCOME,
@@ -94,6 +99,7 @@ FIRST_STATE = {
     Task.ASSIGN: S.ASSIGN_TARGET,
     Task.MESSAGE: S.MESSAGE_TEXT,
     Task.PROPOSE_VISIT: S.VISIT_TIME,
+    Task.REFER_GOAL: S.REFER_REASON,
 }
 
 
@@ -297,9 +303,10 @@ async def show(ctx: Ctx, ticket_id: int) -> None:
         if report.text.strip()
     ]
     contact = await case_contact(ctx, ticket)
+    the_file = await case_file(ctx, ticket)
     ctx.say(
         "worker.view",
-        *rows(next_steps(ctx, view, contact), 3),
+        *rows(next_steps(ctx, view, contact, the_file), 3),
         reference=ticket.reference,
         status=f"worker.status.{ticket.status.value}",
         service=service_label(ticket.service_type),
@@ -311,6 +318,7 @@ async def show(ctx: Ctx, ticket_id: int) -> None:
         summary=TicketSummary(ticket.summary) if ticket.summary else "-",
         reports="\n".join(reports) or "-",
         contact=contact_lines(ctx, contact),
+        file=words(ctx, "worker.view.file", summary=file_summary(ctx, the_file)) if the_file else "",
         thread=await thread_lines(ctx, view),
         trail=await trail(ctx, view),
     )
@@ -322,6 +330,68 @@ async def case_contact(ctx: Ctx, ticket: Ticket) -> CaseContact | None:
         return await ctx.services.casework.case_contact(ctx.person, ticket.id)
     except Forbidden:
         return None
+
+
+async def case_file(ctx: Ctx, ticket: Ticket) -> CaseFile | None:
+    """The household's case file, when there is one and this person may read it."""
+    if ticket.household_id is None:
+        return None
+    try:
+        return await ctx.services.casework.case_file(ctx.person, ticket.id)
+    except Forbidden:
+        return None
+
+
+def file_summary(ctx: Ctx, the_file: CaseFile) -> str:
+    """The file in a line, for the case view and the claim: the assessment, the plan, what falls due."""
+    parts = []
+    latest = the_file.latest
+    if latest is not None:
+        risk = words(ctx, f"assessment.option.risk_level.{latest.risk}")
+        parts.append(
+            words(
+                ctx,
+                "casefile.summary.assessed",
+                version=latest.version,
+                when=moment(ctx, latest.recorded_at),
+                risk=risk,
+            )
+        )
+    else:
+        parts.append(words(ctx, "casefile.summary.not_assessed"))
+    if the_file.goals:
+        achieved = sum(goal.status is GoalStatus.ACHIEVED for goal in the_file.goals)
+        parts.append(words(ctx, "casefile.summary.goals", n=len(the_file.goals), achieved=achieved))
+    if the_file.next_review_on is not None:
+        parts.append(words(ctx, "casefile.summary.review", on=the_file.next_review_on.isoformat()))
+    if the_file.reassess_by is not None:
+        key = (
+            "casefile.summary.reassess_crisis"
+            if the_file.reassess_for_crisis
+            else "casefile.summary.reassess"
+        )
+        parts.append(words(ctx, key, on=moment(ctx, the_file.reassess_by)))
+    return " · ".join(parts)
+
+
+def file_steps(ctx: Ctx, ticket: Ticket, chain: list[int], the_file: CaseFile | None) -> list[Button]:
+    """What this person may record to the household's file now: the holder, while the case is open
+    (the lifecycle's assess, plan and review)."""
+    life = lifecycle.Step
+
+    def can(step: lifecycle.Step) -> bool:
+        return allows(step, ticket, ctx.person) and may(
+            ctx.person, lifecycle.LIFECYCLE[step].operation, ticket, chain
+        )
+
+    buttons = []
+    if can(life.ASSESS):
+        buttons.append(action_button("casefile.button.assess", "assess", ticket.id))
+    if can(life.PLAN):
+        buttons.append(action_button("casefile.button.add_goal", "add_goal", ticket.id))
+    if can(life.REVIEW) and the_file is not None and the_file.open_goals:
+        buttons.append(action_button("casefile.button.review", "review", ticket.id))
+    return buttons
 
 
 def contact_lines(ctx: Ctx, contact: CaseContact | None) -> str:
@@ -424,6 +494,10 @@ def trail_note(ctx: Ctx, event: TicketEvent) -> str:
         return ""  # "to #12": the assignee line says who
     if event.action is TicketAction.URGENCY_RAISED and ctx.services.catalog.has(f"urgency.{note}"):
         return words(ctx, f"urgency.{note}")
+    if event.action is TicketAction.GOAL_CHANGED and (changed := GOAL_CHANGE.match(note)):
+        status = f"casefile.goal.{changed.group(2)}"
+        if ctx.services.catalog.has(status):
+            return words(ctx, "worker.trail.goal_changed", number=changed.group(1), status=words(ctx, status))
     level = escalation_level(event)
     if level is not None:
         return words(ctx, "worker.trail.escalation", round=level)
@@ -440,7 +514,9 @@ def trail_note(ctx: Ctx, event: TicketEvent) -> str:
     return note
 
 
-def next_steps(ctx: Ctx, view: TicketView, contact: CaseContact | None = None) -> list[Button]:
+def next_steps(
+    ctx: Ctx, view: TicketView, contact: CaseContact | None = None, the_file: CaseFile | None = None
+) -> list[Button]:
     """Buttons for what this person may do next, by the ticket's status and their role."""
     ticket, me = view.ticket, ctx.person
     chain = [area.id for area in view.area_path]
@@ -487,6 +563,9 @@ def next_steps(ctx: Ctx, view: TicketView, contact: CaseContact | None = None) -
         buttons.append(action_button("worker.button.message", "message", ticket.id))
     if contact is not None and contact.phone_masked:
         buttons.append(action_button("worker.button.show_phone", "phone", ticket.id))
+    if the_file is not None and not the_file.empty:
+        buttons.append(action_button("casefile.button.file", "file", ticket.id))
+    buttons += file_steps(ctx, ticket, chain, the_file)
     return buttons
 
 
@@ -529,6 +608,13 @@ async def claim(ctx: Ctx, ticket_id: int) -> None:
         ),
         reference=claimed.reference,
     )
+    the_file = await case_file(ctx, claimed)
+    if the_file is not None and not the_file.empty:  # the household is known: its file carries on
+        ctx.say(
+            "worker.claim.has_file",
+            (action_button("casefile.button.file", "file", claimed.id),),
+            summary=file_summary(ctx, the_file),
+        )
 
 
 async def view(ctx: Ctx, ticket_id: int) -> None:
@@ -669,12 +755,17 @@ async def decline_referral(ctx: Ctx, referral_id: int) -> None:
 # --- the flow: the words or the choice a step needs -----------------------------------------------
 
 
-async def begin(ctx: Ctx) -> str | None:
-    try:
-        return FIRST_STATE[Task(ctx.data.get("task", ""))]
-    except (ValueError, KeyError):
-        ctx.say("flow.lost")
-        return END
+def begin_task(first_state: Mapping[str, str]) -> Callable[[Ctx], Awaitable[str | None]]:
+    """A flow's ``begin`` that starts at the state its task (``data["task"]``) begins with."""
+
+    async def begin(ctx: Ctx) -> str | None:
+        state = first_state.get(str(ctx.data.get("task", "")))
+        if state is None:
+            ctx.say("flow.lost")
+            return END
+        return state
+
+    return begin
 
 
 def words_step(key: str, state: S, act: Callable[[Ctx, str], Awaitable[None]]) -> Step:
@@ -809,6 +900,7 @@ async def send_referral(ctx: Ctx, text: str) -> None:
         reason=text,
         to_person_id=target["id"] if target["kind"] == "person" else None,
         to_organisation_id=target["id"] if target["kind"] == "agency" else None,
+        goal_id=ctx.data.get("goal_id"),
     )
     ctx.say("worker.refer.sent", reference=ctx.data["reference"], name=target["name"])
 
@@ -878,7 +970,7 @@ async def on_assign_target(ctx: Ctx) -> str | None:
 FLOW = Flow(
     name="worker",
     start=S.NOTE_TEXT,
-    begin=begin,
+    begin=begin_task(FIRST_STATE),
     roles=WORKER_ROLES,
     screen_text=False,
     steps={

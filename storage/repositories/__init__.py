@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from storage.repositories.areas import AreaRepository
+from storage.repositories.case_files import CaseFileRepository
 from storage.repositories.consents import ConsentRepository
 from storage.repositories.groups import WorkerGroupRepository
 from storage.repositories.households import HouseholdRepository
@@ -37,6 +38,7 @@ class Transaction:
         self.organisations = OrganisationRepository(session, dialect, core)
         self.people = PersonRepository(session, dialect, core)
         self.households = HouseholdRepository(session, dialect, core)
+        self.case_files = CaseFileRepository(session, dialect, core)
         self.reports = NeedReportRepository(session, dialect, core)
         self.tickets = TicketRepository(session, dialect, core)
         self.consents = ConsentRepository(session, dialect, core)

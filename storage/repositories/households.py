@@ -50,3 +50,18 @@ class HouseholdRepository(Repository):
             select(HouseholdRow).where(HouseholdRow.area_id == area_id).order_by(HouseholdRow.id)
         )
         return [_household(row) for row in rows]
+
+    async def merge_situation(
+        self, household_id: int, *, size: int | None, vulnerability_tags: Iterable[VulnerabilityTag]
+    ) -> None:
+        """What a later report says of a household already on file: its size when given, and its
+        situation's tags added to those known."""
+        row = await self._session.get(HouseholdRow, household_id)
+        if row is None:
+            return
+        if size is not None:
+            row.size = size
+        row.vulnerability_tags = sorted(
+            set(row.vulnerability_tags) | {VulnerabilityTag(tag).value for tag in vulnerability_tags}
+        )
+        await self._session.flush()

@@ -144,9 +144,12 @@ class TicketRepository(Repository):
         urgencies: Iterable[Urgency] | None = None,
         reporter_id: int | None = None,
         assignee_id: int | None = None,
+        household_id: int | None = None,
         limit: int = 200,
     ) -> list[Ticket]:
         query = select(TicketRow).order_by(TicketRow.created_at, TicketRow.id).limit(limit)
+        if household_id is not None:
+            query = query.where(TicketRow.household_id == household_id)
         if statuses is not None:
             query = query.where(TicketRow.status.in_(list(statuses)))
         if urgencies is not None:
@@ -324,6 +327,7 @@ class TicketRepository(Repository):
         to_person_id: int | None = None,
         to_organisation_id: int | None = None,
         reason: str | None = None,
+        goal_id: int | None = None,
     ) -> Referral:
         if to_person_id is None and to_organisation_id is None:
             raise ValueError("a referral goes to a person or an organisation")
@@ -335,6 +339,7 @@ class TicketRepository(Repository):
             status=ReferralStatus.PENDING,
             reason=reason,
             created_at=now,
+            goal_id=goal_id,
         )
         self._session.add(row)
         await self._session.flush()
