@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "orgs": ("bot.cli_setup:orgs", "Social work service agencies."),
     "people": ("bot.cli_casework:people", "Enrolled people."),
     "policy": ("bot.cli_policy:policy", "Assistance policy answers with citations."),
+    "report": ("bot.cli_report:report", "The service's evaluation: indicators by period and area."),
     "run": ("bot.cli_setup:run", "Start needsbot: Telegram with TELEGRAM_BOT_TOKEN, else the console."),
     "scheduler": ("bot.cli_casework:scheduler", "Deadlines, reminders and follow-ups."),
     "tickets": ("bot.cli_casework:tickets", "Referral tickets."),

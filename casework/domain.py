@@ -635,6 +635,7 @@ class Refusal(StrEnum):
     ON_CALL_HOURS_FORMAT = "on_call.hours_format"  # hours
     ON_CALL_HOURS_RANGE = "on_call.hours_range"  # hours
     DURATION_FORMAT = "duration.format"  # text
+    PERIOD_FORMAT = "period.format"  # text
     SERVICE_TYPE_UNKNOWN = "service_type.unknown"  # where, value, service_types
 
     # --- files an operator imports (areas, agencies, deadlines) ---------------------------------

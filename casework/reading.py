@@ -178,12 +178,7 @@ async def list_tickets(
 ) -> list[TicketRow]:
     """Tickets in an area and everything below it, oldest first."""
     async with database.transaction() as tx:
-        area_ids: set[int] | None = None
-        if area_code is not None:
-            area = await tx.areas.by_code(area_code)
-            if area is None:
-                raise NotFound(Refusal.AREA_UNKNOWN_CODE, code=area_code)
-            area_ids = await tx.areas.descendant_ids(area.id)
+        area_ids = await area_and_below(tx, area_code) if area_code is not None else None
         tickets = await tx.tickets.find(statuses=statuses, area_ids=area_ids, limit=limit)
         areas = {area.id: area for area in await tx.areas.list_all()}
         people: dict[int, Person | None] = {}
@@ -196,6 +191,14 @@ async def list_tickets(
                 assignee = people[ticket.assignee_id]
             rows.append(TicketRow(ticket=ticket, area=areas[ticket.area_id], assignee=assignee))
         return rows
+
+
+async def area_and_below(tx: Transaction, code: str) -> set[int]:
+    """The area of this code and every area below it."""
+    area = await tx.areas.by_code(code)
+    if area is None:
+        raise NotFound(Refusal.AREA_UNKNOWN_CODE, code=code)
+    return await tx.areas.descendant_ids(area.id)
 
 
 async def ticket_details(

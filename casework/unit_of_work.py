@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import date, datetime, time
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from casework.domain import (
     AlertKind,
@@ -49,6 +49,9 @@ from casework.domain import (
     WorkerGroup,
 )
 
+if TYPE_CHECKING:
+    from casework.indicators import CaseHistory
+
 
 class UnitOfWork(Protocol):
     """Transactions over the store (``storage.Database``)."""
@@ -77,6 +80,9 @@ class Transaction(Protocol):
 
     @property
     def consents(self) -> ConsentStore: ...
+
+    @property
+    def evaluation(self) -> EvaluationStore: ...
 
     @property
     def groups(self) -> WorkerGroupStore: ...
@@ -203,6 +209,15 @@ class ConsentStore(Protocol):
         self, *, person_id: int, answers: Mapping[ConsentPurpose, bool], notice_version: str, now: datetime
     ) -> None: ...
     async def withdraw(self, *, person_id: int, purpose: ConsentPurpose, now: datetime) -> int: ...
+
+
+class EvaluationStore(Protocol):
+    async def cases(
+        self, *, opened_from: datetime, opened_until: datetime, area_ids: Iterable[int] | None = None
+    ) -> list[CaseHistory]: ...
+    async def files(
+        self, *, opened_from: datetime, opened_until: datetime, area_ids: Iterable[int] | None = None
+    ) -> tuple[list[Assessment], list[Goal]]: ...
 
 
 class HouseholdStore(Protocol):

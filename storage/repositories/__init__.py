@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from storage.repositories.areas import AreaRepository
 from storage.repositories.case_files import CaseFileRepository
 from storage.repositories.consents import ConsentRepository
+from storage.repositories.evaluation import EvaluationRepository
 from storage.repositories.groups import WorkerGroupRepository
 from storage.repositories.households import HouseholdRepository
 from storage.repositories.invites import InviteRepository
@@ -39,6 +40,7 @@ class Transaction:
         self.people = PersonRepository(session, dialect, core)
         self.households = HouseholdRepository(session, dialect, core)
         self.case_files = CaseFileRepository(session, dialect, core)
+        self.evaluation = EvaluationRepository(session, dialect, core)
         self.reports = NeedReportRepository(session, dialect, core)
         self.tickets = TicketRepository(session, dialect, core)
         self.consents = ConsentRepository(session, dialect, core)

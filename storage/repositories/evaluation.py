@@ -1,0 +1,154 @@
+"""What the service's evaluation reads: the cases opened in a period, each with its whole trail,
+referrals, ratings and reports, and the case files of their households; in a few queries whatever the
+number of cases (each of its parts selected by the same filter, not by a list of ids)."""
+
+from __future__ import annotations
+
+import dataclasses
+import operator
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, select
+
+from casework.domain import (
+    Assessment,
+    ConsentPurpose,
+    Feedback,
+    Goal,
+    NeedReport,
+    Referral,
+    Ticket,
+    TicketAction,
+    TicketEvent,
+)
+from casework.indicators import CaseHistory
+from storage.models import (
+    AssessmentRow,
+    ConsentRow,
+    FeedbackRow,
+    GoalRow,
+    NeedReportRow,
+    ReferralRow,
+    TicketEventRow,
+    TicketRow,
+)
+from storage.repositories.base import D, Repository, from_row
+
+ACTIONS = {action.value: action for action in TicketAction}  # faster than TicketAction(value) a row
+
+
+class EvaluationRepository(Repository):
+    async def cases(
+        self,
+        *,
+        opened_from: datetime,
+        opened_until: datetime,
+        area_ids: Iterable[int] | None = None,
+    ) -> list[CaseHistory]:
+        """Every case opened in [``opened_from``, ``opened_until``) in the areas given (all when None),
+        with its trail, referrals, ratings and reports, oldest first. Read as plain rows, without the
+        ORM's bookkeeping: a year of a district is hundreds of thousands of them."""
+        chosen = _chosen(TicketRow.id, opened_from, opened_until, area_ids)
+        tickets = await self._records(
+            Ticket,
+            select(TicketRow.__table__)
+            .where(TicketRow.id.in_(chosen))
+            .order_by(TicketRow.created_at, TicketRow.id),
+        )
+        events = await self._of_cases(
+            TicketEvent, TicketEventRow, chosen, action=lambda row: ACTIONS[row.action]
+        )
+        referrals = await self._of_cases(Referral, ReferralRow, chosen)
+        feedback = await self._of_cases(Feedback, FeedbackRow, chosen)
+        reports = await self._of_cases(NeedReport, NeedReportRow, chosen)
+        reporters = _chosen(TicketRow.reporter_id, opened_from, opened_until, area_ids)
+        keeping = set(
+            (
+                await self._core.execute(
+                    select(ConsentRow.person_id).where(
+                        ConsentRow.person_id.in_(reporters),
+                        ConsentRow.purpose == ConsentPurpose.STORE_REPORT,
+                        ConsentRow.withdrawn_at.is_(None),
+                    )
+                )
+            ).scalars()
+        )
+        return [
+            CaseHistory(
+                ticket=ticket,
+                events=tuple(events[ticket.id]),
+                referrals=tuple(referrals[ticket.id]),
+                feedback=tuple(feedback[ticket.id]),
+                reports=tuple(reports[ticket.id]),
+                words_kept=ticket.reporter_id in keeping,
+            )
+            for ticket in tickets
+        ]
+
+    async def _of_cases(
+        self, kind: type[D], model: Any, chosen: Select[Any], **converted: Callable[[Any], Any]
+    ) -> defaultdict[int, list[D]]:
+        """What ``model``'s table holds of the chosen cases, as ``kind``, by case, in order."""
+        query = select(model.__table__).where(model.ticket_id.in_(chosen)).order_by(model.id)
+        found: defaultdict[int, list[D]] = defaultdict(list)
+        for record in await self._records(kind, query, **converted):
+            found[record.ticket_id].append(record)  # type: ignore[attr-defined]
+        return found
+
+    async def _records(self, kind: type[D], query: Select[Any], **converted: Callable[[Any], Any]) -> list[D]:
+        """The rows of ``query`` as ``kind`` (a domain dataclass) by their columns of its fields' names;
+        ``converted`` fields taken from the row as their function says."""
+        result = await self._core.execute(query)
+        columns = list(result.keys())
+        names = [
+            field.name
+            for field in dataclasses.fields(kind)
+            if field.name in columns and field.name not in converted
+        ]
+        assert len(names) > 1  # itemgetter of one index gives the value, not a tuple of it
+        values = operator.itemgetter(*(columns.index(name) for name in names))
+        return [
+            kind(
+                **dict(zip(names, values(row), strict=True)),
+                **{name: convert(row) for name, convert in converted.items()},
+            )
+            for row in result
+        ]
+
+    async def files(
+        self,
+        *,
+        opened_from: datetime,
+        opened_until: datetime,
+        area_ids: Iterable[int] | None = None,
+    ) -> tuple[list[Assessment], list[Goal]]:
+        """The assessments and plan goals of the households of the same cases (``cases``)."""
+        ids = _chosen(TicketRow.household_id, opened_from, opened_until, area_ids)
+        assessments = [
+            from_row(Assessment, row, answers={}, needs=dict(row.needs))
+            for row in await self._session.scalars(
+                select(AssessmentRow)
+                .where(AssessmentRow.household_id.in_(ids))
+                .order_by(AssessmentRow.household_id, AssessmentRow.version)
+            )
+        ]
+        goals = [
+            from_row(Goal, row)
+            for row in await self._session.scalars(
+                select(GoalRow).where(GoalRow.household_id.in_(ids)).order_by(GoalRow.id)
+            )
+        ]
+        return assessments, goals
+
+
+def _chosen(
+    column: Any, opened_from: datetime, opened_until: datetime, area_ids: Iterable[int] | None
+) -> Select[Any]:
+    """``column`` of the cases opened in the period in the areas given: a subquery, not a list."""
+    chosen = select(column).where(TicketRow.created_at >= opened_from, TicketRow.created_at < opened_until)
+    if area_ids is not None:
+        chosen = chosen.where(TicketRow.area_id.in_(list(area_ids)))
+    return chosen
