@@ -18,12 +18,13 @@ log = logging.getLogger(__name__)
 
 _PUBLIC = ("report", "policy", "status", "lang", "privacy", "delete_my_data", "help", "cancel")
 _CASEWORK = ("queue", "mine", "overdue", "ticket", "policy", "lang", "help", "cancel")
+_SUPERVISING = ("queue", "mine", "overdue", "ticket", "evaluation", "policy", "lang", "help", "cancel")
 ROLE_COMMANDS: dict[Role, tuple[str, ...]] = {
     Role.RECIPIENT: ("report", "policy", "status", "rate", *_PUBLIC[3:]),
     Role.VOLUNTEER: ("flag", "tasks", *_PUBLIC),
     Role.SOCIAL_WORKER: _CASEWORK,
-    Role.SUPERVISOR: _CASEWORK,
-    Role.ADMIN: _CASEWORK,
+    Role.SUPERVISOR: _SUPERVISING,
+    Role.ADMIN: _SUPERVISING,
 }
 
 

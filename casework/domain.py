@@ -545,6 +545,7 @@ class Refusal(StrEnum):
     REFERRAL_NOT_ADDRESSED = "referral.not_addressed_to_you"
     RATE_HOUSEHOLD_ONLY = "rate.household_only"
     QUEUE_STAFF_ONLY = "queue.staff_only"
+    REPORT_SUPERVISORS_ONLY = "report.supervisors_only"
 
     # --- what is not there --------------------------------------------------------------------
     TICKET_NOT_FOUND = "ticket.not_found"  # ticket_id

@@ -20,17 +20,23 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
+from casework import routing
+from casework.access import Forbidden, covers
+from casework.core import CaseworkCore
 from casework.domain import (
     OPEN_STATUSES,
+    Area,
     Assessment,
     Feedback,
     Goal,
     GoalStatus,
     InvalidInput,
     NeedReport,
+    Person,
     Referral,
     ReferralStatus,
     Refusal,
+    Role,
     ServiceType,
     Ticket,
     TicketAction,
@@ -58,20 +64,30 @@ class CaseHistory:
     reports: tuple[NeedReport, ...] = ()
     # The reporter, named on the case, agreed that their report be kept: its words may be quoted.
     words_kept: bool = False
+    # When each kind of event first happened: most questions a report asks of a case are this.
+    firsts: Mapping[TicketAction, datetime] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        firsts: dict[TicketAction, datetime] = {}
+        for event in self.events:
+            firsts.setdefault(event.action, event.created_at)
+        object.__setattr__(self, "firsts", firsts)
 
     def first(self, actions: frozenset[TicketAction], *, since: datetime | None = None) -> datetime | None:
         """When the first of these events happened (at or after ``since``), if any did."""
+        if since is None:
+            return min((self.firsts[action] for action in actions if action in self.firsts), default=None)
         return next(
             (
                 event.created_at
                 for event in self.events
-                if event.action in actions and (since is None or event.created_at >= since)
+                if event.action in actions and event.created_at >= since
             ),
             None,
         )
 
     def has(self, action: TicketAction) -> bool:
-        return any(event.action is action for event in self.events)
+        return action in self.firsts
 
     @property
     def flagged(self) -> bool:
@@ -649,13 +665,15 @@ async def report(
     now: datetime,
     timezone: tzinfo,
     area_code: str | None = None,
+    area_id: int | None = None,
     service_type: str | None = None,
     worker_id: int | None = None,
     organisation_id: int | None = None,
     suppress_below: int = 0,
 ) -> Report:
-    """The indicators of the cases opened in the period in an area and everything below it (every area
-    when none is named), cut as asked: an operator's read (no actor's access is checked)."""
+    """The indicators of the cases opened in the period in an area (by its code or its id) and everything
+    below it (every area when none is named), cut as asked. No actor's access is checked: an operator's
+    read, or ``Evaluation``'s once it has checked."""
     start, end, label = period(period_text, today=now.astimezone(timezone).date(), timezone=timezone)
     if service_type is not None and service_type not in {kind.value for kind in ServiceType}:
         raise InvalidInput(
@@ -666,6 +684,8 @@ async def report(
         )
     async with database.transaction() as tx:
         area_ids = await area_and_below(tx, area_code) if area_code is not None else None
+        if area_id is not None:
+            area_ids = await tx.areas.descendant_ids(area_id)
         cases = await tx.evaluation.cases(opened_from=start, opened_until=end, area_ids=area_ids)
         assessments, goals = await tx.evaluation.files(opened_from=start, opened_until=end, area_ids=area_ids)
         open_now = await tx.tickets.find(statuses=OPEN_STATUSES, area_ids=area_ids, limit=1_000_000)
@@ -731,3 +751,38 @@ def rows(report: Report) -> list[dict[str, Any]]:
     for section, figures in report.sections.items():
         walk(section, figures)
     return found
+
+
+class Evaluation:
+    """The indicators as staff read them in a chat: a supervisor for the areas they supervise (and
+    everything below), an admin for any area."""
+
+    def __init__(self, core: CaseworkCore) -> None:
+        self.core = core
+
+    async def areas_for(self, actor: Person) -> list[Area]:
+        """The areas ``actor`` may read the indicators of: their own, or every top area for an admin."""
+        self._check_role(actor)
+        async with self.core.database.transaction() as tx:
+            if actor.role is Role.ADMIN:
+                return await tx.areas.children(None)
+            return [area for area_id in sorted(actor.area_ids) if (area := await tx.areas.get(area_id))]
+
+    async def report(self, actor: Person, period_text: str, area_id: int) -> Report:
+        self._check_role(actor)
+        async with self.core.database.transaction() as tx:
+            chain = await routing.area_chain(tx, area_id)
+        if actor.role is not Role.ADMIN and not covers(actor, chain):
+            raise Forbidden(Refusal.TICKET_OUTSIDE_AREAS)
+        return await report(
+            self.core.database,
+            period_text=period_text,
+            now=self.core.clock.now(),
+            timezone=self.core.timezone,
+            area_id=area_id,
+        )
+
+    @staticmethod
+    def _check_role(actor: Person) -> None:
+        if not actor.active or actor.role not in (Role.SUPERVISOR, Role.ADMIN):
+            raise Forbidden(Refusal.REPORT_SUPERVISORS_ONLY)

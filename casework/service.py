@@ -18,6 +18,7 @@ from casework.conversation import Conversation, Signature
 from casework.core import CaseworkCore, FollowUps
 from casework.deadlines import DeadlinePolicy
 from casework.domain import Channel
+from casework.indicators import Evaluation
 from casework.opening import Opening
 from casework.reading import Reading
 from casework.referral import Referrals
@@ -57,6 +58,7 @@ class Casework:
         self.reading = Reading(self.core)
         self.conversation = Conversation(self.core, sign_as=sign_messages_as)
         self.case_files = CaseFiles(self.core, assessment or assessment_form.default())
+        self.evaluation = Evaluation(self.core)
 
         # Opening a case.
         self.open_ticket = self.opening.open_ticket

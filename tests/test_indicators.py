@@ -569,3 +569,22 @@ async def test_policy_feedback_is_grouped_and_quotes_only_those_who_agreed(datab
     ]
     shared = (await november(database, suppress_below=2)).sections["policy_feedback"]
     assert [group["cases"] for group in shared["groups"]] == [2]  # the group of one is left out
+
+
+async def test_supervisors_read_their_own_areas_and_admins_every_area(database: Database) -> None:
+    from casework.access import Forbidden
+    from tests.casework_world import build_world
+
+    world = await build_world(database)
+    evaluation = world.casework.evaluation
+    chief, admin, wang = world.people["chief"], world.people["admin"], world.people["wang"]
+    assert [area.code for area in await evaluation.areas_for(chief)] == ["s1"]
+    assert [area.code for area in await evaluation.areas_for(admin)] == ["d"]
+    assert (await evaluation.report(chief, "this-month", world.areas["c1"])).sections["response"][
+        "cases"
+    ] == 0
+    with pytest.raises(Forbidden):  # another street's community
+        await evaluation.report(chief, "this-month", world.areas["c3"])
+    await evaluation.report(admin, "this-month", world.areas["c3"])
+    with pytest.raises(Forbidden):
+        await evaluation.areas_for(wang)

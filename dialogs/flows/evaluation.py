@@ -1,0 +1,136 @@
+"""/evaluation: a supervisor's (or an admin's) service evaluation in the chat: a period and an area chosen by
+buttons, answered with the key figures in a few lines (the full set: `needsbot report indicators`).
+Diagram: evaluation.mmd."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from casework.domain import Role
+from casework.indicators import Durations, Report, Share
+from dialogs.engine import END, Command, Ctx, Flow, Step
+from dialogs.flows.worker import cancel_button, politely, words
+
+PERIODS = ("this-week", "last-week", "this-month", "last-month")
+SUPERVISING = frozenset({Role.SUPERVISOR, Role.ADMIN})
+
+
+class S(StrEnum):
+    PERIOD = "period"
+    AREA = "area"
+
+
+async def begin(ctx: Ctx) -> str | None:
+    with politely(ctx):
+        areas = await ctx.services.casework.evaluation.areas_for(ctx.person)
+        if not areas:
+            ctx.say("report.no_areas")
+            return END
+        ctx.data["areas"] = [{"id": area.id, "name": area.label(ctx.lang)} for area in areas]
+        return S.PERIOD
+    return END
+
+
+async def ask_period(ctx: Ctx) -> None:
+    buttons = [ctx.button(f"report.period.{period}", period) for period in PERIODS]
+    ctx.ask("report.ask_period", [*buttons, cancel_button(ctx)])
+
+
+async def on_period(ctx: Ctx) -> str | None:
+    if ctx.pressed == "cancel":
+        ctx.say("flow.cancelled")
+        return END
+    if ctx.pressed not in PERIODS:
+        ctx.say("input.choose_button")
+        return S.PERIOD
+    ctx.data["period"] = ctx.pressed
+    if len(ctx.data["areas"]) == 1:
+        await answer(ctx, ctx.data["areas"][0])
+        return END
+    return S.AREA
+
+
+async def ask_area(ctx: Ctx) -> None:
+    buttons = [
+        ctx.button(area["name"], f"area:{index}", literal=True)
+        for index, area in enumerate(ctx.data["areas"])
+    ]
+    ctx.ask("report.ask_area", [*buttons, cancel_button(ctx)], per_row=1)
+
+
+async def on_area(ctx: Ctx) -> str | None:
+    if ctx.pressed == "cancel":
+        ctx.say("flow.cancelled")
+        return END
+    pressed = ctx.pressed or ""
+    index = int(pressed[5:]) if pressed.startswith("area:") and pressed[5:].isdigit() else -1
+    if not 0 <= index < len(ctx.data["areas"]):
+        ctx.say("input.choose_button")
+        return S.AREA
+    await answer(ctx, ctx.data["areas"][index])
+    return END
+
+
+async def answer(ctx: Ctx, area: dict[str, Any]) -> None:
+    with politely(ctx):
+        found = await ctx.services.casework.evaluation.report(ctx.person, ctx.data["period"], area["id"])
+        ctx.say(
+            "report.summary",
+            **summary(ctx, found),
+            area=area["name"],
+            period=f"report.period.{ctx.data['period']}",
+        )
+
+
+def summary(ctx: Ctx, report: Report) -> dict[str, Any]:
+    """The key figures, worded: cases, how soon they were taken up and answered, how they ended, how
+    the households rated them, and what waits now."""
+    sections = report.sections
+    return {
+        "cases": sections["response"]["cases"],
+        "claim": duration(ctx, sections["response"]["time_to_claim"]),
+        "claimed_in_time": share(ctx, sections["response"]["claimed_in_time"]),
+        "crisis": share(ctx, sections["crisis"]["acknowledged_within_10_minutes"]),
+        "resolved_in_time": share(ctx, sections["resolution"]["resolved_in_time"]),
+        "assessed": share(ctx, sections["case_files"]["assessed"]),
+        "rating": sections["satisfaction"]["mean"] if sections["satisfaction"]["mean"] is not None else "-",
+        "rated": share(ctx, sections["satisfaction"]["response_rate"]),
+        "unclaimed": sections["caseload"]["unclaimed"],
+    }
+
+
+def duration(ctx: Ctx, figure: Durations) -> str:
+    if figure.median is None or figure.p90 is None:
+        return "-"
+    return words(ctx, "report.duration", median=hours(figure.median), p90=hours(figure.p90))
+
+
+def hours(minutes: float) -> str:
+    return f"{minutes / 60:.1f}"
+
+
+def share(ctx: Ctx, figure: Share) -> str:
+    if figure.value is None:
+        return "-"
+    return words(
+        ctx, "report.share", percent=round(100 * figure.value), n=figure.numerator, of=figure.denominator
+    )
+
+
+async def report_command(ctx: Ctx, argument: str) -> None:
+    if ctx.person.role not in SUPERVISING:
+        ctx.say("refusal.report.supervisors_only")
+        return
+    await ctx.start("evaluation")
+
+
+FLOW = Flow(
+    name="evaluation",
+    start=S.PERIOD,
+    begin=begin,
+    roles=SUPERVISING,
+    steps={S.PERIOD: Step(ask_period, on_period), S.AREA: Step(ask_area, on_area)},
+)
+
+COMMANDS: dict[str, Command] = {"evaluation": report_command}
