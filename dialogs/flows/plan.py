@@ -432,16 +432,18 @@ def weeks_buttons(ctx: Ctx, weeks: tuple[int, ...], none_key: str) -> list[Butto
     ]
 
 
-def chosen_day(ctx: Ctx) -> date | str | None:
-    """The day pressed (in some weeks) or typed; None for none; "" when neither."""
+def chosen_day(ctx: Ctx) -> tuple[bool, date | None]:
+    """Whether a day was given, pressed (in some weeks) or typed (after today), and which: None when
+    "no date" was pressed. The person is told when what they typed was not understood."""
     pressed = ctx.pressed or ""
     if pressed.startswith("weeks:") and pressed[6:].isdigit():
         weeks = int(pressed[6:])
-        return today(ctx) + timedelta(weeks=weeks) if weeks else None
-    if ctx.text:
-        typed = typed_day(ctx.text, today(ctx))
-        return typed if typed is not None and typed > today(ctx) else ""
-    return ""
+        return True, today(ctx) + timedelta(weeks=weeks) if weeks else None
+    typed = typed_day(ctx.text, today(ctx)) if ctx.text else None
+    if typed is not None and typed > today(ctx):
+        return True, typed
+    ctx.say("casefile.plan.bad_day")
+    return False, None
 
 
 async def ask_due(ctx: Ctx) -> None:
@@ -453,9 +455,8 @@ async def ask_due(ctx: Ctx) -> None:
 async def on_due(ctx: Ctx) -> str | None:
     if cancelled(ctx):
         return END
-    due = chosen_day(ctx)
-    if due == "":
-        ctx.say("casefile.plan.bad_day")
+    understood, due = chosen_day(ctx)
+    if not understood:
         return S.DUE
     owner = GoalOwner(ctx.data["owner"])
     new = NewGoal(
@@ -464,7 +465,7 @@ async def on_due(ctx: Ctx) -> str | None:
         owner=owner,
         owner_person_id=ctx.data.get("owner_id") if owner is GoalOwner.VOLUNTEER else None,
         owner_organisation_id=ctx.data.get("owner_id") if owner is GoalOwner.AGENCY else None,
-        due_on=due if isinstance(due, date) else None,
+        due_on=due,
     )
     with politely(ctx):
         goal = await ctx.services.casework.add_goal(ctx.person, int(ctx.data["ticket_id"]), new)
@@ -545,9 +546,8 @@ async def ask_next_review(ctx: Ctx) -> None:
 async def on_next_review(ctx: Ctx) -> str | None:
     if cancelled(ctx):
         return END
-    next_on = chosen_day(ctx)
-    if next_on == "":
-        ctx.say("casefile.plan.bad_day")
+    understood, next_on = chosen_day(ctx)
+    if not understood:
         return S.NEXT_REVIEW
     ticket_id = int(ctx.data["ticket_id"])
     with politely(ctx):
@@ -555,13 +555,13 @@ async def on_next_review(ctx: Ctx) -> str | None:
             ctx.person,
             ticket_id,
             {int(goal_id): Progress(value) for goal_id, value in ctx.data["progress"].items()},
-            next_review_on=next_on if isinstance(next_on, date) else None,
+            next_review_on=next_on,
         )
         ctx.say(
             "casefile.review.saved",
             (action_button("casefile.button.file", "file", ticket_id), view_button(ticket_id)),
             n=len(ctx.data["progress"]),
-            next=day(ctx, next_on) if isinstance(next_on, date) else words(ctx, "casefile.review.none_set"),
+            next=day(ctx, next_on) if next_on else words(ctx, "casefile.review.none_set"),
         )
     return END
 
