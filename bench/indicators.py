@@ -26,7 +26,7 @@ from sqlalchemy import insert, select
 
 from casework import indicators
 from casework.domain import OPEN_STATUSES, AreaLevel, Ticket, TicketStatus
-from casework.indicators import CaseHistory, Scope
+from casework.indicators import COUNTED, CaseHistory, Mark, Scope
 from storage import Database, create_database
 from storage.migrate import upgrade
 from storage.models import FeedbackRow, NeedReportRow, ReferralRow, TicketEventRow, TicketRow
@@ -184,7 +184,11 @@ async def naive(database: Database, period_text: str) -> indicators.Report:
     cases = [
         CaseHistory(
             ticket=ticket,
-            events=tuple(event for event in events if event.ticket_id == ticket.id),
+            events=tuple(
+                Mark(event.action, event.created_at, event.note)
+                for event in events
+                if event.ticket_id == ticket.id and event.action in COUNTED
+            ),
             referrals=tuple(r for r in referrals if r.ticket_id == ticket.id),
             feedback=tuple(f for f in feedback if f.ticket_id == ticket.id),
             reports=tuple(r for r in reports if r.ticket_id == ticket.id),

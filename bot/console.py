@@ -13,16 +13,19 @@ import itertools
 import re
 import string
 import sys
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
+from bot import report_files
 from casework.clock import Clock
 from casework.domain import Channel, OutboxAlert
 from casework.notify import Recipient
 from dialogs.alerts import alert_reply
 from dialogs.catalog import Catalog
 from dialogs.engine import DialogEngine
-from dialogs.messages import Button, Reply
+from dialogs.messages import Button, Reply, ReportFile
 from dialogs.turn import Turn
 from storage import Database
 
@@ -38,6 +41,7 @@ class ConsoleChannel:
     language: str | None = None
     out: TextIO = field(default_factory=lambda: sys.stdout)
     options: dict[str, Button] = field(default_factory=dict)
+    files: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "needsbot-files")
 
     def render(self, replies: list[Reply], language: str) -> None:
         """The replies, each button numbered, or lettered when the buttons are themselves numbers
@@ -55,9 +59,19 @@ class ConsoleChannel:
                     + "   ".join(f"[{key}] {label}" for key, label in itertools.islice(shown, len(row)))
                     + "\n"
                 )
+            for file in reply.files:
+                self.out.write(f"📎 {self._written(file, language)}\n")
         if buttons:
             self.options = dict(zip(keys, buttons, strict=True))
         self.out.flush()
+
+    def _written(self, file: ReportFile, language: str) -> Path:
+        """A report's file, drawn into ``files``: a terminal shows where, not the picture."""
+        drawn = report_files.draw(file, language)
+        self.files.mkdir(parents=True, exist_ok=True)
+        path = self.files / drawn.name
+        path.write_bytes(drawn.content)
+        return path
 
     def _pressed(self, line: str, language: str) -> Button | None:
         """The button a line names by its key or its label (in any case)."""

@@ -5,6 +5,8 @@ WenQuanYi Micro Hei) so that it reads as characters, not boxes."""
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from openpyxl import Workbook
 
 from casework import indicators
 from dialogs.catalog import Catalog
+from dialogs.messages import ReportFile, ReportPart
 
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Serif CJK SC", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei")
 
@@ -62,45 +65,113 @@ def _cell(value: Any) -> Any:
     return value if value is None or isinstance(value, int | float | str) else str(value)
 
 
+CHARTS = (ReportPart.NEEDS_CHART, ReportPart.TIMES_CHART, ReportPart.SHARES_CHART)
+
+
+class FileKind(StrEnum):
+    PHOTO = "photo"  # shown in the chat
+    DOCUMENT = "document"  # a file to open
+
+
+@dataclass(frozen=True, slots=True)
+class Drawn:
+    """A report's file as a channel sends it."""
+
+    name: str
+    content: bytes
+    kind: FileKind
+
+
+def draw(file: ReportFile, language: str) -> Drawn:
+    """One part of a report as a file: a chart as a PNG picture, the workbook as a document."""
+    stem = f"indicators-{file.report.scope.label}"
+    if file.part is ReportPart.WORKBOOK:
+        return Drawn(f"{stem}.xlsx", workbook(file.report, language), FileKind.DOCUMENT)
+    return Drawn(f"{stem}-{file.part}.png", chart(file.report, file.part, language), FileKind.PHOTO)
+
+
 def charts(report: indicators.Report, language: str) -> dict[str, bytes]:
-    """PNG charts: the needs by service type, how soon cases were answered, and the ratings by service
-    type; each titled and labelled in ``language``."""
+    """Every chart of the report, by name."""
+    return {part.value: chart(report, part, language) for part in CHARTS}
+
+
+def chart(report: indicators.Report, part: ReportPart, language: str) -> bytes:
+    """A PNG chart, titled and labelled in ``language``: the needs by service type, how soon cases were
+    taken up, first contacted and resolved (median and 90th percentile), or the shares answered in time
+    and rated well."""
     catalog = Catalog.load()
     font = cjk_font()
-    found: dict[str, bytes] = {}
+    sections = report.sections
     with plt.rc_context({"font.family": [font, "DejaVu Sans"]} if font else None):
-        needs = report.sections["needs"]["by_service_type"]
-        found["needs"] = _bar(
-            catalog.text("report.chart.needs", language, period=report.scope.label),
-            [catalog.text(f"service.{kind}", language) for kind in needs],
-            [value if isinstance(value, int) else 0 for value in needs.values()],
-            catalog.text("report.axis.cases", language),
-        )
+        title = catalog.text(f"report.chart.{part}", language, period=report.scope.label)
+        if part is ReportPart.NEEDS_CHART:
+            needs = sections["needs"]["by_service_type"]
+            return _bars(
+                title,
+                [catalog.text(f"service.{kind}", language) for kind in needs],
+                {"": [value if isinstance(value, int) else 0 for value in needs.values()]},
+                catalog.text("report.axis.cases", language),
+            )
+        if part is ReportPart.TIMES_CHART:
+            spans = {
+                "time_to_claim": sections["response"]["time_to_claim"],
+                "time_to_contact": sections["response"]["time_to_contact"],
+                "time_to_resolve": sections["resolution"]["time_to_resolve"],
+            }
+            return _bars(
+                title,
+                [catalog.text(f"report.span.{name}", language) for name in spans],
+                {
+                    catalog.text("report.legend.median", language): [
+                        _hours(figure, "median") for figure in spans.values()
+                    ],
+                    catalog.text("report.legend.p90", language): [
+                        _hours(figure, "p90") for figure in spans.values()
+                    ],
+                },
+                catalog.text("report.axis.hours", language),
+            )
         shares = {
-            "report.share.claimed_in_time": report.sections["response"]["claimed_in_time"],
-            "report.share.resolved_in_time": report.sections["resolution"]["resolved_in_time"],
-            "report.share.crisis_in_10_minutes": report.sections["crisis"]["acknowledged_within_10_minutes"],
-            "report.share.rated_4_or_5": report.sections["satisfaction"]["four_or_five"],
+            "report.share.claimed_in_time": sections["response"]["claimed_in_time"],
+            "report.share.resolved_in_time": sections["resolution"]["resolved_in_time"],
+            "report.share.crisis_in_10_minutes": sections["crisis"]["acknowledged_within_10_minutes"],
+            "report.share.rated_4_or_5": sections["satisfaction"]["four_or_five"],
         }
-        found["shares"] = _bar(
-            catalog.text("report.chart.shares", language, period=report.scope.label),
+        return _bars(
+            title,
             [catalog.text(key, language) for key in shares],
-            [
-                100 * (figure.value or 0) if isinstance(figure, indicators.Share) else 0
-                for figure in shares.values()
-            ],
+            {
+                "": [
+                    100 * (figure.value or 0) if isinstance(figure, indicators.Share) else 0
+                    for figure in shares.values()
+                ]
+            },
             "%",
         )
-    return found
 
 
-def _bar(title: str, labels: list[str], values: list[float], axis: str) -> bytes:
+def _hours(figure: Any, which: str) -> float:
+    """A duration's median or p90 in hours; 0 without cases (or suppressed)."""
+    if not isinstance(figure, indicators.Durations):
+        return 0.0
+    minutes = getattr(figure, which)
+    return 0.0 if minutes is None else minutes / 60
+
+
+def _bars(title: str, labels: list[str], series: dict[str, list[float]], axis: str) -> bytes:
+    """Bars a label, one beside the other for each named series (a legend when they are named)."""
     figure, axes = plt.subplots(figsize=(7, 4), dpi=100)
     try:
-        axes.bar(labels, values, color="#3b7dd8")
+        width = 0.8 / len(series)
+        for index, (name, values) in enumerate(series.items()):
+            places = [x + (index - (len(series) - 1) / 2) * width for x in range(len(labels))]
+            axes.bar(places, values, width, label=name or None, color=_COLOURS[index % len(_COLOURS)])
+        axes.set_xticks(range(len(labels)), labels)
         axes.set_title(title)
         axes.set_ylabel(axis)
         axes.tick_params(axis="x", labelrotation=20)
+        if any(series):
+            axes.legend()
         figure.tight_layout()
         out = io.BytesIO()
         figure.savefig(out, format="png")
@@ -109,17 +180,17 @@ def _bar(title: str, labels: list[str], values: list[float], axis: str) -> bytes
         plt.close(figure)
 
 
+_COLOURS = ("#3b7dd8", "#f0a030")
+
+
 def write(report: indicators.Report, language: str, output: str, folder: Path) -> list[Path]:
     """The report in ``output`` ("xlsx" or "png") in ``folder``; the files written."""
     folder.mkdir(parents=True, exist_ok=True)
-    stem = f"indicators-{report.scope.label}"
-    if output == "xlsx":
-        path = folder / f"{stem}.xlsx"
-        path.write_bytes(workbook(report, language))
-        return [path]
+    parts = [ReportPart.WORKBOOK] if output == "xlsx" else list(CHARTS)
     written = []
-    for name, png in charts(report, language).items():
-        path = folder / f"{stem}-{name}.png"
-        path.write_bytes(png)
+    for part in parts:
+        drawn = draw(ReportFile(report, part), language)
+        path = folder / drawn.name
+        path.write_bytes(drawn.content)
         written.append(path)
     return written

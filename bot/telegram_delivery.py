@@ -7,16 +7,19 @@ import contextlib
 import logging
 import weakref
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from enum import Enum
 from typing import Any
 
 from aiolimiter import AsyncLimiter
-from telegram import Bot, InlineKeyboardMarkup
+from telegram import Bot, InlineKeyboardMarkup, InputFile
+from telegram import Message as TelegramMessage
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, BaseRateLimiter
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from bot.report_files import Drawn, FileKind
 from bot.telegram_ui import Message, Renderer
 from casework.clock import Clock
 from casework.domain import Channel, OutboxAlert
@@ -150,9 +153,7 @@ class TelegramNotifier:
         sent_ids: list[int] = []
         try:
             for message in messages:
-                sent = await self.bot.send_message(
-                    recipient.chat_id, message.text, reply_markup=message.markup
-                )
+                sent = await send(self.bot, recipient.chat_id, message.text, message.markup, message.file)
                 sent_ids.append(sent.message_id)
         except TelegramError as error:
             raise _refusal(error) from error
@@ -176,17 +177,47 @@ class TelegramNotifier:
             raise _refusal(error) from error
 
 
+async def send(
+    bot: Bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None, file: Drawn | None
+) -> TelegramMessage:
+    """A new message: text, or a file (a picture or a document) with the text as its caption."""
+    if file is None:
+        return await bot.send_message(chat_id, text, reply_markup=markup)
+    upload = InputFile(file.content, filename=file.name)
+    if file.kind is FileKind.PHOTO:
+        return await bot.send_photo(chat_id, upload, caption=text or None, reply_markup=markup)
+    return await bot.send_document(chat_id, upload, caption=text or None, reply_markup=markup)
+
+
 # --- a turn's replies ---------------------------------------------------------------------------------
 
 
 def outgoing(messages: Sequence[Message], *, edits_message_id: int | None = None) -> list[Outgoing]:
     """Rendered messages as the turn stores them; with ``edits_message_id``, the first one replaces
-    that message of the bot's (an answered question) instead of being sent anew."""
-    stored = [Outgoing(m.text, m.markup.to_dict() if m.markup else None) for m in messages]
-    if stored and edits_message_id is not None:
-        first = stored[0]
-        stored[0] = Outgoing(first.text, first.markup, edits_message_id)
+    that message of the bot's (an answered question) instead of being sent anew (a file never does)."""
+    stored = [_stored(message) for message in messages]
+    if stored and edits_message_id is not None and stored[0].file_content is None:
+        stored[0] = replace(stored[0], edits_message_id=edits_message_id)
     return stored
+
+
+def _stored(message: Message) -> Outgoing:
+    markup = message.markup.to_dict() if message.markup else None
+    if message.file is None:
+        return Outgoing(message.text, markup)
+    file = message.file
+    return Outgoing(
+        message.text, markup, file_name=file.name, file_kind=file.kind.value, file_content=file.content
+    )
+
+
+def _drawn(message: Outgoing) -> Drawn | None:
+    """The file a stored message carries, if any."""
+    if message.file_content is None:
+        return None
+    return Drawn(
+        message.file_name or "file", message.file_content, FileKind(message.file_kind or FileKind.DOCUMENT)
+    )
 
 
 class _Sent(Enum):
@@ -361,7 +392,7 @@ class ReplySender:
     async def _call(self, chat_id: int, message: Outgoing) -> None:
         markup = InlineKeyboardMarkup.de_json(message.markup, self.bot) if message.markup else None
         if message.edits_message_id is None:
-            await self.bot.send_message(chat_id, message.text, reply_markup=markup)
+            await send(self.bot, chat_id, message.text, markup, _drawn(message))
         else:
             await self.bot.edit_message_text(
                 message.text, chat_id=chat_id, message_id=message.edits_message_id, reply_markup=markup

@@ -1,4 +1,5 @@
-"""Replies as Telegram messages: plain text cut to Telegram's length, buttons as signed inline keyboards.
+"""Replies as Telegram messages: plain text cut to Telegram's length, buttons as signed inline keyboards,
+a report's charts as pictures and its workbook as a document.
 
 Callback data is the button's value followed by a short HMAC over the chat and the value, so a press
 is only taken if this bot made that button for that chat: data typed by hand, altered, or copied to
@@ -17,8 +18,10 @@ from dataclasses import dataclass
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import InlineKeyboardButtonLimit, MessageLimit
 
+from bot import report_files
+from bot.report_files import Drawn
 from dialogs.catalog import Catalog
-from dialogs.messages import Reply
+from dialogs.messages import Reply, ReportFile
 
 MAX_TEXT = int(MessageLimit.MAX_TEXT_LENGTH)  # 4,096 characters
 MAX_DATA = int(InlineKeyboardButtonLimit.MAX_CALLBACK_DATA)  # 64 bytes
@@ -73,8 +76,9 @@ def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    text: str
+    text: str  # with a file, its caption
     markup: InlineKeyboardMarkup | None = None
+    file: Drawn | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,12 +110,21 @@ class Renderer:
         texts: list[str] = []
         for index, reply in enumerate(replies):
             texts.append(self.catalog.render(reply, language))
-            if reply.buttons or index == len(replies) - 1:
+            if reply.buttons or reply.files or index == len(replies) - 1:
                 *before, last = split_text("\n\n".join(texts))
                 found.extend(Message(piece) for piece in before)
                 found.append(Message(last, self.keyboard(reply, chat_id, language)))
+                found.extend(self.file(file, language) for file in reply.files)
                 texts = []
         return found
+
+    def file(self, file: ReportFile, language: str) -> Message:
+        """A report's file as a message: a chart as a picture, the workbook as a captioned document."""
+        drawn = report_files.draw(file, language)
+        caption = ""
+        if drawn.kind is report_files.FileKind.DOCUMENT:
+            caption = self.catalog.text("report.workbook_caption", language, period=file.report.scope.label)
+        return Message(caption, file=drawn)
 
     def text(self, key: str, language: str, **args: object) -> str:
         return self.catalog.text(key, language, **args)

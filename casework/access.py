@@ -38,6 +38,7 @@ class Operation(StrEnum):
     READ_FILE = "read_file"  # read the case file: the assessments (sensitive answers too) and the plan
     READ_PLAN = "read_plan"  # the plan's goals in plain words: the household follows its own plan
     TASK = "task"  # a volunteer's task from the plan: see it, with the household's address; mark it done
+    SUPERVISE = "supervise"  # review a finished case against the supervision rubric (督导)
 
 
 # What staff may do on a ticket outside their areas when a crisis on it was escalated to them.
@@ -112,6 +113,8 @@ def check(
         raise Forbidden(Refusal.REFERRAL_NOT_ADDRESSED)
     if operation is Operation.CLAIM and actor.role is not Role.SOCIAL_WORKER:
         raise Forbidden(Refusal.CLAIM_SOCIAL_WORKERS_ONLY)
+    if operation is Operation.SUPERVISE and actor.role not in (Role.SUPERVISOR, Role.ADMIN):
+        raise Forbidden(Refusal.SUPERVISION_SUPERVISORS_ONLY)
     if actor.role is Role.ADMIN:
         return
     if operation is Operation.STATUS and ticket.reporter_id == actor.id:

@@ -41,13 +41,14 @@ class Part(StrEnum):
     NAMES = "names"  # who works the case: holder, acknowledger, referrer
     HANDLING = "handling"  # how staff route it: escalation reason and level, crisis step, edits
     CONTACT = "contact"  # whether the reporter agreed to be contacted
-    DIGEST = "digest"  # a supervisor's weekly figures
+    DIGEST = "digest"  # a supervisor's report: an area's figures over a period, nobody's words
     FAILURE = "failure"  # which alert could not be delivered, and why
     MESSAGE = "message"  # a catalog message for the person themselves
     AGENCY = "agency"  # the agency a case was referred to, and whether it took the case up
     CONVERSATION = "conversation"  # the words a worker and the person write to each other, and the sender
     TASK = "task"  # a task a plan gave a volunteer: its words, due date and the household's address
     FILE = "file"  # what falls due on the household's case file: which assessment, since a crisis, when
+    SUPERVISION = "supervision"  # a supervisor's review of the case: the scores and the comment
 
 
 # Where each part sits in a payload (``CaseworkCore.card`` and the extras of each alert).
@@ -83,7 +84,7 @@ TOP_FIELDS: Mapping[str, Part] = {
     "by": Part.NAMES,
     "outcome": Part.OUTCOME,
     "contact": Part.CONTACT,
-    "digest": Part.DIGEST,
+    "report": Part.DIGEST,
     "failed": Part.FAILURE,
     "message_key": Part.MESSAGE,
     "words": Part.CONVERSATION,
@@ -92,6 +93,7 @@ TOP_FIELDS: Mapping[str, Part] = {
     "version": Part.FILE,
     "crisis": Part.FILE,
     "due": Part.FILE,
+    "supervision": Part.SUPERVISION,
 }
 NESTED_FIELDS: Mapping[str, Mapping[str, Part]] = {"ticket": TICKET_FIELDS, "referral": REFERRAL_FIELDS}
 
@@ -150,6 +152,11 @@ DISCLOSURE: Mapping[str, Mapping[Relation, frozenset[Part]]] = {
         Relation.SUPERVISOR: frozenset({Part.REFERENCE, Part.FAILURE}),
     },
     "weekly_digest": {**_STAFF_ONLY, Relation.WORKER: NOTHING, Relation.SUPERVISOR: frozenset({Part.DIGEST})},
+    "monthly_report": {
+        **_STAFF_ONLY,
+        Relation.WORKER: NOTHING,
+        Relation.SUPERVISOR: frozenset({Part.DIGEST}),
+    },
     # the reporter hears how the case goes
     "case_claimed": _TO_REPORTER,
     "case_acknowledged": _TO_REPORTER,
@@ -223,6 +230,12 @@ DISCLOSURE: Mapping[str, Mapping[Relation, frozenset[Part]]] = {
         Relation.ANONYMOUS: frozenset({Part.TASK}),
         Relation.WORKER: NOTHING,
         Relation.SUPERVISOR: NOTHING,
+    },
+    # a supervisor's review of a finished case, for the worker who had it
+    "case_supervised": {
+        **_STAFF_ONLY,
+        Relation.WORKER: CASE | {Part.SUPERVISION, Part.NAMES},
+        Relation.SUPERVISOR: CASE | {Part.SUPERVISION, Part.NAMES},
     },
     "task_done": {
         **_STAFF_ONLY,

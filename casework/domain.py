@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 
@@ -190,6 +190,7 @@ class TicketAction(StrEnum):
     GOAL_CHANGED = "goal_changed"  # note: "#3 achieved", or "#3 dropped"
     REVIEWED = "reviewed"  # note: how many goals the review went over
     TASK_DONE = "task_done"  # a volunteer did the task a plan gave them; note: "#3"
+    SUPERVISED = "supervised"  # a supervisor reviewed the finished case (督导); note: the score, "75%"
 
 
 class AlertKind(StrEnum):
@@ -207,7 +208,8 @@ class AlertKind(StrEnum):
     REFERRAL_UNATTENDED = "referral_unattended"
     REFERRAL_COMPLETED = "referral_completed"
     HOME_VISIT_DUE = "home_visit_due"
-    WEEKLY_DIGEST = "weekly_digest"
+    WEEKLY_DIGEST = "weekly_digest"  # the weekly report (the name it had as six figures)
+    MONTHLY_REPORT = "monthly_report"
     ALERT_UNDELIVERABLE = "alert_undeliverable"
     CASE_CLAIMED = "case_claimed"
     CASE_ACKNOWLEDGED = "case_acknowledged"
@@ -227,6 +229,7 @@ class AlertKind(StrEnum):
     REVIEW_DUE = "review_due"  # to the holder: the plan's review date has come
     TASK_GIVEN = "task_given"  # to a volunteer: a task from a household's plan
     TASK_DONE = "task_done"  # to the holder: the volunteer did it
+    CASE_SUPERVISED = "case_supervised"  # to the worker who had it: a supervisor reviewed the case (督导)
     # Never sent: what a reporter whose report joined someone else's case may be told of it.
     REPORT_JOINED = "report_joined"
 
@@ -445,6 +448,38 @@ class Review:
     progress: dict[int, Progress] = field(hash=False)  # goal id → progress
 
 
+class Criterion(StrEnum):
+    """What a supervisor (督导) reviews a finished case against, each scored ``Met``."""
+
+    ASSESSMENT_DONE = "assessment_done"  # the household was assessed, and it is on the file
+    PLAN_FOLLOWED = "plan_followed"  # a plan was set and the work followed it
+    KEPT_INFORMED = "kept_informed"  # the person was kept informed of how the case went
+    OUTCOME_RECORDED = "outcome_recorded"  # the outcome was recorded
+
+
+class Met(IntEnum):
+    NOT = 0
+    PARTLY = 1
+    FULLY = 2
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisionReview:
+    """A supervisor's review of a finished case: each criterion's score, and their comment to the
+    worker. ``score``: the share of the rubric met, in per cent."""
+
+    id: int
+    ticket_id: int
+    supervisor_id: int | None
+    scores: dict[Criterion, Met] = field(hash=False)
+    comment: str | None
+    created_at: datetime
+
+    @property
+    def score(self) -> int:
+        return round(100 * sum(self.scores.values()) / (Met.FULLY * len(Criterion)))
+
+
 @dataclass(frozen=True, slots=True)
 class Feedback:
     id: int
@@ -612,6 +647,9 @@ class Refusal(StrEnum):
     REVIEW_NO_OPEN_GOALS = "review.no_open_goals"
     REVIEW_DATE_PAST = "review.date_past"
     TASK_NOT_YOURS = "task.not_yours"
+    SUPERVISION_SUPERVISORS_ONLY = "supervision.supervisors_only"
+    SUPERVISION_UNFINISHED = "supervision.unfinished"  # reference: only a finished case is reviewed
+    SUPERVISION_SCORES = "supervision.scores"  # every criterion scored 0, 1 or 2
     FILE_CHANGED = "file.changed_meanwhile"  # someone recorded to the same household's file at once
 
     # --- enrolment and groups -----------------------------------------------------------------

@@ -1,18 +1,17 @@
 """The casework's follow-ups, done by the scheduler's jobs: escalating what nobody claimed in time and
 the crises nobody answered, reminding of home visits, reassessments and plan reviews, asking the
-household to rate a closed case, the supervisors' weekly figures, and forgetting old updates. Each
+household to rate a closed case, the supervisors' weekly and monthly reports, and forgetting old updates. Each
 step is idempotent, so a job that runs twice alerts once."""
 
 from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from casework import routing
+from casework import indicators, routing
 from casework.case_file import CaseFiles
 from casework.core import CRISIS_LADDER, CaseworkCore, crisis_step_note
-from casework.deadlines import SlaState
 from casework.domain import (
     OPEN_STATUSES,
     AlertKind,
@@ -195,43 +194,39 @@ class FollowUpWork:
             await tx.outgoing.prune(older_than=older_than)
             return await tx.updates.prune(older_than=older_than)
 
-    async def send_weekly_digests(self) -> int:
-        """Each supervisor hears the week's figures for their areas."""
+    async def send_reports(self, kind: AlertKind, period_text: str) -> int:
+        """Each supervisor is sent the service-evaluation report of the period (``last-week`` for the
+        weekly report, ``last-month`` for the monthly one) for each area they supervise, everything
+        below it counted: the key figures, the charts and the workbook. The figures only, nobody's
+        words: an alert outlives an erasure. Once a supervisor, an area and a period; how many sent."""
         core = self.core
         now = core.clock.now()
-        week = now.astimezone(core.timezone).strftime("%G-W%V")
+        async with core.database.transaction() as tx:
+            supervisors = await tx.people.find(role=Role.SUPERVISOR)
+            areas = {
+                area_id: area
+                for area_id in sorted({a for person in supervisors for a in person.area_ids})
+                if (area := await tx.areas.get(area_id)) is not None
+            }
+        reports: dict[int, dict[str, Any]] = {}
+        for area_id in areas:
+            report = await indicators.report(
+                core.database, period_text=period_text, now=now, timezone=core.timezone, area_id=area_id
+            )
+            reports[area_id] = report.without_words().as_plain()
         sent = 0
         async with core.database.transaction() as tx:
-            for supervisor in await tx.people.find(role=Role.SUPERVISOR):
-                area_ids: set[int] = set()
-                for area_id in supervisor.area_ids:
-                    area_ids |= await tx.areas.descendant_ids(area_id)
-                tickets = await tx.tickets.find(area_ids=area_ids, limit=100_000)
-                since = now - timedelta(days=7)
-                open_tickets = [ticket for ticket in tickets if ticket.is_open]
-                ratings = [
-                    feedback.rating
-                    for ticket in tickets
-                    if ticket.closed_at and ticket.closed_at >= since
-                    for feedback in await tx.tickets.feedback(ticket.id)
-                ]
-                digest = {
-                    "week": week,
-                    "opened": sum(ticket.created_at >= since for ticket in tickets),
-                    "closed": sum(bool(ticket.closed_at and ticket.closed_at >= since) for ticket in tickets),
-                    "open": len(open_tickets),
-                    "breached": sum(core.policy.state(t, now) is SlaState.BREACHED for t in open_tickets),
-                    "critical_open": sum(ticket.urgency is Urgency.CRITICAL for ticket in open_tickets),
-                    "average_rating": round(sum(ratings) / len(ratings), 2) if ratings else None,
-                }
-                sent += await core.queue_alert(
-                    tx,
-                    AlertKind.WEEKLY_DIGEST,
-                    {"digest": digest},
-                    ticket=None,
-                    person=supervisor,
-                    key_suffix=f"#{week}",
-                )
+            for supervisor in supervisors:
+                for area_id in sorted(supervisor.area_ids & areas.keys()):
+                    area, figures = areas[area_id], reports[area_id]
+                    sent += await core.queue_alert(
+                        tx,
+                        kind,
+                        {"report": {"area": area.name, "area_en": area.name_en, "figures": figures}},
+                        ticket=None,
+                        person=supervisor,
+                        key_suffix=f"#{figures['scope']['label']}#{area_id}",
+                    )
         if sent:
             core.committed()
         return sent

@@ -16,9 +16,9 @@ import re
 import statistics
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, NamedTuple
 
 from casework import routing
 from casework.access import Forbidden, covers
@@ -27,10 +27,12 @@ from casework.domain import (
     OPEN_STATUSES,
     Area,
     Assessment,
+    Criterion,
     Feedback,
     Goal,
     GoalStatus,
     InvalidInput,
+    Met,
     NeedReport,
     Person,
     Referral,
@@ -38,9 +40,9 @@ from casework.domain import (
     Refusal,
     Role,
     ServiceType,
+    SupervisionReview,
     Ticket,
     TicketAction,
-    TicketEvent,
     TicketStatus,
     Urgency,
 )
@@ -53,15 +55,25 @@ CASELOAD_BANDS = ((0, 9), (10, 19), (20, None))
 NEED_LEVELS = {"none": 0, "low": 1, "medium": 2, "high": 3}  # the assessment's ratings, in order
 
 
+class Mark(NamedTuple):
+    """An event of a case's trail as the evaluation reads it: what happened, when, and its note."""
+
+    action: TicketAction
+    created_at: datetime
+    note: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class CaseHistory:
-    """One case as the evaluation reads it: the ticket and everything recorded of it."""
+    """One case as the evaluation reads it: the ticket and everything recorded of it (of its trail,
+    the events some figure counts: ``COUNTED``)."""
 
     ticket: Ticket
-    events: tuple[TicketEvent, ...]
+    events: tuple[Mark, ...]
     referrals: tuple[Referral, ...] = ()
     feedback: tuple[Feedback, ...] = ()
     reports: tuple[NeedReport, ...] = ()
+    supervision: tuple[SupervisionReview, ...] = ()  # supervisors' reviews (督导), the latest last
     # The reporter, named on the case, agreed that their report be kept: its words may be quoted.
     words_kept: bool = False
     # When each kind of event first happened: most questions a report asks of a case are this.
@@ -75,8 +87,9 @@ class CaseHistory:
 
     def first(self, actions: frozenset[TicketAction], *, since: datetime | None = None) -> datetime | None:
         """When the first of these events happened (at or after ``since``), if any did."""
-        if since is None:
-            return min((self.firsts[action] for action in actions if action in self.firsts), default=None)
+        first = min((self.firsts[action] for action in actions if action in self.firsts), default=None)
+        if since is None or first is None or first >= since:
+            return first
         return next(
             (
                 event.created_at
@@ -152,6 +165,24 @@ CLAIMING = frozenset({TicketAction.CLAIMED, TicketAction.ASSIGNED})
 CONTACT = frozenset({TicketAction.MESSAGE_SENT, TicketAction.NOTE, TicketAction.VISITED})
 ANSWERING_A_CRISIS = frozenset({TicketAction.ACKNOWLEDGED, TicketAction.CLAIMED, TicketAction.ASSIGNED})
 RESOLVING = frozenset({TicketAction.RESOLVED, TicketAction.REFERRAL_COMPLETED})
+
+
+# Every event of the trail a figure counts: the rest (reads, messages received, edits …) are not read.
+COUNTED = (
+    OPENING
+    | CLAIMING
+    | CONTACT
+    | ANSWERING_A_CRISIS
+    | RESOLVING
+    | {
+        TicketAction.CLOSED,
+        TicketAction.REOPENED,
+        TicketAction.CRISIS_ALERTED,
+        TicketAction.ASSESSED,
+        TicketAction.GOAL_SET,
+        TicketAction.REVIEWED,
+    }
+)
 
 
 def _always(case: CaseHistory) -> bool:
@@ -287,6 +318,48 @@ class Report:
     sections: dict[str, dict[str, Any]] = field(hash=False)
     suppressed_below: int = 0
 
+    def without_words(self) -> Report:
+        """The report without anybody's words (the households' comments, the policy questions'
+        examples): figures only, for a copy kept where an erasure would not reach it (an alert)."""
+        sections = {name: dict(figures) for name, figures in self.sections.items()}
+        sections["satisfaction"]["comments"] = []
+        sections["policy_feedback"]["groups"] = [
+            {**group, "examples": []} for group in sections["policy_feedback"]["groups"]
+        ]
+        return replace(self, sections=sections)
+
+    def as_plain(self) -> dict[str, Any]:
+        """The report as JSON has it (``plain``), its scope included; ``from_plain`` reads it back."""
+        scope = self.scope
+        return {
+            "scope": {
+                "start": scope.start.isoformat(),
+                "end": scope.end.isoformat(),
+                "label": scope.label,
+                "service_type": scope.service_type,
+                "worker_id": scope.worker_id,
+                "organisation_id": scope.organisation_id,
+            },
+            "sections": plain(self.sections),
+            "suppressed_below": self.suppressed_below,
+        }
+
+    @classmethod
+    def from_plain(cls, stored: Mapping[str, Any]) -> Report:
+        scope = stored["scope"]
+        return cls(
+            scope=Scope(
+                datetime.fromisoformat(scope["start"]),
+                datetime.fromisoformat(scope["end"]),
+                scope["label"],
+                scope.get("service_type"),
+                scope.get("worker_id"),
+                scope.get("organisation_id"),
+            ),
+            sections=figures(stored["sections"]),
+            suppressed_below=int(stored.get("suppressed_below", 0)),
+        )
+
 
 def evaluate(
     cases: Sequence[CaseHistory],
@@ -315,6 +388,7 @@ def evaluate(
         ),
         "referral": _referral(chosen, now),
         "satisfaction": _satisfaction(chosen),
+        "supervision": _supervision(chosen),
         "caseload": _caseload(open_now, now),
         "needs": _needs(chosen),
         "policy_feedback": _policy_feedback(chosen),
@@ -393,7 +467,7 @@ def _case_files(cases: list[CaseHistory], assessments: list[Assessment], goals: 
             "households": len(changes),
             # the sum of the need ratings over the five services, latest assessment less the one before:
             # below zero, less is needed than before
-            "median": statistics.median(changes) if changes else None,
+            "median": float(statistics.median(changes)) if changes else None,
             "less_needed": sum(change < 0 for change in changes),
             "more_needed": sum(change > 0 for change in changes),
         },
@@ -464,7 +538,7 @@ def _satisfaction(cases: list[CaseHistory]) -> dict[str, Any]:
     return {
         "response_rate": Share.of(asked, lambda case: bool(case.feedback)),
         "ratings": len(ratings),
-        "mean": round(statistics.mean(ratings), 2) if ratings else None,
+        "mean": round(float(statistics.mean(ratings)), 2) if ratings else None,
         "four_or_five": Share(sum(rating >= 4 for rating in ratings), len(ratings)),
         "by_service_type": _rated(by_service),
         "by_agency": _rated(by_agency),
@@ -479,9 +553,28 @@ def _satisfaction(cases: list[CaseHistory]) -> dict[str, Any]:
     }
 
 
+def _supervision(cases: list[CaseHistory]) -> dict[str, Any]:
+    """Supervision (督导): of the finished cases, those a supervisor reviewed; the score of each one's
+    latest review (the rubric met, in per cent) and how often each criterion was fully met."""
+    finished = [case for case in cases if case.ticket.status in (TicketStatus.RESOLVED, TicketStatus.CLOSED)]
+    latest = [case.supervision[-1] for case in finished if case.supervision]
+    scores = [review.score for review in latest]
+    return {
+        "reviewed": Share(len(latest), len(finished)),
+        "reviews": len(latest),
+        "median_score": float(statistics.median(scores)) if scores else None,
+        "fully_met": {
+            criterion.value: Share(
+                sum(review.scores.get(criterion) is Met.FULLY for review in latest), len(latest)
+            )
+            for criterion in Criterion
+        },
+    }
+
+
 def _rated(groups: Mapping[str, list[int]]) -> dict[str, dict[str, Any]]:
     return {
-        name: {"ratings": len(values), "mean": round(statistics.mean(values), 2)}
+        name: {"ratings": len(values), "mean": round(float(statistics.mean(values)), 2)}
         for name, values in sorted(groups.items())
     }
 
@@ -553,10 +646,19 @@ def _policy_feedback(cases: list[CaseHistory]) -> dict[str, Any]:
 SUPPRESSED = "suppressed"
 
 
+# Counts that a mean or a median beside them is over: under k, it goes with them.
+COUNTED_BY = ("ratings", "reviews", "households")
+
+
 def _suppressed(figures: Mapping[str, Any], k: int) -> dict[str, Any]:
-    """The figures with every one over fewer than ``k`` cases left out (k-anonymity)."""
+    """The figures with every one over fewer than ``k`` cases left out (k-anonymity), a mean or a
+    median with the count it is over (``COUNTED_BY``)."""
     kept: dict[str, Any] = {}
+    small = any(0 < people_counted(figures.get(name)) < k for name in COUNTED_BY)
     for name, value in figures.items():
+        if small and isinstance(value, float):
+            kept[name] = SUPPRESSED
+            continue
         if isinstance(value, Mapping):
             kept[name] = _suppressed(value, k)
         elif isinstance(value, list):  # groups (of policy feedback): a small one is left out whole
@@ -591,13 +693,29 @@ _DATES = re.compile(r"^(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})$")
 def period(text: str, *, today: date, timezone: tzinfo) -> tuple[datetime, datetime, str]:
     """The local days a period names, as [start, end) instants: "2026-11", "2026-Q4", "2026-W48",
     "2026", "2026-11-01..2026-11-15" (both days included), "this-week", "last-week", "this-month",
-    "last-month", "this-quarter", "last-quarter", "this-year", "last-year"."""
-    first, last = _days(text.strip(), today)
+    "last-month", "this-quarter", "last-quarter", "this-year", "last-year"; and its label, which names
+    the days whenever it is read ("last-week" → "2026-W48")."""
+    text = text.strip()
+    first, last = _days(text, today)
 
     def instant(day: date) -> datetime:
         return datetime.combine(day, datetime.min.time(), tzinfo=timezone)
 
-    return instant(first), instant(last + timedelta(days=1)), text.strip()
+    return instant(first), instant(last + timedelta(days=1)), _label(text, first)
+
+
+def _label(text: str, first: date) -> str:
+    """A period as its days' own name: a week, month, quarter or year by its number; dates as given."""
+    kind = text.partition("-")[2] if text.startswith(("this-", "last-")) else ""
+    if kind == "week" or _WEEK.match(text):
+        return first.strftime("%G-W%V")
+    if kind == "month" or _MONTH.match(text):
+        return first.strftime("%Y-%m")
+    if kind == "quarter" or _QUARTER.match(text):
+        return f"{first.year}-Q{(first.month - 1) // 3 + 1}"
+    if kind == "year" or _YEAR.match(text):
+        return str(first.year)
+    return text
 
 
 def _days(text: str, today: date) -> tuple[date, date]:
@@ -719,6 +837,25 @@ def plain(figure: Any) -> Any:
     if isinstance(figure, Mapping):
         return {str(name): plain(value) for name, value in figure.items()}
     return figure
+
+
+_DURATION_KEYS = frozenset({"count", "median_minutes", "p90_minutes", "max_minutes"})
+_SHARE_KEYS = frozenset({"numerator", "denominator", "share"})
+
+
+def figures(stored: Any) -> Any:
+    """``plain``'s inverse: figures as JSON gave them, as ``Durations`` and ``Share`` again."""
+    if isinstance(stored, Mapping):
+        if stored.keys() == _DURATION_KEYS:
+            return Durations(
+                stored["count"], stored["median_minutes"], stored["p90_minutes"], stored["max_minutes"]
+            )
+        if stored.keys() == _SHARE_KEYS:
+            return Share(stored["numerator"], stored["denominator"])
+        return {name: figures(value) for name, value in stored.items()}
+    if isinstance(stored, list):
+        return [figures(value) for value in stored]
+    return stored
 
 
 # The columns of a figure's row (``rows``), for a spreadsheet.

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Concatenate, ParamSpec
 
+from casework.domain import AlertKind
 from casework.follow_ups import FollowUpWork
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,12 @@ async def review_reminder(services: JobServices, household_id: int) -> None:
 
 @stored
 async def weekly_digest(services: JobServices) -> None:
-    await services.follow_ups.send_weekly_digests()
+    await services.follow_ups.send_reports(AlertKind.WEEKLY_DIGEST, "last-week")
+
+
+@stored
+async def monthly_report(services: JobServices) -> None:
+    await services.follow_ups.send_reports(AlertKind.MONTHLY_REPORT, "last-month")
 
 
 # How long a handled update's id is kept against redelivery: Telegram keeps an update 24 hours, so a

@@ -1,8 +1,9 @@
 """The life of a ticket in one table.
 
 For each step a case can take (claim, assign, note, visit, refer, accept, decline, return, complete,
-resolve, close, reopen, and the case file's assess, plan and review), the statuses it may start from,
-the status it leaves the ticket in, the event it writes to the ticket's trail and who may take it.
+resolve, close, reopen, the case file's assess, plan and review, and a supervisor's review of a
+finished case), the statuses it may start from, the status it leaves the ticket in, the event it
+writes to the ticket's trail and who may take it.
 ``Casework`` applies the table; the worker's buttons come from it (``allows``);
 ``tests/test_lifecycle.py`` walks it against both. Whether a person may act on this particular case
 (their areas, the case being theirs) is ``casework.access``'s to say.
@@ -37,6 +38,8 @@ class Step(StrEnum):
     ASSESS = "assess"
     PLAN = "plan"  # a goal of the service plan set, or its status changed
     REVIEW = "review"
+    # Supervision (督导): a supervisor reviews a finished case against a short rubric.
+    SUPERVISE = "supervise"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +127,7 @@ LIFECYCLE: Mapping[Step, Move] = MappingProxyType(
         Step.ASSESS: Move(Operation.ASSESS, OPEN_STATUSES, None, TicketAction.ASSESSED, STAFF),
         Step.PLAN: Move(Operation.ASSESS, OPEN_STATUSES, None, TicketAction.GOAL_SET, STAFF),
         Step.REVIEW: Move(Operation.ASSESS, OPEN_STATUSES, None, TicketAction.REVIEWED, STAFF),
+        Step.SUPERVISE: Move(Operation.SUPERVISE, FINISHED, None, TicketAction.SUPERVISED, SUPERVISING),
     }
 )
 

@@ -40,11 +40,11 @@ JOB_TABLE = "apscheduler_jobs"
 LEASE_NAME = "scheduler"
 
 # Misfire grace, on purpose: a reminder or survey that fell due while no scheduler ran is still worth
-# sending days later; a digest older than a day is not; the deadline sweep always runs, once, however
-# many minutes were missed (coalesce).
+# sending days later; a report a day late is still read, later than that it is not; the deadline
+# sweep always runs, once, however many minutes were missed (coalesce).
 REMINDER_GRACE = timedelta(days=3)
 SURVEY_GRACE = timedelta(days=7)
-DIGEST_GRACE = timedelta(hours=12)
+REPORT_GRACE = timedelta(days=1)
 SWEEP_EVERY = timedelta(minutes=1)
 DIALOG_SWEEP_EVERY = timedelta(minutes=5)
 PRUNE_EVERY = timedelta(hours=6)
@@ -163,7 +163,16 @@ def install_recurring_jobs(scheduler: AsyncIOScheduler) -> None:
         hour=9,
         id="weekly_digest",
         replace_existing=True,
-        misfire_grace_time=int(DIGEST_GRACE.total_seconds()),
+        misfire_grace_time=int(REPORT_GRACE.total_seconds()),
+    )
+    scheduler.add_job(
+        jobs.monthly_report,
+        "cron",
+        day=1,
+        hour=9,
+        id="monthly_report",
+        replace_existing=True,
+        misfire_grace_time=int(REPORT_GRACE.total_seconds()),
     )
 
 

@@ -22,6 +22,7 @@ from casework.indicators import Evaluation
 from casework.opening import Opening
 from casework.reading import Reading
 from casework.referral import Referrals
+from casework.supervision import Supervision
 from casework.unit_of_work import UnitOfWork
 from casework.working import Working
 
@@ -59,6 +60,7 @@ class Casework:
         self.conversation = Conversation(self.core, sign_as=sign_messages_as)
         self.case_files = CaseFiles(self.core, assessment or assessment_form.default())
         self.evaluation = Evaluation(self.core)
+        self.supervision = Supervision(self.core)
 
         # Opening a case.
         self.open_ticket = self.opening.open_ticket
@@ -100,6 +102,9 @@ class Casework:
         self.set_goal_status = self.case_files.set_goal_status
         self.record_review = self.case_files.record_review
         self.plan_of = self.case_files.plan_of
+        # Supervising it, once finished (督导).
+        self.supervise = self.supervision.review
+        self.supervision_of = self.supervision.reviews
         self.tasks = self.case_files.tasks
         self.task_done = self.case_files.task_done
         self.volunteers_for = self.case_files.volunteers_for

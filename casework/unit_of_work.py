@@ -22,6 +22,7 @@ from casework.domain import (
     Consent,
     ConsentPurpose,
     ContactWay,
+    Criterion,
     Feedback,
     Goal,
     GoalOwner,
@@ -29,6 +30,7 @@ from casework.domain import (
     Household,
     Identity,
     Invite,
+    Met,
     NeedReport,
     OnCall,
     Organisation,
@@ -40,6 +42,7 @@ from casework.domain import (
     Review,
     Role,
     ServiceType,
+    SupervisionReview,
     Ticket,
     TicketAction,
     TicketEvent,
@@ -442,6 +445,16 @@ class TicketStore(Protocol):
     async def by_reference(self, reference: str) -> Ticket | None: ...
     async def events(self, ticket_id: int) -> list[TicketEvent]: ...
     async def feedback(self, ticket_id: int) -> list[Feedback]: ...
+    async def add_supervision(
+        self,
+        *,
+        ticket_id: int,
+        supervisor_id: int,
+        scores: Mapping[Criterion, Met],
+        comment: str | None,
+        now: datetime,
+    ) -> SupervisionReview: ...
+    async def supervision(self, ticket_id: int) -> list[SupervisionReview]: ...
     async def find(
         self,
         *,

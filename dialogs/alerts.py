@@ -6,9 +6,12 @@ from typing import Any
 
 from casework.disclosure import Relation
 from casework.domain import AlertKind, OutboxAlert
+from casework.indicators import Report
 from casework.notify import Undelivered
-from dialogs.catalog import TicketSummary
+from dialogs import report
+from dialogs.catalog import TicketSummary, Words
 from dialogs.engine import action_button
+from dialogs.flows.supervision import scores_words
 from dialogs.flows.survey import star_buttons
 from dialogs.messages import Button, Reply, rows
 
@@ -47,9 +50,27 @@ STATE_EVENTS = frozenset(
 )
 
 
+# Alerts that are a service-evaluation report of an area (``FollowUpWork.send_reports``).
+REPORT_EVENTS = frozenset({AlertKind.WEEKLY_DIGEST, AlertKind.MONTHLY_REPORT})
+
+
+def _report_reply(event: AlertKind, stored: dict[str, Any], language: str) -> Reply:
+    """A scheduled report: its key figures in words, then its charts and workbook."""
+    found = Report.from_plain(stored["figures"])
+    area = stored.get("area", "")
+    if language == "en":
+        area = stored.get("area_en") or area
+    figures = {**report.summary(found), "area": area, "period": found.scope.label}
+    return Reply(
+        f"alert.{event.value}", {"summary": Words("report.summary", figures)}, files=report.files(found)
+    )
+
+
 def alert_reply(alert: OutboxAlert, language: str) -> Reply:
     payload = alert.payload
     event = alert.event
+    if event in REPORT_EVENTS and "report" in payload:
+        return _report_reply(event, payload["report"], language)
     if payload.get("audience") == Relation.VOLUNTEER and event in VOLUNTEER_EVENTS:
         return Reply(
             key=f"alert.volunteer.{event}", args={"reference": _ticket_args(payload, language)["reference"]}
@@ -176,12 +197,24 @@ def alert_reply(alert: OutboxAlert, language: str) -> Reply:
             ]
         else:
             buttons = [action_button("casefile.button.file", "file", ticket_id)]
+    elif event is AlertKind.CASE_SUPERVISED:
+        supervision = payload.get("supervision") or {}
+        args.update(
+            {
+                "by": payload.get("by", ""),
+                "score": supervision.get("score", ""),
+                "scores": scores_words(supervision.get("scores") or {}),
+                "comment": supervision.get("comment") or "-",
+            }
+        )
+        buttons = [action_button("alert.button.view", "view", ticket_id)]
     elif event is AlertKind.REPORTER_ERASED:
         key = "alert.reporter_erased_kept" if payload.get("kept") else "alert.reporter_erased"
         buttons = [action_button("alert.button.view", "view", ticket_id)]
     elif event is AlertKind.SATISFACTION_SURVEY:
         buttons = star_buttons(ticket_id)
-    elif event is AlertKind.WEEKLY_DIGEST:
+    elif event is AlertKind.WEEKLY_DIGEST:  # six figures, as a week's digest was queued before reports
+        key = "alert.weekly_figures"
         args.update(
             {key: "-" if value is None else value for key, value in (payload.get("digest") or {}).items()}
         )

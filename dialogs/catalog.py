@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,14 @@ class TicketSummary:
     then: str = ""  # text that follows it (the references of linked tickets, say)
 
 
+@dataclass(frozen=True, slots=True)
+class Words:
+    """A catalog text as a reply's argument, worded in the language of whoever reads the reply."""
+
+    key: str
+    args: dict[str, Any] = field(default_factory=dict, hash=False)
+
+
 class Catalog:
     def __init__(self, texts: dict[str, dict[str, str]]) -> None:
         self.texts = texts
@@ -105,6 +113,8 @@ class Catalog:
     def _resolved_one(self, value: Any, language: str) -> Any:
         if isinstance(value, TicketSummary):
             return self.summary(value.stored, language) + value.then
+        if isinstance(value, Words):
+            return self.text(value.key, language, **self._resolved(value.args, language))
         if isinstance(value, str) and value in self.texts[DEFAULT_LANGUAGE]:
             return self.text(value, language)
         return value

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -19,7 +19,7 @@ from casework.domain import Channel, DomainError, Person, Role
 from casework.people import People
 from casework.service import Casework
 from dialogs.catalog import Catalog
-from dialogs.messages import Button, Reply, rows
+from dialogs.messages import Button, Reply, ReportFile, rows
 from dialogs.state import DialogState, DialogStore, ForgetfulStore, PersonLocks
 from dialogs.turn import Turn
 from nlu.crisis import CrisisScreener
@@ -102,6 +102,11 @@ class Ctx:
 
     def ask(self, key: str, buttons: list[Button], per_row: int = 2, **args: Any) -> None:
         self.replies.append(Reply(key, args, rows(buttons, per_row)))
+
+    def attach(self, files: Sequence[ReportFile]) -> None:
+        """Send ``files`` after the last reply."""
+        last = self.replies[-1]
+        self.replies[-1] = replace(last, files=(*last.files, *files))
 
     def button(self, label: str, value: str, *, literal: bool = False, **args: Any) -> Button:
         return Button(label=label, value=f"{self._stamp()}|{value}", args=args, literal=literal)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -418,6 +419,19 @@ class FeedbackRow(Base):
     )
 
 
+class SupervisionRow(Base):
+    """A supervisor's review of a finished case (督导): each criterion's score and a comment."""
+
+    __tablename__ = "supervision_reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    supervisor_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    scores: Mapped[dict[str, Any]] = mapped_column(JSON)  # criterion → 0, 1 or 2
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
 class ConsentRow(Base):
     __tablename__ = "consents"
 
@@ -466,8 +480,11 @@ class OutgoingRow(Base):
     chat_id: Mapped[int] = mapped_column(BigInteger)
     update_id: Mapped[int | None] = mapped_column(BigInteger)  # the update whose turn wrote it
     edits_message_id: Mapped[int | None] = mapped_column(BigInteger)  # an edit of that message, else new
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)  # with a file, its caption
     markup: Mapped[dict[str, Any] | None]
+    file_name: Mapped[str | None] = mapped_column(String(200))  # a file sent, shown in the chat
+    file_kind: Mapped[str | None] = mapped_column(String(16))  # "photo" (shown as a picture) or "document"
+    file_content: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     claimed_until: Mapped[datetime | None]  # a process is sending it until then

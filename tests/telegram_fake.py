@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -22,6 +23,7 @@ import tornado.netutil
 import tornado.web
 
 MAX_TEXT_LENGTH = 4096
+MAX_CAPTION_LENGTH = 1024
 _NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup are exactly "
     "the same as a current content and reply markup of the message"
@@ -69,9 +71,27 @@ _WEBHOOK_RETRIES = 5
 _WEBHOOK_RETRY_PAUSE = 0.2
 
 
+@dataclass(frozen=True)
+class Upload:
+    """A file the bot uploaded with a call (multipart/form-data)."""
+
+    filename: str
+    content: bytes
+    content_type: str
+
+
+@dataclass(frozen=True)
+class SentFile:
+    """A picture or a document the bot sent."""
+
+    kind: str  # "photo" or "document"
+    name: str
+    content: bytes
+
+
 @dataclass
 class SentMessage:
-    """A message the bot sent, in its current state."""
+    """A message the bot sent, in its current state (``text``: a file's caption, when it is a file)."""
 
     chat_id: int
     message_id: int
@@ -80,6 +100,7 @@ class SentMessage:
     parse_mode: str | None
     edits: list[str] = field(default_factory=list)
     deleted: bool = False
+    file: SentFile | None = None
 
     @property
     def buttons(self) -> list[tuple[str, str]]:
@@ -212,7 +233,8 @@ class _ApiHandler(tornado.web.RequestHandler):
                 (name, values[-1].decode("utf-8")) for name, values in self.request.body_arguments.items()
             )
         for name, files in self.request.files.items():
-            raw.setdefault(name, f"attach://{files[-1].filename}")
+            upload = files[-1]
+            raw.setdefault(name, Upload(upload.filename, upload.body, upload.content_type))
         return {name: _decode(name, value) for name, value in raw.items()}
 
     async def _answer(self, token: str, method: str) -> None:
@@ -663,6 +685,8 @@ class BotApiFake:
             "deleteWebhook": self._delete_webhook,
             "getWebhookInfo": self._get_webhook_info,
             "sendMessage": self._send_message,
+            "sendPhoto": self._send_photo,
+            "sendDocument": self._send_document,
             "editMessageText": self._edit_message_text,
             "editMessageReplyMarkup": self._edit_message_reply_markup,
             "answerCallbackQuery": self._answer_callback_query,
@@ -842,11 +866,60 @@ class BotApiFake:
             "date": date,
             "chat": self._known_chat(sent.chat_id),
             "from": self.bot_user,
-            "text": sent.text,
         }
+        file = sent.file
+        if file is None:
+            message["text"] = sent.text
+        else:
+            unique = hashlib.sha256(file.content).hexdigest()[:16]
+            if file.kind == "photo":
+                message["photo"] = [
+                    {"file_id": f"p{unique}", "file_unique_id": unique, "width": 700, "height": 400}
+                ]
+            else:
+                message["document"] = {
+                    "file_id": f"d{unique}",
+                    "file_unique_id": unique,
+                    "file_name": file.name,
+                    "file_size": len(file.content),
+                }
+            if sent.text:
+                message["caption"] = sent.text
         if sent.reply_markup and "inline_keyboard" in sent.reply_markup:
             message["reply_markup"] = sent.reply_markup
         return message
+
+    async def _send_photo(self, params: dict[str, Any], closed: Callable[[], bool]) -> Any:
+        return self._send_file("photo", params)
+
+    async def _send_document(self, params: dict[str, Any], closed: Callable[[], bool]) -> Any:
+        return self._send_file("document", params)
+
+    def _send_file(self, kind: str, params: dict[str, Any]) -> dict[str, Any]:
+        """A picture or a document uploaded with the call (the fake keeps no files to send by id)."""
+        chat_id = self._chat_id(params)
+        upload = params.get(kind)
+        if not isinstance(upload, Upload):
+            raise _bad_request(f"there is no {kind} in the request")
+        if kind == "photo" and not upload.content.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")):
+            raise _bad_request("IMAGE_PROCESS_FAILED")
+        if len(upload.content) > (10 if kind == "photo" else 50) * 1024 * 1024:
+            raise ApiError(413, "Request Entity Too Large")
+        caption = params.get("caption") or ""
+        if not isinstance(caption, str) or _utf16_length(caption) > MAX_CAPTION_LENGTH:
+            raise _bad_request("message caption is too long")
+        sent = SentMessage(
+            chat_id=chat_id,
+            message_id=self._new_message_id(chat_id),
+            text=caption,
+            reply_markup=self._markup(params),
+            parse_mode=None,
+            file=SentFile(kind, upload.filename, upload.content),
+        )
+        self._sent.setdefault(chat_id, []).append(sent)
+        raw = self._message_dict(sent, int(time.time()))
+        self._raw[(chat_id, sent.message_id)] = raw
+        return raw
 
     async def _send_message(self, params: dict[str, Any], closed: Callable[[], bool]) -> Any:
         chat_id = self._chat_id(params)
@@ -886,6 +959,8 @@ class BotApiFake:
 
     async def _edit_message_text(self, params: dict[str, Any], closed: Callable[[], bool]) -> Any:
         sent, raw = self._editable(params)
+        if sent.file is not None:
+            raise _bad_request("there is no text in the message to edit")
         text = self._text(params)
         markup = self._markup(params)
         if text == sent.text and markup == sent.reply_markup:

@@ -22,7 +22,9 @@ The principles the table follows:
 - only social workers hold cases (``assign`` gives tickets to active social workers only), so a
   supervisor or admin neither claims a ticket nor accepts a referral addressed to someone else (which
   would move the case to them); otherwise supervisors act on every ticket in their areas, admins
-  everywhere.
+  everywhere;
+- a finished case is reviewed against the supervision rubric (督导) by a supervisor of its areas or
+  an admin, never by a social worker, the one who had it included.
 
 Rows marked ``# the code disagrees`` are where ``casework.access.check`` does otherwise today; those
 cases fail until the rule is settled.
@@ -89,56 +91,57 @@ COLUMNS = {
     "read_file": Operation.READ_FILE,
     "read_plan": Operation.READ_PLAN,
     "task": Operation.TASK,
+    "supervise": Operation.SUPERVISE,
 }
 
 # yes = allowed, no = forbidden. The situations are defined in SITUATIONS below.
 MATRIX = """
-                        view status claim note visit resolve close reopen refer respond complete assign rate ack message contact assess read_file read_plan task
+                        view status claim note visit resolve close reopen refer respond complete assign rate ack message contact assess read_file read_plan task supervise
 recipient
-  reporter              no   yes    no    no   no    no      no    no     no    no      no       no     yes  no  no      no      no     no        yes       no
-  not_reporter          no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no
-  inactive_reporter     no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no
+  reporter              no   yes    no    no   no    no      no    no     no    no      no       no     yes  no  no      no      no     no        yes       no  no
+  not_reporter          no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no  no
+  inactive_reporter     no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no  no
 volunteer
-  task_holder           no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        yes
-  inactive_task_holder  no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no
-  reporter              no   yes    no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no
-  not_reporter          no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no
-  inactive_reporter     no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no
+  task_holder           no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        yes  no
+  inactive_task_holder  no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no  no
+  reporter              no   yes    no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no  no
+  not_reporter          no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no  no
+  inactive_reporter     no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no  no
 social_worker
-  in_community          yes  yes    yes   no   no    no      no    no     yes   no      no       no     no   yes no      no      no     yes       yes       no
-  in_street             yes  yes    yes   no   no    no      no    no     yes   no      no       no     no   yes no      no      no     yes       yes       no
-  in_district           yes  yes    yes   no   no    no      no    no     yes   no      no       no     no   yes no      no      no     yes       yes       no
-  outside_area          no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no
-  assignee              yes  yes    yes   yes  yes   yes     yes   yes    yes   no      no       no     no   yes yes     yes     yes    yes       yes       no
-  other_assignee        yes  yes    yes   no   no    no      no    no     no    no      no       no     no   yes no      no      no     yes       yes       no
-  outside_area_assignee yes  yes    yes   yes  yes   yes     yes   yes    yes   no      no       no     no   yes yes     yes     yes    yes       yes       no
-  outside_area_org_case yes  yes    yes   yes  yes   yes     yes   yes    yes   yes     yes      no     no   yes yes     yes     yes    yes       yes       no
-  referral_to_me        no   no     no    no   no    no      no    no     no    yes     yes      no     no   no  no      no      no     no        no        no
-  referral_to_my_org    no   no     no    no   no    no      no    no     no    yes     yes      no     no   no  no      no      no     no        no        no
-  referral_to_other_org yes  yes    yes   no   no    no      no    no     yes   no      no       no     no   yes no      no      no     yes       yes       no
+  in_community          yes  yes    yes   no   no    no      no    no     yes   no      no       no     no   yes no      no      no     yes       yes       no  no
+  in_street             yes  yes    yes   no   no    no      no    no     yes   no      no       no     no   yes no      no      no     yes       yes       no  no
+  in_district           yes  yes    yes   no   no    no      no    no     yes   no      no       no     no   yes no      no      no     yes       yes       no  no
+  outside_area          no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no  no
+  assignee              yes  yes    yes   yes  yes   yes     yes   yes    yes   no      no       no     no   yes yes     yes     yes    yes       yes       no  no
+  other_assignee        yes  yes    yes   no   no    no      no    no     no    no      no       no     no   yes no      no      no     yes       yes       no  no
+  outside_area_assignee yes  yes    yes   yes  yes   yes     yes   yes    yes   no      no       no     no   yes yes     yes     yes    yes       yes       no  no
+  outside_area_org_case yes  yes    yes   yes  yes   yes     yes   yes    yes   yes     yes      no     no   yes yes     yes     yes    yes       yes       no  no
+  referral_to_me        no   no     no    no   no    no      no    no     no    yes     yes      no     no   no  no      no      no     no        no        no  no
+  referral_to_my_org    no   no     no    no   no    no      no    no     no    yes     yes      no     no   no  no      no      no     no        no        no  no
+  referral_to_other_org yes  yes    yes   no   no    no      no    no     yes   no      no       no     no   yes no      no      no     yes       yes       no  no
   # the code disagrees: it lets a worker who reported a household rate the service
-  outside_area_reporter no   yes    no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no
-  unaffiliated          yes  yes    yes   no   no    no      no    no     yes   no      no       no     no   yes no      no      no     yes       yes       no
-  unaffiliated_outside  no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no
-  inactive_assignee     no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no
-  alerted_outside_area  yes  yes    no    no   no    no      no    no     no    no      no       no     no   yes no      no      no     no        no        no
+  outside_area_reporter no   yes    no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no  no
+  unaffiliated          yes  yes    yes   no   no    no      no    no     yes   no      no       no     no   yes no      no      no     yes       yes       no  no
+  unaffiliated_outside  no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no  no
+  inactive_assignee     no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no  no
+  alerted_outside_area  yes  yes    no    no   no    no      no    no     no    no      no       no     no   yes no      no      no     no        no        no  no
 supervisor
   # the code disagrees on claim and respond (in these three rows): it lets a supervisor take the case
-  in_community          yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no   yes yes     yes     yes    yes       yes       no
-  in_street             yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no   yes yes     yes     yes    yes       yes       no
-  in_district           yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no   yes yes     yes     yes    yes       yes       no
-  outside_area          no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no
+  in_community          yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no   yes yes     yes     yes    yes       yes       no  yes
+  in_street             yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no   yes yes     yes     yes    yes       yes       no  yes
+  in_district           yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no   yes yes     yes     yes    yes       yes       no  yes
+  outside_area          no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no  no
   # the code disagrees on claim
-  referral_to_my_org    yes  yes    no    yes  yes   yes     yes   yes    yes   yes     yes      yes    no   yes yes     yes     yes    yes       yes       no
+  referral_to_my_org    yes  yes    no    yes  yes   yes     yes   yes    yes   yes     yes      yes    no   yes yes     yes     yes    yes       yes       no  yes
   # the code disagrees on rate
-  outside_area_reporter no   yes    no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no
-  inactive              no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no
-  alerted_outside_area  yes  yes    no    no   no    no      no    no     no    no      no       no     no   yes no      no      no     no        no        no
+  outside_area_reporter no   yes    no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no  no
+  inactive              no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no  no
+  alerted_outside_area  yes  yes    no    no   no    no      no    no     no    no      no       no     no   yes no      no      no     no        no        no  no
 admin
   # the code disagrees on claim, respond and rate (in both rows): it allows an admin everything
-  no_areas              yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no   yes yes     yes     yes    yes       yes       no
-  reporter              yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no   yes yes     yes     yes    yes       yes       no
-  inactive              no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no
+  no_areas              yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no   yes yes     yes     yes    yes       yes       no  yes
+  reporter              yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no   yes yes     yes     yes    yes       yes       no  yes
+  inactive              no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no  no
 """
 
 

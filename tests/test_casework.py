@@ -31,11 +31,15 @@ from casework.domain import (
     Urgency,
     VulnerabilityTag,
 )
+from casework.indicators import Report
 from casework.notify import Recipient
 from casework.opening import same_household
 from casework.people import ERASED, People
 from casework.relay import AlertDelivery, OutboxRelay
 from casework.working import AlreadyClaimed
+from dialogs.alerts import alert_reply
+from dialogs.catalog import Catalog
+from dialogs.messages import ReportPart
 from dialogs.state import DialogState
 from storage import Database
 from storage.dialog_state import SqlDialogStore
@@ -528,20 +532,57 @@ async def test_the_reporter_rates_a_finished_ticket_once(world: World) -> None:
     assert not await world.work.send_survey(ticket.id)  # rated already
 
 
-async def test_each_supervisor_gets_one_weekly_digest_of_their_areas(world: World) -> None:
+async def test_each_supervisor_is_sent_the_weekly_report_of_each_area_they_supervise(world: World) -> None:
     await world.casework.open_ticket(world.report())
     await world.casework.open_ticket(world.report(area="c3", urgency=Urgency.CRITICAL))
-    assert await world.work.send_weekly_digests() == 2
-    assert await world.work.send_weekly_digests() == 0
+    world.clock.advance(timedelta(days=7))  # the Monday after: last week's report
+    assert await world.work.send_reports(AlertKind.WEEKLY_DIGEST, "last-week") == 2
+    assert await world.work.send_reports(AlertKind.WEEKLY_DIGEST, "last-week") == 0  # once a period
     async with world.database.transaction() as tx:
-        digests = {
-            alert.recipient_person_id: alert.payload["digest"]
+        alerts = {
+            alert.recipient_person_id: alert
             for alert in await tx.outbox.with_status(OutboxStatus.PENDING)
             if alert.event == "weekly_digest"
         }
-    assert digests[world.people["chief"].id]["opened"] == 1
-    assert digests[world.people["chief2"].id]["critical_open"] == 1
-    assert digests[world.people["chief"].id]["week"] == "2026-W49"
+    assert set(alerts) == world.who("chief", "chief2")
+    chief, chief2 = alerts[world.people["chief"].id], alerts[world.people["chief2"].id]
+    assert chief.payload["report"]["area"] == "和平街道"
+    figures = Report.from_plain(chief.payload["report"]["figures"])
+    assert figures.scope.label == "2026-W49"
+    assert figures.sections["response"]["cases"] == 1
+    assert figures.sections["caseload"]["unclaimed"] == 1
+    assert Report.from_plain(chief2.payload["report"]["figures"]).sections["crisis"]["crises"] == 1
+    reply = alert_reply(chief, "zh")
+    text = Catalog.load().render(reply, "zh")
+    assert text.startswith("🗓 每周服务评估报告\n📊 和平街道 · 2026-W49\n新工单 1 张")
+    assert [file.part for file in reply.files] == list(ReportPart)
+
+
+async def test_the_monthly_report_counts_the_month_before(world: World) -> None:
+    await world.casework.open_ticket(world.report())  # 30 November
+    world.clock.advance(timedelta(days=1))
+    await world.casework.open_ticket(world.report())  # 1 December: next month's
+    assert await world.work.send_reports(AlertKind.MONTHLY_REPORT, "last-month") == 2
+    async with world.database.transaction() as tx:
+        (alert,) = [
+            alert
+            for alert in await tx.outbox.with_status(OutboxStatus.PENDING)
+            if alert.event == "monthly_report" and alert.recipient_person_id == world.people["chief"].id
+        ]
+    figures = Report.from_plain(alert.payload["report"]["figures"])
+    assert (figures.scope.label, figures.sections["response"]["cases"]) == ("2026-11", 1)
+    text = Catalog.load().render(alert_reply(alert, "en"), "en")
+    assert text.startswith("🗓 Monthly service-evaluation report\n📊 ")
+
+
+def test_a_weekly_digest_queued_before_the_reports_still_reads() -> None:
+    digest = {"week": "2026-W48", "opened": 3, "closed": 1, "open": 5, "breached": 0, "critical_open": 1}
+    alert = OutboxAlert(
+        1, "k", 2, None, None, AlertKind.WEEKLY_DIGEST, {"digest": {**digest, "average_rating": None}}
+    )
+    text = Catalog.load().render(alert_reply(alert, "zh"), "zh")
+    assert "本周（2026-W48）辖区概况" in text
+    assert "平均满意度：-" in text
 
 
 async def test_alerts_reach_the_notifier_through_the_relay(world: World) -> None:

@@ -15,6 +15,8 @@ A script:
         expect_any: [need.area]
       - share_location: [30.556, 114.315]   # or share_contact: 13812345678
         expect: [area.location_confirm]
+        expect_text: [按时认领]         # words in the replies as read (expect_files: [needs, workbook],
+                                        # the parts of a report sent after them, in order)
     tickets:                          # the person's tickets at the end (optional)
       - {status: new, service_type: resource_linking, urgency: normal}
     case_file: {assessments: 1, goals: [under_way], reviews: 0}   # the file of the setup's last ticket
@@ -218,6 +220,9 @@ async def test_conversation(database: Database, script: dict[str, Any]) -> None:
             assert key not in keys, f"{where}: {key} in {keys}"
         for text in step.get("expect_text", []):
             assert text in chat.text(), f"{where}: {text!r} not in {chat.text()!r}"
+        if "expect_files" in step:  # the files sent after the replies, by the part of a report each is
+            files = [file.part.value for reply in chat.last for file in reply.files]
+            assert files == step["expect_files"], f"{where}: got files {files}"
     if "tickets" in script:
         async with harness.database.transaction() as tx:
             person = await tx.people.by_identity(Channel.CONSOLE, str(USER))

@@ -593,6 +593,21 @@ async def test_the_console_takes_a_geo_uri_as_a_shared_location(harness: Harness
     assert out.getvalue()[before:].startswith("请点选人数")
 
 
+async def test_the_console_writes_a_reports_charts_and_workbook_to_files(
+    harness: Harness, tmp_path: Path
+) -> None:
+    await harness.enrol(35, Role.SUPERVISOR, "s1")
+    out = io.StringIO()
+    console = ConsoleChannel(
+        harness.engine, harness.catalog, user_id=35, language="zh", out=out, files=tmp_path
+    )
+    await console.handle_line("/evaluation")
+    await console.handle_line("3")  # this month
+    written = [Path(line[2:]) for line in out.getvalue().splitlines() if line.startswith(f"📎 {tmp_path}")]
+    assert [path.suffix for path in written] == [".png", ".png", ".png", ".xlsx"]
+    assert all(path.parent == tmp_path and path.stat().st_size > 0 for path in written)
+
+
 async def test_the_console_shows_its_own_users_alerts_whoever_delivers_them_and_others_as_a_line(
     harness: Harness,
 ) -> None:

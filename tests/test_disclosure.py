@@ -11,7 +11,7 @@ received and taken up, not the case details"), independently of ``casework.discl
 - someone the ticket does not name (an anonymous reporter, or one whose report joined a case someone
   else opened) is told nothing about the case, but for a worker's answer to an anonymous reporter who
   asked for one (the conversation writes to nobody else);
-- only the household is asked to rate the service; only supervisors get digests and delivery failures;
+- only the household is asked to rate the service; only supervisors get reports and delivery failures;
 - a worker's message reaches the person the case is about (not a volunteer who flagged it, nor an
   anonymous reporter) with the case's reference and who signed it, nothing else of the case; the
   person's reply reaches staff with the case;
@@ -67,7 +67,8 @@ FULL_PAYLOAD: dict[str, Any] = {
     "referral": {"id": 5, "reason": REFERRAL_REASON, "from": WORKER_NAME, "by": "阳光社工"},
     "outcome": OUTCOME,
     "contact": True,
-    "digest": {"week": "2026-W49", "opened": 3},
+    "report": {"area": "和平街道", "figures": {"scope": {"label": "2026-W49"}}},
+    "supervision": {"score": 75, "scores": {"kept_informed": 1}, "comment": "结案前再回访一次"},
     "failed": {"alert": 9, "event": "case_claimed", "reason": "blocked by the user"},
     "message_key": "flow.reminder",
     "words": "下周二上午我来家里看看，方便吗？",
@@ -114,7 +115,7 @@ SETS: dict[str, set[str] | None] = {
     "own": OWN,
     "stage": STAGE,
     "staff_reported": STAFF_REPORTED,
-    "digest": {"digest"},
+    "report": {"report"},
     "failure": {"ticket.id", "ticket.reference", "failed"},
     "message": {"message_key"},
     "words_to": {"ticket.id", "ticket.reference"} | CONVERSATION,
@@ -122,6 +123,8 @@ SETS: dict[str, set[str] | None] = {
     "own_words": OWN | CONVERSATION,
     "staff_words_to": STAFF_REPORTED | CONVERSATION,
     "case_words": CASE | CONVERSATION,
+    # a supervisor's review of a finished case (督导), for staff of the case
+    "case_supervision": CASE | {"supervision"},
     # what falls due on the household's file, with the case
     "case_file": CASE | {"version", "crisis", "due"},
     # a volunteer's task (what, by when, the address): nothing of the case around it
@@ -145,7 +148,8 @@ referral_unattended  -       -         -         case           case
 referral_completed   -       -         -         case           case
 home_visit_due       -       -         -         case           case
 alert_undeliverable  -       -         -         -              failure
-weekly_digest        -       -         -         -              digest
+weekly_digest        -       -         -         -              report
+monthly_report       -       -         -         -              report
 case_claimed         own     stage     -         staff_reported staff_reported
 case_acknowledged    own     stage     -         staff_reported staff_reported
 case_visited         own     stage     -         staff_reported staff_reported
@@ -165,6 +169,7 @@ reassessment_due     -       -         -         case_file      case_file
 review_due           -       -         -         case_file      case_file
 task_given           -       task      task      -              -
 task_done            -       -         -         case_task      case_task
+case_supervised      -       -         -         case_supervision case_supervision
 """
 
 

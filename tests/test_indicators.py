@@ -356,6 +356,32 @@ async def test_every_indicator_on_a_trail_worked_out_by_hand(database: Database)
     assert needs["repeat_households"] == 1  # H: A and E
 
 
+async def test_a_report_kept_as_json_reads_back_the_same_and_without_words_quotes_nobody(
+    database: Database,
+) -> None:
+    """A scheduled report travels in an alert as JSON: read back, every figure is the same; the copy
+    kept in the alert has nobody's words."""
+    await build(database)
+    report = await november(database)
+    again = indicators.Report.from_plain(json.loads(json.dumps(report.as_plain())))
+    assert again == report
+    bare = report.without_words()
+    assert bare.sections["satisfaction"]["comments"] == []
+    assert report.sections["satisfaction"]["comments"] == ["王社工很耐心"]  # the report itself unchanged
+    assert {**bare.sections, "satisfaction": None} == {**report.sections, "satisfaction": None}
+
+
+def test_every_event_a_figure_asks_about_is_read_with_the_trail() -> None:
+    """The evaluation reads only the trail events in ``COUNTED``: an event a figure names but the list
+    left out would never be seen, and the figure would quietly read zero."""
+    import re
+
+    named = set(re.findall(r"TicketAction\.([A-Z_]+)", Path(indicators.__file__).read_text()))
+    assert {TicketAction[name] for name in named} <= indicators.COUNTED
+    for span in indicators.SPANS:
+        assert span.start | span.end <= indicators.COUNTED
+
+
 async def test_a_report_is_cut_by_area_service_type_worker_and_agency(database: Database) -> None:
     ids = await build(database)
     assert (await november(database, area_code="s2")).sections["response"]["cases"] == 0
@@ -380,28 +406,30 @@ async def test_small_cells_are_left_out_of_a_report_that_leaves_the_area(databas
 
 
 @pytest.mark.parametrize(
-    ("text", "first", "last"),
+    ("text", "first", "last", "label"),
     [
-        ("2026-11", "2026-11-01", "2026-11-30"),
-        ("2026-Q4", "2026-10-01", "2026-12-31"),
-        ("2026-W48", "2026-11-23", "2026-11-29"),
-        ("2026", "2026-01-01", "2026-12-31"),
-        ("2026-11-03..2026-11-05", "2026-11-03", "2026-11-05"),
-        ("this-week", "2026-11-09", "2026-11-15"),
-        ("last-week", "2026-11-02", "2026-11-08"),
-        ("this-month", "2026-11-01", "2026-11-30"),
-        ("last-month", "2026-10-01", "2026-10-31"),
-        ("last-quarter", "2026-07-01", "2026-09-30"),
-        ("last-year", "2025-01-01", "2025-12-31"),
+        ("2026-11", "2026-11-01", "2026-11-30", "2026-11"),
+        ("2026-q4", "2026-10-01", "2026-12-31", "2026-Q4"),
+        ("2026-W48", "2026-11-23", "2026-11-29", "2026-W48"),
+        ("2026", "2026-01-01", "2026-12-31", "2026"),
+        ("2026-11-03..2026-11-05", "2026-11-03", "2026-11-05", "2026-11-03..2026-11-05"),
+        ("this-week", "2026-11-09", "2026-11-15", "2026-W46"),
+        ("last-week", "2026-11-02", "2026-11-08", "2026-W45"),
+        ("this-month", "2026-11-01", "2026-11-30", "2026-11"),
+        ("last-month", "2026-10-01", "2026-10-31", "2026-10"),
+        ("last-quarter", "2026-07-01", "2026-09-30", "2026-Q3"),
+        ("last-year", "2025-01-01", "2025-12-31", "2025"),
     ],
 )
-def test_the_periods_a_report_can_name(text: str, first: str, last: str) -> None:
+def test_the_periods_a_report_can_name(text: str, first: str, last: str, label: str) -> None:
+    """Each period's days, and its label: the days' own name, whenever it is read."""
     from zoneinfo import ZoneInfo
 
     zone = ZoneInfo("Asia/Shanghai")
-    start, end, _ = indicators.period(text, today=NOW.astimezone(zone).date(), timezone=zone)
+    start, end, named = indicators.period(text, today=NOW.astimezone(zone).date(), timezone=zone)
     assert start == datetime.fromisoformat(first).replace(tzinfo=zone)
     assert end == datetime.fromisoformat(last).replace(tzinfo=zone) + DAY
+    assert named == label
 
 
 @pytest.mark.parametrize("text", ["2026-13", "November", "2026-11-05..2026-11-01", "2026-Q5"])
@@ -457,6 +485,7 @@ def test_the_command_line_writes_the_indicators_as_json_and_csv(sqlite_url: str,
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == [
         "indicators-2026-11-needs.png",
         "indicators-2026-11-shares.png",
+        "indicators-2026-11-times.png",
     ]
     book = needsbot(
         "report", "indicators", "--period", "2026-11", "--format", "xlsx", "--output-dir", str(tmp_path)
@@ -477,13 +506,14 @@ async def test_the_workbook_has_a_sheet_a_dimension_and_the_definitions(database
 
     await build(database)
     book = load_workbook(io.BytesIO(report_files.workbook(await november(database), "zh")))
-    assert book.sheetnames[:8] == [
+    assert book.sheetnames[:9] == [
         "response",
         "crisis",
         "resolution",
         "case_files",
         "referral",
         "satisfaction",
+        "supervision",
         "caseload",
         "needs",
     ]
@@ -507,13 +537,13 @@ async def test_the_charts_draw_chinese_as_characters_not_boxes(database: Databas
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         drawn = report_files.charts(report, "zh")
-    assert set(drawn) == {"needs", "shares"}
+    assert set(drawn) == {"needs", "times", "shares"}
     assert all(png.startswith(b"\x89PNG") for png in drawn.values())
     assert not [str(w.message) for w in caught if "missing from font" in str(w.message)]
     # Without the CJK font the same words are boxes, and matplotlib says so: the check above can fail.
     with warnings.catch_warnings(record=True) as boxes, pyplot.rc_context({"font.family": ["DejaVu Sans"]}):
         warnings.simplefilter("always")
-        report_files._bar("资源链接", ["社会融入"], [1], "工单数")
+        report_files._bars("资源链接", ["社会融入"], {"": [1]}, "工单数")
     assert [w for w in boxes if "missing from font" in str(w.message)]
 
 
@@ -569,6 +599,8 @@ async def test_policy_feedback_is_grouped_and_quotes_only_those_who_agreed(datab
     ]
     shared = (await november(database, suppress_below=2)).sections["policy_feedback"]
     assert [group["cases"] for group in shared["groups"]] == [2]  # the group of one is left out
+    bare = (await november(database)).without_words().sections["policy_feedback"]
+    assert [(group["cases"], group["examples"]) for group in bare["groups"]] == [(2, []), (1, [])]
 
 
 async def test_supervisors_read_their_own_areas_and_admins_every_area(database: Database) -> None:

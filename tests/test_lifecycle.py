@@ -14,7 +14,17 @@ from typing import Any, cast
 import pytest
 
 from casework.case_file import NewGoal
-from casework.domain import Conflict, GoalOwner, Person, Progress, ServiceType, Ticket, TicketStatus
+from casework.domain import (
+    Conflict,
+    Criterion,
+    GoalOwner,
+    Met,
+    Person,
+    Progress,
+    ServiceType,
+    Ticket,
+    TicketStatus,
+)
 from casework.lifecycle import LIFECYCLE, WORK_BEGINS, Step, allows, starts_from
 from dialogs.engine import Ctx
 from dialogs.flows.worker import next_steps
@@ -42,6 +52,10 @@ TAKEN_BY: dict[Step, Taking] = {
         lambda w, p, t: w.casework.add_goal(p, t, NewGoal(ServiceType.RESOURCE_LINKING, "申请临时救助")),
     ),
     Step.REVIEW: ("wang", lambda w, p, t: _review(w, p, t)),
+    Step.SUPERVISE: (
+        "chief",
+        lambda w, p, t: w.casework.supervise(p, t, dict.fromkeys(Criterion, Met.FULLY), "记录完整"),
+    ),
 }
 
 
@@ -82,6 +96,7 @@ BUTTONS = {
     "assess": Step.ASSESS,
     "add_goal": Step.PLAN,
     "review": Step.REVIEW,
+    "supervise": Step.SUPERVISE,
 }
 
 

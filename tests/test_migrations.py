@@ -369,6 +369,50 @@ def test_sqlite_adds_the_case_file_beside_what_was_there_and_takes_it_away(
     assert _on_sqlite(sqlite_engine, _referrals) == [(1, "pending", "需要专业机构")]
 
 
+# --- 0011: files with replies -----------------------------------------------------------------------
+
+
+def _a_waiting_reply(connection: Connection) -> None:
+    connection.execute(
+        text(
+            "INSERT INTO outgoing_messages (channel, chat_id, text, created_at, attempts, refused)"
+            " VALUES ('telegram', 42, '您的事项已提交', :at, 0, false)"
+        ),
+        {"at": ENROLLED},
+    )
+    connection.commit()
+
+
+def _a_file_with_the_reply(connection: Connection) -> tuple[Any, ...]:
+    connection.execute(
+        text("UPDATE outgoing_messages SET file_name = 'a.png', file_kind = 'photo', file_content = :png"),
+        {"png": b"\x89PNG"},
+    )
+    connection.commit()
+    row = connection.execute(text("SELECT text, file_name, file_kind, file_content FROM outgoing_messages"))
+    return tuple(row.one())
+
+
+def test_sqlite_keeps_waiting_replies_when_files_join_them_and_leave(
+    sqlite_file: Path, sqlite_engine: Engine
+) -> None:
+    url = _async_sqlite_url(sqlite_file)
+    upgrade(url, "0010")
+    _on_sqlite(sqlite_engine, _a_waiting_reply)
+    upgrade(url, "0011")
+    assert _on_sqlite(sqlite_engine, _a_file_with_the_reply) == (
+        "您的事项已提交",
+        "a.png",
+        "photo",
+        b"\x89PNG",
+    )
+    downgrade(url, "0010")
+    columns = _on_sqlite(sqlite_engine, lambda connection: _columns(connection, "outgoing_messages"))
+    assert not {"file_name", "file_kind", "file_content"} & set(columns)
+    waiting = _on_sqlite(sqlite_engine, lambda c: c.execute(text("SELECT text FROM outgoing_messages")).all())
+    assert [tuple(row) for row in waiting] == [("您的事项已提交",)]
+
+
 # --- PostgreSQL -------------------------------------------------------------------------------------
 
 
@@ -483,3 +527,20 @@ async def test_postgres_adds_the_case_file_beside_what_was_there_and_takes_it_aw
     columns = await _on_postgres(postgres_engine, lambda connection: _columns(connection, "referrals"))
     assert "goal_id" not in columns
     assert await _on_postgres(postgres_engine, _referrals) == [(1, "pending", "需要专业机构")]
+
+
+@pytest.mark.postgres
+async def test_postgres_keeps_waiting_replies_when_files_join_them_and_leave(
+    postgres_scratch_url: str, postgres_engine: AsyncEngine
+) -> None:
+    upgrade(postgres_scratch_url, "0010")
+    await _on_postgres(postgres_engine, _a_waiting_reply)
+    upgrade(postgres_scratch_url, "0011")
+    found = await _on_postgres(postgres_engine, _a_file_with_the_reply)
+    assert found == ("您的事项已提交", "a.png", "photo", b"\x89PNG")
+    downgrade(postgres_scratch_url, "0010")
+    await postgres_engine.dispose()
+    columns = await _on_postgres(
+        postgres_engine, lambda connection: _columns(connection, "outgoing_messages")
+    )
+    assert not {"file_name", "file_kind", "file_content"} & set(columns)

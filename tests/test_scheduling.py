@@ -195,7 +195,7 @@ async def test_a_reminder_that_fell_due_while_no_scheduler_ran_fires_once_after_
         job_ids = {row[0] for row in left}
     store.dispose()
     assert f"home_visit:{ticket.id}" not in job_ids
-    assert {"sweep_deadlines", "weekly_digest", "prune_processed_updates"} <= job_ids
+    assert {"sweep_deadlines", "weekly_digest", "monthly_report", "prune_processed_updates"} <= job_ids
 
 
 async def test_the_case_files_reminders_survive_a_restart(world: World) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import io
 import json
 import logging
 import re
@@ -17,8 +18,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
+import openpyxl
 import pytest
 from redis.exceptions import ResponseError
 from sqlalchemy import select
@@ -31,7 +34,7 @@ from bot.telegram_front import TelegramFrontEnd
 from bot.telegram_menus import ROLE_COMMANDS
 from bot.telegram_ui import CallbackSigner, Renderer
 from casework import directory, jobs
-from casework.domain import Channel, Role, ServiceType, Ticket, TicketStatus, Urgency
+from casework.domain import AlertKind, Channel, Role, ServiceType, Ticket, TicketStatus, Urgency
 from casework.opening import NewReport
 from dialogs.catalog import Catalog
 from dialogs.messages import Button, Reply
@@ -753,6 +756,79 @@ async def test_a_supervisor_gets_a_critical_tickets_escalation_and_can_open_it(r
     card = await supervisor.expect(reference, "老人多日未出门")
     assert card.message_id != escalation.message_id
     assert not [call for call in running.fake.calls if not call.ok], "the bot made a request Telegram refused"
+
+
+# --- the service evaluation --------------------------------------------------------------------------
+
+
+async def _report_files(running: Running, user_id: int) -> list[SentMessage]:
+    """The four files of a report sent to the chat: three charts, then the workbook."""
+    await running.fake.wait_for(lambda: len([m for m in running.fake.sent_to(user_id) if m.file]) >= 4, 30)
+    return [m for m in running.fake.sent_to(user_id) if m.file]
+
+
+def _check_report_files(files: list[SentMessage], period: str) -> None:
+    assert [m.file.kind for m in files if m.file] == ["photo", "photo", "photo", "document"]
+    for chart in files[:3]:
+        assert chart.file is not None
+        assert chart.file.content.startswith(b"\x89PNG")
+    book = files[3].file
+    assert book is not None
+    assert book.name == f"indicators-{period}.xlsx"
+    assert files[3].text == label("report.workbook_caption", period=period)
+    sheets = openpyxl.load_workbook(io.BytesIO(book.content), read_only=True).sheetnames
+    assert sheets[0] == "response"
+    assert sheets[-1] == CATALOG.text("report.definitions", "zh")
+
+
+async def test_a_supervisor_asks_for_the_evaluation_and_gets_the_figures_charts_and_workbook(
+    running: Running,
+) -> None:
+    await running.enrol(505, Role.SOCIAL_WORKER)
+    supervisor = await running.enrol(804, Role.SUPERVISOR)
+    await running.open_ticket(611, "家里没米了", "缺粮", ServiceType.RESOURCE_LINKING, Urgency.NORMAL)
+    supervisor.say("/evaluation")
+    await supervisor.expect(fragment("report.ask_period"))
+    supervisor.press(label("report.period.this-month"))
+    summary = await supervisor.expect(fragment("report.summary"))
+    assert "本月" in summary.text
+    assert "新工单 1 张" in summary.text
+    period = _now().astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+    _check_report_files(await _report_files(running, 804), period)
+    assert not [call for call in running.fake.calls if not call.ok], "the bot made a request Telegram refused"
+
+
+async def test_the_weekly_report_reaches_the_supervisor_with_its_charts_and_workbook(
+    running: Running,
+) -> None:
+    supervisor = await running.enrol(805, Role.SUPERVISOR)
+    await running.open_ticket(612, "想找份工作", "求职", ServiceType.CAPACITY_BUILDING, Urgency.NORMAL)
+    work = running.needsbot.jobs.follow_ups
+    assert await work.send_reports(AlertKind.WEEKLY_DIGEST, "this-week") == 1
+    await supervisor.expect("每周服务评估报告", "新工单 1 张")
+    period = _now().astimezone(ZoneInfo("Asia/Shanghai")).strftime("%G-W%V")
+    _check_report_files(await _report_files(running, 805), period)
+
+
+async def test_a_chart_refused_for_a_while_is_still_sent_after_the_figures(running: Running) -> None:
+    """The turn stored the report's files with its words: a picture Telegram refuses for a while (a
+    network failure, then a 429) is sent once it takes it, still in order."""
+    supervisor = await running.enrol(806, Role.SUPERVISOR)
+    running.fake.fail_next("sendPhoto", error_code=502, description="Bad Gateway")
+    running.fake.fail_next("sendPhoto", retry_after=1)
+    supervisor.say("/evaluation")
+    await supervisor.expect(fragment("report.ask_period"))
+    supervisor.press(label("report.period.last-month"))
+    files = await _report_files(running, 806)
+    period = (_now().astimezone(ZoneInfo("Asia/Shanghai")).replace(day=1) - timedelta(days=1)).strftime(
+        "%Y-%m"
+    )
+    _check_report_files(files, period)
+    sent = running.fake.sent_to(806)
+    summary = next(i for i, m in enumerate(sent) if fragment("report.summary") in m.text)
+    assert sent.index(files[0]) == summary + 1
+    refused = [call for call in running.fake.calls if call.method == "sendPhoto" and not call.ok]
+    assert len(refused) == 2
 
 
 # --- the database going away -----------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """/evaluation: a supervisor's (or an admin's) service evaluation in the chat: a period and an area chosen by
-buttons, answered with the key figures in a few lines (the full set: `needsbot report indicators`).
+buttons, answered with the key figures in a few lines, three charts and the workbook of every figure.
 Diagram: evaluation.mmd."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from enum import StrEnum
 from typing import Any
 
 from casework.domain import Role
-from casework.indicators import Durations, Report, Share
+from dialogs import report
 from dialogs.engine import END, Command, Ctx, Flow, Step
-from dialogs.flows.worker import cancel_button, politely, words
+from dialogs.flows.worker import cancel_button, politely
 
 PERIODS = ("this-week", "last-week", "this-month", "last-month")
 SUPERVISING = frozenset({Role.SUPERVISOR, Role.ADMIN})
@@ -77,45 +77,11 @@ async def answer(ctx: Ctx, area: dict[str, Any]) -> None:
         found = await ctx.services.casework.evaluation.report(ctx.person, ctx.data["period"], area["id"])
         ctx.say(
             "report.summary",
-            **summary(ctx, found),
+            **report.summary(found),
             area=area["name"],
             period=f"report.period.{ctx.data['period']}",
         )
-
-
-def summary(ctx: Ctx, report: Report) -> dict[str, Any]:
-    """The key figures, worded: cases, how soon they were taken up and answered, how they ended, how
-    the households rated them, and what waits now."""
-    sections = report.sections
-    return {
-        "cases": sections["response"]["cases"],
-        "claim": duration(ctx, sections["response"]["time_to_claim"]),
-        "claimed_in_time": share(ctx, sections["response"]["claimed_in_time"]),
-        "crisis": share(ctx, sections["crisis"]["acknowledged_within_10_minutes"]),
-        "resolved_in_time": share(ctx, sections["resolution"]["resolved_in_time"]),
-        "assessed": share(ctx, sections["case_files"]["assessed"]),
-        "rating": sections["satisfaction"]["mean"] if sections["satisfaction"]["mean"] is not None else "-",
-        "rated": share(ctx, sections["satisfaction"]["response_rate"]),
-        "unclaimed": sections["caseload"]["unclaimed"],
-    }
-
-
-def duration(ctx: Ctx, figure: Durations) -> str:
-    if figure.median is None or figure.p90 is None:
-        return "-"
-    return words(ctx, "report.duration", median=hours(figure.median), p90=hours(figure.p90))
-
-
-def hours(minutes: float) -> str:
-    return f"{minutes / 60:.1f}"
-
-
-def share(ctx: Ctx, figure: Share) -> str:
-    if figure.value is None:
-        return "-"
-    return words(
-        ctx, "report.share", percent=round(100 * figure.value), n=figure.numerator, of=figure.denominator
-    )
+        ctx.attach(report.files(found))
 
 
 async def report_command(ctx: Ctx, argument: str) -> None:

@@ -559,6 +559,8 @@ def next_steps(
         buttons.append(action_button("worker.button.reopen", "reopen", ticket.id))
     if can(life.ASSIGN):
         buttons.append(action_button("worker.button.assign", "assign", ticket.id))
+    if can(life.SUPERVISE):
+        buttons.append(action_button("supervision.button", "supervise", ticket.id))
     if contact is not None and contact.reachable and ticket.status is not TicketStatus.CLOSED:
         buttons.append(action_button("worker.button.message", "message", ticket.id))
     if contact is not None and contact.phone_masked:

@@ -5,9 +5,10 @@ number of cases (each of its parts selected by the same filter, not by a list of
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import operator
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -20,11 +21,11 @@ from casework.domain import (
     Goal,
     NeedReport,
     Referral,
+    SupervisionReview,
     Ticket,
     TicketAction,
-    TicketEvent,
 )
-from casework.indicators import CaseHistory
+from casework.indicators import COUNTED, CaseHistory, Mark
 from storage.models import (
     AssessmentRow,
     ConsentRow,
@@ -32,10 +33,12 @@ from storage.models import (
     GoalRow,
     NeedReportRow,
     ReferralRow,
+    SupervisionRow,
     TicketEventRow,
     TicketRow,
 )
 from storage.repositories.base import D, Repository, from_row
+from storage.repositories.tickets import supervision_review
 
 ACTIONS = {action.value: action for action in TicketAction}  # faster than TicketAction(value) a row
 
@@ -53,17 +56,17 @@ class EvaluationRepository(Repository):
         ORM's bookkeeping: a year of a district is hundreds of thousands of them."""
         chosen = _chosen(TicketRow.id, opened_from, opened_until, area_ids)
         tickets = await self._records(
-            Ticket,
-            select(TicketRow.__table__)
-            .where(TicketRow.id.in_(chosen))
-            .order_by(TicketRow.created_at, TicketRow.id),
+            Ticket, TicketRow, TicketRow.id.in_(chosen), TicketRow.created_at, TicketRow.id
         )
-        events = await self._of_cases(
-            TicketEvent, TicketEventRow, chosen, action=lambda row: ACTIONS[row.action]
-        )
+        events = await self._trails(chosen)
         referrals = await self._of_cases(Referral, ReferralRow, chosen)
         feedback = await self._of_cases(Feedback, FeedbackRow, chosen)
         reports = await self._of_cases(NeedReport, NeedReportRow, chosen)
+        supervision: defaultdict[int, list[SupervisionReview]] = defaultdict(list)
+        for row in await self._session.scalars(
+            select(SupervisionRow).where(SupervisionRow.ticket_id.in_(chosen)).order_by(SupervisionRow.id)
+        ):
+            supervision[row.ticket_id].append(supervision_review(row))
         reporters = _chosen(TicketRow.reporter_id, opened_from, opened_until, area_ids)
         keeping = set(
             (
@@ -79,44 +82,43 @@ class EvaluationRepository(Repository):
         return [
             CaseHistory(
                 ticket=ticket,
-                events=tuple(events[ticket.id]),
+                events=events.get(ticket.id, ()),
                 referrals=tuple(referrals[ticket.id]),
                 feedback=tuple(feedback[ticket.id]),
                 reports=tuple(reports[ticket.id]),
+                supervision=tuple(supervision[ticket.id]),
                 words_kept=ticket.reporter_id in keeping,
             )
             for ticket in tickets
         ]
 
-    async def _of_cases(
-        self, kind: type[D], model: Any, chosen: Select[Any], **converted: Callable[[Any], Any]
-    ) -> defaultdict[int, list[D]]:
+    async def _trails(self, chosen: Select[Any]) -> dict[int, tuple[Mark, ...]]:
+        """The chosen cases' trails, of the events some figure counts, in order, by case."""
+        t = TicketEventRow.__table__.c
+        result = await self._core.execute(
+            select(t.ticket_id, t.action, t.created_at, t.note)
+            .where(t.ticket_id.in_(chosen), t.action.in_([action.value for action in COUNTED]))
+            .order_by(t.ticket_id, t.id)
+        )
+        return {
+            ticket_id: tuple(Mark(ACTIONS[action], at, note) for _, action, at, note in rows)
+            for ticket_id, rows in itertools.groupby(result.all(), key=operator.itemgetter(0))
+        }
+
+    async def _of_cases(self, kind: type[D], model: Any, chosen: Select[Any]) -> defaultdict[int, list[D]]:
         """What ``model``'s table holds of the chosen cases, as ``kind``, by case, in order."""
-        query = select(model.__table__).where(model.ticket_id.in_(chosen)).order_by(model.id)
         found: defaultdict[int, list[D]] = defaultdict(list)
-        for record in await self._records(kind, query, **converted):
+        for record in await self._records(kind, model, model.ticket_id.in_(chosen), model.id):
             found[record.ticket_id].append(record)  # type: ignore[attr-defined]
         return found
 
-    async def _records(self, kind: type[D], query: Select[Any], **converted: Callable[[Any], Any]) -> list[D]:
-        """The rows of ``query`` as ``kind`` (a domain dataclass) by their columns of its fields' names;
-        ``converted`` fields taken from the row as their function says."""
-        result = await self._core.execute(query)
-        columns = list(result.keys())
-        names = [
-            field.name
-            for field in dataclasses.fields(kind)
-            if field.name in columns and field.name not in converted
-        ]
-        assert len(names) > 1  # itemgetter of one index gives the value, not a tuple of it
-        values = operator.itemgetter(*(columns.index(name) for name in names))
-        return [
-            kind(
-                **dict(zip(names, values(row), strict=True)),
-                **{name: convert(row) for name, convert in converted.items()},
-            )
-            for row in result
-        ]
+    async def _records(self, kind: type[D], model: Any, where: Any, *order: Any) -> list[D]:
+        """The rows of ``model``'s table that ``where`` picks, in ``order``, as ``kind`` (a domain
+        dataclass whose every field is a column of the same name), made straight from the row."""
+        table = model.__table__
+        columns = [table.c[field.name] for field in dataclasses.fields(kind)]
+        result = await self._core.execute(select(*columns).where(where).order_by(*order))
+        return [kind(*row) for row in result.all()]
 
     async def files(
         self,

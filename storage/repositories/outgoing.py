@@ -39,13 +39,17 @@ _SENT = (
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """A message for a chat, as the channel sends it: new, or an edit of one of its messages."""
+    """A message for a chat, as the channel sends it: new (text, or a file with a caption), or an edit of
+    one of its messages."""
 
-    text: str
+    text: str  # with a file, its caption
     markup: dict[str, Any] | None = None
     edits_message_id: int | None = None
     id: int | None = None  # once stored
     attempts: int = 0
+    file_name: str | None = None  # a file sent with the text as its caption
+    file_kind: str | None = None  # how the channel shows it ("photo", "document")
+    file_content: bytes | None = None
 
 
 def _outgoing(row: OutgoingRow) -> Outgoing:
@@ -77,6 +81,9 @@ class OutgoingRepository(Repository):
                 "edits_message_id": message.edits_message_id,
                 "text": message.text,
                 "markup": message.markup,
+                "file_name": message.file_name,
+                "file_kind": message.file_kind,
+                "file_content": message.file_content,
                 "created_at": now,
                 "attempts": 0,
                 "claimed_until": claim_until if claim else None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -15,11 +15,14 @@ from sqlalchemy import (
 
 from casework.domain import (
     OPEN_STATUSES,
+    Criterion,
     Feedback,
+    Met,
     Referral,
     ReferralStatus,
     Refusal,
     ServiceType,
+    SupervisionReview,
     Ticket,
     TicketAction,
     TicketEvent,
@@ -30,6 +33,7 @@ from storage.models import (
     FeedbackRow,
     NeedReportRow,
     ReferralRow,
+    SupervisionRow,
     TicketEventRow,
     TicketRow,
     TicketSequenceRow,
@@ -59,6 +63,12 @@ def _referral(row: ReferralRow) -> Referral:
 
 def _feedback(row: FeedbackRow) -> Feedback:
     return from_row(Feedback, row)
+
+
+def supervision_review(row: SupervisionRow) -> SupervisionReview:
+    return from_row(
+        SupervisionReview, row, scores={Criterion(name): Met(value) for name, value in row.scores.items()}
+    )
 
 
 class TicketRepository(Repository):
@@ -435,6 +445,33 @@ class TicketRepository(Repository):
             select(FeedbackRow).where(FeedbackRow.ticket_id == ticket_id).order_by(FeedbackRow.id)
         )
         return [_feedback(row) for row in rows]
+
+    async def add_supervision(
+        self,
+        *,
+        ticket_id: int,
+        supervisor_id: int,
+        scores: Mapping[Criterion, Met],
+        comment: str | None,
+        now: datetime,
+    ) -> SupervisionReview:
+        row = SupervisionRow(
+            ticket_id=ticket_id,
+            supervisor_id=supervisor_id,
+            scores={criterion.value: int(met) for criterion, met in scores.items()},
+            comment=comment,
+            created_at=now,
+        )
+        self._session.add(row)
+        await self._session.flush()
+        return supervision_review(row)
+
+    async def supervision(self, ticket_id: int) -> list[SupervisionReview]:
+        """The supervisors' reviews of the case, the first first."""
+        rows = await self._session.scalars(
+            select(SupervisionRow).where(SupervisionRow.ticket_id == ticket_id).order_by(SupervisionRow.id)
+        )
+        return [supervision_review(row) for row in rows]
 
     async def linked_to_person(self, person_id: int) -> list[int]:
         """Erasure: the tickets that concern the person: reported by them, holding a report of theirs,

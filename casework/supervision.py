@@ -1,0 +1,83 @@
+"""Supervision (督导): a supervisor reviews a finished case against a short rubric (the household
+assessed, a plan set and followed, the person kept informed, the outcome recorded), each criterion
+not, partly or fully met, with a comment for the worker. The worker who had the case is told; the
+score (the share of the rubric met) is one of the service's indicators (``casework.indicators``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from casework.access import Operation
+from casework.core import CaseworkCore, person_name
+from casework.domain import (
+    AlertKind,
+    Conflict,
+    Criterion,
+    InvalidInput,
+    Met,
+    Person,
+    Refusal,
+    SupervisionReview,
+)
+from casework.lifecycle import LIFECYCLE, Step, allows
+
+COMMENT_CHARS = 2000
+
+
+class Supervision:
+    def __init__(self, core: CaseworkCore) -> None:
+        self.core = core
+
+    async def review(
+        self, actor: Person, ticket_id: int, scores: Mapping[Criterion, Met], comment: str = ""
+    ) -> SupervisionReview:
+        """The supervisor's review of a finished case of their areas: every criterion scored. It is on
+        the trail with its score (never the comment), and the worker who had the case hears it."""
+        if set(scores) != set(Criterion) or not all(isinstance(met, Met) for met in scores.values()):
+            raise InvalidInput(Refusal.SUPERVISION_SCORES)
+        core = self.core
+        now = core.clock.now()
+        async with core.database.transaction() as tx:
+            ticket, _ = await core.checked(tx, actor, Operation.SUPERVISE, ticket_id)
+            if not allows(Step.SUPERVISE, ticket, actor):
+                raise Conflict(
+                    Refusal.SUPERVISION_UNFINISHED, reference=ticket.reference, status=ticket.status
+                )
+            review = await tx.tickets.add_supervision(
+                ticket_id=ticket.id,
+                supervisor_id=actor.id,
+                scores=scores,
+                comment=comment.strip()[:COMMENT_CHARS] or None,
+                now=now,
+            )
+            await tx.tickets.add_event(
+                ticket_id=ticket.id,
+                action=LIFECYCLE[Step.SUPERVISE].event,
+                actor_id=actor.id,
+                note=f"{review.score}%",
+                now=now,
+            )
+            if ticket.assignee_id is not None and ticket.assignee_id != actor.id:
+                await core.tell(
+                    tx,
+                    ticket,
+                    AlertKind.CASE_SUPERVISED,
+                    [ticket.assignee_id],
+                    extra={
+                        "by": person_name(actor),
+                        "supervision": {
+                            "score": review.score,
+                            "scores": {criterion.value: int(met) for criterion, met in scores.items()},
+                            "comment": review.comment or "",
+                        },
+                    },
+                    round_key=f"#{review.id}",
+                )
+        core.committed()
+        return review
+
+    async def reviews(self, actor: Person, ticket_id: int) -> list[SupervisionReview]:
+        """The supervisors' reviews of a case, for whoever may read the case."""
+        async with self.core.database.transaction() as tx:
+            ticket, _ = await self.core.checked(tx, actor, Operation.VIEW, ticket_id)
+            return await tx.tickets.supervision(ticket.id)
