@@ -12,10 +12,12 @@ the records, not by the database's own functions.
 from __future__ import annotations
 
 import calendar
+import contextlib
+import gc
 import re
 import statistics
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any, NamedTuple
@@ -76,18 +78,24 @@ class CaseHistory:
     supervision: tuple[SupervisionReview, ...] = ()  # supervisors' reviews (督导), the latest last
     # The reporter, named on the case, agreed that their report be kept: its words may be quoted.
     words_kept: bool = False
-    # When each kind of event first happened: most questions a report asks of a case are this.
+    # When each kind of event first happened: most questions a report asks of a case are this; and
+    # when the first of a set of kinds did (``first``), as asked, for the next figure that asks.
     firsts: Mapping[TicketAction, datetime] = field(init=False, repr=False, compare=False)
+    _earliest: dict[frozenset[TicketAction], datetime | None] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         firsts: dict[TicketAction, datetime] = {}
         for event in self.events:
             firsts.setdefault(event.action, event.created_at)
         object.__setattr__(self, "firsts", firsts)
+        object.__setattr__(self, "_earliest", {})
 
     def first(self, actions: frozenset[TicketAction], *, since: datetime | None = None) -> datetime | None:
         """When the first of these events happened (at or after ``since``), if any did."""
-        first = min((self.firsts[action] for action in actions if action in self.firsts), default=None)
+        if actions not in self._earliest:
+            found = [self.firsts[action] for action in actions if action in self.firsts]
+            self._earliest[actions] = min(found, default=None)
+        first = self._earliest[actions]
         if since is None or first is None or first >= since:
             return first
         return next(
@@ -800,23 +808,42 @@ async def report(
             value=service_type,
             service_types=", ".join(ServiceType),
         )
-    async with database.transaction() as tx:
-        area_ids = await area_and_below(tx, area_code) if area_code is not None else None
-        if area_id is not None:
-            area_ids = await tx.areas.descendant_ids(area_id)
-        cases = await tx.evaluation.cases(opened_from=start, opened_until=end, area_ids=area_ids)
-        assessments, goals = await tx.evaluation.files(opened_from=start, opened_until=end, area_ids=area_ids)
-        open_now = await tx.tickets.find(statuses=OPEN_STATUSES, area_ids=area_ids, limit=1_000_000)
-    scope = Scope(start, end, label, service_type, worker_id, organisation_id)
-    return evaluate(
-        cases,
-        scope,
-        open_now=open_now,
-        assessments=assessments,
-        goals=goals,
-        now=now,
-        suppress_below=suppress_below,
-    )
+    with collector_paused():
+        async with database.transaction() as tx:
+            area_ids = await area_and_below(tx, area_code) if area_code is not None else None
+            if area_id is not None:
+                area_ids = await tx.areas.descendant_ids(area_id)
+            cases = await tx.evaluation.cases(opened_from=start, opened_until=end, area_ids=area_ids)
+            assessments, goals = await tx.evaluation.files(
+                opened_from=start, opened_until=end, area_ids=area_ids
+            )
+            open_now = await tx.tickets.find(statuses=OPEN_STATUSES, area_ids=area_ids, limit=1_000_000)
+        scope = Scope(start, end, label, service_type, worker_id, organisation_id)
+        return evaluate(
+            cases,
+            scope,
+            open_now=open_now,
+            assessments=assessments,
+            goals=goals,
+            now=now,
+            suppress_below=suppress_below,
+        )
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cycle collector paused while a report's records are read and counted: a year of a
+    district is hundreds of thousands of records, none in a cycle, and each few hundred of them would
+    set the collector off over everything alive (on a year's report that took longer than the rest).
+    It runs again afterwards, and catches up; paused already (another report), it is left so."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 # --- as the reports give it --------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from casework.domain import (
     Referral,
     Refusal,
     Role,
+    SupervisionReview,
     Ticket,
     TicketAction,
     TicketEvent,
@@ -45,6 +46,7 @@ class TicketView:
     referrals: tuple[Referral, ...]
     feedback: tuple[Feedback, ...]
     household: Household | None = None  # the address and situation a report gave
+    supervision: tuple[SupervisionReview, ...] = ()  # supervisors' reviews of the finished case (督导)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,4 +234,5 @@ async def _read(
         referrals=tuple(await tx.tickets.referrals(ticket.id)),
         feedback=tuple(await tx.tickets.feedback(ticket.id)),
         household=await tx.households.get(ticket.household_id) if ticket.household_id is not None else None,
+        supervision=tuple(await tx.tickets.supervision(ticket.id)),
     )

@@ -446,3 +446,23 @@ def test_the_worker_catalog_says_the_same_things_in_both_languages() -> None:
         return {name for _, name, _, _ in string.Formatter().parse(text) if name}
 
     assert {key: fields(zh[key]) for key in zh} == {key: fields(en[key]) for key in zh}
+
+
+async def test_a_supervision_review_is_shown_to_the_worker_who_had_the_case_not_to_the_area(
+    database: Database,
+) -> None:
+    from casework.domain import Criterion, Met
+
+    h = await build_harness(database)
+    wang = await worker_named(h, 71, "王社工")
+    await worker_named(h, 72, "李社工")
+    chief = await h.enrol(73, Role.SUPERVISOR, "s1", display_name="张督导")
+    ticket = await open_ticket(h)
+    await h.casework.claim(wang, ticket.id)
+    await h.casework.resolve(wang, ticket.id, "已链接临时救助")
+    await h.casework.close(wang, ticket.id)
+    await h.casework.supervise(chief, ticket.id, dict.fromkeys(Criterion, Met.FULLY), "记录很完整")
+    for user_id, shown in ((71, True), (72, False), (73, True)):
+        chat = h.chat(user_id, "zh")
+        await press_action(chat, "view", ticket.id)
+        assert ("🧭 督导评分 100%" in chat.text() and "记录很完整" in chat.text()) is shown, user_id

@@ -371,6 +371,21 @@ async def test_a_report_kept_as_json_reads_back_the_same_and_without_words_quote
     assert {**bare.sections, "satisfaction": None} == {**report.sections, "satisfaction": None}
 
 
+def test_the_collector_is_paused_while_a_report_reads_and_runs_again_after() -> None:
+    import gc
+
+    assert gc.isenabled()
+    with indicators.collector_paused():
+        assert not gc.isenabled()
+        with indicators.collector_paused():  # another report at the same time
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the first report still reads
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), indicators.collector_paused():
+        raise RuntimeError("the database went away")
+    assert gc.isenabled()
+
+
 def test_every_event_a_figure_asks_about_is_read_with_the_trail() -> None:
     """The evaluation reads only the trail events in ``COUNTED``: an event a figure names but the list
     left out would never be seen, and the figure would quietly read zero."""

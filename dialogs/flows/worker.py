@@ -319,8 +319,26 @@ async def show(ctx: Ctx, ticket_id: int) -> None:
         reports="\n".join(reports) or "-",
         contact=contact_lines(ctx, contact),
         file=words(ctx, "worker.view.file", summary=file_summary(ctx, the_file)) if the_file else "",
+        supervision=supervision_line(ctx, view),
         thread=await thread_lines(ctx, view),
         trail=await trail(ctx, view),
+    )
+
+
+def supervision_line(ctx: Ctx, view: TicketView) -> str:
+    """The latest supervision review of the case, for the worker who had it and for supervisors (a
+    review is about the worker's work: not for the area's other workers)."""
+    if not view.supervision:
+        return ""
+    if ctx.person.role is Role.SOCIAL_WORKER and view.ticket.assignee_id != ctx.person.id:
+        return ""
+    latest = view.supervision[-1]
+    return words(
+        ctx,
+        "worker.view.supervision",
+        score=latest.score,
+        on=moment(ctx, latest.created_at),
+        comment=latest.comment or "-",
     )
 
 
