@@ -22,9 +22,16 @@ CONSOLE_ROLES = {
     "volunteer": Role.VOLUNTEER,
     "worker": Role.SOCIAL_WORKER,
     "supervisor": Role.SUPERVISOR,
+    "evaluator": Role.EVALUATOR,
 }
 # Each role's console account, unless --user names another.
-CONSOLE_USERS = {"recipient": 900_001, "volunteer": 900_002, "worker": 900_003, "supervisor": 900_004}
+CONSOLE_USERS = {
+    "recipient": 900_001,
+    "volunteer": 900_002,
+    "worker": 900_003,
+    "supervisor": 900_004,
+    "evaluator": 900_005,
+}
 
 
 def run_chat(ctx: click.Context, role: str, user_id: int | None, language: str | None) -> None:

@@ -102,6 +102,7 @@ def chart(report: indicators.Report, part: ReportPart, language: str) -> bytes:
     catalog = Catalog.load()
     font = cjk_font()
     sections = report.sections
+    left_out = catalog.text("report.suppressed", language, k=report.suppressed_below)
     with plt.rc_context({"font.family": [font, "DejaVu Sans"]} if font else None):
         title = catalog.text(f"report.chart.{part}", language, period=report.scope.label)
         if part is ReportPart.NEEDS_CHART:
@@ -109,8 +110,9 @@ def chart(report: indicators.Report, part: ReportPart, language: str) -> bytes:
             return _bars(
                 title,
                 [catalog.text(f"service.{kind}", language) for kind in needs],
-                {"": [value if isinstance(value, int) else 0 for value in needs.values()]},
+                {"": [None if value == indicators.SUPPRESSED else value for value in needs.values()]},
                 catalog.text("report.axis.cases", language),
+                left_out,
             )
         if part is ReportPart.TIMES_CHART:
             spans = {
@@ -130,6 +132,7 @@ def chart(report: indicators.Report, part: ReportPart, language: str) -> bytes:
                     ],
                 },
                 catalog.text("report.axis.hours", language),
+                left_out,
             )
         shares = {
             "report.share.claimed_in_time": sections["response"]["claimed_in_time"],
@@ -142,30 +145,38 @@ def chart(report: indicators.Report, part: ReportPart, language: str) -> bytes:
             [catalog.text(key, language) for key in shares],
             {
                 "": [
-                    100 * (figure.value or 0) if isinstance(figure, indicators.Share) else 0
+                    100 * (figure.value or 0) if isinstance(figure, indicators.Share) else None
                     for figure in shares.values()
                 ]
             },
             "%",
+            left_out,
         )
 
 
-def _hours(figure: Any, which: str) -> float:
-    """A duration's median or p90 in hours; 0 without cases (or suppressed)."""
+def _hours(figure: Any, which: str) -> float | None:
+    """A duration's median or p90 in hours: 0 without cases, None when left out as too few."""
     if not isinstance(figure, indicators.Durations):
-        return 0.0
+        return None
     minutes = getattr(figure, which)
     return 0.0 if minutes is None else minutes / 60
 
 
-def _bars(title: str, labels: list[str], series: dict[str, list[float]], axis: str) -> bytes:
-    """Bars a label, one beside the other for each named series (a legend when they are named)."""
+def _bars(
+    title: str, labels: list[str], series: dict[str, list[float | None]], axis: str, left_out: str = ""
+) -> bytes:
+    """Bars a label, one beside the other for each named series (a legend when they are named); a
+    value left out as too few people (None) is no bar, but ``left_out`` written where it would stand."""
     figure, axes = plt.subplots(figsize=(7, 4), dpi=100)
     try:
         width = 0.8 / len(series)
         for index, (name, values) in enumerate(series.items()):
             places = [x + (index - (len(series) - 1) / 2) * width for x in range(len(labels))]
-            axes.bar(places, values, width, label=name or None, color=_COLOURS[index % len(_COLOURS)])
+            heights = [0.0 if value is None else value for value in values]
+            axes.bar(places, heights, width, label=name or None, color=_COLOURS[index % len(_COLOURS)])
+            for place, value in zip(places, values, strict=True):
+                if value is None:
+                    axes.text(place, 0, left_out, ha="center", va="bottom", fontsize=8, rotation=90)
         axes.set_xticks(range(len(labels)), labels)
         axes.set_title(title)
         axes.set_ylabel(axis)

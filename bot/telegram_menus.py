@@ -25,6 +25,7 @@ ROLE_COMMANDS: dict[Role, tuple[str, ...]] = {
     Role.SOCIAL_WORKER: _CASEWORK,
     Role.SUPERVISOR: _SUPERVISING,
     Role.ADMIN: _SUPERVISING,
+    Role.EVALUATOR: ("evaluation", "lang", "privacy", "help", "cancel"),
 }
 
 

@@ -35,7 +35,7 @@ from casework.on_call import parse_hours
 from casework.unit_of_work import UnitOfWork
 
 AREA_CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-INVITE_ROLES = (Role.VOLUNTEER, Role.SOCIAL_WORKER, Role.SUPERVISOR, Role.ADMIN)
+INVITE_ROLES = (Role.VOLUNTEER, Role.SOCIAL_WORKER, Role.SUPERVISOR, Role.EVALUATOR, Role.ADMIN)
 _DURATION = re.compile(r"^\s*(\d{1,4})\s*([mhdw])\s*$")
 _DURATION_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 DEMO_FILE = Path(__file__).resolve().parent / "data" / "demo.yml"
@@ -506,6 +506,7 @@ CONSOLE_DISPLAY_NAMES = {
     Role.VOLUNTEER: "console volunteer",
     Role.SOCIAL_WORKER: "console social worker",
     Role.SUPERVISOR: "console supervisor",
+    Role.EVALUATOR: "console evaluator",
 }
 
 

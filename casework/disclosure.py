@@ -26,6 +26,7 @@ class Relation(StrEnum):
     ANONYMOUS = "anonymous"  # a reporter the ticket does not name: anonymous, or joined to another's case
     WORKER = "worker"  # a social worker, or a workers' group chat
     SUPERVISOR = "supervisor"  # a supervisor or an administrator
+    EVALUATOR = "evaluator"  # a third-party evaluator: the reports, nothing of any case
 
 
 class Part(StrEnum):
@@ -132,7 +133,7 @@ _TO_REPORTER = {
 }
 
 # alert kind → relation → what it may carry. Nothing means the alert is not sent to that recipient.
-DISCLOSURE: Mapping[str, Mapping[Relation, frozenset[Part]]] = {
+_RULES: Mapping[str, Mapping[Relation, frozenset[Part]]] = {
     # staff's work on the case
     "ticket_opened": _STAFF_ONLY,
     "ticket_taken": _STAFF_ONLY,
@@ -156,6 +157,7 @@ DISCLOSURE: Mapping[str, Mapping[Relation, frozenset[Part]]] = {
         **_STAFF_ONLY,
         Relation.WORKER: NOTHING,
         Relation.SUPERVISOR: frozenset({Part.DIGEST}),
+        Relation.EVALUATOR: frozenset({Part.DIGEST}),
     },
     # the reporter hears how the case goes
     "case_claimed": _TO_REPORTER,
@@ -248,6 +250,10 @@ DISCLOSURE: Mapping[str, Mapping[Relation, frozenset[Part]]] = {
         Relation.SUPERVISOR: CASE | {Part.CONVERSATION},
     },
 }
+# An evaluator is sent what a rule names for them (the monthly report), nothing of any case.
+DISCLOSURE: Mapping[str, Mapping[Relation, frozenset[Part]]] = {
+    kind: {Relation.EVALUATOR: NOTHING, **rule} for kind, rule in _RULES.items()
+}
 KINDS = frozenset(DISCLOSURE)
 
 
@@ -257,6 +263,8 @@ def relation_to(person: Person | None, ticket: Ticket | None) -> Relation:
         return Relation.WORKER
     if person.role in (Role.SUPERVISOR, Role.ADMIN):
         return Relation.SUPERVISOR
+    if person.role is Role.EVALUATOR:
+        return Relation.EVALUATOR
     if ticket is None or ticket.reporter_id != person.id:
         return Relation.ANONYMOUS
     return Relation.VOLUNTEER if person.role is Role.VOLUNTEER else Relation.SUBJECT

@@ -19,6 +19,8 @@ class Role(StrEnum):
     SOCIAL_WORKER = "social_worker"
     SUPERVISOR = "supervisor"
     ADMIN = "admin"
+    # A third-party evaluator (第三方评估): reads the evaluation of the areas given, never a case.
+    EVALUATOR = "evaluator"
 
 
 class ServiceType(StrEnum):

@@ -194,37 +194,49 @@ class FollowUpWork:
             await tx.outgoing.prune(older_than=older_than)
             return await tx.updates.prune(older_than=older_than)
 
-    async def send_reports(self, kind: AlertKind, period_text: str) -> int:
+    async def send_reports(self, kind: AlertKind, period_text: str, *, to_evaluators: bool = False) -> int:
         """Each supervisor is sent the service-evaluation report of the period (``last-week`` for the
         weekly report, ``last-month`` for the monthly one) for each area they supervise, everything
-        below it counted: the key figures, the charts and the workbook. The figures only, nobody's
-        words: an alert outlives an erasure. Once a supervisor, an area and a period; how many sent."""
+        below it counted: the key figures, the charts and the workbook; ``to_evaluators``: each
+        third-party evaluator too, for the areas they were given, every small figure left out. The
+        figures only, nobody's words: an alert outlives an erasure. Once a reader, an area and a
+        period; how many sent."""
         core = self.core
         now = core.clock.now()
+        roles = (Role.SUPERVISOR, Role.EVALUATOR) if to_evaluators else (Role.SUPERVISOR,)
         async with core.database.transaction() as tx:
-            supervisors = await tx.people.find(role=Role.SUPERVISOR)
+            readers = [person for role in roles for person in await tx.people.find(role=role)]
             areas = {
                 area_id: area
-                for area_id in sorted({a for person in supervisors for a in person.area_ids})
+                for area_id in sorted({a for person in readers for a in person.area_ids})
                 if (area := await tx.areas.get(area_id)) is not None
             }
-        reports: dict[int, dict[str, Any]] = {}
-        for area_id in areas:
-            report = await indicators.report(
-                core.database, period_text=period_text, now=now, timezone=core.timezone, area_id=area_id
-            )
-            reports[area_id] = report.without_words().as_plain()
+        reports: dict[tuple[int, int], dict[str, Any]] = {}  # (area, suppressed below) → figures
+        for reader in readers:
+            k = indicators.SHARED_SUPPRESS_BELOW if reader.role is Role.EVALUATOR else 0
+            for area_id in sorted(reader.area_ids & areas.keys()):
+                if (area_id, k) not in reports:
+                    report = await indicators.report(
+                        core.database,
+                        period_text=period_text,
+                        now=now,
+                        timezone=core.timezone,
+                        area_id=area_id,
+                        suppress_below=k,
+                    )
+                    reports[area_id, k] = report.without_words().as_plain()
         sent = 0
         async with core.database.transaction() as tx:
-            for supervisor in supervisors:
-                for area_id in sorted(supervisor.area_ids & areas.keys()):
-                    area, figures = areas[area_id], reports[area_id]
+            for reader in readers:
+                k = indicators.SHARED_SUPPRESS_BELOW if reader.role is Role.EVALUATOR else 0
+                for area_id in sorted(reader.area_ids & areas.keys()):
+                    area, figures = areas[area_id], reports[area_id, k]
                     sent += await core.queue_alert(
                         tx,
                         kind,
                         {"report": {"area": area.name, "area_en": area.name_en, "figures": figures}},
                         ticket=None,
-                        person=supervisor,
+                        person=reader,
                         key_suffix=f"#{figures['scope']['label']}#{area_id}",
                     )
         if sent:

@@ -917,9 +917,16 @@ def rows(report: Report) -> list[dict[str, Any]]:
     return found
 
 
+# A report that leaves the supervisor's own area (a third-party evaluator's) leaves out every figure
+# over fewer cases than this (k-anonymity).
+SHARED_SUPPRESS_BELOW = 5
+READERS = frozenset({Role.SUPERVISOR, Role.ADMIN, Role.EVALUATOR})
+
+
 class Evaluation:
     """The indicators as staff read them in a chat: a supervisor for the areas they supervise (and
-    everything below), an admin for any area."""
+    everything below), an admin for any area, a third-party evaluator for the areas they were given,
+    with every small figure left out (``SHARED_SUPPRESS_BELOW``)."""
 
     def __init__(self, core: CaseworkCore) -> None:
         self.core = core
@@ -944,9 +951,10 @@ class Evaluation:
             now=self.core.clock.now(),
             timezone=self.core.timezone,
             area_id=area_id,
+            suppress_below=SHARED_SUPPRESS_BELOW if actor.role is Role.EVALUATOR else 0,
         )
 
     @staticmethod
     def _check_role(actor: Person) -> None:
-        if not actor.active or actor.role not in (Role.SUPERVISOR, Role.ADMIN):
+        if not actor.active or actor.role not in READERS:
             raise Forbidden(Refusal.REPORT_SUPERVISORS_ONLY)

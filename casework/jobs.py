@@ -85,7 +85,7 @@ async def weekly_digest(services: JobServices) -> None:
 
 @stored
 async def monthly_report(services: JobServices) -> None:
-    await services.follow_ups.send_reports(AlertKind.MONTHLY_REPORT, "last-month")
+    await services.follow_ups.send_reports(AlertKind.MONTHLY_REPORT, "last-month", to_evaluators=True)
 
 
 # How long a handled update's id is kept against redelivery: Telegram keeps an update 24 hours, so a

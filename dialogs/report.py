@@ -4,34 +4,42 @@ and monthly reports)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from casework.indicators import Durations, Report, Share
+from casework.indicators import SUPPRESSED, Durations, Report, Share
 from dialogs.catalog import Words
 from dialogs.messages import ReportFile, ReportPart
 
 
 def summary(report: Report) -> dict[str, Any]:
     """The key figures as the ``report.summary`` text's arguments: cases, how soon they were taken up
-    and answered, how they ended, how the households rated them, and what waits now."""
+    and answered, how they ended, how the households rated them, and what waits now. A figure left out
+    as too small (a report for a third-party evaluator) reads "fewer than k"."""
     sections = report.sections
-    mean = sections["satisfaction"]["mean"]
+    few = Words("report.suppressed", {"k": report.suppressed_below})
+
+    def shown(figure: Any, worded: Callable[[Any], Words | str] = str) -> Words | str:
+        if figure == SUPPRESSED:
+            return few
+        return "-" if figure is None else worded(figure)
+
     return {
-        "cases": sections["response"]["cases"],
-        "claim": duration(sections["response"]["time_to_claim"]),
-        "claimed_in_time": share(sections["response"]["claimed_in_time"]),
-        "crisis": share(sections["crisis"]["acknowledged_within_10_minutes"]),
-        "resolved_in_time": share(sections["resolution"]["resolved_in_time"]),
-        "assessed": share(sections["case_files"]["assessed"]),
-        "rating": "-" if mean is None else mean,
-        "rated": share(sections["satisfaction"]["response_rate"]),
-        "unclaimed": sections["caseload"]["unclaimed"],
+        "cases": shown(sections["response"]["cases"]),
+        "claim": shown(sections["response"]["time_to_claim"], duration),
+        "claimed_in_time": shown(sections["response"]["claimed_in_time"], share),
+        "crisis": shown(sections["crisis"]["acknowledged_within_10_minutes"], share),
+        "resolved_in_time": shown(sections["resolution"]["resolved_in_time"], share),
+        "assessed": shown(sections["case_files"]["assessed"], share),
+        "rating": shown(sections["satisfaction"]["mean"]),
+        "rated": shown(sections["satisfaction"]["response_rate"], share),
+        "unclaimed": shown(sections["caseload"]["unclaimed"]),
     }
 
 
-def duration(figure: Durations | str) -> Words | str:
-    """Median and 90th percentile in hours; "-" without cases (or suppressed, a report's small cell)."""
-    if not isinstance(figure, Durations) or figure.median is None or figure.p90 is None:
+def duration(figure: Durations) -> Words | str:
+    """Median and 90th percentile in hours; "-" without cases."""
+    if figure.median is None or figure.p90 is None:
         return "-"
     return Words("report.duration", {"median": hours(figure.median), "p90": hours(figure.p90)})
 
@@ -40,8 +48,8 @@ def hours(minutes: float) -> str:
     return f"{minutes / 60:.1f}"
 
 
-def share(figure: Share | str) -> Words | str:
-    if not isinstance(figure, Share) or figure.value is None:
+def share(figure: Share) -> Words | str:
+    if figure.value is None:
         return "-"
     return Words(
         "report.share",

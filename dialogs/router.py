@@ -172,6 +172,8 @@ def menu_key(ctx: Ctx) -> str:
         return "help.menu_worker"
     if ctx.person.role is Role.VOLUNTEER:
         return "help.menu_volunteer"
+    if ctx.person.role is Role.EVALUATOR:
+        return "help.menu_evaluator"
     return "help.menu"
 
 

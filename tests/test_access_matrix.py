@@ -137,6 +137,10 @@ supervisor
   outside_area_reporter no   yes    no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no  no
   inactive              no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no  no
   alerted_outside_area  yes  yes    no    no   no    no      no    no     no    no      no       no     no   yes no      no      no     no        no        no  no
+evaluator
+  # a third-party evaluator reads the evaluation of its areas (casework.indicators), never a case
+  in_district           no   no     no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no   no
+  reporter              no   yes    no    no   no    no      no    no     no    no      no       no     no   no  no      no      no     no        no        no   no
 admin
   # the code disagrees on claim, respond and rate (in both rows): it allows an admin everything
   no_areas              yes  yes    no    yes  yes   yes     yes   yes    yes   no      yes      yes    no   yes yes     yes     yes    yes       yes       no  yes
@@ -244,6 +248,9 @@ SITUATIONS: dict[tuple[Role, str], Situation] = {
     ),
     (Role.SUPERVISOR, "outside_area_reporter"): Situation(areas=OUTSIDE, reporter=True),
     (Role.SUPERVISOR, "inactive"): Situation(areas=IN_DISTRICT, assignee=OTHER_WORKER, active=False),
+    # Evaluators are given areas to evaluate, not cases.
+    (Role.EVALUATOR, "in_district"): Situation(areas=IN_DISTRICT, assignee=OTHER_WORKER),
+    (Role.EVALUATOR, "reporter"): Situation(areas=IN_DISTRICT, assignee=OTHER_WORKER, reporter=True),
     # Admins serve no area of their own.
     (Role.ADMIN, "no_areas"): Situation(assignee=OTHER_WORKER),
     (Role.ADMIN, "reporter"): Situation(assignee=OTHER_WORKER, reporter=True),

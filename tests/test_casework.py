@@ -25,6 +25,7 @@ from casework.domain import (
     OutboxStatus,
     ReferralStatus,
     Refusal,
+    Role,
     ServiceType,
     TicketAction,
     TicketStatus,
@@ -556,6 +557,33 @@ async def test_each_supervisor_is_sent_the_weekly_report_of_each_area_they_super
     text = Catalog.load().render(reply, "zh")
     assert text.startswith("🗓 每周服务评估报告\n📊 和平街道 · 2026-W49\n新工单 1 张")
     assert [file.part for file in reply.files] == list(ReportPart)
+
+
+async def test_the_monthly_report_goes_to_evaluators_too_with_small_figures_left_out(world: World) -> None:
+    async with world.database.transaction() as tx:
+        evaluator = await tx.people.add(
+            now=world.clock.now(),
+            identity=Identity(Channel.TELEGRAM, "7002"),
+            display_name="第三方评估",
+            role=Role.EVALUATOR,
+            area_ids=[world.areas["s1"]],
+        )
+    await world.casework.open_ticket(world.report())
+    world.clock.advance(timedelta(days=7))
+    assert await world.work.send_reports(AlertKind.WEEKLY_DIGEST, "last-week") == 2  # supervisors only
+    assert await world.work.send_reports(AlertKind.MONTHLY_REPORT, "last-month", to_evaluators=True) == 3
+    async with world.database.transaction() as tx:
+        (alert,) = [
+            alert
+            for alert in await tx.outbox.with_status(OutboxStatus.PENDING)
+            if alert.recipient_person_id == evaluator.id
+        ]
+    assert alert.event == "monthly_report"
+    figures = Report.from_plain(alert.payload["report"]["figures"])
+    assert figures.sections["response"]["cases"] == "suppressed"  # one case
+    text = Catalog.load().render(alert_reply(alert, "zh"), "zh")
+    assert "新工单 少于 5 张" in text
+    assert "suppressed" not in text
 
 
 async def test_the_monthly_report_counts_the_month_before(world: World) -> None:

@@ -132,44 +132,44 @@ SETS: dict[str, set[str] | None] = {
     "case_task": CASE | {"task"},
 }
 
-COLUMNS = ("subject", "volunteer", "anonymous", "worker", "supervisor")
+COLUMNS = ("subject", "volunteer", "anonymous", "worker", "supervisor", "evaluator")
 MATRIX = """
-                     subject volunteer anonymous worker         supervisor
-ticket_opened        -       -         -         case           case
-ticket_taken         -       -         -         case           case
-ticket_escalated     -       -         -         case           case
-ticket_assigned      -       -         -         case           case
-crisis_alert         -       -         -         case           case
-crisis_acknowledged  -       -         -         case           case
-referral_requested   -       -         -         case           case
-referral_accepted    -       -         -         case           case
-referral_declined    -       -         -         case           case
-referral_unattended  -       -         -         case           case
-referral_completed   -       -         -         case           case
-home_visit_due       -       -         -         case           case
-alert_undeliverable  -       -         -         -              failure
-weekly_digest        -       -         -         -              report
-monthly_report       -       -         -         -              report
-case_claimed         own     stage     -         staff_reported staff_reported
-case_acknowledged    own     stage     -         staff_reported staff_reported
-case_visited         own     stage     -         staff_reported staff_reported
-case_resolved        own_words stage   -         staff_reported staff_reported
-case_closed          own     stage     -         staff_reported staff_reported
-satisfaction_survey  own     -         -         -              -
-report_joined        own     stage     -         staff_reported staff_reported
-dialog_message       message message   message   message        message
-case_message         words_to -        words_to  staff_words_to staff_words_to
-case_reply           -       -         -         case_words     case_words
-reporter_erased      -       -         -         case           case
-visit_proposed       words_to -        -         staff_words_to staff_words_to
-visit_answered       -       -         -         case_words     case_words
-case_referred        own_agency -      -         staff_reported staff_reported
-case_referral_answered own_agency -     -        staff_reported staff_reported
-reassessment_due     -       -         -         case_file      case_file
-review_due           -       -         -         case_file      case_file
-task_given           -       task      task      -              -
-task_done            -       -         -         case_task      case_task
-case_supervised      -       -         -         case_supervision case_supervision
+                     subject volunteer anonymous worker         supervisor evaluator
+ticket_opened        -       -         -         case           case  -
+ticket_taken         -       -         -         case           case  -
+ticket_escalated     -       -         -         case           case  -
+ticket_assigned      -       -         -         case           case  -
+crisis_alert         -       -         -         case           case  -
+crisis_acknowledged  -       -         -         case           case  -
+referral_requested   -       -         -         case           case  -
+referral_accepted    -       -         -         case           case  -
+referral_declined    -       -         -         case           case  -
+referral_unattended  -       -         -         case           case  -
+referral_completed   -       -         -         case           case  -
+home_visit_due       -       -         -         case           case  -
+alert_undeliverable  -       -         -         -              failure  -
+weekly_digest        -       -         -         -              report  -
+monthly_report       -       -         -         -              report  report
+case_claimed         own     stage     -         staff_reported staff_reported  -
+case_acknowledged    own     stage     -         staff_reported staff_reported  -
+case_visited         own     stage     -         staff_reported staff_reported  -
+case_resolved        own_words stage   -         staff_reported staff_reported  -
+case_closed          own     stage     -         staff_reported staff_reported  -
+satisfaction_survey  own     -         -         -              -  -
+report_joined        own     stage     -         staff_reported staff_reported  -
+dialog_message       message message   message   message        message  message
+case_message         words_to -        words_to  staff_words_to staff_words_to  -
+case_reply           -       -         -         case_words     case_words  -
+reporter_erased      -       -         -         case           case  -
+visit_proposed       words_to -        -         staff_words_to staff_words_to  -
+visit_answered       -       -         -         case_words     case_words  -
+case_referred        own_agency -      -         staff_reported staff_reported  -
+case_referral_answered own_agency -     -        staff_reported staff_reported  -
+reassessment_due     -       -         -         case_file      case_file  -
+review_due           -       -         -         case_file      case_file  -
+task_given           -       task      task      -              -  -
+task_done            -       -         -         case_task      case_task  -
+case_supervised      -       -         -         case_supervision case_supervision  -
 """
 
 

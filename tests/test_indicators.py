@@ -635,3 +635,39 @@ async def test_supervisors_read_their_own_areas_and_admins_every_area(database: 
     await evaluation.report(admin, "this-month", world.areas["c3"])
     with pytest.raises(Forbidden):
         await evaluation.areas_for(wang)
+
+
+async def test_a_third_party_evaluator_reads_its_areas_with_every_small_figure_left_out(
+    database: Database,
+) -> None:
+    from casework.access import Forbidden
+    from casework.domain import Identity, Role
+    from tests.casework_world import build_world
+
+    world = await build_world(database)
+    async with world.database.transaction() as tx:
+        evaluator = await tx.people.add(
+            now=world.clock.now(),
+            identity=Identity(Channel.TELEGRAM, "7001"),
+            display_name="第三方评估",
+            role=Role.EVALUATOR,
+            area_ids=[world.areas["s1"]],
+        )
+    for _ in range(2):
+        await world.casework.open_ticket(world.report())
+    evaluation = world.casework.evaluation
+    assert [area.code for area in await evaluation.areas_for(evaluator)] == ["s1"]
+    theirs = await evaluation.report(evaluator, "this-month", world.areas["s1"])
+    supervisors = await evaluation.report(world.people["chief"], "this-month", world.areas["s1"])
+    assert supervisors.sections["response"]["cases"] == 2
+    assert theirs.sections["response"]["cases"] == indicators.SUPPRESSED  # two people: too few
+    assert theirs.suppressed_below == indicators.SHARED_SUPPRESS_BELOW
+    from bot import report_files
+
+    drawn = report_files.charts(theirs, "zh")  # the figures left out are no bars, and said so
+    assert all(png.startswith(b"\x89PNG") for png in drawn.values())
+    assert drawn["needs"] != report_files.charts(supervisors, "zh")["needs"]
+    with pytest.raises(Forbidden):
+        await evaluation.report(evaluator, "this-month", world.areas["c3"])  # not given to them
+    with pytest.raises(Forbidden):  # and never a case
+        await world.casework.view(evaluator, (await world.casework.open_ticket(world.report())).ticket.id)

@@ -413,6 +413,35 @@ def test_sqlite_keeps_waiting_replies_when_files_join_them_and_leave(
     assert [tuple(row) for row in waiting] == [("您的事项已提交",)]
 
 
+# --- 0013: the evaluator role ----------------------------------------------------------------------
+
+
+def _an_evaluator(connection: Connection) -> None:
+    connection.execute(
+        text(
+            "INSERT INTO people (id, display_name, language, role, active, created_at)"
+            " VALUES (7, '第三方评估', 'zh', 'evaluator', true, :at)"
+        ),
+        {"at": ENROLLED},
+    )
+    connection.commit()
+
+
+def _roles(connection: Connection) -> list[tuple[Any, ...]]:
+    return [tuple(row) for row in connection.execute(text("SELECT id, role, active FROM people ORDER BY id"))]
+
+
+def test_sqlite_takes_evaluators_in_and_closes_their_accounts_on_the_way_down(
+    sqlite_file: Path, sqlite_engine: Engine
+) -> None:
+    url = _async_sqlite_url(sqlite_file)
+    upgrade(url, "0013")
+    _on_sqlite(sqlite_engine, _an_evaluator)
+    assert _on_sqlite(sqlite_engine, _roles) == [(7, "evaluator", 1)]
+    downgrade(url, "0012")
+    assert _on_sqlite(sqlite_engine, _roles) == [(7, "recipient", 0)]
+
+
 # --- PostgreSQL -------------------------------------------------------------------------------------
 
 
@@ -544,3 +573,15 @@ async def test_postgres_keeps_waiting_replies_when_files_join_them_and_leave(
         postgres_engine, lambda connection: _columns(connection, "outgoing_messages")
     )
     assert not {"file_name", "file_kind", "file_content"} & set(columns)
+
+
+@pytest.mark.postgres
+async def test_postgres_takes_evaluators_in_and_closes_their_accounts_on_the_way_down(
+    postgres_scratch_url: str, postgres_engine: AsyncEngine
+) -> None:
+    upgrade(postgres_scratch_url, "0013")
+    await _on_postgres(postgres_engine, _an_evaluator)
+    assert await _on_postgres(postgres_engine, _roles) == [(7, "evaluator", True)]
+    downgrade(postgres_scratch_url, "0012")
+    await postgres_engine.dispose()
+    assert await _on_postgres(postgres_engine, _roles) == [(7, "recipient", False)]

@@ -1,5 +1,6 @@
-"""/evaluation: a supervisor's (or an admin's) service evaluation in the chat: a period and an area chosen by
-buttons, answered with the key figures in a few lines, three charts and the workbook of every figure.
+"""/evaluation: the service evaluation in the chat, for a supervisor, a third-party evaluator or an
+admin: a period and an area chosen by buttons, answered with the key figures in a few lines, three
+charts and the workbook of every figure (an evaluator's with every small figure left out).
 Diagram: evaluation.mmd."""
 
 from __future__ import annotations
@@ -7,13 +8,12 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from casework.domain import Role
+from casework.indicators import READERS
 from dialogs import report
 from dialogs.engine import END, Command, Ctx, Flow, Step
 from dialogs.flows.worker import cancel_button, politely
 
 PERIODS = ("this-week", "last-week", "this-month", "last-month")
-SUPERVISING = frozenset({Role.SUPERVISOR, Role.ADMIN})
 
 
 class S(StrEnum):
@@ -85,7 +85,7 @@ async def answer(ctx: Ctx, area: dict[str, Any]) -> None:
 
 
 async def report_command(ctx: Ctx, argument: str) -> None:
-    if ctx.person.role not in SUPERVISING:
+    if ctx.person.role not in READERS:
         ctx.say("refusal.report.supervisors_only")
         return
     await ctx.start("evaluation")
@@ -95,7 +95,7 @@ FLOW = Flow(
     name="evaluation",
     start=S.PERIOD,
     begin=begin,
-    roles=SUPERVISING,
+    roles=READERS,
     steps={S.PERIOD: Step(ask_period, on_period), S.AREA: Step(ask_area, on_area)},
 )
 

@@ -29,9 +29,19 @@ def upgrade() -> None:
         sa.Column("scores", sa.JSON(), nullable=False),
         sa.Column("comment", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["supervisor_id"], ["people.id"], ondelete="SET NULL"),
-        sa.ForeignKeyConstraint(["ticket_id"], ["tickets.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("id"),
+        sa.ForeignKeyConstraint(
+            ["supervisor_id"],
+            ["people.id"],
+            name=op.f("fk_supervision_reviews_supervisor_id_people"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["ticket_id"],
+            ["tickets.id"],
+            name=op.f("fk_supervision_reviews_ticket_id_tickets"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_supervision_reviews")),
     )
     with op.batch_alter_table("supervision_reviews", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_supervision_reviews_ticket_id"), ["ticket_id"], unique=False)
