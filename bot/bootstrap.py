@@ -26,6 +26,7 @@ from casework.core import FollowUps
 from casework.deadlines import DeadlinePolicy
 from casework.domain import Channel
 from casework.follow_ups import FollowUpWork
+from casework.indicators import Weights, default_weights
 from casework.jobs import JobServices
 from casework.notify import Notifier
 from casework.people import People
@@ -100,6 +101,11 @@ def build_knowledge_base() -> PolicyKnowledgeBase:
     from nlu.policy import PolicyKnowledgeBase
 
     return PolicyKnowledgeBase.load()
+
+
+def build_weights(settings: Settings) -> Weights:
+    """How agencies' evaluations weigh each voice: ``EVALUATION_WEIGHTS``, or needsbot's own."""
+    return Weights.load(settings.evaluation_weights) if settings.evaluation_weights else default_weights()
 
 
 def build_deadline_policy(settings: Settings) -> DeadlinePolicy:
@@ -242,6 +248,7 @@ def bootstrap(
         on_alerts_queued=relay.wake if relay is not None else None,
         alert_channel=settings.alert_channel,
         sign_messages_as=settings.message_signature,
+        weights=build_weights(settings),
     )
     people = People(database, clock)
 

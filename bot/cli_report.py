@@ -98,6 +98,7 @@ def report_indicators(
             worker_id=worker_id,
             organisation_id=organisation_id,
             suppress_below=suppress_below,
+            weights=needsbot.casework.evaluation.weights,
         )
 
     result = run_with_database(ctx, command(settings, work))

@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_timeout: float = Field(default=2.0, gt=0, le=30)
     deadlines_file: Path | None = None
+    evaluation_weights: Path | None = None  # how agencies' evaluations weigh each voice (YAML)
     dialog_remind_after: timedelta = timedelta(minutes=30)
     dialog_expire_after: timedelta = timedelta(hours=2)
     default_language: Language = Language.ZH
@@ -88,6 +89,7 @@ class Settings(BaseSettings):
         "webhook_url",
         "telegram_bot_username",
         "deadlines_file",
+        "evaluation_weights",
         mode="before",
     )
     @classmethod

@@ -17,15 +17,27 @@ from dialogs.turn import Turn
 log = logging.getLogger(__name__)
 
 _PUBLIC = ("report", "policy", "status", "lang", "privacy", "delete_my_data", "help", "cancel")
-_CASEWORK = ("queue", "mine", "overdue", "ticket", "policy", "lang", "help", "cancel")
-_SUPERVISING = ("queue", "mine", "overdue", "ticket", "evaluation", "policy", "lang", "help", "cancel")
+_CASEWORK = ("queue", "mine", "overdue", "ticket", "improvements", "policy", "lang", "help", "cancel")
+_SUPERVISING = (
+    "queue",
+    "mine",
+    "overdue",
+    "ticket",
+    "evaluation",
+    "agency_evaluation",
+    "improvements",
+    "policy",
+    "lang",
+    "help",
+    "cancel",
+)
 ROLE_COMMANDS: dict[Role, tuple[str, ...]] = {
     Role.RECIPIENT: ("report", "policy", "status", "rate", *_PUBLIC[3:]),
     Role.VOLUNTEER: ("flag", "tasks", *_PUBLIC),
     Role.SOCIAL_WORKER: _CASEWORK,
     Role.SUPERVISOR: _SUPERVISING,
     Role.ADMIN: _SUPERVISING,
-    Role.EVALUATOR: ("evaluation", "lang", "privacy", "help", "cancel"),
+    Role.EVALUATOR: ("evaluation", "agency_evaluation", "improvements", "lang", "privacy", "help", "cancel"),
 }
 
 

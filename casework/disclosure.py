@@ -50,6 +50,7 @@ class Part(StrEnum):
     TASK = "task"  # a task a plan gave a volunteer: its words, due date and the household's address
     FILE = "file"  # what falls due on the household's case file: which assessment, since a crisis, when
     SUPERVISION = "supervision"  # a supervisor's review of the case: the scores and the comment
+    IMPROVEMENT = "improvement"  # an improvement an evaluation asks of an agency: what, by when, who asks
 
 
 # Where each part sits in a payload (``CaseworkCore.card`` and the extras of each alert).
@@ -95,6 +96,7 @@ TOP_FIELDS: Mapping[str, Part] = {
     "crisis": Part.FILE,
     "due": Part.FILE,
     "supervision": Part.SUPERVISION,
+    "improvement": Part.IMPROVEMENT,
 }
 NESTED_FIELDS: Mapping[str, Mapping[str, Part]] = {"ticket": TICKET_FIELDS, "referral": REFERRAL_FIELDS}
 
@@ -231,6 +233,12 @@ _RULES: Mapping[str, Mapping[Relation, frozenset[Part]]] = {
         Relation.VOLUNTEER: frozenset({Part.TASK}),
         Relation.ANONYMOUS: frozenset({Part.TASK}),
         Relation.WORKER: NOTHING,
+        Relation.SUPERVISOR: NOTHING,
+    },
+    # an improvement asked of an agency, for its staff (it is about no ticket)
+    "improvement_raised": {
+        **_STAFF_ONLY,
+        Relation.WORKER: frozenset({Part.IMPROVEMENT}),
         Relation.SUPERVISOR: NOTHING,
     },
     # a supervisor's review of a finished case, for the worker who had it

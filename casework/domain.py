@@ -232,6 +232,7 @@ class AlertKind(StrEnum):
     TASK_GIVEN = "task_given"  # to a volunteer: a task from a household's plan
     TASK_DONE = "task_done"  # to the holder: the volunteer did it
     CASE_SUPERVISED = "case_supervised"  # to the worker who had it: a supervisor reviewed the case (督导)
+    IMPROVEMENT_RAISED = "improvement_raised"  # to an agency's staff: an evaluation asks it to improve
     # Never sent: what a reporter whose report joined someone else's case may be told of it.
     REPORT_JOINED = "report_joined"
 
@@ -482,6 +483,70 @@ class SupervisionReview:
         return round(100 * sum(self.scores.values()) / (Met.FULLY * len(Criterion)))
 
 
+class Voice(StrEnum):
+    """Who evaluates an agency (三方评价): the agency itself, a supervisor, a third-party evaluator."""
+
+    SELF = "self"
+    SUPERVISOR = "supervisor"
+    EVALUATOR = "evaluator"
+
+
+class AgencyCriterion(StrEnum):
+    """What an agency is evaluated on (绩效评估指标体系), each scored 1 (poor) to 5 (excellent)."""
+
+    ADMINISTRATION = "administration"  # 行政监管: records kept, rules followed, funds accounted for
+    OUTCOMES = "outcomes"  # 服务成效: what the service changed for the households
+    MANAGEMENT = "management"  # 项目管理: the project run as planned, staff and volunteers managed
+    IMPACT = "impact"  # 社会影响: the community and the public reached
+
+
+AGENCY_SCORES = range(1, 6)
+
+
+@dataclass(frozen=True, slots=True)
+class AgencyEvaluation:
+    """One voice's evaluation of an agency over a period; ``score``: the mean as a share of 5, in %."""
+
+    id: int
+    organisation_id: int
+    period: str  # the period's label: "2026-Q4"
+    period_start: date
+    period_end: date  # the last day
+    voice: Voice
+    by_id: int | None
+    scores: dict[AgencyCriterion, int] = field(hash=False)
+    comment: str | None
+    created_at: datetime
+
+    @property
+    def score(self) -> float:
+        return round(100 * sum(self.scores.values()) / (5 * len(self.scores)), 1)
+
+
+class ActionStatus(StrEnum):
+    OPEN = "open"
+    DONE = "done"
+
+
+@dataclass(frozen=True, slots=True)
+class ImprovementAction:
+    """What an evaluation asked an agency to improve, by when, tracked until it is done."""
+
+    id: int
+    organisation_id: int
+    what: str
+    due_on: date
+    raised_by_id: int | None
+    raised_in: str  # the label of the period whose report raised it
+    status: ActionStatus
+    created_at: datetime
+    done_at: datetime | None = None
+    done_note: str | None = None
+
+    def overdue(self, today: date) -> bool:
+        return self.status is ActionStatus.OPEN and today > self.due_on
+
+
 @dataclass(frozen=True, slots=True)
 class Feedback:
     id: int
@@ -652,6 +717,13 @@ class Refusal(StrEnum):
     SUPERVISION_SUPERVISORS_ONLY = "supervision.supervisors_only"
     SUPERVISION_UNFINISHED = "supervision.unfinished"  # reference: only a finished case is reviewed
     SUPERVISION_SCORES = "supervision.scores"  # every criterion scored 0, 1 or 2
+    AGENCY_NOT_YOURS = "agency.not_yours"  # the agency is not one this person may evaluate
+    AGENCY_SCORES = "agency.scores"  # every criterion scored 1 to 5
+    IMPROVEMENT_NOT_FOUND = "improvement.not_found"  # action_id
+    IMPROVEMENT_DONE = "improvement.done"  # already done
+    IMPROVEMENT_NEEDS_WORDS = "improvement.needs_words"
+    IMPROVEMENT_DUE_PAST = "improvement.due_past"
+    IMPROVEMENT_RAISERS = "improvement.raisers_only"  # supervisors, evaluators, admins raise them
     FILE_CHANGED = "file.changed_meanwhile"  # someone recorded to the same household's file at once
 
     # --- enrolment and groups -----------------------------------------------------------------

@@ -52,6 +52,7 @@ class FollowUpWork:
     def __init__(self, casework: Casework) -> None:
         self.core: CaseworkCore = casework.core
         self.files: CaseFiles = casework.case_files
+        self.weights = casework.evaluation.weights
 
     async def escalate_overdue(self) -> int:
         """Alert the supervisors of every ticket unclaimed at its deadline, and again at twice it."""
@@ -223,6 +224,7 @@ class FollowUpWork:
                         timezone=core.timezone,
                         area_id=area_id,
                         suppress_below=k,
+                        weights=self.weights,
                     )
                     reports[area_id, k] = report.without_words().as_plain()
         sent = 0

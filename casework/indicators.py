@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import calendar
 import contextlib
+import functools
 import gc
 import re
 import statistics
@@ -20,19 +21,25 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, tzinfo
+from pathlib import Path
 from typing import Any, NamedTuple
+
+import yaml
 
 from casework import routing
 from casework.access import Forbidden, covers
 from casework.core import CaseworkCore
 from casework.domain import (
     OPEN_STATUSES,
+    ActionStatus,
+    AgencyEvaluation,
     Area,
     Assessment,
     Criterion,
     Feedback,
     Goal,
     GoalStatus,
+    ImprovementAction,
     InvalidInput,
     Met,
     NeedReport,
@@ -47,6 +54,7 @@ from casework.domain import (
     TicketAction,
     TicketStatus,
     Urgency,
+    Voice,
 )
 from casework.reading import area_and_below
 from casework.unit_of_work import UnitOfWork
@@ -369,6 +377,44 @@ class Report:
         )
 
 
+WEIGHTS_FILE = Path(__file__).resolve().parent / "data" / "evaluation_weights.yml"
+
+
+@functools.cache
+def default_weights() -> Weights:
+    """The weights that come with needsbot (``casework/data/evaluation_weights.yml``)."""
+    return Weights.load()
+
+
+@dataclass(frozen=True, slots=True)
+class Weights:
+    """How much each voice counts in an agency's composite score (``VOICES``, any scale)."""
+
+    weights: Mapping[str, float]
+
+    VOICES = ("recipients", "supervision", *(voice.value for voice in Voice))
+
+    @classmethod
+    def load(cls, path: Path = WEIGHTS_FILE) -> Weights:
+        """The weights of a file; each voice named, none negative, not all nought."""
+        found = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(found, dict) or set(found) != set(cls.VOICES):
+            raise ValueError(f"{path}: name each of {', '.join(cls.VOICES)}, and nothing else")
+        weights = {name: float(value) for name, value in found.items()}
+        if any(value < 0 for value in weights.values()) or not any(weights.values()):
+            raise ValueError(f"{path}: weights are numbers of at least 0, not all 0")
+        return cls(weights)
+
+    def composite(self, scores: Mapping[str, float | None]) -> float | None:
+        """The voices' scores (per cent) weighed together; voices without a score are left out and the
+        others' weights scaled to add up to 1. None when no voice with a weight has a score."""
+        present = {name: score for name, score in scores.items() if score is not None and self.weights[name]}
+        total = sum(self.weights[name] for name in present)
+        if not total:
+            return None
+        return round(sum(self.weights[name] * score for name, score in present.items()) / total, 1)
+
+
 def evaluate(
     cases: Sequence[CaseHistory],
     scope: Scope,
@@ -376,6 +422,9 @@ def evaluate(
     open_now: Sequence[Ticket] = (),
     assessments: Sequence[Assessment] = (),
     goals: Sequence[Goal] = (),
+    agency_evaluations: Sequence[AgencyEvaluation] = (),
+    improvements: Sequence[ImprovementAction] = (),
+    weights: Weights | None = None,
     now: datetime,
     suppress_below: int = 0,
 ) -> Report:
@@ -400,6 +449,14 @@ def evaluate(
         "caseload": _caseload(open_now, now),
         "needs": _needs(chosen),
         "policy_feedback": _policy_feedback(chosen),
+        "agencies": _agencies(
+            chosen,
+            agency_evaluations,
+            improvements,
+            weights or default_weights(),
+            scope,
+            today=now.date(),
+        ),
     }
     if suppress_below:  # for a report that leaves the supervisor's area: no small cells, nobody's words
         sections = {name: _suppressed(figures, suppress_below) for name, figures in sections.items()}
@@ -580,6 +637,64 @@ def _supervision(cases: list[CaseHistory]) -> dict[str, Any]:
     }
 
 
+def _agencies(
+    cases: list[CaseHistory],
+    evaluations: Sequence[AgencyEvaluation],
+    improvements: Sequence[ImprovementAction],
+    weights: Weights,
+    scope: Scope,
+    *,
+    today: date,
+) -> dict[str, Any]:
+    """三方评价, an agency at a time (each with cases held or referred in the period, an evaluation
+    over it, or an improvement action): the households' ratings of its cases (their mean, of 5, in per
+    cent) and supervisors' reviews of them (the median score), the latest evaluation of each voice over
+    the period, all weighed together (``Weights``), and its improvement actions: open, overdue, done in
+    the period, and what is still open."""
+    of_agency: dict[int, list[CaseHistory]] = {}
+    for case in cases:
+        held = {case.ticket.organisation_id} | {referral.to_organisation_id for referral in case.referrals}
+        for agency in held - {None}:
+            assert agency is not None
+            of_agency.setdefault(agency, []).append(case)
+    ids = {*of_agency, *(e.organisation_id for e in evaluations), *(a.organisation_id for a in improvements)}
+    if scope.organisation_id is not None:
+        ids &= {scope.organisation_id}
+    found: dict[str, Any] = {}
+    for agency in sorted(ids):
+        theirs = of_agency.get(agency, [])
+        ratings = [feedback.rating for case in theirs for feedback in case.feedback]
+        reviews = [case.supervision[-1].score for case in theirs if case.supervision]
+        latest = {e.voice: e for e in evaluations if e.organisation_id == agency}  # a later one replaces
+        scores: dict[str, float | None] = {
+            "recipients": round(100 * float(statistics.mean(ratings)) / 5, 1) if ratings else None,
+            "supervision": float(statistics.median(reviews)) if reviews else None,
+            **{voice.value: latest[voice].score if voice in latest else None for voice in Voice},
+        }
+        actions = [action for action in improvements if action.organisation_id == agency]
+        still_open = [action for action in actions if action.status is ActionStatus.OPEN]
+        found[str(agency)] = {
+            "cases": len(theirs),
+            "ratings": len(ratings),
+            "reviews": len(reviews),
+            **scores,
+            "composite": weights.composite(scores),
+            "improvements": {
+                "open": len(still_open),
+                "overdue": sum(action.overdue(today) for action in still_open),
+                "done": sum(
+                    action.done_at is not None and scope.start <= action.done_at < scope.end
+                    for action in actions
+                ),
+            },
+            "open_improvements": [
+                {"what": action.what, "due_on": action.due_on.isoformat(), "overdue": action.overdue(today)}
+                for action in still_open
+            ],
+        }
+    return found
+
+
 def _rated(groups: Mapping[str, list[int]]) -> dict[str, dict[str, Any]]:
     return {
         name: {"ratings": len(values), "mean": round(float(statistics.mean(values)), 2)}
@@ -656,6 +771,8 @@ SUPPRESSED = "suppressed"
 
 # Counts that a mean or a median beside them is over: under k, it goes with them.
 COUNTED_BY = ("ratings", "reviews", "households")
+# Figures of agencies' improvement actions: they count no people, and are never left out.
+NOT_OF_PEOPLE = frozenset({"improvements", "open_improvements"})
 
 
 def _suppressed(figures: Mapping[str, Any], k: int) -> dict[str, Any]:
@@ -664,6 +781,9 @@ def _suppressed(figures: Mapping[str, Any], k: int) -> dict[str, Any]:
     kept: dict[str, Any] = {}
     small = any(0 < people_counted(figures.get(name)) < k for name in COUNTED_BY)
     for name, value in figures.items():
+        if name in NOT_OF_PEOPLE:
+            kept[name] = value
+            continue
         if small and isinstance(value, float):
             kept[name] = SUPPRESSED
             continue
@@ -796,6 +916,7 @@ async def report(
     worker_id: int | None = None,
     organisation_id: int | None = None,
     suppress_below: int = 0,
+    weights: Weights | None = None,
 ) -> Report:
     """The indicators of the cases opened in the period in an area (by its code or its id) and everything
     below it (every area when none is named), cut as asked. No actor's access is checked: an operator's
@@ -818,6 +939,16 @@ async def report(
                 opened_from=start, opened_until=end, area_ids=area_ids
             )
             open_now = await tx.tickets.find(statuses=OPEN_STATUSES, area_ids=area_ids, limit=1_000_000)
+            agencies = [
+                agency.id
+                for agency in await tx.organisations.list_all()
+                if area_ids is None or agency.area_ids & set(area_ids)
+            ]
+            last_day = (end - timedelta(days=1)).date()
+            agency_evaluations = await tx.agency_reviews.evaluations(
+                organisation_ids=agencies, overlapping=(start.date(), last_day)
+            )
+            improvements = await tx.agency_reviews.actions(organisation_ids=agencies, raised_before=end)
         scope = Scope(start, end, label, service_type, worker_id, organisation_id)
         return evaluate(
             cases,
@@ -825,6 +956,9 @@ async def report(
             open_now=open_now,
             assessments=assessments,
             goals=goals,
+            agency_evaluations=agency_evaluations,
+            improvements=improvements,
+            weights=weights,
             now=now,
             suppress_below=suppress_below,
         )
@@ -928,8 +1062,9 @@ class Evaluation:
     everything below), an admin for any area, a third-party evaluator for the areas they were given,
     with every small figure left out (``SHARED_SUPPRESS_BELOW``)."""
 
-    def __init__(self, core: CaseworkCore) -> None:
+    def __init__(self, core: CaseworkCore, weights: Weights | None = None) -> None:
         self.core = core
+        self.weights = weights or default_weights()  # the project's, for agencies' composite scores
 
     async def areas_for(self, actor: Person) -> list[Area]:
         """The areas ``actor`` may read the indicators of: their own, or every top area for an admin."""
@@ -952,6 +1087,7 @@ class Evaluation:
             timezone=self.core.timezone,
             area_id=area_id,
             suppress_below=SHARED_SUPPRESS_BELOW if actor.role is Role.EVALUATOR else 0,
+            weights=self.weights,
         )
 
     @staticmethod

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, tzinfo
 
 from casework import assessment_form
+from casework.agency_review import AgencyReviews
 from casework.assessment_form import Form
 from casework.case_file import CaseFiles
 from casework.clock import Clock
@@ -18,7 +19,7 @@ from casework.conversation import Conversation, Signature
 from casework.core import CaseworkCore, FollowUps
 from casework.deadlines import DeadlinePolicy
 from casework.domain import Channel
-from casework.indicators import Evaluation
+from casework.indicators import Evaluation, Weights
 from casework.opening import Opening
 from casework.reading import Reading
 from casework.referral import Referrals
@@ -43,6 +44,7 @@ class Casework:
         alert_channel: Channel | None = None,
         sign_messages_as: Signature = Signature.WORKER,
         assessment: Form | None = None,
+        weights: Weights | None = None,
     ) -> None:
         self.core = CaseworkCore(
             database,
@@ -59,8 +61,9 @@ class Casework:
         self.reading = Reading(self.core)
         self.conversation = Conversation(self.core, sign_as=sign_messages_as)
         self.case_files = CaseFiles(self.core, assessment or assessment_form.default())
-        self.evaluation = Evaluation(self.core)
+        self.evaluation = Evaluation(self.core, weights)
         self.supervision = Supervision(self.core)
+        self.agency_reviews = AgencyReviews(self.core)
 
         # Opening a case.
         self.open_ticket = self.opening.open_ticket

@@ -14,6 +14,8 @@ from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from casework.domain import (
+    AgencyCriterion,
+    AgencyEvaluation,
     AlertKind,
     Area,
     AreaLevel,
@@ -29,6 +31,7 @@ from casework.domain import (
     GoalStatus,
     Household,
     Identity,
+    ImprovementAction,
     Invite,
     Met,
     NeedReport,
@@ -48,6 +51,7 @@ from casework.domain import (
     TicketEvent,
     TicketStatus,
     Urgency,
+    Voice,
     VulnerabilityTag,
     WorkerGroup,
 )
@@ -77,6 +81,9 @@ class Transaction(Protocol):
 
     @property
     def areas(self) -> AreaStore: ...
+
+    @property
+    def agency_reviews(self) -> AgencyReviewStore: ...
 
     @property
     def case_files(self) -> CaseFileStore: ...
@@ -122,6 +129,42 @@ class Transaction(Protocol):
 
     @property
     def updates(self) -> ProcessedUpdateStore: ...
+
+
+class AgencyReviewStore(Protocol):
+    async def add_evaluation(
+        self,
+        *,
+        organisation_id: int,
+        period: str,
+        period_start: date,
+        period_end: date,
+        voice: Voice,
+        by_id: int | None,
+        scores: Mapping[AgencyCriterion, int],
+        comment: str | None,
+        now: datetime,
+    ) -> AgencyEvaluation: ...
+    async def evaluations(
+        self, *, organisation_ids: Iterable[int] | None = None, overlapping: tuple[date, date] | None = None
+    ) -> list[AgencyEvaluation]: ...
+    async def add_action(
+        self,
+        *,
+        organisation_id: int,
+        what: str,
+        due_on: date,
+        raised_by_id: int | None,
+        raised_in: str,
+        now: datetime,
+    ) -> ImprovementAction: ...
+    async def action(self, action_id: int) -> ImprovementAction | None: ...
+    async def actions(
+        self, *, organisation_ids: Iterable[int] | None = None, raised_before: datetime | None = None
+    ) -> list[ImprovementAction]: ...
+    async def close_action(
+        self, action_id: int, *, note: str | None, now: datetime
+    ) -> ImprovementAction | None: ...
 
 
 class AreaStore(Protocol):

@@ -197,6 +197,24 @@ def alert_reply(alert: OutboxAlert, language: str) -> Reply:
             ]
         else:
             buttons = [action_button("casefile.button.file", "file", ticket_id)]
+    elif event is AlertKind.IMPROVEMENT_RAISED:
+        improvement = payload.get("improvement") or {}
+        args.update(
+            {
+                "by": improvement.get("by", ""),
+                "agency": improvement.get("agency", ""),
+                "what": improvement.get("what", ""),
+                "due": improvement.get("due_on", ""),
+            }
+        )
+        buttons = [
+            action_button(
+                "agency.improvement.button_done",
+                "improvement_done",
+                improvement.get("id", 0),
+                id=improvement.get("id", 0),
+            )
+        ]
     elif event is AlertKind.CASE_SUPERVISED:
         supervision = payload.get("supervision") or {}
         args.update(

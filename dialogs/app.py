@@ -8,6 +8,7 @@ from types import ModuleType
 from dialogs import router
 from dialogs.engine import Action, Command, DialogEngine, Flow, Services
 from dialogs.flows import (
+    agency,
     assessment,
     crisis,
     erase,
@@ -34,6 +35,7 @@ FLOW_MODULES: tuple[ModuleType, ...] = (
     plan,
     evaluation,
     supervision,
+    agency,
     flag,
     policy,
     feedback,

@@ -34,7 +34,17 @@ def summary(report: Report) -> dict[str, Any]:
         "rating": shown(sections["satisfaction"]["mean"]),
         "rated": shown(sections["satisfaction"]["response_rate"], share),
         "unclaimed": shown(sections["caseload"]["unclaimed"]),
+        "improvements": improvements(sections["agencies"]),
     }
+
+
+def improvements(agencies: dict[str, Any]) -> Words:
+    """The agencies' improvement actions still open, and how many of them are overdue (反馈结果)."""
+    counts = [agency["improvements"] for agency in agencies.values()]
+    return Words(
+        "report.improvements",
+        {"open": sum(c["open"] for c in counts), "overdue": sum(c["overdue"] for c in counts)},
+    )
 
 
 def duration(figure: Durations) -> Words | str:

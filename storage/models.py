@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from casework.domain import (
+    ActionStatus,
     AreaLevel,
     Channel,
     ConsentPurpose,
@@ -42,6 +43,7 @@ from casework.domain import (
     ServiceType,
     TicketStatus,
     Urgency,
+    Voice,
 )
 from storage.types import UTCDateTime
 
@@ -430,6 +432,45 @@ class SupervisionRow(Base):
     scores: Mapped[dict[str, Any]] = mapped_column(JSON)  # criterion → 0, 1 or 2
     comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+
+
+class AgencyEvaluationRow(Base):
+    """One voice's evaluation of an agency over a period (三方评价): the agency's own, a supervisor's,
+    a third-party evaluator's; each criterion scored 1 to 5."""
+
+    __tablename__ = "agency_evaluations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    period: Mapped[str] = mapped_column(String(32))
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    voice: Mapped[Voice] = mapped_column(_enum(Voice, "evaluation_voice"))
+    by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    scores: Mapped[dict[str, Any]] = mapped_column(JSON)
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class ImprovementActionRow(Base):
+    """What an evaluation asked an agency to improve, by when; open until it is done."""
+
+    __tablename__ = "improvement_actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    what: Mapped[str] = mapped_column(Text)
+    due_on: Mapped[date] = mapped_column(Date)
+    raised_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    raised_in: Mapped[str] = mapped_column(String(32))
+    status: Mapped[ActionStatus] = mapped_column(_enum(ActionStatus, "action_status"))
+    created_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
+    done_note: Mapped[str | None] = mapped_column(Text)
 
 
 class ConsentRow(Base):

@@ -69,6 +69,13 @@ FULL_PAYLOAD: dict[str, Any] = {
     "contact": True,
     "report": {"area": "和平街道", "figures": {"scope": {"label": "2026-W49"}}},
     "supervision": {"score": 75, "scores": {"kept_informed": 1}, "comment": "结案前再回访一次"},
+    "improvement": {
+        "by": "李督导",
+        "id": 3,
+        "agency": "阳光社工",
+        "what": "按时上报服务记录",
+        "due_on": "2027-01-01",
+    },
     "failed": {"alert": 9, "event": "case_claimed", "reason": "blocked by the user"},
     "message_key": "flow.reminder",
     "words": "下周二上午我来家里看看，方便吗？",
@@ -125,6 +132,8 @@ SETS: dict[str, set[str] | None] = {
     "case_words": CASE | CONVERSATION,
     # a supervisor's review of a finished case (督导), for staff of the case
     "case_supervision": CASE | {"supervision"},
+    # an improvement asked of an agency, for its staff: nothing of any case
+    "improvement": {"improvement"},
     # what falls due on the household's file, with the case
     "case_file": CASE | {"version", "crisis", "due"},
     # a volunteer's task (what, by when, the address): nothing of the case around it
@@ -170,6 +179,7 @@ review_due           -       -         -         case_file      case_file  -
 task_given           -       task      task      -              -  -
 task_done            -       -         -         case_task      case_task  -
 case_supervised      -       -         -         case_supervision case_supervision  -
+improvement_raised   -       -         -         improvement    -                -
 """
 
 

@@ -1,9 +1,6 @@
 """Supervision (督导) in the chat: a supervisor reviews a finished case of their areas against the
-rubric, criterion by criterion (not, partly or fully met), adds a comment for the worker (or skips
-it), checks it over and saves it. Diagram: supervision.mmd.
-
-Each score's button names its criterion, so a double tap on an earlier criterion's button is told
-apart from an answer to the one asked now."""
+rubric, criterion by criterion (not, partly or fully met: ``scoring``), adds a comment for the worker
+(or skips it), checks it over and saves it. Diagram: supervision.mmd."""
 
 from __future__ import annotations
 
@@ -16,6 +13,7 @@ from casework.lifecycle import SUPERVISING, allows
 from casework.lifecycle import Step as LifeStep
 from dialogs.catalog import Words
 from dialogs.engine import END, Action, Ctx, Flow, Step
+from dialogs.flows.scoring import cancelled, comment_step, score_step
 from dialogs.flows.worker import cancel_button, checked_ticket, politely, view_button, worker_action
 
 CRITERIA = tuple(Criterion)
@@ -46,58 +44,6 @@ async def begin(ctx: Ctx) -> str | None:
     return END
 
 
-def criterion(ctx: Ctx) -> Criterion:
-    return CRITERIA[int(ctx.data["at"])]
-
-
-async def ask_score(ctx: Ctx) -> None:
-    asked = criterion(ctx)
-    buttons = [ctx.button(f"supervision.met.{met.value}", f"{asked.value}:{met.value}") for met in Met]
-    ctx.ask(
-        "supervision.ask",
-        [*buttons, cancel_button(ctx)],
-        per_row=3,
-        reference=ctx.data["reference"],
-        n=int(ctx.data["at"]) + 1,
-        of=len(CRITERIA),
-        criterion=f"supervision.criterion.{asked.value}",
-    )
-
-
-async def on_score(ctx: Ctx) -> str | None:
-    if ctx.pressed == "cancel":
-        ctx.say("flow.cancelled")
-        return END
-    asked = criterion(ctx)
-    name, _, value = (ctx.pressed or "").partition(":")
-    if name != asked.value or value not in {str(met.value) for met in Met}:
-        ctx.say("input.choose_button")
-        return S.SCORE
-    ctx.data["scores"][asked.value] = int(value)
-    if int(ctx.data["at"]) + 1 < len(CRITERIA):
-        ctx.data["at"] = int(ctx.data["at"]) + 1
-        return S.SCORE
-    return S.COMMENT
-
-
-async def ask_comment(ctx: Ctx) -> None:
-    ctx.ask("supervision.ask_comment", [ctx.button("button.skip", "skip"), cancel_button(ctx)])
-
-
-async def on_comment(ctx: Ctx) -> str | None:
-    if ctx.pressed == "cancel":
-        ctx.say("flow.cancelled")
-        return END
-    if ctx.pressed == "skip":
-        ctx.data["comment"] = ""
-        return S.CONFIRM
-    if not ctx.text:
-        ctx.say("worker.need_words")
-        return S.COMMENT
-    ctx.data["comment"] = ctx.text
-    return S.CONFIRM
-
-
 def scores_words(scores: Mapping[str, int]) -> Words:
     """Each criterion's score in a line, in the reader's language."""
     return Words("supervision.scores", {name: f"supervision.met.{value}" for name, value in scores.items()})
@@ -116,8 +62,7 @@ async def ask_confirm(ctx: Ctx) -> None:
 
 
 async def on_confirm(ctx: Ctx) -> str | None:
-    if ctx.pressed == "cancel":
-        ctx.say("flow.cancelled")
+    if cancelled(ctx):
         return END
     if ctx.pressed != "save":
         ctx.say("input.choose_button")
@@ -146,8 +91,18 @@ FLOW = Flow(
     roles=SUPERVISING,
     screen_text=False,
     steps={
-        S.SCORE: Step(ask_score, on_score),
-        S.COMMENT: Step(ask_comment, on_comment),
+        S.SCORE: score_step(
+            "supervision.ask",
+            CRITERIA,
+            tuple(met.value for met in Met),
+            state=S.SCORE,
+            then=S.COMMENT,
+            criterion_words="supervision.criterion",
+            score_words="supervision.met",
+            per_row=3,
+            args=lambda ctx: {"reference": ctx.data["reference"]},
+        ),
+        S.COMMENT: comment_step("supervision.ask_comment", state=S.COMMENT, then=S.CONFIRM),
         S.CONFIRM: Step(ask_confirm, on_confirm),
     },
 )

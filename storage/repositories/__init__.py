@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from storage.repositories.agency_reviews import AgencyReviewRepository
 from storage.repositories.areas import AreaRepository
 from storage.repositories.case_files import CaseFileRepository
 from storage.repositories.consents import ConsentRepository
@@ -40,6 +41,7 @@ class Transaction:
         self.people = PersonRepository(session, dialect, core)
         self.households = HouseholdRepository(session, dialect, core)
         self.case_files = CaseFileRepository(session, dialect, core)
+        self.agency_reviews = AgencyReviewRepository(session, dialect, core)
         self.evaluation = EvaluationRepository(session, dialect, core)
         self.reports = NeedReportRepository(session, dialect, core)
         self.tickets = TicketRepository(session, dialect, core)
