@@ -91,6 +91,13 @@ class ConsentPurpose(StrEnum):
     STORE_REPORT = "store_report"
     SHARE_WITH_AGENCY = "share_with_agency"
     CONTACT_ME = "contact_me"
+    # Counted, without a name, in the service's evaluation: so unless the person withdraws it (/privacy);
+    # not one of the questions a newcomer is asked (``ASKED_AT_START``).
+    STATISTICS = "statistics"
+
+
+# The consent questions a newcomer answers before anything is kept, in the order they are asked.
+ASKED_AT_START = (ConsentPurpose.STORE_REPORT, ConsentPurpose.SHARE_WITH_AGENCY, ConsentPurpose.CONTACT_ME)
 
 
 class ContactWay(StrEnum):

@@ -18,6 +18,7 @@ from casework.access import Forbidden, manages
 from casework.clock import Clock
 from casework.directory import hash_invite_code
 from casework.domain import (
+    ASKED_AT_START,
     AlertKind,
     Area,
     Channel,
@@ -114,6 +115,13 @@ class NearbyArea:
     metres: int  # from the shared location to the area's centre
 
 
+def counted_in_statistics(consents: Iterable[Consent]) -> bool:
+    """Whether the person is counted in the service's statistics: unless their latest answer on it
+    (``ConsentPurpose.STATISTICS``) withdrew it."""
+    answers = [consent for consent in consents if consent.purpose is ConsentPurpose.STATISTICS]
+    return not answers or max(answers, key=lambda consent: consent.id).active
+
+
 @dataclass(frozen=True, slots=True)
 class PrivacySummary:
     person: Person
@@ -186,13 +194,18 @@ class People:
         """Whether the person has answered every consent question (each answer is recorded as it is
         given: a conversation cut off halfway asks again, and loses none of them)."""
         async with self.database.transaction(savepoint=False) as tx:
-            return await tx.consents.purposes_answered(person_id) == len(ConsentPurpose)
+            return await tx.consents.purposes_answered(person_id, ASKED_AT_START) == len(ASKED_AT_START)
 
     async def consent_cut_off(self, person_id: int) -> bool:
         """Whether the person answered some consent questions but not all (the conversation asking
         them was lost)."""
         async with self.database.transaction(savepoint=False) as tx:
-            return 0 < await tx.consents.purposes_answered(person_id) < len(ConsentPurpose)
+            return 0 < await tx.consents.purposes_answered(person_id, ASKED_AT_START) < len(ASKED_AT_START)
+
+    async def count_in_statistics(self, person_id: int, counted: bool) -> None:
+        """Whether the person's reports are counted, without their name, in the service's evaluation:
+        withdrawn, their cases are left out of every report from now on (kept as a consent record)."""
+        await self.record_consents(person_id, {ConsentPurpose.STATISTICS: counted})
 
     async def record_consents(self, person_id: int, answers: dict[ConsentPurpose, bool]) -> None:
         """Record each answer with the notice version shown. A refusal is kept too, as a consent

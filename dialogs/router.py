@@ -18,10 +18,10 @@ from casework.domain import (
     Urgency,
 )
 from casework.opening import NewReport
-from casework.people import KeptReport
+from casework.people import KeptReport, counted_in_statistics
 from casework.routing import CrisisReach
 from dialogs.catalog import summary_part, ticket_summary
-from dialogs.engine import Action, Command, Ctx
+from dialogs.engine import Action, Command, Ctx, action_button
 from dialogs.flows.common import clipped, tag_words
 from dialogs.flows.survey import star_buttons
 from nlu.types import Intent, Parse
@@ -337,6 +337,21 @@ async def privacy(ctx: Ctx, argument: str) -> None:
         ctx.say(
             "privacy.reports", lines="\n".join(_kept_report(ctx, report) for report in summary.reports[-10:])
         )
+    if counted_in_statistics(summary.consents):
+        ctx.say("privacy.statistics.counted", (action_button("privacy.button.leave_out", "statistics", 0),))
+    else:
+        ctx.say(
+            "privacy.statistics.left_out", (action_button("privacy.button.count_again", "statistics", 1),)
+        )
+
+
+async def statistics(ctx: Ctx, argument: str) -> None:
+    """The person's reports counted in the service's statistics again (1), or left out (0)."""
+    if argument not in ("0", "1"):
+        ctx.say("button.expired")
+        return
+    await ctx.services.people.count_in_statistics(ctx.person.id, argument == "1")
+    ctx.say("privacy.statistics.now_counted" if argument == "1" else "privacy.statistics.now_left_out")
 
 
 def _kept_report(ctx: Ctx, report: KeptReport) -> str:
@@ -398,4 +413,5 @@ ACTIONS: dict[str, Action] = {
     "anew": anew,
     "visit_ok": visit_suits,
     "visit_no": visit_does_not_suit,
+    "statistics": statistics,
 }

@@ -286,7 +286,7 @@ async def test_privacy_lists_the_words_and_the_situation_kept_in_words(h: Harnes
         )
     )
     await chat.say("/privacy")
-    assert chat.keys == ["privacy.summary", "privacy.reports"]
+    assert chat.keys == ["privacy.summary", "privacy.reports", "privacy.statistics.counted"]
     listed = h.catalog.render(chat.last[1], language)
     assert "家里房租交不起了" in listed
     assert h.catalog.text("tag.low_income", language, mark="") in listed

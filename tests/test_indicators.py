@@ -637,6 +637,41 @@ async def test_supervisors_read_their_own_areas_and_admins_every_area(database: 
         await evaluation.areas_for(wang)
 
 
+async def test_the_cases_of_someone_who_withdrew_consent_to_statistics_are_left_out(
+    database: Database,
+) -> None:
+    from casework.domain import ASKED_AT_START, ConsentPurpose
+    from casework.people import People
+    from tests.casework_world import build_world
+
+    world = await build_world(database)
+    await world.casework.open_ticket(world.report())  # the resident's
+    await world.casework.open_ticket(world.report(reporter_id=world.people["neighbour"].id))
+    await world.casework.open_ticket(world.report(reporter_id=None))  # anonymous: counted
+    people = People(world.database, world.clock)
+    resident = world.people["resident"].id
+    await people.record_consents(resident, dict.fromkeys(ASKED_AT_START, True))
+
+    async def cases() -> int:
+        report = await world.casework.evaluation.report(
+            world.people["chief"], "this-month", world.areas["s1"]
+        )
+        counted: int = report.sections["response"]["cases"]
+        return counted
+
+    assert await cases() == 3
+    await people.count_in_statistics(resident, False)
+    assert await cases() == 2
+    assert await people.consent_asked(resident)  # leaving the statistics asks no question again
+    await people.count_in_statistics(resident, True)
+    assert await cases() == 3
+    async with world.database.transaction() as tx:
+        answers = [
+            c.purpose for c in await tx.consents.history(resident) if c.purpose is ConsentPurpose.STATISTICS
+        ]
+    assert len(answers) == 2  # each answer kept
+
+
 async def test_a_third_party_evaluator_reads_its_areas_with_every_small_figure_left_out(
     database: Database,
 ) -> None:

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from casework.domain import ConsentPurpose
+from casework.domain import ASKED_AT_START, ConsentPurpose
 from casework.people import NOTICE_VERSION
 from dialogs.engine import END, Ctx, Flow, Step
 from dialogs.flows.common import answer_yes_no, yes_no
 
-PURPOSES = (ConsentPurpose.STORE_REPORT, ConsentPurpose.SHARE_WITH_AGENCY, ConsentPurpose.CONTACT_ME)
+PURPOSES = ASKED_AT_START
 
 
 class S(StrEnum):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from sqlalchemy import (
@@ -28,7 +28,8 @@ def _consent(row: ConsentRow) -> Consent:
 
 _consents = ConsentRow.__table__
 _PURPOSES_ANSWERED = select(func.count(distinct(_consents.c.purpose))).where(
-    _consents.c.person_id == bindparam("person_id")
+    _consents.c.person_id == bindparam("person_id"),
+    _consents.c.purpose.in_(bindparam("purposes", expanding=True)),
 )
 
 
@@ -92,10 +93,11 @@ class ConsentRepository(Repository):
         )
         return {row.purpose: _consent(row) for row in rows}
 
-    async def purposes_answered(self, person_id: int) -> int:
-        """For how many purposes the person answered the consent question (a consent granted or
-        refused is kept, withdrawn or not)."""
-        return int(await self._session.scalar(_PURPOSES_ANSWERED, {"person_id": person_id}) or 0)
+    async def purposes_answered(self, person_id: int, purposes: Iterable[ConsentPurpose]) -> int:
+        """For how many of these purposes the person answered the consent question (a consent granted
+        or refused is kept, withdrawn or not)."""
+        given = {"person_id": person_id, "purposes": [purpose.value for purpose in purposes]}
+        return int(await self._session.scalar(_PURPOSES_ANSWERED, given) or 0)
 
     async def history(self, person_id: int) -> list[Consent]:
         rows = await self._session.scalars(

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select
 
 from casework.domain import (
     Assessment,
@@ -146,11 +146,29 @@ class EvaluationRepository(Repository):
         return assessments, goals
 
 
+# The people who withdrew their consent to be counted in statistics (and did not give it again): the
+# evaluation leaves their cases out.
+_LEFT_OUT = (
+    select(ConsentRow.person_id)
+    .where(ConsentRow.purpose == ConsentPurpose.STATISTICS, ConsentRow.withdrawn_at.is_not(None))
+    .except_(
+        select(ConsentRow.person_id).where(
+            ConsentRow.purpose == ConsentPurpose.STATISTICS, ConsentRow.withdrawn_at.is_(None)
+        )
+    )
+)
+
+
 def _chosen(
     column: Any, opened_from: datetime, opened_until: datetime, area_ids: Iterable[int] | None
 ) -> Select[Any]:
-    """``column`` of the cases opened in the period in the areas given: a subquery, not a list."""
-    chosen = select(column).where(TicketRow.created_at >= opened_from, TicketRow.created_at < opened_until)
+    """``column`` of the cases opened in the period in the areas given, but those of people who
+    withdrew their consent to statistics: a subquery, not a list."""
+    chosen = select(column).where(
+        TicketRow.created_at >= opened_from,
+        TicketRow.created_at < opened_until,
+        or_(TicketRow.reporter_id.is_(None), TicketRow.reporter_id.not_in(_LEFT_OUT)),
+    )
     if area_ids is not None:
         chosen = chosen.where(TicketRow.area_id.in_(list(area_ids)))
     return chosen
