@@ -455,7 +455,7 @@ def evaluate(
             improvements,
             weights or default_weights(),
             scope,
-            today=now.date(),
+            today=now.astimezone(scope.start.tzinfo).date(),  # the day where the due dates are set
         ),
     }
     if suppress_below:  # for a report that leaves the supervisor's area: no small cells, nobody's words

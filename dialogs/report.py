@@ -34,7 +34,7 @@ def summary(report: Report) -> dict[str, Any]:
         "rating": shown(sections["satisfaction"]["mean"]),
         "rated": shown(sections["satisfaction"]["response_rate"], share),
         "unclaimed": shown(sections["caseload"]["unclaimed"]),
-        "improvements": improvements(sections["agencies"]),
+        "improvements": improvements(sections.get("agencies", {})),  # none in a report kept from before
     }
 
 
