@@ -1,22 +1,19 @@
 """The indicators as files people read: a workbook (a sheet a dimension, and the definitions) and charts,
 titled and labelled in the report's language, Chinese drawn with a CJK font (Noto Sans CJK, or
-WenQuanYi Micro Hei) so that it reads as characters, not boxes."""
+WenQuanYi Micro Hei) so that it reads as characters, not boxes.
+
+matplotlib and openpyxl are loaded with the first file drawn, not with the bot: every process that
+can send a report imports this module, and most never draw one (loading them takes most of a second)."""
 
 from __future__ import annotations
 
+import functools
 import io
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from types import ModuleType
 from typing import Any
-
-import matplotlib
-
-matplotlib.use("Agg")  # files, never a window
-
-from matplotlib import font_manager
-from matplotlib import pyplot as plt
-from openpyxl import Workbook
 
 from casework import indicators
 from dialogs.catalog import Catalog
@@ -25,14 +22,30 @@ from dialogs.messages import ReportFile, ReportPart
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Serif CJK SC", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei")
 
 
+@functools.cache
+def _pyplot() -> ModuleType:
+    """matplotlib's pyplot, drawing to files, never a window."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    return pyplot
+
+
 def cjk_font() -> str | None:
     """The first CJK font this machine has, by family name."""
+    _pyplot()
+    from matplotlib import font_manager
+
     installed = {font.name for font in font_manager.fontManager.ttflist}
     return next((name for name in CJK_FONTS if name in installed), None)
 
 
 def workbook(report: indicators.Report, language: str) -> bytes:
     """One sheet a dimension (response, crisis, …), one row a figure; and a sheet of definitions."""
+    from openpyxl import Workbook
+
     catalog = Catalog.load()
     book = Workbook()
     first = book.active
@@ -103,7 +116,7 @@ def chart(report: indicators.Report, part: ReportPart, language: str) -> bytes:
     font = cjk_font()
     sections = report.sections
     left_out = catalog.text("report.suppressed", language, k=report.suppressed_below)
-    with plt.rc_context({"font.family": [font, "DejaVu Sans"]} if font else None):
+    with _pyplot().rc_context({"font.family": [font, "DejaVu Sans"]} if font else None):
         title = catalog.text(f"report.chart.{part}", language, period=report.scope.label)
         if part is ReportPart.NEEDS_CHART:
             needs = sections["needs"]["by_service_type"]
@@ -167,6 +180,7 @@ def _bars(
 ) -> bytes:
     """Bars a label, one beside the other for each named series (a legend when they are named); a
     value left out as too few people (None) is no bar, but ``left_out`` written where it would stand."""
+    plt = _pyplot()
     figure, axes = plt.subplots(figsize=(7, 4), dpi=100)
     try:
         width = 0.8 / len(series)

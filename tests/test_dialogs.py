@@ -21,6 +21,7 @@ from sqlalchemy import delete, update
 
 from bot.console import ConsoleChannel, ConsoleNotifier, follow_alerts
 from casework.domain import (
+    ASKED_AT_START,
     Channel,
     ConsentPurpose,
     Identity,
@@ -755,7 +756,7 @@ async def test_consent_questions_cut_off_halfway_lose_no_answer_and_are_asked_ag
     for _ in range(3):
         await chat.press("button.yes")
     assert await harness.people.consent_asked(person.id)
-    assert set(await harness.people.consents(person.id)) == set(ConsentPurpose)
+    assert set(await harness.people.consents(person.id)) == set(ASKED_AT_START)
 
 
 async def test_a_consent_answer_after_a_lost_state_write_is_taken_for_its_own_question(

@@ -630,8 +630,18 @@ async def test_a_reply_left_waiting_goes_out_before_the_next_turns_reply(running
     texts = [m.text for m in running.fake.sent_to(609)]
     assert texts[0] == "左下的消息"
     assert fragment("help.menu") in texts[1]
-    async with running.database.transaction() as tx:
-        assert await tx.outgoing.waiting(channel=Channel.TELEGRAM, chat_id=609) == []
+
+    async def waiting() -> list[Outgoing]:
+        async with running.database.transaction() as tx:
+            return await tx.outgoing.waiting(channel=Channel.TELEGRAM, chat_id=609)
+
+    # The fake has the message once Telegram's answer is on its way back: it is marked sent when that
+    # answer reaches the bot, a moment later.
+    for _ in range(100):
+        if not await waiting():
+            break
+        await asyncio.sleep(0.02)
+    assert await waiting() == []
 
 
 async def test_a_turns_reply_is_claimed_in_the_turn_and_sent_once(
