@@ -4,6 +4,7 @@ the catalogs, and the console channel."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import os
 import subprocess
@@ -642,7 +643,11 @@ async def test_the_console_shows_its_own_users_alerts_whoever_delivers_them_and_
             await asyncio.sleep(0.02)
         await asyncio.sleep(0.1)  # no second showing of the same alert
     finally:
+        # Cancelled, and awaited: a cancellation that lands in its read must finish before the
+        # database goes away (left running, it can wait on a closed connection for ever).
         following.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await following
     assert mine_out.getvalue().count("🔔") == 1
     assert "新工单" in mine_out.getvalue()
     routed = elsewhere_out.getvalue()
