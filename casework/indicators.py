@@ -458,10 +458,12 @@ def evaluate(
             today=now.astimezone(scope.start.tzinfo).date(),  # the day where the due dates are set
         ),
     }
-    if suppress_below:  # for a report that leaves the supervisor's area: no small cells, nobody's words
-        sections = {name: _suppressed(figures, suppress_below) for name, figures in sections.items()}
-        sections["satisfaction"]["comments"] = []
-    return Report(scope=scope, sections=sections, suppressed_below=suppress_below)
+    if not suppress_below:
+        return Report(scope=scope, sections=sections)
+    # For a report that leaves the supervisor's area: no small cells, nobody's words (the households'
+    # comments, and the policy questions' examples too).
+    sections = {name: _suppressed(figures, suppress_below) for name, figures in sections.items()}
+    return Report(scope=scope, sections=sections, suppressed_below=suppress_below).without_words()
 
 
 def _response(cases: list[CaseHistory], now: datetime) -> dict[str, Any]:

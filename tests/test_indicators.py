@@ -614,6 +614,7 @@ async def test_policy_feedback_is_grouped_and_quotes_only_those_who_agreed(datab
     ]
     shared = (await november(database, suppress_below=2)).sections["policy_feedback"]
     assert [group["cases"] for group in shared["groups"]] == [2]  # the group of one is left out
+    assert shared["groups"][0]["examples"] == []  # and nobody's words leave the supervisor's area
     bare = (await november(database)).without_words().sections["policy_feedback"]
     assert [(group["cases"], group["examples"]) for group in bare["groups"]] == [(2, []), (1, [])]
 
