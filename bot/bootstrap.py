@@ -41,6 +41,7 @@ from casework.scheduling import (
     process_identity,
 )
 from casework.service import Casework
+from casework.staff_sign_in import StaffSignIn
 from storage import Database, create_database
 from storage.dialog_state import redis_client
 
@@ -141,6 +142,7 @@ class Needsbot:
     follow_ups: FollowUps
     casework: Casework
     people: People
+    staff_sign_in: StaffSignIn
     jobs: JobServices
     scheduler: SchedulerRunner
     notifier: Notifier | None
@@ -183,6 +185,7 @@ def bootstrap(
     *,
     conversations: bool = True,
     telegram: bool = False,
+    web: bool = False,
     database: Database | None = None,
     clock: Clock | None = None,
     notifier: Notifier | None = None,
@@ -199,7 +202,8 @@ def bootstrap(
     the part of its name (a database given is the caller's to dispose of).
 
     ``conversations`` builds the NLU, the knowledge base and the dialog engine; ``telegram`` the
-    Telegram front end (which needs them), whose notifier then delivers the alerts. This process
+    Telegram front end (which needs them), whose notifier then delivers the alerts; ``web`` says the
+    web console is served (``bot.web``), so that ``/web`` gives links to it. This process
     delivers alerts when it has a notifier; with ``REDIS_URL`` the alert stream, the dialog state, the
     per-person locks and the scheduler's leader lock live in Redis, without it in the database and in
     process.
@@ -251,6 +255,7 @@ def bootstrap(
         weights=build_weights(settings),
     )
     people = People(database, clock)
+    staff_sign_in = StaffSignIn(database, clock)
 
     talk: Conversations | None = None
     if conversations and catalog is not None:
@@ -267,6 +272,7 @@ def bootstrap(
             knowledge=knowledge,
             dialog_store=dialog_store,
             locks=locks,
+            web=staff_sign_in if web else None,
         )
     jobs = JobServices(
         FollowUpWork(casework),
@@ -300,6 +306,7 @@ def bootstrap(
         follow_ups=follow_ups,
         casework=casework,
         people=people,
+        staff_sign_in=staff_sign_in,
         jobs=jobs,
         scheduler=SchedulerRunner(scheduler, leadership, jobs),
         notifier=notifier,
@@ -324,9 +331,11 @@ def _conversations(
     knowledge: PolicyKnowledgeBase | None,
     dialog_store: DialogStore | None,
     locks: PersonLocks | None,
+    web: StaffSignIn | None,
 ) -> Conversations:
     """The NLU and the dialog engine over ``casework``; without Redis the dialog state is kept in the
     database and the per-person locks in this process."""
+    from bot.web import WebSignInLinks
     from dialogs.app import build_engine
     from dialogs.engine import Services
     from dialogs.state import MemoryLocks
@@ -346,6 +355,7 @@ def _conversations(
         people=people,
         catalog=catalog,
         clock=clock,
+        web=WebSignInLinks(web, settings.web_address) if web is not None else None,
     )
     engine = build_engine(
         services,

@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("bot.cli_setup:run", "Start needsbot: Telegram with TELEGRAM_BOT_TOKEN, else the console."),
     "scheduler": ("bot.cli_casework:scheduler", "Deadlines, reminders and follow-ups."),
     "tickets": ("bot.cli_casework:tickets", "Referral tickets."),
+    "web": ("bot.cli_web:web", "The staff's web console: serve it, sign-in links, sessions."),
 }
 
 

@@ -9,7 +9,7 @@ import signal
 import click
 from telegram.error import InvalidToken, NetworkError
 
-from bot.bootstrap import bootstrap
+from bot.bootstrap import Needsbot, bootstrap
 from bot.cli_support import fail, run_with_database, settings_of
 from bot.console import ConsoleChannel, ConsoleNotifier, follow_alerts, read_lines
 from bot.telegram_bot import serve
@@ -34,21 +34,28 @@ CONSOLE_USERS = {
 }
 
 
-def run_chat(ctx: click.Context, role: str, user_id: int | None, language: str | None) -> None:
+def run_chat(
+    ctx: click.Context, role: str, user_id: int | None, language: str | None, *, web: bool = False
+) -> None:
+    """The console chat; with ``web``, the web console beside it on WEB_LISTEN:WEB_PORT."""
     settings = settings_of(ctx)
     account = user_id if user_id is not None else CONSOLE_USERS[role]
 
     async def run(database: Database) -> None:
         notifier = ConsoleNotifier()
-        needsbot = bootstrap(settings, database=database, notifier=notifier)
+        needsbot = bootstrap(settings, database=database, notifier=notifier, web=web)
         conversations = needsbot.conversations
         assert conversations is not None
         following: asyncio.Task[None] | None = None
+        console_stop = asyncio.Event()
+        serving: asyncio.Task[None] | None = None
         try:
             me = await directory.console_person(
                 database, account, CONSOLE_ROLES[role], now=needsbot.clock.now()
             )
             await needsbot.start()
+            if web:
+                serving = await _web_console_beside(needsbot, console_stop)
             channel = ConsoleChannel(conversations.engine, conversations.catalog, account, language)
             notifier.channel = channel
             following = asyncio.create_task(follow_alerts(channel, database, me.id, needsbot.clock))
@@ -61,13 +68,40 @@ def run_chat(ctx: click.Context, role: str, user_id: int | None, language: str |
                 following.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await following
+            console_stop.set()
+            if serving is not None:
+                await serving
             await needsbot.stop()
 
     run_with_database(ctx, run)
 
 
+async def _web_console_beside(needsbot: Needsbot, stop: asyncio.Event) -> asyncio.Task[None] | None:
+    """The web console served until ``stop``, on WEB_LISTEN:WEB_PORT, and a sign-in link for the
+    demonstration's supervisor printed; None (and a line saying why) when the port is taken."""
+    from bot.web import WebSignInLinks, bind, console_app, serve_console
+
+    settings = needsbot.settings
+    try:
+        sock = bind(settings.web_listen, settings.web_port)
+    except OSError as error:
+        click.echo(f"web console not started: {settings.web_listen}:{settings.web_port} ({error.strerror})")
+        return None
+    supervisor = await directory.console_person(
+        needsbot.database, CONSOLE_USERS["supervisor"], Role.SUPERVISOR, now=needsbot.clock.now()
+    )
+    link = await WebSignInLinks(needsbot.staff_sign_in, settings.web_address).sign_in_link(supervisor)
+    click.echo(f"web console on {settings.web_address}")
+    click.echo(f"  sign in as the demonstration's supervisor (once, within 10 minutes): {link}")
+    click.echo(
+        "  a new link: /web in this chat as a worker or supervisor, or `needsbot web link --as supervisor`"
+    )
+    return asyncio.create_task(serve_console(console_app(needsbot), sock, stop))
+
+
 def run_telegram(ctx: click.Context) -> None:
-    """The Telegram bot until interrupted (Ctrl-C or SIGTERM)."""
+    """The Telegram bot until interrupted (Ctrl-C or SIGTERM); with WEB_BASE_URL, the web console
+    beside it."""
     settings = settings_of(ctx)
 
     async def run(database: Database) -> None:
@@ -77,8 +111,17 @@ def run_telegram(ctx: click.Context) -> None:
             loop.add_signal_handler(signum, stop.set)
         mode = "webhook" if settings.webhook_url else "long polling"
         click.echo(f"needsbot on Telegram ({mode}) · Ctrl-C to stop")
+        web = settings.web_base_url is not None
+        needsbot = bootstrap(settings, database=database, telegram=True, web=web)
         try:
-            await serve(bootstrap(settings, database=database, telegram=True), stop)
+            if web:
+                from bot.web import bind, console_app, serve_console
+
+                sock = bind(settings.web_listen, settings.web_port)
+                click.echo(f"web console on {settings.web_address}")
+                await asyncio.gather(serve(needsbot, stop), serve_console(console_app(needsbot), sock, stop))
+            else:
+                await serve(needsbot, stop)
         except InvalidToken:
             fail("Telegram refused TELEGRAM_BOT_TOKEN: check the token BotFather gave you", 2)
         except NetworkError as error:

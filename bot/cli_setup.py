@@ -340,4 +340,4 @@ def run(ctx: click.Context) -> None:
     if settings.telegram_bot_token is not None:
         run_telegram(ctx)
         return
-    run_chat(ctx, "recipient", None, None)
+    run_chat(ctx, "recipient", None, None, web=True)

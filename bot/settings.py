@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = Field(default=8443, ge=1, le=65535)
+    # The staff's web console: served on WEB_LISTEN:WEB_PORT, reached at WEB_BASE_URL (its sign-in
+    # links start there; https:// makes its cookies Secure). No base URL: no console is served.
+    web_base_url: str | None = None
+    web_listen: str = "127.0.0.1"
+    web_port: int = Field(default=8080, ge=1, le=65535)
     nlu_backend: NluBackend = NluBackend.EMBEDDED
     nlu_model_dir: Path = DEFAULT_MODEL_DIR
     rasa_url: str = "http://127.0.0.1:5005"
@@ -87,6 +92,7 @@ class Settings(BaseSettings):
         "redis_url",
         "telegram_api_base_url",
         "webhook_url",
+        "web_base_url",
         "telegram_bot_username",
         "deadlines_file",
         "evaluation_weights",
@@ -95,6 +101,20 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def web_address(self) -> str:
+        """Where people reach the web console: ``WEB_BASE_URL``, else where it listens."""
+        return self.web_base_url or f"http://{self.web_listen}:{self.web_port}"
+
+    @field_validator("web_base_url")
+    @classmethod
+    def _web_base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc:
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
 
     @field_validator("redis_url")
     @classmethod

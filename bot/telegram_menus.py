@@ -17,7 +17,7 @@ from dialogs.turn import Turn
 log = logging.getLogger(__name__)
 
 _PUBLIC = ("report", "policy", "status", "lang", "privacy", "delete_my_data", "help", "cancel")
-_CASEWORK = ("queue", "mine", "overdue", "ticket", "improvements", "policy", "lang", "help", "cancel")
+_CASEWORK = ("queue", "mine", "overdue", "ticket", "improvements", "policy", "web", "lang", "help", "cancel")
 _SUPERVISING = (
     "queue",
     "mine",
@@ -27,6 +27,7 @@ _SUPERVISING = (
     "agency_evaluation",
     "improvements",
     "policy",
+    "web",
     "lang",
     "help",
     "cancel",
@@ -37,7 +38,16 @@ ROLE_COMMANDS: dict[Role, tuple[str, ...]] = {
     Role.SOCIAL_WORKER: _CASEWORK,
     Role.SUPERVISOR: _SUPERVISING,
     Role.ADMIN: _SUPERVISING,
-    Role.EVALUATOR: ("evaluation", "agency_evaluation", "improvements", "lang", "privacy", "help", "cancel"),
+    Role.EVALUATOR: (
+        "evaluation",
+        "agency_evaluation",
+        "improvements",
+        "web",
+        "lang",
+        "privacy",
+        "help",
+        "cancel",
+    ),
 }
 
 

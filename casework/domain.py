@@ -149,6 +149,7 @@ class VulnerabilityTag(StrEnum):
 class Channel(StrEnum):
     TELEGRAM = "telegram"
     CONSOLE = "console"
+    WEB = "web"  # the staff's web console: the account is the login name a password was set for
 
 
 class OutboxStatus(StrEnum):
@@ -619,6 +620,52 @@ class Invite:
 
 
 @dataclass(frozen=True, slots=True)
+class StaffSession:
+    """A staff member signed in to the web console: until they sign out, it is revoked, they are idle
+    too long or it grows too old (``casework.staff_sign_in``). The token that names it is the browser's
+    alone: the store keeps its hash."""
+
+    id: int
+    person_id: int
+    csrf_token: str  # every form of the session carries it back
+    via: str  # "link" or "password"
+    created_at: datetime
+    last_seen_at: datetime
+    ended_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class StaffCredentials:
+    """A staff member's password as stored (argon2's hash), and how near they are to a lockout."""
+
+    person_id: int
+    password_hash: str
+    failures: int
+    locked_until: datetime | None
+
+
+class StaffEvent(StrEnum):
+    """What the web console's log records of its staff, beside what a ticket's trail records."""
+
+    LINK_ISSUED = "link_issued"
+    SIGNED_IN = "signed_in"
+    SIGN_IN_FAILED = "sign_in_failed"
+    LOCKED_OUT = "locked_out"
+    SIGNED_OUT = "signed_out"
+    SESSIONS_REVOKED = "sessions_revoked"
+    PASSWORD_SET = "password_set"  # noqa: S105 (an event's name)
+
+
+@dataclass(frozen=True, slots=True)
+class StaffLogEntry:
+    id: int
+    person_id: int | None  # None: a sign-in failed for a login name nobody has
+    event: StaffEvent
+    detail: str  # never a password; the login name tried, how a session ended
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class OutboxAlert:
     id: int
     idempotency_key: str
@@ -655,6 +702,16 @@ class Refusal(StrEnum):
     RATE_HOUSEHOLD_ONLY = "rate.household_only"
     QUEUE_STAFF_ONLY = "queue.staff_only"
     REPORT_SUPERVISORS_ONLY = "report.supervisors_only"
+    WEB_STAFF_ONLY = "web.staff_only"
+
+    # --- signing in to the web console ------------------------------------------------------------
+    WEB_LINK_SPENT = "web.link_spent"  # a sign-in link unknown, used or expired
+    WEB_BAD_SIGN_IN = "web.bad_sign_in"  # a login name and password that do not match
+    WEB_LOCKED = "web.locked"  # minutes
+    WEB_SESSION_ENDED = "web.session_ended"
+    WEB_PASSWORD_SHORT = "web.password_short"  # noqa: S105 (a code) at_least
+    WEB_LOGIN_FORM = "web.login_form"  # a login name not of letters, digits, '.', '-' or '_'
+    WEB_LOGIN_TAKEN = "web.login_taken"
 
     # --- what is not there --------------------------------------------------------------------
     TICKET_NOT_FOUND = "ticket.not_found"  # ticket_id

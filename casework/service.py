@@ -74,6 +74,7 @@ class Casework:
         self.claim = self.working.claim
         self.assign = self.working.assign
         self.assignable_workers = self.working.assignable_workers
+        self.team = self.working.team
         self.add_note = self.working.add_note
         self.record_visit = self.working.record_visit
         self.resolve = self.working.resolve

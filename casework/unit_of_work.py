@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from casework.domain import (
@@ -45,6 +45,10 @@ from casework.domain import (
     Review,
     Role,
     ServiceType,
+    StaffCredentials,
+    StaffEvent,
+    StaffLogEntry,
+    StaffSession,
     SupervisionReview,
     Ticket,
     TicketAction,
@@ -123,6 +127,9 @@ class Transaction(Protocol):
 
     @property
     def reports(self) -> NeedReportStore: ...
+
+    @property
+    def staff(self) -> StaffAccessStore: ...
 
     @property
     def tickets(self) -> TicketStore: ...
@@ -299,6 +306,38 @@ class InviteStore(Protocol):
     async def redeem(self, invite_id: int, *, person_id: int, now: datetime) -> bool: ...
 
 
+class StaffAccessStore(Protocol):
+    """The web console's sign-in links, passwords, sessions and log (``casework.staff_sign_in``)."""
+
+    async def add_link(
+        self, *, token_hash: str, person_id: int, expires_at: datetime, now: datetime
+    ) -> None: ...
+    async def use_link(self, token_hash: str, *, now: datetime) -> int | None: ...
+    async def credentials(self, person_id: int) -> StaffCredentials | None: ...
+    async def set_password(self, person_id: int, password_hash: str, *, now: datetime) -> None: ...
+    async def failed(
+        self, person_id: int, *, now: datetime, lock_after: int, lock_for: timedelta
+    ) -> datetime | None: ...
+    async def succeeded(self, person_id: int) -> None: ...
+    async def add_session(
+        self, *, token_hash: str, person_id: int, csrf_token: str, via: str, now: datetime
+    ) -> StaffSession: ...
+    async def session(self, token_hash: str) -> StaffSession | None: ...
+    async def touch(self, session_id: int, *, now: datetime) -> None: ...
+    async def end(self, session_id: int, *, now: datetime) -> None: ...
+    async def end_all(self, person_id: int, *, now: datetime) -> int: ...
+    async def log(self, person_id: int | None, event: StaffEvent, detail: str, *, now: datetime) -> None: ...
+    async def entries(
+        self,
+        *,
+        person_id: int | None,
+        event: StaffEvent | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+    ) -> list[StaffLogEntry]: ...
+
+
 class LeaseStore(Protocol):
     async def acquire(self, name: str, *, holder: str, until: datetime, now: datetime) -> bool: ...
     async def release(self, name: str, *, holder: str) -> None: ...
@@ -410,6 +449,7 @@ class PersonStore(Protocol):
         service_types: Iterable[ServiceType] = (),
         phone: str | None = None,
     ) -> Person: ...
+    async def add_identity(self, person_id: int, identity: Identity, *, now: datetime) -> Person: ...
     async def by_identity(self, channel: Channel, external_id: str) -> Person | None: ...
     async def erase(self, person_id: int, now: datetime) -> None: ...
     async def find(

@@ -212,6 +212,22 @@ class Working:
             if w.id != ticket.assignee_id
         ][:limit]
 
+    async def team(self, actor: Person) -> list[Target]:
+        """The active social workers of a supervisor's areas (everywhere, for an admin), least loaded
+        first: whom the supervisor may give tickets to (each assignment is still checked on its own)."""
+        if actor.role not in (Role.SUPERVISOR, Role.ADMIN):
+            raise Forbidden(Refusal.ASSIGN_SUPERVISOR_ONLY)
+        async with self.database.transaction() as tx:
+            area_ids: set[int] | None = None
+            if actor.role is not Role.ADMIN:
+                area_ids = set()
+                for area_id in actor.area_ids:
+                    area_ids |= await tx.areas.descendant_ids(area_id)
+            workers = await tx.people.find(role=Role.SOCIAL_WORKER, area_ids=area_ids)
+            loads = await tx.tickets.open_counts_by_assignee([w.id for w in workers], OPEN_STATUSES)
+        ranked = sorted(workers, key=lambda w: (loads.get(w.id, 0), w.id))
+        return [Target("person", w.id, person_name(w), loads.get(w.id, 0)) for w in ranked]
+
     async def _tell_claimed(self, tx: Transaction, ticket: Ticket) -> None:
         """The reporter hears a worker has the case; that the worker will contact them only when they
         agreed to be contacted."""

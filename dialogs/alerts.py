@@ -62,7 +62,9 @@ def _report_reply(event: AlertKind, stored: dict[str, Any], language: str) -> Re
         area = stored.get("area_en") or area
     figures = {**report.summary(found), "area": area, "period": found.scope.label}
     return Reply(
-        f"alert.{event.value}", {"summary": Words("report.summary", figures)}, files=report.files(found)
+        f"alert.{event.value}",
+        {"summary": Words("report.summary", {"figures": Words("report.figures", figures)})},
+        files=report.files(found),
     )
 
 

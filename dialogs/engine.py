@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from casework.clock import Clock
 from casework.domain import Channel, DomainError, Person, Role
@@ -35,6 +35,13 @@ CASEWORK_ROLES = frozenset({Role.SOCIAL_WORKER, Role.SUPERVISOR, Role.ADMIN})
 MAX_TEXT = 4000  # longer messages are cut, with a note
 
 
+class WebLinks(Protocol):
+    """The web console's one-time sign-in links, made by the channel that serves the console."""
+
+    async def sign_in_link(self, person: Person) -> str:
+        """A link that signs ``person`` in once, soon; ``DomainError`` when they may not sign in."""
+
+
 @dataclass
 class Services:
     nlu: IntentClassifier
@@ -44,6 +51,7 @@ class Services:
     people: People
     catalog: Catalog
     clock: Clock
+    web: WebLinks | None = None  # None: no web console is served
 
 
 class Ctx:

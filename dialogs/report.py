@@ -13,7 +13,7 @@ from dialogs.messages import ReportFile, ReportPart
 
 
 def summary(report: Report) -> dict[str, Any]:
-    """The key figures as the ``report.summary`` text's arguments: cases, how soon they were taken up
+    """The key figures as the ``report.figures`` text's arguments: cases, how soon they were taken up
     and answered, how they ended, how the households rated them, and what waits now. A figure left out
     as too small (a report for a third-party evaluator) reads "fewer than k"."""
     sections = report.sections

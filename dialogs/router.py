@@ -368,6 +368,14 @@ def _kept_report(ctx: Ctx, report: KeptReport) -> str:
     )
 
 
+async def web(ctx: Ctx, argument: str) -> None:
+    """A one-time link to the web console, for staff: it signs them in once, within minutes."""
+    if ctx.services.web is None:
+        ctx.say("web.not_served")
+        return
+    ctx.say("web.link", url=await ctx.services.web.sign_in_link(ctx.person))
+
+
 async def delete_my_data(ctx: Ctx, argument: str) -> None:
     await ctx.start("erase")
 
@@ -383,6 +391,7 @@ COMMANDS: dict[str, Command] = {
     "status": status,
     "privacy": privacy,
     "delete_my_data": delete_my_data,
+    "web": web,
 }
 
 

@@ -41,6 +41,7 @@ from casework.domain import (
     ReferralStatus,
     Role,
     ServiceType,
+    StaffEvent,
     TicketStatus,
     Urgency,
     Voice,
@@ -497,6 +498,57 @@ class InviteRow(Base):
     created_at: Mapped[datetime]
     used_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
     used_at: Mapped[datetime | None]
+
+
+class StaffLinkRow(Base):
+    """A one-time link to sign in to the web console, kept as its token's hash."""
+
+    __tablename__ = "staff_sign_in_links"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    expires_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class StaffPasswordRow(Base):
+    """A staff member's web console password (argon2's hash) and their run of failed attempts."""
+
+    __tablename__ = "staff_passwords"
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    set_at: Mapped[datetime]
+
+
+class StaffSessionRow(Base):
+    """A web console session, named by its token's hash (the token is the browser's cookie)."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    via: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
+class StaffLogRow(Base):
+    """The web console's log of signing in and out, beside the tickets' trails."""
+
+    __tablename__ = "staff_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"), index=True)
+    event: Mapped[StaffEvent] = mapped_column(_enum(StaffEvent, "staff_event"))
+    detail: Mapped[str] = mapped_column(String(200), default="")
+    at: Mapped[datetime] = mapped_column(index=True)
 
 
 class ProcessedUpdateRow(Base):

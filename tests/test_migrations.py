@@ -442,6 +442,51 @@ def test_sqlite_takes_evaluators_in_and_closes_their_accounts_on_the_way_down(
     assert _on_sqlite(sqlite_engine, _roles) == [(7, "recipient", 0)]
 
 
+def _a_web_account_signed_in(connection: Connection) -> None:
+    """A supervisor with a web console login name, a password, a session and a line in the log."""
+    _an_evaluator(connection)
+    at = {"at": ENROLLED}
+    connection.execute(
+        text(
+            "INSERT INTO identities (channel, external_id, person_id, created_at) VALUES ('web', 'chief', 7, :at)"
+        ),
+        at,
+    )
+    connection.execute(
+        text(
+            "INSERT INTO staff_passwords (person_id, password_hash, failures, set_at) VALUES (7, 'h', 0, :at)"
+        ),
+        at,
+    )
+    connection.execute(
+        text(
+            "INSERT INTO staff_sessions (token_hash, person_id, csrf_token, via, created_at, last_seen_at)"
+            " VALUES ('t', 7, 'c', 'link', :at, :at)"
+        ),
+        at,
+    )
+    connection.execute(
+        text("INSERT INTO staff_log (person_id, event, detail, at) VALUES (7, 'signed_in', 'link', :at)"), at
+    )
+    connection.commit()
+
+
+def _web_accounts(connection: Connection) -> list[tuple[Any, ...]]:
+    return [tuple(row) for row in connection.execute(text("SELECT channel, external_id FROM identities"))]
+
+
+def test_sqlite_takes_web_accounts_in_and_out(sqlite_file: Path, sqlite_engine: Engine) -> None:
+    url = _async_sqlite_url(sqlite_file)
+    upgrade(url, "0016")
+    _on_sqlite(sqlite_engine, _a_web_account_signed_in)
+    assert ("web", "chief") in _on_sqlite(sqlite_engine, _web_accounts)
+    downgrade(url, "0015")
+    assert ("web", "chief") not in _on_sqlite(sqlite_engine, _web_accounts)
+    assert not {"staff_sessions", "staff_passwords", "staff_log"} & _on_sqlite(sqlite_engine, _tables)
+    upgrade(url, "head")
+    assert _on_sqlite(sqlite_engine, _drift) == []
+
+
 # --- PostgreSQL -------------------------------------------------------------------------------------
 
 
@@ -585,3 +630,18 @@ async def test_postgres_takes_evaluators_in_and_closes_their_accounts_on_the_way
     downgrade(postgres_scratch_url, "0012")
     await postgres_engine.dispose()
     assert await _on_postgres(postgres_engine, _roles) == [(7, "recipient", False)]
+
+
+@pytest.mark.postgres
+async def test_postgres_takes_web_accounts_in_and_out(
+    postgres_scratch_url: str, postgres_engine: AsyncEngine
+) -> None:
+    upgrade(postgres_scratch_url, "0016")
+    await _on_postgres(postgres_engine, _a_web_account_signed_in)
+    assert ("web", "chief") in await _on_postgres(postgres_engine, _web_accounts)
+    downgrade(postgres_scratch_url, "0015")
+    await postgres_engine.dispose()
+    assert ("web", "chief") not in await _on_postgres(postgres_engine, _web_accounts)
+    assert not {"staff_sessions", "staff_passwords", "staff_log"} & await _on_postgres(
+        postgres_engine, _tables
+    )

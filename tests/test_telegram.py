@@ -14,6 +14,7 @@ import logging
 import re
 import socket
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -215,9 +216,13 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@pytest.fixture(params=["polling", pytest.param("webhook", marks=[pytest.mark.postgres, pytest.mark.redis])])
-async def running(request: pytest.FixtureRequest) -> AsyncIterator[Running]:
-    mode: str = request.param
+@asynccontextmanager
+async def bot_running(
+    request: pytest.FixtureRequest, mode: str, *, web_port: int | None = None
+) -> AsyncIterator[Running]:
+    """needsbot on Telegram against the Bot API fake, on SQLite by long polling or on PostgreSQL and
+    Redis by webhook, with the demonstration's areas; with ``web_port``, its ``/web`` links point to a
+    web console there (served by the caller)."""
     redis_url: str | None = None
     if mode == "webhook":
         url = request.getfixturevalue("postgres_url")
@@ -240,11 +245,15 @@ async def running(request: pytest.FixtureRequest) -> AsyncIterator[Running]:
             webhook_listen="127.0.0.1",
             webhook_port=port,
             nlu_model_dir=MODEL_DIR,
+            web_base_url=f"http://127.0.0.1:{web_port}" if web_port is not None else None,
+            web_port=web_port or 8080,
         )
         stop = asyncio.Event()
         started: asyncio.Future[Needsbot] = asyncio.get_running_loop().create_future()
         limits = TelegramLimits(chat_burst=0, backoff=0.05)  # the flood limits, without slowing the tests
-        needsbot = bootstrap(settings, telegram=True, database=database, telegram_limits=limits)
+        needsbot = bootstrap(
+            settings, telegram=True, web=web_port is not None, database=database, telegram_limits=limits
+        )
         task = asyncio.create_task(serve(needsbot, stop, started=started))
         waiting: set[asyncio.Future[Any]] = {task, started}
         done, _ = await asyncio.wait(waiting, timeout=60, return_when=asyncio.FIRST_COMPLETED)
@@ -257,6 +266,12 @@ async def running(request: pytest.FixtureRequest) -> AsyncIterator[Running]:
             await asyncio.wait_for(task, 30)
             await database.dispose()
         assert gc.get_freeze_count() == 0  # a stopped bot gives its start-up objects back to the collector
+
+
+@pytest.fixture(params=["polling", pytest.param("webhook", marks=[pytest.mark.postgres, pytest.mark.redis])])
+async def running(request: pytest.FixtureRequest) -> AsyncIterator[Running]:
+    async with bot_running(request, request.param) as bot:
+        yield bot
 
 
 # --- a recipient's whole case ---------------------------------------------------------------------

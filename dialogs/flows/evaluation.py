@@ -10,6 +10,7 @@ from typing import Any
 
 from casework.indicators import READERS
 from dialogs import report
+from dialogs.catalog import Words
 from dialogs.engine import END, Command, Ctx, Flow, Step
 from dialogs.flows.worker import cancel_button, politely
 
@@ -75,12 +76,12 @@ async def on_area(ctx: Ctx) -> str | None:
 async def answer(ctx: Ctx, area: dict[str, Any]) -> None:
     with politely(ctx):
         found = await ctx.services.casework.evaluation.report(ctx.person, ctx.data["period"], area["id"])
-        ctx.say(
-            "report.summary",
+        figures = {
             **report.summary(found),
-            area=area["name"],
-            period=f"report.period.{ctx.data['period']}",
-        )
+            "area": area["name"],
+            "period": f"report.period.{ctx.data['period']}",
+        }
+        ctx.say("report.summary", figures=Words("report.figures", figures))
         ctx.attach(report.files(found))
 
 

@@ -25,8 +25,6 @@ from casework.domain import (
     GoalStatus,
     NotFound,
     Person,
-    Referral,
-    ReferralStatus,
     Role,
     Ticket,
     TicketAction,
@@ -35,10 +33,11 @@ from casework.domain import (
 )
 from casework.follow_ups import escalation_level
 from casework.lifecycle import allows
+from casework.next_steps import NextStep, Offer, file_offers, offers
 from casework.reading import QueueItem, TicketView
 from casework.referral import Target
 from casework.service import Casework
-from dialogs.catalog import TicketSummary
+from dialogs.catalog import Catalog, TicketSummary
 from dialogs.engine import END, Action, Command, Ctx, Flow, Step, action_button
 from dialogs.flows.common import clipped, service_label, tag_words
 from dialogs.messages import Button, rows
@@ -150,16 +149,6 @@ async def area_chain(ctx: Ctx, area_id: int) -> list[int]:
         chain.append(area.id)
         area = await ctx.services.people.area(area.parent_id) if area.parent_id is not None else None
     return chain
-
-
-def may(
-    person: Person, operation: Operation, ticket: Ticket, chain: list[int], referral: Referral | None = None
-) -> bool:
-    try:
-        check(person, operation, ticket, chain, referral)
-    except Forbidden:
-        return False
-    return True
 
 
 async def checked_ticket(ctx: Ctx, ticket_id: int, operation: Operation) -> Ticket:
@@ -392,24 +381,38 @@ def file_summary(ctx: Ctx, the_file: CaseFile) -> str:
     return " · ".join(parts)
 
 
+# The button each step offered on a case shows: its words and the action it presses.
+STEP_BUTTONS: Mapping[NextStep, tuple[str, str]] = {
+    NextStep.ACCEPT_REFERRAL: ("alert.button.accept", "accept_referral"),
+    NextStep.DECLINE_REFERRAL: ("alert.button.decline", "decline_referral"),
+    NextStep.CLAIM: ("alert.button.claim", "claim"),
+    NextStep.NOTE: ("worker.button.note", "note"),
+    NextStep.VISITED: ("alert.button.visited", "visited"),
+    NextStep.PROPOSE_VISIT: ("worker.button.propose_visit", "propose_visit"),
+    NextStep.REFER: ("alert.button.refer", "refer"),
+    NextStep.COMPLETE: ("worker.button.resolve", "complete"),
+    NextStep.RESOLVE: ("worker.button.resolve", "resolve"),
+    NextStep.CLOSE: ("alert.button.close", "close"),
+    NextStep.REOPEN: ("worker.button.reopen", "reopen"),
+    NextStep.ASSIGN: ("worker.button.assign", "assign"),
+    NextStep.SUPERVISE: ("supervision.button", "supervise"),
+    NextStep.MESSAGE: ("worker.button.message", "message"),
+    NextStep.SHOW_PHONE: ("worker.button.show_phone", "phone"),
+    NextStep.FILE: ("casefile.button.file", "file"),
+    NextStep.ASSESS: ("casefile.button.assess", "assess"),
+    NextStep.ADD_GOAL: ("casefile.button.add_goal", "add_goal"),
+    NextStep.REVIEW: ("casefile.button.review", "review"),
+}
+
+
+def step_buttons(found: list[Offer]) -> list[Button]:
+    return [action_button(*STEP_BUTTONS[offer.step], offer.subject_id) for offer in found]
+
+
 def file_steps(ctx: Ctx, ticket: Ticket, chain: list[int], the_file: CaseFile | None) -> list[Button]:
-    """What this person may record to the household's file now: the holder, while the case is open
-    (the lifecycle's assess, plan and review)."""
-    life = lifecycle.Step
-
-    def can(step: lifecycle.Step) -> bool:
-        return allows(step, ticket, ctx.person) and may(
-            ctx.person, lifecycle.LIFECYCLE[step].operation, ticket, chain
-        )
-
-    buttons = []
-    if can(life.ASSESS):
-        buttons.append(action_button("casefile.button.assess", "assess", ticket.id))
-    if can(life.PLAN):
-        buttons.append(action_button("casefile.button.add_goal", "add_goal", ticket.id))
-    if can(life.REVIEW) and the_file is not None and the_file.open_goals:
-        buttons.append(action_button("casefile.button.review", "review", ticket.id))
-    return buttons
+    """What this person may record to the household's file now (``next_steps.file_offers``)."""
+    open_goals = the_file is not None and bool(the_file.open_goals)
+    return step_buttons(file_offers(ctx.person, ticket, chain, open_goals=open_goals))
 
 
 def contact_lines(ctx: Ctx, contact: CaseContact | None) -> str:
@@ -490,7 +493,7 @@ async def trail(ctx: Ctx, view: TicketView) -> str:
             names[event.actor_id] = await actor_name(ctx, event.actor_id)
         who = names[event.actor_id]
         label = f"worker.event.{event.action}"
-        note = trail_note(ctx, event)
+        note = trail_note(ctx.services.catalog, ctx.lang, event)
         lines.append(
             words(
                 ctx,
@@ -504,28 +507,33 @@ async def trail(ctx: Ctx, view: TicketView) -> str:
     return "\n".join(lines) or words(ctx, "worker.view.no_trail")
 
 
-def trail_note(ctx: Ctx, event: TicketEvent) -> str:
+def trail_note(catalog: Catalog, language: str, event: TicketEvent) -> str:
     """What the trail shows beside an event: what was written, but what the casework recorded in its
     own terms (an escalation's round, a crisis alert's step, an urgency) in words."""
     note = event.note or ""
     if event.action in (TicketAction.ASSIGNED, TicketAction.REASSIGNED):
         return ""  # "to #12": the assignee line says who
-    if event.action is TicketAction.URGENCY_RAISED and ctx.services.catalog.has(f"urgency.{note}"):
-        return words(ctx, f"urgency.{note}")
+    if event.action is TicketAction.URGENCY_RAISED and catalog.has(f"urgency.{note}"):
+        return catalog.text(f"urgency.{note}", language)
     if event.action is TicketAction.GOAL_CHANGED and (changed := GOAL_CHANGE.match(note)):
         status = f"casefile.goal.{changed.group(2)}"
-        if ctx.services.catalog.has(status):
-            return words(ctx, "worker.trail.goal_changed", number=changed.group(1), status=words(ctx, status))
+        if catalog.has(status):
+            return catalog.text(
+                "worker.trail.goal_changed",
+                language,
+                number=changed.group(1),
+                status=catalog.text(status, language),
+            )
     level = escalation_level(event)
     if level is not None:
-        return words(ctx, "worker.trail.escalation", round=level)
+        return catalog.text("worker.trail.escalation", language, round=level)
     step = crisis_step_note(event)
     if step is not None:
-        return words(
-            ctx,
+        return catalog.text(
             "worker.trail.crisis_step",
+            language,
             round=step.step + 1,
-            reach=words(ctx, f"worker.trail.reach.{step.reach.value}"),
+            reach=catalog.text(f"worker.trail.reach.{step.reach.value}", language),
             where=f" · {step.area}" if step.area else "",
             alerted=step.alerted,
         )
@@ -535,58 +543,15 @@ def trail_note(ctx: Ctx, event: TicketEvent) -> str:
 def next_steps(
     ctx: Ctx, view: TicketView, contact: CaseContact | None = None, the_file: CaseFile | None = None
 ) -> list[Button]:
-    """Buttons for what this person may do next, by the ticket's status and their role."""
-    ticket, me = view.ticket, ctx.person
-    chain = [area.id for area in view.area_path]
-    pending = next((r for r in view.referrals if r.status is ReferralStatus.PENDING), None)
-    under_way = any(r.status in (ReferralStatus.PENDING, ReferralStatus.ACCEPTED) for r in view.referrals)
-    taken = next(
-        (
-            r
-            for r in view.referrals
-            if r.status is ReferralStatus.ACCEPTED and may(me, Operation.COMPLETE_REFERRAL, ticket, chain, r)
-        ),
-        None,
+    """Buttons for what this person may do next (``casework.next_steps``)."""
+    found = offers(
+        ctx.person,
+        view,
+        contact,
+        file_kept=the_file is not None and not the_file.empty,
+        open_goals=the_file is not None and bool(the_file.open_goals),
     )
-
-    def can(step: lifecycle.Step) -> bool:  # the ticket's status allows it, and this person may
-        return allows(step, ticket, me) and may(me, lifecycle.LIFECYCLE[step].operation, ticket, chain)
-
-    life = lifecycle.Step
-    buttons: list[Button] = []
-    if pending is not None and may(me, Operation.RESPOND_REFERRAL, ticket, chain, pending):
-        buttons.append(action_button("alert.button.accept", "accept_referral", pending.id))
-        buttons.append(action_button("alert.button.decline", "decline_referral", pending.id))
-    if can(life.CLAIM) and ticket.assignee_id is None:
-        buttons.append(action_button("alert.button.claim", "claim", ticket.id))
-    if can(life.NOTE):
-        buttons.append(action_button("worker.button.note", "note", ticket.id))
-    if can(life.VISIT) and ticket.visited_at is None:
-        buttons.append(action_button("alert.button.visited", "visited", ticket.id))
-        if contact is not None and contact.reachable and not contact.anonymous:
-            buttons.append(action_button("worker.button.propose_visit", "propose_visit", ticket.id))
-    if can(life.REFER) and not under_way:
-        buttons.append(action_button("alert.button.refer", "refer", ticket.id))
-    if allows(life.COMPLETE, ticket, me) and taken is not None:
-        buttons.append(action_button("worker.button.resolve", "complete", taken.id))
-    elif can(life.RESOLVE):
-        buttons.append(action_button("worker.button.resolve", "resolve", ticket.id))
-    if can(life.CLOSE):
-        buttons.append(action_button("alert.button.close", "close", ticket.id))
-    if can(life.REOPEN):
-        buttons.append(action_button("worker.button.reopen", "reopen", ticket.id))
-    if can(life.ASSIGN):
-        buttons.append(action_button("worker.button.assign", "assign", ticket.id))
-    if can(life.SUPERVISE):
-        buttons.append(action_button("supervision.button", "supervise", ticket.id))
-    if contact is not None and contact.reachable and ticket.status is not TicketStatus.CLOSED:
-        buttons.append(action_button("worker.button.message", "message", ticket.id))
-    if contact is not None and contact.phone_masked:
-        buttons.append(action_button("worker.button.show_phone", "phone", ticket.id))
-    if the_file is not None and not the_file.empty:
-        buttons.append(action_button("casefile.button.file", "file", ticket.id))
-    buttons += file_steps(ctx, ticket, chain, the_file)
-    return buttons
+    return step_buttons(found)
 
 
 # --- actions: the buttons on alerts and on the case view ------------------------------------------

@@ -21,6 +21,7 @@ from storage.repositories.outbox import OutboxRepository
 from storage.repositories.outgoing import Outgoing, OutgoingRepository
 from storage.repositories.people import PersonRepository
 from storage.repositories.reports import NeedReportRepository
+from storage.repositories.staff import StaffAccessRepository
 from storage.repositories.tickets import TicketRepository
 from storage.repositories.updates import ProcessedUpdateRepository
 
@@ -53,6 +54,7 @@ class Transaction:
         self.groups = WorkerGroupRepository(session, dialect, core)
         self.on_call = OnCallRepository(session, dialect, core)
         self.leases = LeaseRepository(session, dialect, core)
+        self.staff = StaffAccessRepository(session, dialect, core)
 
 
 __all__ = ["Outgoing", "Transaction"]

@@ -1,0 +1,81 @@
+"""The staff's web console (``bot.web.app``): served beside the bot by ``needsbot run``, or on its own
+by ``needsbot web``; its sign-in links are given by the bot's ``/web``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from typing import TYPE_CHECKING
+
+from casework.domain import Person
+from casework.staff_sign_in import StaffSignIn
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+    from bot.bootstrap import Needsbot
+
+log = logging.getLogger(__name__)
+
+
+class WebSignInLinks:
+    """The bot's ``/web`` links: a one-time token under the console's address."""
+
+    def __init__(self, sign_in: StaffSignIn, base_url: str) -> None:
+        self.sign_in = sign_in
+        self.base_url = base_url.rstrip("/")
+
+    async def sign_in_link(self, person: Person) -> str:
+        return f"{self.base_url}/signin/{await self.sign_in.issue_link(person)}"
+
+
+def console_app(needsbot: Needsbot) -> Starlette:
+    """The console's ASGI application over ``needsbot``'s casework."""
+    from bot.web.app import build_app
+    from dialogs.catalog import Catalog
+
+    catalog = needsbot.conversations.catalog if needsbot.conversations is not None else Catalog.load()
+    return build_app(
+        needsbot.casework,
+        needsbot.people,
+        needsbot.staff_sign_in,
+        catalog,
+        base_url=needsbot.settings.web_address,
+    )
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The console's listening socket, bound now so that a port in use is known before serving."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+async def serve_console(app: Starlette, sock: socket.socket, stop: asyncio.Event) -> None:
+    """Serve the console on ``sock`` until ``stop`` is set."""
+    import uvicorn
+
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            lifespan="off",
+            log_level="warning",
+            proxy_headers=True,
+            access_log=False,
+            timeout_graceful_shutdown=5,
+        )
+    )
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True
+    stopping.cancel()
+    await serving

@@ -1,0 +1,618 @@
+"""The staff's web console: an ASGI application (Starlette, Jinja2 templates, htmx) over the same
+casework operations, access rules and catalogs as the chat.
+
+Every page and every action goes through ``Casework`` as the signed-in person: the console checks
+nothing of its own about who may read or do what, it shows what the casework lets through and words
+what the casework refuses (``refusal.<code>``) as the chat does. The steps offered on a case come from
+``casework.next_steps``, as the chat's buttons do.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import jinja2
+from starlette.applications import Starlette
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from bot.web import reports
+from bot.web.queues import QUEUES, Filters, queue_items
+from bot.web.sessions import (
+    LANGUAGE_COOKIE,
+    CsrfRefused,
+    Staff,
+    clear_session_cookie,
+    idle_settings,
+    language_of,
+    set_session_cookie,
+    signed_in,
+)
+from casework.access import Forbidden
+from casework.conversation import CaseContact
+from casework.domain import (
+    Conflict,
+    DomainError,
+    InvalidInput,
+    NotFound,
+    Person,
+    Role,
+    ServiceType,
+    TicketAction,
+    TicketEvent,
+    TicketStatus,
+    Urgency,
+)
+from casework.indicators import READERS
+from casework.next_steps import NextStep, offers
+from casework.people import People
+from casework.reading import TicketView
+from casework.service import Casework
+from casework.staff_sign_in import SignInRefused, StaffSignIn
+from dialogs.catalog import Catalog
+from dialogs.flows.worker import trail_note
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+CONVERSATION = frozenset({TicketAction.MESSAGE_SENT, TicketAction.MESSAGE_RECEIVED})
+SUPERVISING = frozenset({Role.SUPERVISOR, Role.ADMIN})
+CASEWORK_ROLES = frozenset({Role.SOCIAL_WORKER, Role.SUPERVISOR, Role.ADMIN})
+# What a step offered on a case looks like on the page: its words (the chat's button's) and how it is
+# taken (a form of its own, or straight away).
+STEP_WORDS: dict[NextStep, str] = {
+    NextStep.CLAIM: "alert.button.claim",
+    NextStep.NOTE: "worker.button.note",
+    NextStep.VISITED: "alert.button.visited",
+    NextStep.RESOLVE: "worker.button.resolve",
+    NextStep.CLOSE: "alert.button.close",
+    NextStep.REOPEN: "worker.button.reopen",
+    NextStep.ASSIGN: "worker.button.assign",
+    NextStep.MESSAGE: "worker.button.message",
+    NextStep.SHOW_PHONE: "worker.button.show_phone",
+}
+# The steps the console takes itself; the others (referral, the case file, supervision) are done in
+# the chat for now, and the page says so rather than offering a button that does nothing.
+IN_THE_CONSOLE = frozenset(STEP_WORDS)
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+STATUS_ANSWER = {Forbidden: 403, NotFound: 404, Conflict: 409, InvalidInput: 400}
+
+
+@dataclass(frozen=True, slots=True)
+class Console:
+    """What the console's pages work with."""
+
+    casework: Casework
+    people: People
+    sign_in: StaffSignIn
+    catalog: Catalog
+    templates: Jinja2Templates
+    secure_cookies: bool
+
+    def words(self, language: str) -> Callable[..., str]:
+        def text(key: str, /, **args: Any) -> str:
+            return self.catalog.text(key, language, **args)
+
+        return text
+
+    def page(
+        self, request: Request, name: str, language: str, status_code: int = 200, **context: Any
+    ) -> HTMLResponse:
+        return self.templates.TemplateResponse(
+            request,
+            name,
+            {"t": self.words(language), "lang": language, "idle": idle_settings(), **context},
+            status_code=status_code,
+        )
+
+    def refusal(self, request: Request, staff: Staff, error: DomainError) -> HTMLResponse:
+        """What the casework refused, worded as the chat words it, with the status code it means."""
+        status = next((code for kind, code in STATUS_ANSWER.items() if isinstance(error, kind)), 409)
+        return self.page(
+            request,
+            "refused.html",
+            staff.language,
+            status_code=status,
+            staff=staff,
+            message=self.catalog.refusal(error, staff.language),
+            nav=None,
+        )
+
+
+def build_app(
+    casework: Casework, people: People, sign_in: StaffSignIn, catalog: Catalog, *, base_url: str
+) -> Starlette:
+    """The console's ASGI application; ``base_url`` is where people reach it (https: Secure cookies)."""
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined
+    )
+    console = Console(
+        casework,
+        people,
+        sign_in,
+        catalog,
+        Jinja2Templates(env=environment),
+        secure_cookies=urlsplit(base_url).scheme == "https",
+    )
+    guard = signed_in(lambda request: console.sign_in)
+    environment.filters["when"] = lambda moment: _when(casework, moment)
+
+    async def home(request: Request, staff: Staff) -> Response:
+        role = staff.person.role
+        target = "/queue/mine" if role in CASEWORK_ROLES else "/reports" if role in READERS else "/account"
+        return RedirectResponse(target, status_code=303)
+
+    # --- signing in and out -------------------------------------------------------------------
+
+    async def sign_in_form(request: Request) -> Response:
+        language = language_of(request)
+        return console.page(
+            request,
+            "signin.html",
+            language,
+            staff=None,
+            nav=None,
+            error=None,
+            ended=bool(request.query_params.get("ended")),
+            next=_local(request.query_params.get("next")),
+        )
+
+    async def sign_in_with_password(request: Request) -> Response:
+        form = await request.form()
+        language = language_of(request)
+        target = _local(_field(form, "next"))
+        try:
+            signed = await console.sign_in.sign_in(_field(form, "login"), _field(form, "password"))
+        except SignInRefused as error:
+            return console.page(
+                request,
+                "signin.html",
+                language,
+                status_code=401 if error.code.value != "web.locked" else 429,
+                staff=None,
+                nav=None,
+                error=catalog.refusal(error, language),
+                ended=False,
+                next=target,
+            )
+        response = RedirectResponse(target or "/", status_code=303)
+        set_session_cookie(response, signed.token, secure=console.secure_cookies)
+        return response
+
+    async def link_form(request: Request) -> Response:
+        # A link preview (Telegram fetches links it shows) must not spend the link: a GET only asks.
+        return console.page(
+            request,
+            "link.html",
+            language_of(request),
+            staff=None,
+            nav=None,
+            token=request.path_params["token"],
+            error=None,
+        )
+
+    async def sign_in_with_link(request: Request) -> Response:
+        language = language_of(request)
+        try:
+            signed = await console.sign_in.redeem_link(request.path_params["token"])
+        except SignInRefused as error:
+            return console.page(
+                request,
+                "link.html",
+                language,
+                status_code=410,
+                staff=None,
+                nav=None,
+                token=None,
+                error=catalog.refusal(error, language),
+            )
+        has_password = await console.sign_in.login_name(signed.person) is not None
+        response = RedirectResponse("/" if has_password else "/account", status_code=303)
+        set_session_cookie(response, signed.token, secure=console.secure_cookies)
+        return response
+
+    @guard
+    async def sign_out(request: Request, staff: Staff) -> Response:
+        await console.sign_in.sign_out(staff.session)
+        response = RedirectResponse("/signin", status_code=303)
+        clear_session_cookie(response, secure=console.secure_cookies)
+        return response
+
+    @guard
+    async def keep_alive(request: Request, staff: Staff) -> Response:
+        return Response(status_code=204)
+
+    async def switch_language(request: Request) -> Response:
+        wanted = request.path_params["language"]
+        if wanted not in ("zh", "en"):
+            raise HTTPException(404)
+        response = RedirectResponse(_local(request.query_params.get("next")) or "/", status_code=303)
+        response.set_cookie(LANGUAGE_COOKIE, wanted, max_age=365 * 86400, samesite="lax", path="/")
+        return response
+
+    # --- the person's own account -------------------------------------------------------------
+
+    @guard
+    async def account(request: Request, staff: Staff) -> Response:
+        return await _account_page(request, staff, error=None, saved=False)
+
+    @guard
+    async def set_password(request: Request, staff: Staff) -> Response:
+        form = await request.form()
+        try:
+            await console.sign_in.set_password(
+                staff.person, _field(form, "password"), login=_field(form, "login") or None
+            )
+        except DomainError as error:
+            return await _account_page(
+                request, staff, error=catalog.refusal(error, staff.language), saved=False, status_code=400
+            )
+        person = await people.get(staff.person.id)
+        return await _account_page(
+            request, Staff(person, staff.session, staff.language), error=None, saved=True
+        )
+
+    async def _account_page(
+        request: Request, staff: Staff, *, error: str | None, saved: bool, status_code: int = 200
+    ) -> Response:
+        return console.page(
+            request,
+            "account.html",
+            staff.language,
+            status_code=status_code,
+            staff=staff,
+            nav=await _nav(staff),
+            login=await console.sign_in.login_name(staff.person),
+            error=error,
+            saved=saved,
+        )
+
+    # --- queues -------------------------------------------------------------------------------
+
+    async def _nav(staff: Staff) -> dict[str, int] | None:
+        """The queues' counts for the navigation (none for someone who holds no cases)."""
+        if staff.person.role not in CASEWORK_ROLES:
+            return None
+        mine = await casework.mine(staff.person)
+        area = await casework.queue(staff.person)
+        return {queue.name: len(queue.pick(mine, area)) for queue in QUEUES.values()}
+
+    @guard
+    async def queue_page(request: Request, staff: Staff) -> Response:
+        queue = QUEUES.get(request.path_params["queue"])
+        if queue is None:
+            raise HTTPException(404)
+        try:
+            mine = await casework.mine(staff.person)
+            area = await casework.queue(staff.person)
+        except DomainError as error:
+            return console.refusal(request, staff, error)
+        filters = Filters.read(request.query_params)
+        items = queue_items(queue.pick(mine, area), filters, now=casework.core.clock.now())
+        counts = {each.name: len(each.pick(mine, area)) for each in QUEUES.values()}
+        supervising = staff.person.role in SUPERVISING
+        return console.page(
+            request,
+            "queue_rows.html" if request.headers.get("hx-request") else "queue.html",
+            staff.language,
+            staff=staff,
+            nav=counts,
+            queue=queue,
+            items=items,
+            filters=filters,
+            areas=sorted({item.area for item in area}, key=lambda each: each.name),
+            services=list(ServiceType),
+            urgencies=list(Urgency),
+            statuses=sorted(
+                {item.ticket.status for item in area} | {item.ticket.status for item in mine},
+                key=list(TicketStatus).index,
+            ),
+            supervising=supervising,
+            team=await casework.team(staff.person) if supervising else [],
+            results=None,
+        )
+
+    @guard
+    async def bulk(request: Request, staff: Staff) -> Response:
+        """A supervisor's action on several tickets at once, each checked on its own."""
+        form = await request.form()
+        try:
+            await casework.team(staff.person)  # supervisors' and admins' alone
+        except DomainError as error:
+            return console.refusal(request, staff, error)
+        action = _field(form, "action")
+        ticket_ids = [
+            int(value) for value in form.getlist("ticket") if isinstance(value, str) and value.isdigit()
+        ]
+        results: list[tuple[str, str | None]] = []
+        worker_id = int(_field(form, "worker")) if _field(form, "worker").isdigit() else None
+        for ticket_id in ticket_ids:
+            try:
+                if action == "assign" and worker_id is not None:
+                    ticket = await casework.assign(staff.person, ticket_id, worker_id)
+                elif action == "close":
+                    ticket = await casework.close(staff.person, ticket_id, _field(form, "note"))
+                else:
+                    raise HTTPException(400)
+                results.append((ticket.reference, None))
+            except DomainError as error:
+                results.append((f"#{ticket_id}", catalog.refusal(error, staff.language)))
+        return console.page(
+            request, "bulk_done.html", staff.language, staff=staff, nav=await _nav(staff), results=results
+        )
+
+    # --- a case -------------------------------------------------------------------------------
+
+    @guard
+    async def case_page(request: Request, staff: Staff) -> Response:
+        ticket_id = request.path_params["ticket_id"]
+        try:
+            view = await casework.view(staff.person, ticket_id)
+        except DomainError as error:
+            return console.refusal(request, staff, error)
+        return await _case(request, staff, view)
+
+    async def _case(
+        request: Request, staff: Staff, view: TicketView, *, phone: str | None = None, done: str | None = None
+    ) -> Response:
+        person = staff.person
+        contact = await _contact(person, view.ticket.id)
+        steps = offers(person, view, contact)
+        names = await _names(people, [event.actor_id for event in view.events])
+        return console.page(
+            request,
+            "case.html",
+            staff.language,
+            staff=staff,
+            nav=await _nav(staff),
+            view=view,
+            contact=contact,
+            phone=phone,
+            steps=[offer for offer in steps if offer.step in IN_THE_CONSOLE],
+            elsewhere=[offer for offer in steps if offer.step not in IN_THE_CONSOLE],
+            step_words=STEP_WORDS,
+            thread=[event for event in view.events if event.action in CONVERSATION],
+            trail=[
+                _trail_line(catalog, staff.language, event, names)
+                for event in reversed(view.events)
+                if event.action not in CONVERSATION and event.action is not TicketAction.READ
+            ],
+            reads=[
+                _trail_line(catalog, staff.language, event, names)
+                for event in reversed(view.events)
+                if event.action is TicketAction.READ
+            ],
+            names=names,
+            area_path=" / ".join(area.label(staff.language) for area in view.area_path),
+            workers=(
+                await casework.assignable_workers(person, view.ticket.id)
+                if any(offer.step is NextStep.ASSIGN for offer in steps)
+                else []
+            ),
+            done=done,
+            summary=catalog.summary(view.ticket.summary, staff.language),
+        )
+
+    async def _contact(person: Person, ticket_id: int) -> CaseContact | None:
+        try:
+            return await casework.case_contact(person, ticket_id)
+        except Forbidden:
+            return None
+
+    @guard
+    async def case_action(request: Request, staff: Staff) -> Response:
+        ticket_id: int = request.path_params["ticket_id"]
+        step = request.path_params["step"]
+        form = await request.form()
+        person = staff.person
+        phone: str | None = None
+        try:
+            if step == NextStep.CLAIM:
+                await casework.claim(person, ticket_id)
+            elif step == NextStep.NOTE:
+                await casework.add_note(person, ticket_id, _field(form, "text"))
+            elif step == NextStep.VISITED:
+                await casework.record_visit(person, ticket_id, _field(form, "text"))
+            elif step == NextStep.MESSAGE:
+                await casework.message_person(person, ticket_id, _field(form, "text"))
+            elif step == NextStep.RESOLVE:
+                await casework.resolve(
+                    person, ticket_id, _field(form, "outcome"), tell_person=_field(form, "tell")
+                )
+            elif step == NextStep.CLOSE:
+                await casework.close(person, ticket_id, _field(form, "text"))
+            elif step == NextStep.REOPEN:
+                await casework.reopen(person, ticket_id, _field(form, "text"))
+            elif step == NextStep.ASSIGN:
+                worker = _field(form, "worker")
+                if not worker.isdigit():
+                    raise HTTPException(400)
+                await casework.assign(person, ticket_id, int(worker))
+            elif step == NextStep.SHOW_PHONE:
+                phone = await casework.show_phone(person, ticket_id)
+            else:
+                raise HTTPException(404)
+            view = await casework.view(person, ticket_id)
+        except DomainError as error:
+            return console.refusal(request, staff, error)
+        return await _case(request, staff, view, phone=phone, done=step)
+
+    # --- the evaluation's reports --------------------------------------------------------------
+
+    @guard
+    async def reports_page(request: Request, staff: Staff) -> Response:
+        try:
+            wanted = await reports.asked(casework, staff.person, request)
+            found = await reports.figures(casework, staff.person, wanted)
+        except DomainError as error:
+            return console.refusal(request, staff, error)
+        except LookupError:
+            return console.page(
+                request,
+                "refused.html",
+                staff.language,
+                status_code=404,
+                staff=staff,
+                nav=await _nav(staff),
+                message=catalog.text("report.no_areas", staff.language),
+            )
+        return console.page(
+            request,
+            "reports.html",
+            staff.language,
+            staff=staff,
+            nav=await _nav(staff),
+            periods=reports.PERIODS,
+            wanted=wanted,
+            summary=reports.summary_text(catalog, found, wanted, staff.language),
+            charts=[part.value for part in reports.CHARTS],
+            query=urlencode({"period": wanted.period, "area": wanted.area.id}),
+            label=found.scope.label,
+        )
+
+    @guard
+    async def report_chart(request: Request, staff: Staff) -> Response:
+        part = next((part for part in reports.CHARTS if part.value == request.path_params["part"]), None)
+        if part is None:
+            raise HTTPException(404)
+        try:
+            wanted = await reports.asked(casework, staff.person, request)
+            found = await reports.figures(casework, staff.person, wanted)
+        except DomainError as error:
+            return console.refusal(request, staff, error)
+        except LookupError as error:
+            raise HTTPException(404) from error
+        png = await reports.chart_png(found, part, staff.language)
+        return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=60"})
+
+    @guard
+    async def report_download(request: Request, staff: Staff) -> Response:
+        kind = request.path_params["kind"]
+        if kind not in ("xlsx", "csv"):
+            raise HTTPException(404)
+        try:
+            wanted = await reports.asked(casework, staff.person, request)
+            found = await reports.figures(casework, staff.person, wanted)
+        except DomainError as error:
+            return console.refusal(request, staff, error)
+        except LookupError as error:
+            raise HTTPException(404) from error
+        name = f"indicators-{found.scope.label}-{wanted.area.code}.{kind}"
+        if kind == "xlsx":
+            return reports.download(await reports.workbook(found, staff.language), name, XLSX)
+        return reports.download(reports.csv_text(found), name, "text/csv; charset=utf-8")
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        code = exc.status_code if isinstance(exc, HTTPException) else 500
+        return console.page(
+            request,
+            "refused.html",
+            language_of(request),
+            status_code=code,
+            staff=None,
+            nav=None,
+            message=catalog.text(
+                f"web.http.{code}" if code in (400, 404) else "web.http.other", language_of(request)
+            ),
+        )
+
+    async def csrf_refused(request: Request, exc: Exception) -> Response:
+        language = language_of(request)
+        return console.page(
+            request,
+            "refused.html",
+            language,
+            status_code=403,
+            staff=None,
+            nav=None,
+            message=catalog.text("web.csrf_refused", language),
+        )
+
+    routes = [
+        Route("/", guard(home)),
+        Route("/signin", sign_in_form, methods=["GET"]),
+        Route("/signin", sign_in_with_password, methods=["POST"]),
+        Route("/signin/{token}", link_form, methods=["GET"]),
+        Route("/signin/{token}", sign_in_with_link, methods=["POST"]),
+        Route("/signout", sign_out, methods=["POST"]),
+        Route("/session/alive", keep_alive, methods=["POST"]),
+        Route("/language/{language}", switch_language, methods=["GET"]),
+        Route("/account", account, methods=["GET"]),
+        Route("/account/password", set_password, methods=["POST"]),
+        Route("/queue/bulk", bulk, methods=["POST"]),
+        Route("/queue/{queue}", queue_page, methods=["GET"]),
+        Route("/case/{ticket_id:int}", case_page, methods=["GET"]),
+        Route("/case/{ticket_id:int}/{step}", case_action, methods=["POST"]),
+        Route("/reports", reports_page, methods=["GET"]),
+        Route("/reports/chart/{part}.png", report_chart, methods=["GET"]),
+        Route("/reports/download.{kind}", report_download, methods=["GET"]),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+    return Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: not_found, CsrfRefused: csrf_refused},
+    )
+
+
+def _field(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _local(target: str | None) -> str:
+    """A place on this console to go back to (never another site's)."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return ""
+    return target
+
+
+@dataclass(frozen=True, slots=True)
+class TrailLine:
+    at: datetime
+    action: str
+    who: str
+    note: str
+
+
+def _trail_line(
+    catalog: Catalog, language: str, event: TicketEvent, names: dict[int | None, str]
+) -> TrailLine:
+    """One event of the case's trail in words, as the chat's case view words it."""
+    label = f"worker.event.{event.action.value}"
+    return TrailLine(
+        at=event.created_at,
+        action=catalog.text(label, language) if catalog.has(label) else event.action.value,
+        who=names.get(event.actor_id) or catalog.text("worker.trail.system", language),
+        note=trail_note(catalog, language, event),
+    )
+
+
+def _when(casework: Casework, moment: datetime | None) -> str:
+    if moment is None:
+        return "-"
+    return moment.astimezone(casework.timezone).strftime("%Y-%m-%d %H:%M")
+
+
+async def _names(people: People, person_ids: Iterable[int | None]) -> dict[int | None, str]:
+    names: dict[int | None, str] = {}
+    for person_id in set(person_ids):
+        if person_id is None:
+            continue
+        try:
+            found = await people.get(person_id)
+        except NotFound:
+            names[person_id] = f"#{person_id}"
+            continue
+        names[person_id] = found.display_name or f"#{person_id}"
+    return names

@@ -1,0 +1,94 @@
+"""The console's evaluation reports (服务评估): the key figures, the three charts and the downloads
+(workbook and CSV) of a period and an area, for supervisors, evaluators and admins — the report the
+chat's /evaluation gives, read through the same ``Casework.evaluation`` (an evaluator's with every small
+figure left out)."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from casework import indicators
+from casework.domain import Area, Person
+from casework.service import Casework
+from dialogs import report as worded
+from dialogs.catalog import Catalog
+from dialogs.messages import Reply, ReportPart
+
+PERIODS = ("this-week", "last-week", "this-month", "last-month", "this-quarter", "last-quarter")
+CHARTS = (ReportPart.NEEDS_CHART, ReportPart.TIMES_CHART, ReportPart.SHARES_CHART)
+# matplotlib's pyplot keeps state of its own: one chart drawn at a time, away from the event loop.
+_drawing = asyncio.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """The report a page asks for: a period and one of the reader's areas."""
+
+    period: str
+    area: Area
+    areas: list[Area]
+
+
+async def asked(casework: Casework, person: Person, request: Request) -> Asked:
+    """The period and area the address asks for, else this month and the reader's first area;
+    ``Forbidden`` for someone who reads no evaluation."""
+    areas = await casework.evaluation.areas_for(person)
+    period = request.query_params.get("period", "this-month")
+    if period not in PERIODS:
+        period = "this-month"
+    wanted = request.query_params.get("area", "")
+    area = next((area for area in areas if str(area.id) == wanted), areas[0] if areas else None)
+    if area is None:
+        raise LookupError("no areas")
+    return Asked(period, area, areas)
+
+
+async def figures(casework: Casework, person: Person, wanted: Asked) -> indicators.Report:
+    return await casework.evaluation.report(person, wanted.period, wanted.area.id)
+
+
+def summary_text(catalog: Catalog, found: indicators.Report, wanted: Asked, language: str) -> str:
+    reply = Reply(
+        "report.figures",
+        {
+            **worded.summary(found),
+            "area": wanted.area.label(language),
+            "period": f"report.period.{wanted.period}",
+        },
+    )
+    return catalog.render(reply, language)
+
+
+async def chart_png(found: indicators.Report, part: ReportPart, language: str) -> bytes:
+    from bot import report_files  # matplotlib only when a chart is asked for
+
+    async with _drawing:
+        return await asyncio.to_thread(report_files.chart, found, part, language)
+
+
+async def workbook(found: indicators.Report, language: str) -> bytes:
+    from bot import report_files
+
+    return await asyncio.to_thread(report_files.workbook, found, language)
+
+
+def csv_text(found: indicators.Report) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=indicators.COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(indicators.rows(found))
+    return out.getvalue()
+
+
+def download(content: bytes | str, name: str, media_type: str) -> Response:
+    return Response(
+        content,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

@@ -1,0 +1,189 @@
+"""Every route of the web console, for every kind of person: who gets the page, who is refused, and
+who is sent to sign in. HTTP level (the ASGI app under httpx); the browser tests drive the pages."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.web.sessions import CSRF_HEADER
+from casework.domain import Ticket
+from tests.web_console import Console, build_console
+
+S = 200  # the page
+NO = 403  # refused: the role, the area or the case is not theirs
+IN = 303  # GET without a session: to the sign-in page
+OUT = 401  # a change without a session
+NOT_NOW = 409  # the ticket's status does not allow it (a worker closes a case once it is resolved)
+# None: nobody signed in. The resident and the volunteer cannot sign in; each comes with a session row
+# forged into the store, which the console must refuse all the same.
+PEOPLE = ("wang", "zhou", "chief", "evaluator", "admin", None, "resident", "volunteer")
+FORGED = frozenset({"resident", "volunteer"})
+
+# route → what each of PEOPLE gets. wang works in 和平街道 (s1), where the tickets are; zhou in 新华街道
+# (s2); chief supervises s1; the evaluator is given s1; the admin is everywhere.
+MATRIX: dict[str, tuple[int, ...]] = {
+    #                           wang zhou chief eval admin nobody resident volunteer
+    "GET /queue/mine": (S, S, S, NO, S, IN, IN, IN),
+    "GET /queue/unclaimed": (S, S, S, NO, S, IN, IN, IN),
+    "GET /queue/team": (S, S, S, NO, S, IN, IN, IN),
+    "GET /queue/overdue": (S, S, S, NO, S, IN, IN, IN),
+    "GET /queue/crisis": (S, S, S, NO, S, IN, IN, IN),
+    "GET /case/{new}": (S, NO, S, NO, S, IN, IN, IN),
+    "GET /case/{held}": (S, NO, S, NO, S, IN, IN, IN),
+    "POST /case/{new}/claim": (S, NO, NO, NO, NO, OUT, OUT, OUT),
+    "POST /case/{new}/assign": (NO, NO, S, NO, S, OUT, OUT, OUT),
+    "POST /case/{held}/note": (S, NO, S, NO, S, OUT, OUT, OUT),
+    "POST /case/{held}/message": (S, NO, S, NO, S, OUT, OUT, OUT),
+    "POST /case/{held}/resolve": (S, NO, S, NO, S, OUT, OUT, OUT),
+    "POST /case/{held}/close": (NOT_NOW, NO, S, NO, S, OUT, OUT, OUT),
+    "POST /queue/bulk": (NO, NO, S, NO, S, OUT, OUT, OUT),
+    "GET /reports": (NO, NO, S, S, S, IN, IN, IN),
+    "GET /reports/chart/needs.png": (NO, NO, S, S, S, IN, IN, IN),
+    "GET /reports/download.xlsx": (NO, NO, S, S, S, IN, IN, IN),
+    "GET /reports/download.csv": (NO, NO, S, S, S, IN, IN, IN),
+    "GET /account": (S, S, S, S, S, IN, IN, IN),
+    "POST /account/password": (S, S, S, S, S, OUT, OUT, OUT),
+    "POST /signout": (IN, IN, IN, IN, IN, OUT, OUT, OUT),
+}
+FORMS = {
+    "assign": {"worker": "li"},
+    "note": {"text": "电话联系了，下周上门"},
+    "message": {"text": "您好，我是社工，下周二上门可以吗？"},
+    "resolve": {"outcome": "已申请临时救助"},
+    "close": {"text": "重复工单"},
+    "bulk": {"action": "close", "note": "重复工单", "ticket": "{new}"},
+    "password": {"password": "a long enough password", "login": "someone"},
+}
+
+
+@pytest.fixture
+async def console(sqlite_url: str) -> AsyncIterator[Console]:
+    from storage import create_database
+
+    database = create_database(sqlite_url)
+    try:
+        yield await build_console(database)
+    finally:
+        await database.dispose()
+
+
+async def tickets(console: Console) -> dict[str, Ticket]:
+    new = await console.open_ticket("c1")
+    held = await console.open_ticket("c2", reporter_id=console.person("neighbour").id)
+    await console.world.casework.claim(console.person("wang"), held.id)
+    return {"new": new, "held": held}
+
+
+CASES = [
+    pytest.param(route, who, expected[index], id=f"{route} as {who or 'nobody'}")
+    for route, expected in MATRIX.items()
+    for index, who in enumerate(PEOPLE)
+]
+
+
+@pytest.mark.parametrize(("route", "who", "expected"), CASES)
+async def test_each_route_answers_each_person_as_the_access_rules_say(
+    console: Console, route: str, who: str | None, expected: int
+) -> None:
+    found = await tickets(console)
+    method, path = route.split(" ")
+    path = path.format(**{name: ticket.id for name, ticket in found.items()})
+    token = None
+    if who in FORGED:
+        token = await console.forged_token(who)
+    elif who is not None:
+        token = await console.token_for(who)
+    async with console.client(token) as client:
+        if method == "GET":
+            response = await client.get(path)
+        else:
+            headers = (
+                {CSRF_HEADER: "forged" if who in FORGED else await console.csrf_of(token)} if token else {}
+            )
+            form = dict(FORMS.get(path.rsplit("/", 1)[-1], {}))
+            if form.get("worker") == "li":
+                form["worker"] = str(console.person("li").id)
+            if form.get("ticket") == "{new}":
+                form["ticket"] = str(found["new"].id)
+            if who is not None and who not in FORGED and "login" in form:
+                form["login"] = who
+            response = await client.post(path, data=form, headers=headers)
+    assert response.status_code == expected, response.text[:500]
+    if expected == IN:
+        assert response.headers["location"].startswith("/signin")
+
+
+async def test_a_forbidden_case_is_refused_in_the_readers_words(console: Console) -> None:
+    ticket = await console.open_ticket("c3")  # 新华街道: not wang's
+    async with console.client(await console.token_for("wang")) as client:
+        response = await client.get(f"/case/{ticket.id}")
+    assert response.status_code == NO
+    assert "辖区" in response.text  # refusal.ticket.outside_your_areas, in Chinese
+    async with console.client(await console.token_for("wang")) as client:
+        client.cookies.set("needsbot_lang", "en")
+        response = await client.get(f"/case/{ticket.id}")
+    assert response.status_code == NO
+    assert "area" in response.text
+
+
+async def test_a_change_without_the_csrf_token_is_refused_and_changes_nothing(console: Console) -> None:
+    ticket = await console.open_ticket("c1")
+    token = await console.token_for("wang")
+    async with console.client(token) as client:
+        missing = await client.post(f"/case/{ticket.id}/claim")
+        wrong = await client.post(f"/case/{ticket.id}/claim", data={"csrf": "not-the-token"})
+        header = await client.post(f"/case/{ticket.id}/claim", headers={CSRF_HEADER: "not-the-token"})
+    assert [missing.status_code, wrong.status_code, header.status_code] == [NO, NO, NO]
+    assert (await console.world.casework.status(console.person("wang"), ticket.id)).assignee_id is None
+    async with console.client(token) as client:
+        right = await client.post(f"/case/{ticket.id}/claim", data={"csrf": await console.csrf_of(token)})
+    assert right.status_code == S
+    assert (await console.world.casework.status(console.person("wang"), ticket.id)).assignee_id == (
+        console.person("wang").id
+    )
+
+
+async def test_a_sign_in_link_opened_by_a_preview_is_not_spent(console: Console) -> None:
+    token = await console.sign_in.issue_link(console.person("chief"))
+    async with console.client() as client:
+        preview = await client.get(f"/signin/{token}")
+        assert preview.status_code == S
+        used = await client.post(f"/signin/{token}")
+        assert used.status_code == IN
+        assert "needsbot_session" in used.cookies
+        again = await client.post(f"/signin/{token}")
+    assert again.status_code == 410
+
+
+async def test_the_session_cookie_is_http_only_and_same_site(console: Console) -> None:
+    token = await console.sign_in.issue_link(console.person("chief"))
+    async with console.client() as client:
+        response = await client.post(f"/signin/{token}")
+    cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in cookie
+    assert "samesite=lax" in cookie
+    assert "secure" not in cookie  # the test console is served over http; https makes it Secure
+
+
+async def test_a_wrong_password_is_answered_without_saying_which_part_was_wrong(console: Console) -> None:
+    await console.sign_in.set_password(console.person("chief"), "a long enough password", login="chief")
+    async with console.client() as client:
+        wrong = await client.post("/signin", data={"login": "chief", "password": "not it at all"})
+        nobody = await client.post("/signin", data={"login": "nobody", "password": "not it at all"})
+        right = await client.post("/signin", data={"login": "chief", "password": "a long enough password"})
+    assert wrong.status_code == nobody.status_code == OUT
+    assert console.catalog.text("refusal.web.bad_sign_in", "zh") in wrong.text
+    assert right.status_code == IN
+    assert right.headers["location"] == "/"
+
+
+async def test_going_back_after_signing_in_stays_on_this_site(console: Console) -> None:
+    await console.sign_in.set_password(console.person("chief"), "a long enough password", login="chief")
+    async with console.client() as client:
+        response = await client.post(
+            "/signin",
+            data={"login": "chief", "password": "a long enough password", "next": "//evil.example/x"},
+        )
+    assert response.headers["location"] == "/"
