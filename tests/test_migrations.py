@@ -448,7 +448,8 @@ def _a_web_account_signed_in(connection: Connection) -> None:
     at = {"at": ENROLLED}
     connection.execute(
         text(
-            "INSERT INTO identities (channel, external_id, person_id, created_at) VALUES ('web', 'chief', 7, :at)"
+            "INSERT INTO identities (channel, external_id, person_id, created_at)"
+            " VALUES ('web', 'chief', 7, :at)"
         ),
         at,
     )
