@@ -25,6 +25,7 @@ from bot.cli_support import (
     run_with_database,
     settings_of,
 )
+from bot.deep_links import deep_link
 from casework import directory, on_call
 from casework.domain import OPEN_STATUSES, Role, ServiceType
 from storage import Database, migrate
@@ -216,11 +217,6 @@ def orgs_list(ctx: click.Context, as_json: bool) -> None:
 
 
 # --- invites -----------------------------------------------------------------------------------------
-
-
-def deep_link(bot_username: str, code: str) -> str:
-    """The Telegram link that opens a chat with the bot and sends it ``/start <code>``."""
-    return f"https://t.me/{bot_username}?start={code}"
 
 
 @click.group()

@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -343,19 +344,9 @@ async def import_directory(
     parent than the file gives is moved only with ``move``; an English name or a location the file
     leaves out is kept."""
     created = updated = organisations_created = organisations_existing = 0
-    problems: list[InvalidInput] = []
     async with database.transaction() as tx:
         stored = {area.code: area for area in await tx.areas.list_all()}
-        ordered = _in_tree_order(directory.areas, stored, problems)
-        levels = {code: area.level for code, area in stored.items()} | {r.code: r.level for r in ordered}
-        codes = {area.id: code for code, area in stored.items()}
-        for record in ordered:
-            try:
-                _check_level(record, levels[record.parent] if record.parent else None)
-                if not move:
-                    _check_move(record, stored.get(record.code), codes)
-            except InvalidInput as problem:
-                problems.append(problem)
+        ordered, problems = _checked(directory, stored, move=move)
         _all_or_problems(problems, directory.name)
         for record in ordered:
             parent = stored.get(record.parent) if record.parent else None
@@ -383,6 +374,76 @@ async def import_directory(
             )
             organisations_created += 1
     return ImportSummary(created, updated, organisations_created, organisations_existing)
+
+
+def _checked(
+    directory: DirectoryFile, stored: Mapping[str, Area], *, move: bool
+) -> tuple[list[AreaRecord], list[InvalidInput]]:
+    """The file's areas, parents first, and every problem with them against what is ``stored``."""
+    problems: list[InvalidInput] = []
+    ordered = _in_tree_order(directory.areas, stored, problems)
+    levels = {code: area.level for code, area in stored.items()} | {r.code: r.level for r in ordered}
+    codes = {area.id: code for code, area in stored.items()}
+    for record in ordered:
+        try:
+            _check_level(record, levels[record.parent] if record.parent else None)
+            if not move:
+                _check_move(record, stored.get(record.code), codes)
+        except InvalidInput as problem:
+            problems.append(problem)
+    return ordered, problems
+
+
+class Change(StrEnum):
+    NEW = "new"
+    MOVED = "moved"
+    RENAMED = "renamed"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True, slots=True)
+class AreaChange:
+    record: AreaRecord
+    change: Change
+    before: Area | None
+
+
+@dataclass(frozen=True, slots=True)
+class ImportPreview:
+    """What importing a directory file would change, and every problem that would stop it."""
+
+    areas: list[AreaChange]
+    new_organisations: list[str]
+    known_organisations: list[str]
+    problems: list[InvalidInput]
+
+
+async def preview_directory(
+    database: UnitOfWork, directory: DirectoryFile, *, move: bool = False
+) -> ImportPreview:
+    """What ``import_directory`` would do with the file, nothing written: each area new, moved,
+    renamed or unchanged, the agencies it would add, and the problems that would refuse it all."""
+    async with database.transaction(savepoint=False) as tx:
+        stored = {area.code: area for area in await tx.areas.list_all()}
+        known = {o.name for o in directory.organisations if await tx.organisations.by_name(o.name)}
+    ordered, problems = _checked(directory, stored, move=move)
+    codes = {area.id: code for code, area in stored.items()}
+    changes = []
+    for record in ordered:
+        before = stored.get(record.code)
+        if before is None:
+            change = Change.NEW
+        elif (codes.get(before.parent_id) if before.parent_id is not None else None) != record.parent:
+            change = Change.MOVED
+        elif before.name != record.name or (record.name_en or before.name_en) != before.name_en:
+            change = Change.RENAMED
+        else:
+            change = Change.UNCHANGED
+        changes.append(AreaChange(record, change, before))
+    names = [o.name for o in directory.organisations]
+    return ImportPreview(
+        changes, [n for n in names if n not in known], [n for n in names if n in known], problems
+    )
 
 
 def _known_area(stored: Mapping[str, Area], code: str) -> Area:

@@ -703,6 +703,8 @@ class Refusal(StrEnum):
     QUEUE_STAFF_ONLY = "queue.staff_only"
     REPORT_SUPERVISORS_ONLY = "report.supervisors_only"
     WEB_STAFF_ONLY = "web.staff_only"
+    ADMIN_ONLY = "admin.only"
+    ADMIN_NOT_YOURSELF = "admin.not_yourself"  # an admin closes others' accounts, not their own
 
     # --- signing in to the web console ------------------------------------------------------------
     WEB_LINK_SPENT = "web.link_spent"  # a sign-in link unknown, used or expired
@@ -821,6 +823,8 @@ class Refusal(StrEnum):
     FILE_NOT_YAML = "file.not_yaml"  # file
     FILE_NOT_YAML_AT = "file.not_yaml_at"  # file, line
     FILE_KIND = "file.kind"  # file
+    FILE_TOO_BIG = "file.too_big"  # file, megabytes
+    FILE_NOT_UTF8 = "file.not_utf8"  # file
     DIRECTORY_SHAPE = "directory.shape"  # file
     DIRECTORY_ORGANISATIONS_NOT_LIST = "directory.organisations_not_list"  # file
     DIRECTORY_CSV_HEADER = "directory.csv_header"  # file

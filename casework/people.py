@@ -303,6 +303,27 @@ class People:
         async with self.database.transaction() as tx:
             return await tx.areas.children(parent_id)
 
+    async def areas(self) -> list[Area]:
+        """Every area, each after its parent, as ``area_tree`` lists them."""
+        return [area for _, area in await self.area_tree()]
+
+    async def area_tree(self) -> list[tuple[int, Area]]:
+        """Every area with its depth (0 at the top), each followed by what lies below it."""
+        async with self.database.transaction(savepoint=False) as tx:
+            every = await tx.areas.list_all()
+        below: dict[int | None, list[Area]] = {}
+        for area in every:
+            below.setdefault(area.parent_id, []).append(area)
+        tree: list[tuple[int, Area]] = []
+
+        def walk(parent_id: int | None, depth: int) -> None:
+            for area in below.get(parent_id, []):
+                tree.append((depth, area))
+                walk(area.id, depth + 1)
+
+        walk(None, 0)
+        return tree
+
     async def area(self, area_id: int) -> Area | None:
         async with self.database.transaction() as tx:
             return await tx.areas.get(area_id)

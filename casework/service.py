@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, tzinfo
 
 from casework import assessment_form
+from casework.administration import Administration
 from casework.agency_review import AgencyReviews
 from casework.assessment_form import Form
 from casework.case_file import CaseFiles
@@ -64,6 +65,7 @@ class Casework:
         self.evaluation = Evaluation(self.core, weights)
         self.supervision = Supervision(self.core)
         self.agency_reviews = AgencyReviews(self.core)
+        self.administration = Administration(self.core)
 
         # Opening a case.
         self.open_ticket = self.opening.open_ticket

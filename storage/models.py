@@ -305,7 +305,12 @@ class TicketEventRow(Base):
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
 
-    __table_args__ = (Index("ix_ticket_events_ticket_id_id", "ticket_id", "id"),)
+    __table_args__ = (
+        Index("ix_ticket_events_ticket_id_id", "ticket_id", "id"),
+        # The activity log: what one person did, and what everyone did, newest first.
+        Index("ix_ticket_events_actor_id_created_at", "actor_id", "created_at"),
+        Index("ix_ticket_events_created_at", "created_at"),
+    )
 
 
 class ReferralRow(Base):

@@ -411,6 +411,95 @@ async def test_a_worker_reads_no_evaluation(site: Site) -> None:
     assert response.status == 403
 
 
+# --- administration ------------------------------------------------------------------------------
+
+AREAS_FILE = """areas:
+  - {code: s1, name: 和平街道（新）, level: street, parent: d}
+  - {code: s9, name: 东湖街道, level: street, parent: d, children: [
+      {code: c9, name: 东湖社区, level: community}]}
+"""
+
+
+async def test_an_admin_imports_areas_after_seeing_what_would_change(site: Site, tmp_path: Path) -> None:
+    file = tmp_path / "areas.yml"
+    file.write_text(AREAS_FILE, encoding="utf-8")
+    page = await site.signed_in("admin")
+    await page.get_by_role("link", name=site.t("web.nav.admin")).click()
+    await page.get_by_role("link", name=site.t("web.admin.areas"), exact=True).click()
+    await page.get_by_label(site.t("web.admin.file")).set_input_files(str(file))
+    await page.get_by_role("button", name=site.t("web.admin.import_preview")).click()
+    preview = page.locator("#preview")
+    await expect(preview.locator("tr.change-renamed")).to_contain_text("和平街道（新）")
+    await expect(preview.locator("tr.change-new")).to_have_count(2)
+    assert (await site.console.people.area(site.console.world.areas["s1"])).name == "和平街道"  # type: ignore[union-attr]
+    await page.screenshot(path=screenshot_path("admin-areas-preview"), full_page=True)
+    await page.get_by_role("button", name=site.t("web.admin.import_confirm")).click()
+    await expect(page.locator("#imported")).to_have_text(
+        site.t("web.admin.imported", created=2, updated=1, agencies=0)
+    )
+    await expect(page.locator("#tree")).to_contain_text("东湖社区")
+
+
+async def test_an_areas_file_with_problems_changes_nothing_and_says_why(site: Site, tmp_path: Path) -> None:
+    file = tmp_path / "areas.csv"
+    file.write_text("code,name,name_en,level,parent\nc8,孤岛社区,,community,nowhere\n", encoding="utf-8")
+    page = await site.signed_in("admin")
+    await page.goto(f"{site.url}/admin/areas")
+    await page.get_by_label(site.t("web.admin.file")).set_input_files(str(file))
+    await page.get_by_role("button", name=site.t("web.admin.import_preview")).click()
+    await expect(page.locator("#problems")).to_contain_text("nowhere")
+    await expect(page.get_by_role("button", name=site.t("web.admin.import_confirm"))).to_have_count(0)
+
+
+async def test_an_admin_creates_an_invite_and_sees_its_link_and_qr_code_once(site: Site) -> None:
+    page = await site.signed_in("admin")
+    await page.goto(f"{site.url}/admin/invites")
+    await page.get_by_label(site.t("web.admin.role")).select_option("social_worker")
+    await page.get_by_label(site.t("web.filter.area")).select_option("s1")
+    await page.get_by_role("button", name=site.t("web.admin.invite_create")).click()
+    code = await page.locator("#invite-code").inner_text()
+    await expect(page.locator(".qr svg")).to_be_visible()
+    await page.goto(f"{site.url}/admin/invites")
+    await expect(page.locator("#issued")).to_have_count(0)
+    assert code not in await page.content()  # shown once: only its hash is kept
+    await page.locator("#invites button").first.click()
+    await expect(page.locator("#invites")).to_contain_text(site.t("web.admin.expired"))
+
+
+async def test_the_activity_log_shows_who_revealed_a_phone_number(site: Site) -> None:
+    resident = site.console.person("resident")
+    await site.console.people.set_phone(resident.id, "13812345678")
+    await site.console.people.record_consents(resident.id, dict.fromkeys(ConsentPurpose, True))
+    ticket = await site.console.open_ticket("c1")
+    await site.console.world.casework.claim(site.console.person("wang"), ticket.id)
+    await site.console.world.casework.show_phone(site.console.person("wang"), ticket.id)
+    page = await site.signed_in("admin")
+    await page.goto(f"{site.url}/admin/activity")
+    await page.get_by_label(site.t("web.admin.name"), exact=True).select_option(
+        str(site.console.person("wang").id)
+    )
+    await page.get_by_label(site.t("web.admin.action"), exact=True).select_option("phone_shown")
+    await page.get_by_role("button", name=site.t("web.filter.apply")).click()
+    rows = page.locator("#activity tbody tr")
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_contain_text(site.t("worker.event.phone_shown"))
+    await expect(rows.first).to_contain_text("wang")
+    await page.screenshot(path=screenshot_path("admin-activity"), full_page=True)
+
+
+async def test_closing_an_account_signs_its_person_out(site: Site) -> None:
+    worker = await site.signed_in("wang")
+    page = await site.signed_in("admin")
+    await page.goto(f"{site.url}/admin/people")
+    row = page.locator(f"#person-{site.console.person('wang').id}")
+    await row.get_by_role("button", name=site.t("web.admin.deactivate")).click()
+    await expect(page.locator(f"#person-{site.console.person('wang').id}")).to_contain_text(
+        site.t("web.admin.inactive")
+    )
+    await worker.goto(f"{site.url}/queue/mine")
+    await worker.wait_for_url(re.compile(r"/signin"))
+
+
 # --- the case's conversation, with the resident on Telegram -------------------------------------
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 
 from bot.web.sessions import CSRF_HEADER
@@ -15,6 +16,7 @@ S = 200  # the page
 NO = 403  # refused: the role, the area or the case is not theirs
 IN = 303  # GET without a session: to the sign-in page
 OUT = 401  # a change without a session
+BACK = 303  # done, and back to the page it was done from
 NOT_NOW = 409  # the ticket's status does not allow it (a worker closes a case once it is resolved)
 # None: nobody signed in. The resident and the volunteer cannot sign in; each comes with a session row
 # forged into the store, which the console must refuse all the same.
@@ -43,9 +45,22 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "GET /reports/chart/needs.png": (NO, NO, S, S, S, IN, IN, IN),
     "GET /reports/download.xlsx": (NO, NO, S, S, S, IN, IN, IN),
     "GET /reports/download.csv": (NO, NO, S, S, S, IN, IN, IN),
+    "GET /admin/people": (NO, NO, NO, NO, S, IN, IN, IN),
+    "POST /admin/people/{li}/active": (NO, NO, NO, NO, BACK, OUT, OUT, OUT),
+    "POST /admin/people/{li}/sessions": (NO, NO, NO, NO, BACK, OUT, OUT, OUT),
+    "GET /admin/invites": (NO, NO, NO, NO, S, IN, IN, IN),
+    "POST /admin/invites": (NO, NO, NO, NO, S, OUT, OUT, OUT),
+    "GET /admin/areas": (NO, NO, NO, NO, S, IN, IN, IN),
+    "POST /admin/areas": (NO, NO, NO, NO, S, OUT, OUT, OUT),
+    "GET /admin/agencies": (NO, NO, NO, NO, S, IN, IN, IN),
+    "POST /admin/agencies": (NO, NO, NO, NO, BACK, OUT, OUT, OUT),
+    "GET /admin/oncall": (NO, NO, NO, NO, S, IN, IN, IN),
+    "POST /admin/oncall": (NO, NO, NO, NO, BACK, OUT, OUT, OUT),
+    "GET /admin/policy": (NO, NO, NO, NO, S, IN, IN, IN),
+    "GET /admin/activity": (NO, NO, NO, NO, S, IN, IN, IN),
     "GET /account": (S, S, S, S, S, IN, IN, IN),
     "POST /account/password": (S, S, S, S, S, OUT, OUT, OUT),
-    "POST /signout": (IN, IN, IN, IN, IN, OUT, OUT, OUT),
+    "POST /signout": (BACK, BACK, BACK, BACK, BACK, OUT, OUT, OUT),
 }
 FORMS = {
     "assign": {"worker": "li"},
@@ -55,6 +70,14 @@ FORMS = {
     "close": {"text": "重复工单"},
     "bulk": {"action": "close", "note": "重复工单", "ticket": "{new}"},
     "password": {"password": "a long enough password", "login": "someone"},
+    "active": {"active": "1"},  # li is active: opened again, nothing changes for the routes after
+    "invites": {"role": "social_worker", "area": "s1", "days": "7"},
+    "areas": {
+        "content": "areas:\n  - {code: s9, name: 新区街道, level: street, parent: d}\n",
+        "name": "new.yml",
+    },
+    "agencies": {"name": "新的社工机构", "service": "resource_linking", "area": "s1"},
+    "oncall": {"person": "{li}", "hours": "20:00-08:00"},
 }
 
 
@@ -76,43 +99,49 @@ async def tickets(console: Console) -> dict[str, Ticket]:
     return {"new": new, "held": held}
 
 
-CASES = [
-    pytest.param(route, who, expected[index], id=f"{route} as {who or 'nobody'}")
-    for route, expected in MATRIX.items()
-    for index, who in enumerate(PEOPLE)
-]
-
-
-@pytest.mark.parametrize(("route", "who", "expected"), CASES)
+@pytest.mark.parametrize("who", PEOPLE, ids=lambda who: who or "nobody")
 async def test_each_route_answers_each_person_as_the_access_rules_say(
-    console: Console, route: str, who: str | None, expected: int
+    console: Console, who: str | None
 ) -> None:
-    found = await tickets(console)
-    method, path = route.split(" ")
-    path = path.format(**{name: ticket.id for name, ticket in found.items()})
+    """Every route of the matrix in turn, each on tickets of its own (one world a person: building
+    one is what takes the time); every answer that differs from the matrix is listed."""
+    column = PEOPLE.index(who)
     token = None
     if who in FORGED:
         token = await console.forged_token(who)
     elif who is not None:
         token = await console.token_for(who)
+    wrong = []
     async with console.client(token) as client:
-        if method == "GET":
-            response = await client.get(path)
-        else:
-            headers = (
-                {CSRF_HEADER: "forged" if who in FORGED else await console.csrf_of(token)} if token else {}
-            )
-            form = dict(FORMS.get(path.rsplit("/", 1)[-1], {}))
-            if form.get("worker") == "li":
-                form["worker"] = str(console.person("li").id)
-            if form.get("ticket") == "{new}":
-                form["ticket"] = str(found["new"].id)
-            if who is not None and who not in FORGED and "login" in form:
-                form["login"] = who
-            response = await client.post(path, data=form, headers=headers)
-    assert response.status_code == expected, response.text[:500]
-    if expected == IN:
-        assert response.headers["location"].startswith("/signin")
+        for route, expected in MATRIX.items():
+            answer = await _ask(console, client, route, who, token)
+            signing_in = answer.status_code == IN and (who is None or who in FORGED)
+            if answer.status_code != expected[column] or (
+                signing_in and not answer.headers["location"].startswith("/signin")
+            ):
+                wrong.append(f"{route}: {answer.status_code}, not {expected[column]}: {answer.text[:300]}")
+    assert wrong == []
+
+
+async def _ask(
+    console: Console, client: httpx.AsyncClient, route: str, who: str | None, token: str | None
+) -> httpx.Response:
+    method, path = route.split(" ")
+    needs_tickets = "{new}" in path or "{held}" in path or path == "/queue/bulk"
+    found = await tickets(console) if needs_tickets else {}
+    path = path.format(li=console.person("li").id, **{name: ticket.id for name, ticket in found.items()})
+    if method == "GET":
+        return await client.get(path)
+    headers = {CSRF_HEADER: "forged" if who in FORGED else await console.csrf_of(token)} if token else {}
+    form = dict(FORMS.get(path.rsplit("/", 1)[-1], {}))
+    for name in ("worker", "person"):
+        if form.get(name) in ("li", "{li}"):
+            form[name] = str(console.person("li").id)
+    if "ticket" in form:
+        form["ticket"] = str(found["new"].id)
+    if who is not None and who not in FORGED and "login" in form:
+        form["login"] = who
+    return await client.post(path, data=form, headers=headers)
 
 
 async def test_a_forbidden_case_is_refused_in_the_readers_words(console: Console) -> None:

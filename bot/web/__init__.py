@@ -42,6 +42,7 @@ def console_app(needsbot: Needsbot) -> Starlette:
         needsbot.staff_sign_in,
         catalog,
         base_url=needsbot.settings.web_address,
+        bot_username=needsbot.settings.telegram_bot_username,
     )
 
 

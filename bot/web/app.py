@@ -10,31 +10,31 @@ what the casework refuses (``refusal.<code>``) as the chat does. The steps offer
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import jinja2
 from starlette.applications import Starlette
-from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from bot.deep_links import deep_link
 from bot.web import reports
+from bot.web.admin import admin_routes
+from bot.web.console import CASEWORK_ROLES, Console, field
 from bot.web.queues import QUEUES, Filters, queue_items
 from bot.web.sessions import (
     LANGUAGE_COOKIE,
     CsrfRefused,
     Staff,
     clear_session_cookie,
-    idle_settings,
     language_of,
     set_session_cookie,
     signed_in,
@@ -42,9 +42,7 @@ from bot.web.sessions import (
 from casework.access import Forbidden
 from casework.conversation import CaseContact
 from casework.domain import (
-    Conflict,
     DomainError,
-    InvalidInput,
     NotFound,
     Person,
     Role,
@@ -56,6 +54,7 @@ from casework.domain import (
 )
 from casework.indicators import READERS
 from casework.next_steps import NextStep, offers
+from casework.on_call import hours_label
 from casework.people import People
 from casework.reading import TicketView
 from casework.service import Casework
@@ -68,7 +67,6 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 CONVERSATION = frozenset({TicketAction.MESSAGE_SENT, TicketAction.MESSAGE_RECEIVED})
 SUPERVISING = frozenset({Role.SUPERVISOR, Role.ADMIN})
-CASEWORK_ROLES = frozenset({Role.SOCIAL_WORKER, Role.SUPERVISOR, Role.ADMIN})
 # What a step offered on a case looks like on the page: its words (the chat's button's) and how it is
 # taken (a form of its own, or straight away).
 STEP_WORDS: dict[NextStep, str] = {
@@ -86,54 +84,19 @@ STEP_WORDS: dict[NextStep, str] = {
 # the chat for now, and the page says so rather than offering a button that does nothing.
 IN_THE_CONSOLE = frozenset(STEP_WORDS)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-STATUS_ANSWER = {Forbidden: 403, NotFound: 404, Conflict: 409, InvalidInput: 400}
-
-
-@dataclass(frozen=True, slots=True)
-class Console:
-    """What the console's pages work with."""
-
-    casework: Casework
-    people: People
-    sign_in: StaffSignIn
-    catalog: Catalog
-    templates: Jinja2Templates
-    secure_cookies: bool
-
-    def words(self, language: str) -> Callable[..., str]:
-        def text(key: str, /, **args: Any) -> str:
-            return self.catalog.text(key, language, **args)
-
-        return text
-
-    def page(
-        self, request: Request, name: str, language: str, status_code: int = 200, **context: Any
-    ) -> HTMLResponse:
-        return self.templates.TemplateResponse(
-            request,
-            name,
-            {"t": self.words(language), "lang": language, "idle": idle_settings(), **context},
-            status_code=status_code,
-        )
-
-    def refusal(self, request: Request, staff: Staff, error: DomainError) -> HTMLResponse:
-        """What the casework refused, worded as the chat words it, with the status code it means."""
-        status = next((code for kind, code in STATUS_ANSWER.items() if isinstance(error, kind)), 409)
-        return self.page(
-            request,
-            "refused.html",
-            staff.language,
-            status_code=status,
-            staff=staff,
-            message=self.catalog.refusal(error, staff.language),
-            nav=None,
-        )
 
 
 def build_app(
-    casework: Casework, people: People, sign_in: StaffSignIn, catalog: Catalog, *, base_url: str
+    casework: Casework,
+    people: People,
+    sign_in: StaffSignIn,
+    catalog: Catalog,
+    *,
+    base_url: str,
+    bot_username: str | None = None,
 ) -> Starlette:
-    """The console's ASGI application; ``base_url`` is where people reach it (https: Secure cookies)."""
+    """The console's ASGI application; ``base_url`` is where people reach it (https: Secure cookies),
+    ``bot_username`` the Telegram bot's name, for invites' links."""
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined
     )
@@ -147,6 +110,7 @@ def build_app(
     )
     guard = signed_in(lambda request: console.sign_in)
     environment.filters["when"] = lambda moment: _when(casework, moment)
+    environment.globals["hours"] = hours_label
 
     async def home(request: Request, staff: Staff) -> Response:
         role = staff.person.role
@@ -171,9 +135,9 @@ def build_app(
     async def sign_in_with_password(request: Request) -> Response:
         form = await request.form()
         language = language_of(request)
-        target = _local(_field(form, "next"))
+        target = _local(field(form, "next"))
         try:
-            signed = await console.sign_in.sign_in(_field(form, "login"), _field(form, "password"))
+            signed = await console.sign_in.sign_in(field(form, "login"), field(form, "password"))
         except SignInRefused as error:
             return console.page(
                 request,
@@ -252,7 +216,7 @@ def build_app(
         form = await request.form()
         try:
             await console.sign_in.set_password(
-                staff.person, _field(form, "password"), login=_field(form, "login") or None
+                staff.person, field(form, "password"), login=field(form, "login") or None
             )
         except DomainError as error:
             return await _account_page(
@@ -272,21 +236,13 @@ def build_app(
             staff.language,
             status_code=status_code,
             staff=staff,
-            nav=await _nav(staff),
+            nav=await console.nav(staff),
             login=await console.sign_in.login_name(staff.person),
             error=error,
             saved=saved,
         )
 
     # --- queues -------------------------------------------------------------------------------
-
-    async def _nav(staff: Staff) -> dict[str, int] | None:
-        """The queues' counts for the navigation (none for someone who holds no cases)."""
-        if staff.person.role not in CASEWORK_ROLES:
-            return None
-        mine = await casework.mine(staff.person)
-        area = await casework.queue(staff.person)
-        return {queue.name: len(queue.pick(mine, area)) for queue in QUEUES.values()}
 
     @guard
     async def queue_page(request: Request, staff: Staff) -> Response:
@@ -331,25 +287,30 @@ def build_app(
             await casework.team(staff.person)  # supervisors' and admins' alone
         except DomainError as error:
             return console.refusal(request, staff, error)
-        action = _field(form, "action")
+        action = field(form, "action")
         ticket_ids = [
             int(value) for value in form.getlist("ticket") if isinstance(value, str) and value.isdigit()
         ]
         results: list[tuple[str, str | None]] = []
-        worker_id = int(_field(form, "worker")) if _field(form, "worker").isdigit() else None
+        worker_id = int(field(form, "worker")) if field(form, "worker").isdigit() else None
         for ticket_id in ticket_ids:
             try:
                 if action == "assign" and worker_id is not None:
                     ticket = await casework.assign(staff.person, ticket_id, worker_id)
                 elif action == "close":
-                    ticket = await casework.close(staff.person, ticket_id, _field(form, "note"))
+                    ticket = await casework.close(staff.person, ticket_id, field(form, "note"))
                 else:
                     raise HTTPException(400)
                 results.append((ticket.reference, None))
             except DomainError as error:
                 results.append((f"#{ticket_id}", catalog.refusal(error, staff.language)))
         return console.page(
-            request, "bulk_done.html", staff.language, staff=staff, nav=await _nav(staff), results=results
+            request,
+            "bulk_done.html",
+            staff.language,
+            staff=staff,
+            nav=await console.nav(staff),
+            results=results,
         )
 
     # --- a case -------------------------------------------------------------------------------
@@ -375,7 +336,7 @@ def build_app(
             "case.html",
             staff.language,
             staff=staff,
-            nav=await _nav(staff),
+            nav=await console.nav(staff),
             view=view,
             contact=contact,
             phone=phone,
@@ -421,21 +382,21 @@ def build_app(
             if step == NextStep.CLAIM:
                 await casework.claim(person, ticket_id)
             elif step == NextStep.NOTE:
-                await casework.add_note(person, ticket_id, _field(form, "text"))
+                await casework.add_note(person, ticket_id, field(form, "text"))
             elif step == NextStep.VISITED:
-                await casework.record_visit(person, ticket_id, _field(form, "text"))
+                await casework.record_visit(person, ticket_id, field(form, "text"))
             elif step == NextStep.MESSAGE:
-                await casework.message_person(person, ticket_id, _field(form, "text"))
+                await casework.message_person(person, ticket_id, field(form, "text"))
             elif step == NextStep.RESOLVE:
                 await casework.resolve(
-                    person, ticket_id, _field(form, "outcome"), tell_person=_field(form, "tell")
+                    person, ticket_id, field(form, "outcome"), tell_person=field(form, "tell")
                 )
             elif step == NextStep.CLOSE:
-                await casework.close(person, ticket_id, _field(form, "text"))
+                await casework.close(person, ticket_id, field(form, "text"))
             elif step == NextStep.REOPEN:
-                await casework.reopen(person, ticket_id, _field(form, "text"))
+                await casework.reopen(person, ticket_id, field(form, "text"))
             elif step == NextStep.ASSIGN:
-                worker = _field(form, "worker")
+                worker = field(form, "worker")
                 if not worker.isdigit():
                     raise HTTPException(400)
                 await casework.assign(person, ticket_id, int(worker))
@@ -464,7 +425,7 @@ def build_app(
                 staff.language,
                 status_code=404,
                 staff=staff,
-                nav=await _nav(staff),
+                nav=await console.nav(staff),
                 message=catalog.text("report.no_areas", staff.language),
             )
         return console.page(
@@ -472,7 +433,7 @@ def build_app(
             "reports.html",
             staff.language,
             staff=staff,
-            nav=await _nav(staff),
+            nav=await console.nav(staff),
             periods=reports.PERIODS,
             wanted=wanted,
             summary=reports.summary_text(catalog, found, wanted, staff.language),
@@ -557,17 +518,13 @@ def build_app(
         Route("/reports", reports_page, methods=["GET"]),
         Route("/reports/chart/{part}.png", report_chart, methods=["GET"]),
         Route("/reports/download.{kind}", report_download, methods=["GET"]),
+        *admin_routes(console, guard, lambda code: deep_link(bot_username, code) if bot_username else None),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     return Starlette(
         routes=routes,
         exception_handlers={HTTPException: not_found, CsrfRefused: csrf_refused},
     )
-
-
-def _field(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value.strip() if isinstance(value, str) else ""
 
 
 def _local(target: str | None) -> str:

@@ -61,6 +61,15 @@ class InviteRepository(Repository):
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    async def revoke(self, invite_id: int, *, now: datetime) -> bool:
+        """End an unused invite now; False when it was used (or is unknown)."""
+        result = await self._session.execute(
+            update(InviteRow)
+            .where(InviteRow.id == invite_id, InviteRow.used_by_id.is_(None))
+            .values(expires_at=now)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
     async def find(self, *, include_used: bool = False) -> list[Invite]:
         query = select(InviteRow).order_by(InviteRow.id)
         if not include_used:

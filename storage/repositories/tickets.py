@@ -315,6 +315,32 @@ class TicketRepository(Repository):
         )
         return [_event(row) for row in rows]
 
+    async def activity(
+        self,
+        *,
+        actor_id: int | None,
+        action: TicketAction | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+    ) -> list[TicketEvent]:
+        """What was done to tickets, by whom and when, newest first (people's actions only)."""
+        query = (
+            select(TicketEventRow)
+            .where(TicketEventRow.actor_id.is_not(None))
+            .order_by(TicketEventRow.created_at.desc(), TicketEventRow.id.desc())
+            .limit(limit)
+        )
+        if actor_id is not None:
+            query = query.where(TicketEventRow.actor_id == actor_id)
+        if action is not None:
+            query = query.where(TicketEventRow.action == action)
+        if since is not None:
+            query = query.where(TicketEventRow.created_at >= since)
+        if until is not None:
+            query = query.where(TicketEventRow.created_at < until)
+        return [_event(row) for row in await self._session.scalars(query)]
+
     async def open_in_area(self, area_id: int, since: datetime) -> list[Ticket]:
         rows = await self._session.scalars(
             select(TicketRow)

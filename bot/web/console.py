@@ -1,0 +1,104 @@
+"""What every page of the web console works with: the casework as the signed-in person sees it, the
+catalogs, the templates; and how a page, a refusal and a form's field are read and written."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.templating import Jinja2Templates
+
+from bot.web.queues import QUEUES
+from bot.web.sessions import Staff, idle_settings
+from casework.access import Forbidden
+from casework.domain import Conflict, DomainError, InvalidInput, NotFound, Role
+from casework.people import People
+from casework.service import Casework
+from casework.staff_sign_in import StaffSignIn
+from dialogs.catalog import Catalog
+
+CASEWORK_ROLES = frozenset({Role.SOCIAL_WORKER, Role.SUPERVISOR, Role.ADMIN})
+STATUS_ANSWER = {Forbidden: 403, NotFound: 404, Conflict: 409, InvalidInput: 400}
+
+
+@dataclass(frozen=True, slots=True)
+class Console:
+    """What the console's pages work with."""
+
+    casework: Casework
+    people: People
+    sign_in: StaffSignIn
+    catalog: Catalog
+    templates: Jinja2Templates
+    secure_cookies: bool
+
+    def words(self, language: str) -> Callable[..., str]:
+        def text(key: str, /, **args: Any) -> str:
+            return self.catalog.text(key, language, **args)
+
+        return text
+
+    def page(
+        self, request: Request, name: str, language: str, status_code: int = 200, **context: Any
+    ) -> HTMLResponse:
+        return self.templates.TemplateResponse(
+            request,
+            name,
+            {
+                "t": self.words(language),
+                "action_words": self.action_words(language),
+                "lang": language,
+                "idle": idle_settings(),
+                **context,
+            },
+            status_code=status_code,
+        )
+
+    def action_words(self, language: str) -> Callable[[str], str]:
+        """What a staff log's event or a trail's action is called, in words."""
+
+        def words(action: str) -> str:
+            for key in (f"web.staff_event.{action}", f"worker.event.{action}"):
+                if self.catalog.has(key):
+                    return self.catalog.text(key, language)
+            return action
+
+        return words
+
+    async def nav(self, staff: Staff) -> dict[str, int] | None:
+        """The queues' counts for the navigation (none for someone who holds no cases)."""
+        if staff.person.role not in CASEWORK_ROLES:
+            return None
+        mine = await self.casework.mine(staff.person)
+        area = await self.casework.queue(staff.person)
+        return {queue.name: len(queue.pick(mine, area)) for queue in QUEUES.values()}
+
+    async def staff_page(
+        self, request: Request, staff: Staff, name: str, status_code: int = 200, **context: Any
+    ) -> HTMLResponse:
+        """A page for signed-in staff: with their navigation."""
+        return self.page(
+            request, name, staff.language, status_code, staff=staff, nav=await self.nav(staff), **context
+        )
+
+    def refusal(self, request: Request, staff: Staff, error: DomainError) -> HTMLResponse:
+        """What the casework refused, worded as the chat words it, with the status code it means."""
+        status = next((code for kind, code in STATUS_ANSWER.items() if isinstance(error, kind)), 409)
+        return self.page(
+            request,
+            "refused.html",
+            staff.language,
+            status_code=status,
+            staff=staff,
+            message=self.catalog.refusal(error, staff.language),
+            nav=None,
+        )
+
+
+def field(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
