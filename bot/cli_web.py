@@ -15,12 +15,35 @@ from storage import Database
 
 
 @click.group("web", invoke_without_command=True)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Processes serving the console (one a core is usual).",
+)
 @click.pass_context
-def web(ctx: click.Context) -> None:
+def web(ctx: click.Context, workers: int) -> None:
     """Serve the web console on WEB_LISTEN:WEB_PORT (reached at WEB_BASE_URL) until interrupted."""
     if ctx.invoked_subcommand is not None:
         return
     settings = settings_of(ctx)
+    if workers > 1:
+        import uvicorn
+
+        click.echo(f"needsbot web console on {settings.web_address}, {workers} workers · Ctrl-C to stop")
+        uvicorn.run(
+            "bot.web:worker_app",
+            factory=True,
+            host=settings.web_listen,
+            port=settings.web_port,
+            workers=workers,
+            lifespan="on",
+            log_level="warning",
+            access_log=False,
+            proxy_headers=True,
+        )
+        return
 
     async def run(database: Database) -> None:
         from bot.web import bind, console_app, serve_console
@@ -33,9 +56,10 @@ def web(ctx: click.Context) -> None:
             sock = bind(settings.web_listen, settings.web_port)
         except OSError as error:
             fail(f"cannot listen on {settings.web_listen}:{settings.web_port} ({error.strerror})")
+        # The console alone runs no scheduler and delivers no alerts: the alerts its pages queue wait in
+        # the outbox for the bot's workers, which poll it.
         needsbot = bootstrap(settings, database=database, conversations=False)
         try:
-            await needsbot.start()
             click.echo(f"needsbot web console on {settings.web_address} · Ctrl-C to stop")
             await serve_console(console_app(needsbot), sock, stop)
         finally:

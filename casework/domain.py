@@ -702,6 +702,7 @@ class Refusal(StrEnum):
     RATE_HOUSEHOLD_ONLY = "rate.household_only"
     QUEUE_STAFF_ONLY = "queue.staff_only"
     REPORT_SUPERVISORS_ONLY = "report.supervisors_only"
+    REPORT_NO_AREAS = "report.no_areas"  # a reader of the evaluation given no areas yet
     WEB_STAFF_ONLY = "web.staff_only"
     ADMIN_ONLY = "admin.only"
     ADMIN_NOT_YOURSELF = "admin.not_yourself"  # an admin closes others' accounts, not their own

@@ -174,6 +174,11 @@ class People:
             raise NotFound(Refusal.PERSON_NOT_FOUND, person_id=person_id)
         return person
 
+    async def named(self, person_ids: Iterable[int]) -> dict[int, Person]:
+        """The people of these ids that there are, read together."""
+        async with self.database.transaction(savepoint=False) as tx:
+            return await tx.people.many(person_ids)
+
     async def set_language(self, person_id: int, language: str) -> Person:
         async with self.database.transaction() as tx:
             return await tx.people.update(person_id, language=language)

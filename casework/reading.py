@@ -146,9 +146,7 @@ class Reading:
                 for area_id in actor.area_ids:
                     area_ids |= await tx.areas.descendant_ids(area_id)
             kinds = actor.service_types if actor.role is Role.SOCIAL_WORKER else None
-            tickets = await tx.tickets.find(
-                statuses=OPEN_STATUSES, area_ids=area_ids, service_types=kinds, limit=1000
-            )
+            tickets = await tx.tickets.listing(statuses=OPEN_STATUSES, area_ids=area_ids, service_types=kinds)
             areas = {area.id: area for area in await tx.areas.list_all()}
         items = [
             QueueItem(ticket, areas[ticket.area_id], self.policy.state(ticket, now)) for ticket in tickets
@@ -160,7 +158,7 @@ class Reading:
     async def mine(self, actor: Person) -> list[QueueItem]:
         now = self.clock.now()
         async with self.database.transaction() as tx:
-            tickets = await tx.tickets.find(statuses=OPEN_STATUSES, assignee_id=actor.id)
+            tickets = await tx.tickets.listing(statuses=OPEN_STATUSES, assignee_id=actor.id)
             areas = {area.id: area for area in await tx.areas.list_all()}
         items = [
             QueueItem(ticket, areas[ticket.area_id], self.policy.state(ticket, now)) for ticket in tickets

@@ -175,7 +175,7 @@ class StaffSignIn:
             session = await tx.staff.session(token_hash(token))
             if session is None or session.ended_at is not None:
                 raise SignInRefused(Refusal.WEB_SESSION_ENDED)
-            person = await tx.people.get(session.person_id)
+            person = (await tx.people.many([session.person_id])).get(session.person_id)
             ending = (
                 "idle"
                 if now - session.last_seen_at >= IDLE_AFTER

@@ -55,9 +55,8 @@ def model_path() -> Path:
     return MODELS / f"{MODEL_NAME}.tar.gz"
 
 
-def train(venv: Path = DEFAULT_VENV, *, quiet: bool = False) -> Path:
-    """Train the NLU model; Rasa reuses its cache and skips work when the data has not changed."""
-    command = [
+def _training_command(venv: Path) -> list[str]:
+    return [
         str(rasa_binary(venv)),
         "train",
         "nlu",
@@ -72,8 +71,12 @@ def train(venv: Path = DEFAULT_VENV, *, quiet: bool = False) -> Path:
         "--fixed-model-name",
         MODEL_NAME,
     ]
+
+
+def train(venv: Path = DEFAULT_VENV, *, quiet: bool = False) -> Path:
+    """Train the NLU model; Rasa reuses its cache and skips work when the data has not changed."""
     result = subprocess.run(  # noqa: S603 - our own fixed command line
-        command,
+        _training_command(venv),
         cwd=RASA_PROJECT,
         env=rasa_environment(),
         check=False,
@@ -84,6 +87,29 @@ def train(venv: Path = DEFAULT_VENV, *, quiet: bool = False) -> Path:
     if result.returncode != 0:
         detail = (result.stderr or "").strip().splitlines()[-1:] if quiet else []
         raise RasaError(f"rasa train nlu failed ({result.returncode}) {' '.join(detail)}".rstrip())
+    return model_path()
+
+
+def start_training(venv: Path = DEFAULT_VENV, *, niceness: int = 10) -> subprocess.Popen[str]:
+    """Training started in the background, at a lower priority than this process (it takes minutes
+    and every core it can): ``finish_training`` waits for it."""
+    return subprocess.Popen(  # noqa: S603 - our own fixed command line
+        _training_command(venv),
+        cwd=RASA_PROJECT,
+        env=rasa_environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: os.nice(niceness),
+    )
+
+
+def finish_training(process: subprocess.Popen[str]) -> Path:
+    """The model a background training wrote, once it has; ``RasaError`` when it failed."""
+    _, errors = process.communicate()
+    if process.returncode != 0:
+        detail = (errors or "").strip().splitlines()[-1:]
+        raise RasaError(f"rasa train nlu failed ({process.returncode}) {' '.join(detail)}".rstrip())
     return model_path()
 
 

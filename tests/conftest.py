@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,12 +10,29 @@ import pytest
 from sqlalchemy import text
 
 from bot.settings import Settings, load_settings
+from nlu import rasa_server
 from storage import Database, create_database
 from storage.migrate import upgrade
 from storage.models import Base
 from tests.services import RedisServer, free_port, scratch_postgres_database, unavailable
 
 NOW = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
+# Rasa's model takes minutes to train: a run that includes the Rasa tests starts training it as soon
+# as the tests are collected, at a low priority beside the others, and the Rasa tests wait for it.
+RASA_TRAINING = pytest.StashKey[subprocess.Popen[str]]()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    wanted = any(item.get_closest_marker("rasa") for item in session.items)
+    if wanted and (rasa_server.DEFAULT_VENV / "bin" / "rasa").exists():
+        session.config.stash[RASA_TRAINING] = rasa_server.start_training()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    training = session.config.stash.get(RASA_TRAINING, None)
+    if training is not None and training.poll() is None:
+        training.terminate()
+        training.wait(30)
 
 
 @pytest.fixture

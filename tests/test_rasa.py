@@ -18,6 +18,7 @@ from nlu.rasa_client import RasaClassifier
 from nlu.training_data import load_project_data
 from nlu.types import Intent
 from nlu.understanding import EmbeddedClassifier, ParseAssembler
+from tests.conftest import RASA_TRAINING
 from tests.services import unavailable
 
 TIMEOUT = 2.0
@@ -36,9 +37,12 @@ def local() -> EmbeddedClassifier:
 
 
 @pytest.fixture(scope="module")
-def rasa_model() -> Path:
+def rasa_model(request: pytest.FixtureRequest) -> Path:
     if not (rasa_server.DEFAULT_VENV / "bin" / "rasa").exists():
         unavailable(f"the Rasa environment at {rasa_server.DEFAULT_VENV} (make rasa-env)")
+    training = request.config.stash.get(RASA_TRAINING, None)  # started when the tests were collected
+    if training is not None:
+        return rasa_server.finish_training(training)
     return rasa_server.train(quiet=True)
 
 

@@ -5,10 +5,13 @@ Bot API fake. Screenshots of the main pages go to ``var/screenshots``."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import openpyxl
@@ -16,12 +19,13 @@ import pytest
 from playwright.async_api import Browser, Page, ViewportSize, expect
 
 from bot.web import console_app
+from casework import directory
 from casework.domain import ConsentPurpose, Role, ServiceType, TicketStatus, Urgency
 from casework.staff_sign_in import IDLE_AFTER
 from storage import create_database
 from tests.browser import chromium, screenshot_path, served
 from tests.services import free_port
-from tests.test_telegram import Running, bot_running, fragment, label
+from tests.test_telegram import MODEL_DIR, Running, bot_running, fragment, label
 from tests.web_console import Console, build_console
 
 PASSWORD = "a long enough password"
@@ -216,6 +220,18 @@ async def test_filters_narrow_the_queue_in_place(site: Site) -> None:
     await expect(page.get_by_role("link", name=talk.reference)).to_have_count(0)
     await expect(page.get_by_role("link", name=rent.reference)).to_be_visible()
     assert "service=resource_linking" in page.url  # the filtered queue has an address to come back to
+
+
+async def test_a_long_queue_shows_fifty_rows_and_brings_more_on_request(site: Site) -> None:
+    for number in range(55):  # reported by nobody known: 55 cases, not one household's one
+        await site.console.open_ticket("c1", reporter_id=None, summary=f"第{number}件")
+    page = await site.signed_in("chief")
+    await page.goto(f"{site.url}/queue/team")
+    rows = page.locator("#rows tr a[href^='/case/']")
+    await expect(rows).to_have_count(50)
+    await page.get_by_role("link", name=site.t("web.queue.more", shown=50, total=55)).click()
+    await expect(rows).to_have_count(55)
+    assert page.url.endswith("/queue/team")  # brought into the page, not a new one
 
 
 async def test_a_breached_ticket_is_overdue_and_listed_first(site: Site) -> None:
@@ -573,3 +589,57 @@ async def test_a_resident_on_telegram_is_told_the_web_console_is_for_staff(
     await resident.agree_to_everything()
     resident.say("/web")
     await resident.expect(fragment("refusal.web.staff_only"))
+
+
+# --- after `make run` ----------------------------------------------------------------------------
+
+
+async def test_needsbot_run_serves_the_console_and_prints_a_link_for_the_demo_supervisor(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """What the README says `make run` gives: the console chat, and beside it the web console with a
+    sign-in link for the demonstration's supervisor."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "DATABASE_URL": sqlite_url,
+        "REDIS_URL": "",
+        "TELEGRAM_BOT_TOKEN": "",
+        "NLU_MODEL_DIR": str(MODEL_DIR),
+        "WEB_PORT": str(port),
+    }
+    database = create_database(sqlite_url)
+    try:
+        await directory.load_demo_if_empty(database, now=datetime.now(UTC))
+    finally:
+        await database.dispose()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "run",
+        env=environment,
+        cwd=tmp_path,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert process.stdout is not None
+    assert process.stdin is not None
+    link = None
+    try:
+        async with asyncio.timeout(120):
+            while link is None:
+                line = (await process.stdout.readline()).decode()
+                assert line, "needsbot run ended before printing a sign-in link"
+                found = re.search(rf"http://127\.0\.0\.1:{port}/signin/\S+", line)
+                link = found.group(0) if found else None
+        async with chromium() as browser:
+            page = await (await browser.new_context()).new_page()
+            await page.goto(link)
+            await page.get_by_role("button", name=label("web.link.submit")).click()
+            await page.wait_for_url(re.compile(r"/account$"))
+            await expect(page.locator(".who")).to_contain_text(label("role.supervisor"))
+    finally:
+        process.stdin.close()
+        await asyncio.wait_for(process.wait(), 60)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from casework.domain import Person
@@ -13,6 +15,7 @@ from casework.staff_sign_in import StaffSignIn
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
+    from starlette.types import Lifespan
 
     from bot.bootstrap import Needsbot
 
@@ -30,7 +33,7 @@ class WebSignInLinks:
         return f"{self.base_url}/signin/{await self.sign_in.issue_link(person)}"
 
 
-def console_app(needsbot: Needsbot) -> Starlette:
+def console_app(needsbot: Needsbot, lifespan: Lifespan[Starlette] | None = None) -> Starlette:
     """The console's ASGI application over ``needsbot``'s casework."""
     from bot.web.app import build_app
     from dialogs.catalog import Catalog
@@ -43,7 +46,24 @@ def console_app(needsbot: Needsbot) -> Starlette:
         catalog,
         base_url=needsbot.settings.web_address,
         bot_username=needsbot.settings.telegram_bot_username,
+        lifespan=lifespan,
     )
+
+
+def worker_app() -> Starlette:
+    """The console as each of ``needsbot web --workers N``'s processes builds it for itself, from the
+    settings in the environment (uvicorn calls this in every worker)."""
+    from bot.bootstrap import bootstrap
+    from bot.settings import load_settings
+
+    needsbot = bootstrap(load_settings(), conversations=False)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await needsbot.stop()
+
+    return console_app(needsbot, lifespan)
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -74,7 +74,7 @@ def admin_routes(
         except DomainError as error:
             return await refused(request, staff, error)
         areas = {area.id: area for area in await console.people.areas()}
-        return await console.staff_page(
+        return console.staff_page(
             request, staff, "admin_people.html", people=found, roles=list(Role), role=role, areas=areas
         )
 
@@ -111,7 +111,7 @@ def admin_routes(
         except DomainError as refusal:
             return await refused(request, staff, refusal)
         link = invite_link(issued.code) if issued is not None else None
-        return await console.staff_page(
+        return console.staff_page(
             request,
             staff,
             "admin_invites.html",
@@ -164,7 +164,7 @@ def admin_routes(
             administration.check(staff.person)
         except DomainError as error:
             return await refused(request, staff, error)
-        return await console.staff_page(
+        return console.staff_page(
             request,
             staff,
             "admin_areas.html",
@@ -186,7 +186,7 @@ def admin_routes(
             )
             if field(form, "confirm") == "1":
                 summary = await administration.import_areas(staff.person, parsed, move=move)
-                return await console.staff_page(
+                return console.staff_page(
                     request,
                     staff,
                     "admin_areas.html",
@@ -197,7 +197,7 @@ def admin_routes(
                 )
             preview = await administration.preview_areas(staff.person, parsed, move=move)
         except InvalidInput as error:
-            return await console.staff_page(
+            return console.staff_page(
                 request,
                 staff,
                 "admin_areas.html",
@@ -209,7 +209,7 @@ def admin_routes(
             )
         except DomainError as error:
             return await refused(request, staff, error)
-        return await console.staff_page(
+        return console.staff_page(
             request,
             staff,
             "admin_areas.html",
@@ -228,7 +228,7 @@ def admin_routes(
             found = await administration.agencies(staff.person)
         except DomainError as refusal:
             return await refused(request, staff, refusal)
-        return await console.staff_page(
+        return console.staff_page(
             request,
             staff,
             "admin_agencies.html",
@@ -267,7 +267,7 @@ def admin_routes(
             ]
         except DomainError as refusal:
             return await refused(request, staff, refusal)
-        return await console.staff_page(
+        return console.staff_page(
             request,
             staff,
             "admin_oncall.html",
@@ -306,7 +306,7 @@ def admin_routes(
             administration.check(staff.person)
         except DomainError as error:
             return await refused(request, staff, error)
-        return await console.staff_page(request, staff, "admin_policy.html", entries=knowledge_base().entries)
+        return console.staff_page(request, staff, "admin_policy.html", entries=knowledge_base().entries)
 
     async def activity(request: Request, staff: Staff) -> Response:
         query = request.query_params
@@ -325,7 +325,7 @@ def admin_routes(
             everyone = {p.id: p for p in await administration.people(staff.person)}
         except DomainError as error:
             return await refused(request, staff, error)
-        return await console.staff_page(
+        return console.staff_page(
             request,
             staff,
             "admin_activity.html",

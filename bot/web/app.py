@@ -24,12 +24,13 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
+from starlette.types import Lifespan
 
 from bot.deep_links import deep_link
 from bot.web import reports
 from bot.web.admin import admin_routes
 from bot.web.console import CASEWORK_ROLES, Console, field
-from bot.web.queues import QUEUES, Filters, queue_items
+from bot.web.queues import QUEUES, Filters, Shown, queue_items
 from bot.web.sessions import (
     LANGUAGE_COOKIE,
     CsrfRefused,
@@ -43,7 +44,6 @@ from casework.access import Forbidden
 from casework.conversation import CaseContact
 from casework.domain import (
     DomainError,
-    NotFound,
     Person,
     Role,
     ServiceType,
@@ -94,9 +94,11 @@ def build_app(
     *,
     base_url: str,
     bot_username: str | None = None,
+    lifespan: Lifespan[Starlette] | None = None,
 ) -> Starlette:
     """The console's ASGI application; ``base_url`` is where people reach it (https: Secure cookies),
-    ``bot_username`` the Telegram bot's name, for invites' links."""
+    ``bot_username`` the Telegram bot's name, for invites' links; ``lifespan`` what the server runs
+    around serving it (a worker of its own lets go of its database after)."""
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined
     )
@@ -109,6 +111,7 @@ def build_app(
         secure_cookies=urlsplit(base_url).scheme == "https",
     )
     guard = signed_in(lambda request: console.sign_in)
+    recent = reports.RecentReports()
     environment.filters["when"] = lambda moment: _when(casework, moment)
     environment.globals["hours"] = hours_label
 
@@ -125,8 +128,6 @@ def build_app(
             request,
             "signin.html",
             language,
-            staff=None,
-            nav=None,
             error=None,
             ended=bool(request.query_params.get("ended")),
             next=_local(request.query_params.get("next")),
@@ -144,8 +145,6 @@ def build_app(
                 "signin.html",
                 language,
                 status_code=401 if error.code.value != "web.locked" else 429,
-                staff=None,
-                nav=None,
                 error=catalog.refusal(error, language),
                 ended=False,
                 next=target,
@@ -160,8 +159,6 @@ def build_app(
             request,
             "link.html",
             language_of(request),
-            staff=None,
-            nav=None,
             token=request.path_params["token"],
             error=None,
         )
@@ -176,8 +173,6 @@ def build_app(
                 "link.html",
                 language,
                 status_code=410,
-                staff=None,
-                nav=None,
                 token=None,
                 error=catalog.refusal(error, language),
             )
@@ -230,13 +225,11 @@ def build_app(
     async def _account_page(
         request: Request, staff: Staff, *, error: str | None, saved: bool, status_code: int = 200
     ) -> Response:
-        return console.page(
+        return console.staff_page(
             request,
+            staff,
             "account.html",
-            staff.language,
             status_code=status_code,
-            staff=staff,
-            nav=await console.nav(staff),
             login=await console.sign_in.login_name(staff.person),
             error=error,
             saved=saved,
@@ -255,7 +248,8 @@ def build_app(
         except DomainError as error:
             return console.refusal(request, staff, error)
         filters = Filters.read(request.query_params)
-        items = queue_items(queue.pick(mine, area), filters, now=casework.core.clock.now())
+        matching = queue_items(queue.pick(mine, area), filters, now=casework.core.clock.now())
+        shown = Shown.of(request, len(matching))
         counts = {each.name: len(each.pick(mine, area)) for each in QUEUES.values()}
         supervising = staff.person.role in SUPERVISING
         return console.page(
@@ -265,7 +259,8 @@ def build_app(
             staff=staff,
             nav=counts,
             queue=queue,
-            items=items,
+            items=matching[shown.start : shown.end],
+            shown=shown,
             filters=filters,
             areas=sorted({item.area for item in area}, key=lambda each: each.name),
             services=list(ServiceType),
@@ -304,12 +299,10 @@ def build_app(
                 results.append((ticket.reference, None))
             except DomainError as error:
                 results.append((f"#{ticket_id}", catalog.refusal(error, staff.language)))
-        return console.page(
+        return console.staff_page(
             request,
+            staff,
             "bulk_done.html",
-            staff.language,
-            staff=staff,
-            nav=await console.nav(staff),
             results=results,
         )
 
@@ -331,12 +324,10 @@ def build_app(
         contact = await _contact(person, view.ticket.id)
         steps = offers(person, view, contact)
         names = await _names(people, [event.actor_id for event in view.events])
-        return console.page(
+        return console.staff_page(
             request,
+            staff,
             "case.html",
-            staff.language,
-            staff=staff,
-            nav=await console.nav(staff),
             view=view,
             contact=contact,
             phone=phone,
@@ -414,26 +405,13 @@ def build_app(
     @guard
     async def reports_page(request: Request, staff: Staff) -> Response:
         try:
-            wanted = await reports.asked(casework, staff.person, request)
-            found = await reports.figures(casework, staff.person, wanted)
+            wanted, found = await recent.read(casework, staff.person, request)
         except DomainError as error:
             return console.refusal(request, staff, error)
-        except LookupError:
-            return console.page(
-                request,
-                "refused.html",
-                staff.language,
-                status_code=404,
-                staff=staff,
-                nav=await console.nav(staff),
-                message=catalog.text("report.no_areas", staff.language),
-            )
-        return console.page(
+        return console.staff_page(
             request,
+            staff,
             "reports.html",
-            staff.language,
-            staff=staff,
-            nav=await console.nav(staff),
             periods=reports.PERIODS,
             wanted=wanted,
             summary=reports.summary_text(catalog, found, wanted, staff.language),
@@ -448,12 +426,9 @@ def build_app(
         if part is None:
             raise HTTPException(404)
         try:
-            wanted = await reports.asked(casework, staff.person, request)
-            found = await reports.figures(casework, staff.person, wanted)
+            _, found = await recent.read(casework, staff.person, request)
         except DomainError as error:
             return console.refusal(request, staff, error)
-        except LookupError as error:
-            raise HTTPException(404) from error
         png = await reports.chart_png(found, part, staff.language)
         return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=60"})
 
@@ -463,12 +438,9 @@ def build_app(
         if kind not in ("xlsx", "csv"):
             raise HTTPException(404)
         try:
-            wanted = await reports.asked(casework, staff.person, request)
-            found = await reports.figures(casework, staff.person, wanted)
+            wanted, found = await recent.read(casework, staff.person, request)
         except DomainError as error:
             return console.refusal(request, staff, error)
-        except LookupError as error:
-            raise HTTPException(404) from error
         name = f"indicators-{found.scope.label}-{wanted.area.code}.{kind}"
         if kind == "xlsx":
             return reports.download(await reports.workbook(found, staff.language), name, XLSX)
@@ -481,8 +453,6 @@ def build_app(
             "refused.html",
             language_of(request),
             status_code=code,
-            staff=None,
-            nav=None,
             message=catalog.text(
                 f"web.http.{code}" if code in (400, 404) else "web.http.other", language_of(request)
             ),
@@ -495,8 +465,6 @@ def build_app(
             "refused.html",
             language,
             status_code=403,
-            staff=None,
-            nav=None,
             message=catalog.text("web.csrf_refused", language),
         )
 
@@ -524,6 +492,7 @@ def build_app(
     return Starlette(
         routes=routes,
         exception_handlers={HTTPException: not_found, CsrfRefused: csrf_refused},
+        lifespan=lifespan,
     )
 
 
@@ -562,14 +531,5 @@ def _when(casework: Casework, moment: datetime | None) -> str:
 
 
 async def _names(people: People, person_ids: Iterable[int | None]) -> dict[int | None, str]:
-    names: dict[int | None, str] = {}
-    for person_id in set(person_ids):
-        if person_id is None:
-            continue
-        try:
-            found = await people.get(person_id)
-        except NotFound:
-            names[person_id] = f"#{person_id}"
-            continue
-        names[person_id] = found.display_name or f"#{person_id}"
-    return names
+    found = await people.named(person_id for person_id in person_ids if person_id is not None)
+    return {person_id: person.display_name or f"#{person_id}" for person_id, person in found.items()}

@@ -12,7 +12,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
-from bot.web.queues import QUEUES
 from bot.web.sessions import Staff, idle_settings
 from casework.access import Forbidden
 from casework.domain import Conflict, DomainError, InvalidInput, NotFound, Role
@@ -53,6 +52,8 @@ class Console:
                 "action_words": self.action_words(language),
                 "lang": language,
                 "idle": idle_settings(),
+                "staff": None,  # a page for nobody signed in, unless given
+                "nav": None,
                 **context,
             },
             status_code=status_code,
@@ -69,33 +70,25 @@ class Console:
 
         return words
 
-    async def nav(self, staff: Staff) -> dict[str, int] | None:
-        """The queues' counts for the navigation (none for someone who holds no cases)."""
-        if staff.person.role not in CASEWORK_ROLES:
-            return None
-        mine = await self.casework.mine(staff.person)
-        area = await self.casework.queue(staff.person)
-        return {queue.name: len(queue.pick(mine, area)) for queue in QUEUES.values()}
+    @staticmethod
+    def nav(staff: Staff) -> dict[str, int] | None:
+        """The navigation's queues: for those who hold cases, the queues' links (their counts are the
+        queue pages' own, counted from the tickets those pages read anyway); none for anyone else."""
+        return {} if staff.person.role in CASEWORK_ROLES else None
 
-    async def staff_page(
+    def staff_page(
         self, request: Request, staff: Staff, name: str, status_code: int = 200, **context: Any
     ) -> HTMLResponse:
         """A page for signed-in staff: with their navigation."""
         return self.page(
-            request, name, staff.language, status_code, staff=staff, nav=await self.nav(staff), **context
+            request, name, staff.language, status_code, staff=staff, nav=self.nav(staff), **context
         )
 
     def refusal(self, request: Request, staff: Staff, error: DomainError) -> HTMLResponse:
         """What the casework refused, worded as the chat words it, with the status code it means."""
         status = next((code for kind, code in STATUS_ANSWER.items() if isinstance(error, kind)), 409)
-        return self.page(
-            request,
-            "refused.html",
-            staff.language,
-            status_code=status,
-            staff=staff,
-            message=self.catalog.refusal(error, staff.language),
-            nav=None,
+        return self.staff_page(
+            request, staff, "refused.html", status, message=self.catalog.refusal(error, staff.language)
         )
 
 

@@ -11,12 +11,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
+from urllib.parse import urlencode
+
+from starlette.requests import Request
 
 from casework.deadlines import SlaState
 from casework.domain import ServiceType, TicketStatus, Urgency
 from casework.reading import QueueItem
 
 E = TypeVar("E", ServiceType, Urgency, TicketStatus)
+PAGE_SIZE = 50  # rows a queue page shows at once; "more" brings the next
 CRISIS = frozenset({Urgency.CRITICAL, Urgency.REVIEW})
 
 
@@ -91,3 +95,25 @@ class Filters:
 def queue_items(items: list[QueueItem], filters: Filters, *, now: datetime) -> list[QueueItem]:
     """The queue's tickets the filters keep, in the casework's order (breached first)."""
     return [item for item in items if filters.keeps(item, now)]
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """Which of a queue's rows a request shows: ``PAGE_SIZE`` of them from its ``page`` on."""
+
+    page: int
+    total: int
+    start: int
+    end: int
+    next_query: str | None  # the address's query for the rows after these, if there are more
+
+    @classmethod
+    def of(cls, request: Request, total: int) -> Shown:
+        page = request.query_params.get("page", "1")
+        number = max(1, int(page)) if page.isdigit() else 1
+        start = min((number - 1) * PAGE_SIZE, total)
+        end = min(start + PAGE_SIZE, total)
+        query = None
+        if end < total:
+            query = urlencode({**request.query_params, "page": number + 1})
+        return cls(number, total, start, end, query)

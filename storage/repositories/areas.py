@@ -6,6 +6,7 @@ from sqlalchemy import (
     ColumnElement,
     and_,
     func,
+    literal,
     select,
 )
 from sqlalchemy.orm import aliased
@@ -99,26 +100,29 @@ class AreaRepository(Repository):
         return [_area(row) for row in rows]
 
     async def ancestors(self, area_id: int) -> list[Area]:
-        """The area itself first, then each parent up to the root."""
-        chain: list[Area] = []
-        current: int | None = area_id
-        while current is not None and len(chain) < 16:
-            area = await self.get(current)
-            if area is None:
-                break
-            chain.append(area)
-            current = area.parent_id
-        return chain
+        """The area itself first, then each parent up to the root: one statement, climbing the tree
+        (at most 16 levels, should a parent ever point back down)."""
+        chain = (
+            select(AreaRow.id, AreaRow.parent_id, literal(0).label("depth"))
+            .where(AreaRow.id == area_id)
+            .cte("chain", recursive=True)
+        )
+        parent = aliased(AreaRow)
+        chain = chain.union_all(
+            select(parent.id, parent.parent_id, chain.c.depth + 1).where(
+                parent.id == chain.c.parent_id, chain.c.depth < 15
+            )
+        )
+        rows = await self._session.scalars(
+            select(AreaRow).join(chain, AreaRow.id == chain.c.id).order_by(chain.c.depth)
+        )
+        return [_area(row) for row in rows]
 
     async def descendant_ids(self, area_id: int) -> set[int]:
-        """The area and every area below it."""
-        found = {area_id}
-        frontier = [area_id]
-        while frontier:
-            rows = await self._session.scalars(select(AreaRow.id).where(AreaRow.parent_id.in_(frontier)))
-            frontier = [child for child in rows if child not in found]
-            found.update(frontier)
-        return found
+        """The area and every area below it: one statement, down the tree (``UNION`` stops a loop)."""
+        below = select(literal(area_id).label("id")).cte("below", recursive=True)
+        below = below.union(select(AreaRow.id).where(AreaRow.parent_id == below.c.id))
+        return {area_id, *await self._session.scalars(select(below.c.id))}
 
     async def count(self) -> int:
         return await self._session.scalar(select(func.count()).select_from(AreaRow)) or 0

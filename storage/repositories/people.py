@@ -54,35 +54,40 @@ def _account_label(channel: Channel) -> str:
 
 # The person behind one account, with every account of theirs: one column a channel (at most one
 # account each), so no ids are joined into text that would need taking apart again.
+# A person's columns with their areas, service types and accounts (one column a channel, at most one
+# account each), so no ids are joined into text that would need taking apart again.
+_PERSON_COLUMNS = (
+    _people.c.id,
+    _people.c.display_name,
+    _people.c.language,
+    _people.c.role,
+    _people.c.organisation_id,
+    _people.c.active,
+    _people.c.phone,
+    _people.c.created_at,
+    select(func.aggregate_strings(cast(person_areas.c.area_id, String), _COMMA))
+    .where(person_areas.c.person_id == _people.c.id)
+    .scalar_subquery()
+    .label("area_ids"),
+    select(func.aggregate_strings(person_service_types.c.service_type, _COMMA))
+    .where(person_service_types.c.person_id == _people.c.id)
+    .scalar_subquery()
+    .label("service_types"),
+    *(
+        select(_identities.c.external_id)
+        .where(_identities.c.person_id == _people.c.id, _identities.c.channel == channel)
+        .scalar_subquery()
+        .label(_account_label(channel))
+        for channel in Channel
+    ),
+)
+# The person behind one account, with every account of theirs.
 _PERSON_BY_IDENTITY = (
-    select(
-        _people.c.id,
-        _people.c.display_name,
-        _people.c.language,
-        _people.c.role,
-        _people.c.organisation_id,
-        _people.c.active,
-        _people.c.phone,
-        _people.c.created_at,
-        select(func.aggregate_strings(cast(person_areas.c.area_id, String), _COMMA))
-        .where(person_areas.c.person_id == _people.c.id)
-        .scalar_subquery()
-        .label("area_ids"),
-        select(func.aggregate_strings(person_service_types.c.service_type, _COMMA))
-        .where(person_service_types.c.person_id == _people.c.id)
-        .scalar_subquery()
-        .label("service_types"),
-        *(
-            select(_identities.c.external_id)
-            .where(_identities.c.person_id == _people.c.id, _identities.c.channel == channel)
-            .scalar_subquery()
-            .label(_account_label(channel))
-            for channel in Channel
-        ),
-    )
+    select(*_PERSON_COLUMNS)
     .select_from(_people.join(_found, _found.c.person_id == _people.c.id))
     .where(_found.c.channel == bindparam("channel"), _found.c.external_id == bindparam("external_id"))
 )
+_PEOPLE_BY_ID = select(*_PERSON_COLUMNS).where(_people.c.id.in_(bindparam("ids", expanding=True)))
 
 
 def _found_person(found: Any) -> Person:
@@ -205,6 +210,15 @@ class PersonRepository(Repository):
             await self._core.execute(_PERSON_BY_IDENTITY, {"channel": channel, "external_id": external_id})
         ).first()
         return _found_person(found) if found is not None else None
+
+    async def many(self, person_ids: Iterable[int]) -> dict[int, Person]:
+        """The people of these ids there are, in one statement, read as they are stored: for reading
+        (what this transaction changed and has not flushed is not seen)."""
+        ids = sorted(set(person_ids))
+        if not ids:
+            return {}
+        found = await self._core.execute(_PEOPLE_BY_ID, {"ids": ids})
+        return {row.id: _found_person(row) for row in found}
 
     async def update(
         self,
