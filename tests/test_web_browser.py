@@ -322,6 +322,38 @@ async def test_a_worker_claims_notes_and_resolves_a_case(site: Site) -> None:
     await expect(page.locator("#trail")).to_contain_text(site.t("worker.event.resolved"))
 
 
+async def test_a_case_is_referred_in_the_browser_and_accepted_by_its_new_worker(site: Site) -> None:
+    ticket = await site.console.open_ticket("c1")
+    await site.console.world.casework.claim(site.console.person("wang"), ticket.id)
+    page = await site.signed_in("wang")
+    await page.goto(f"{site.url}/case/{ticket.id}")
+    await page.get_by_label(site.t("web.case.refer_to")).select_option(
+        f"person:{site.console.person('li').id}"
+    )
+    await page.get_by_label(site.t("web.case.words.refer")).fill("李社工更熟悉廉租房申请")
+    await page.get_by_role("button", name=site.t("alert.button.refer")).click()
+    await expect(page.locator("#done")).to_have_text(site.t("web.case.done.refer"))
+    other = await site.signed_in("li")
+    await other.goto(f"{site.url}/case/{ticket.id}")
+    await other.get_by_role("button", name=site.t("alert.button.accept")).click()
+    await expect(other.locator("#holder")).to_have_text("li")
+    await expect(other.locator("#trail")).to_contain_text(site.t("worker.event.referral_accepted"))
+
+
+async def test_a_referral_declined_in_the_browser_goes_back_with_its_reason(site: Site) -> None:
+    ticket = await site.console.open_ticket("c1")
+    wang, zhao = site.console.person("wang"), site.console.person("zhao")
+    await site.console.world.casework.claim(wang, ticket.id)
+    await site.console.world.casework.refer(wang, ticket.id, reason="就近", to_person_id=zhao.id)
+    page = await site.signed_in("zhao")
+    await page.goto(f"{site.url}/case/{ticket.id}")
+    await page.get_by_label(site.t("web.case.words.decline_referral")).fill("本周在外培训")
+    await page.get_by_role("button", name=site.t("alert.button.decline")).click()
+    await page.wait_for_load_state()
+    back = await site.console.world.casework.status(wang, ticket.id)
+    assert back.assignee_id == wang.id
+
+
 async def test_a_supervisor_assigns_a_case_from_its_page(site: Site) -> None:
     ticket = await site.console.open_ticket("c1")
     page = await site.signed_in("chief")

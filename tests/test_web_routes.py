@@ -40,6 +40,7 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "POST /case/{held}/message": (S, NO, S, NO, S, OUT, OUT, OUT),
     "POST /case/{held}/resolve": (S, NO, S, NO, S, OUT, OUT, OUT),
     "POST /case/{held}/close": (NOT_NOW, NO, S, NO, S, OUT, OUT, OUT),
+    "POST /case/{held}/refer": (S, NO, S, NO, S, OUT, OUT, OUT),
     "POST /queue/bulk": (NO, NO, S, NO, S, OUT, OUT, OUT),
     "GET /reports": (NO, NO, S, S, S, IN, IN, IN),
     "GET /reports/chart/needs.png": (NO, NO, S, S, S, IN, IN, IN),
@@ -63,11 +64,12 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "POST /signout": (BACK, BACK, BACK, BACK, BACK, OUT, OUT, OUT),
 }
 FORMS = {
-    "assign": {"worker": "li"},
+    "assign": {"worker": "{li}"},
     "note": {"text": "电话联系了，下周上门"},
     "message": {"text": "您好，我是社工，下周二上门可以吗？"},
     "resolve": {"outcome": "已申请临时救助"},
     "close": {"text": "重复工单"},
+    "refer": {"target": "person:{li}", "text": "李社工更熟悉"},
     "bulk": {"action": "close", "note": "重复工单", "ticket": "{new}"},
     "password": {"password": "a long enough password", "login": "someone"},
     "active": {"active": "1"},  # li is active: opened again, nothing changes for the routes after
@@ -134,9 +136,8 @@ async def _ask(
         return await client.get(path)
     headers = {CSRF_HEADER: "forged" if who in FORGED else await console.csrf_of(token)} if token else {}
     form = dict(FORMS.get(path.rsplit("/", 1)[-1], {}))
-    for name in ("worker", "person"):
-        if form.get(name) in ("li", "{li}"):
-            form[name] = str(console.person("li").id)
+    li = str(console.person("li").id)
+    form = {name: value.replace("{li}", li) for name, value in form.items()}
     if "ticket" in form:
         form["ticket"] = str(found["new"].id)
     if who is not None and who not in FORGED and "login" in form:

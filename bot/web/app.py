@@ -41,6 +41,7 @@ from bot.web.sessions import (
     signed_in,
 )
 from casework.access import Forbidden
+from casework.case_file import CaseFile
 from casework.conversation import CaseContact
 from casework.domain import (
     DomainError,
@@ -60,7 +61,7 @@ from casework.reading import TicketView
 from casework.service import Casework
 from casework.staff_sign_in import SignInRefused, StaffSignIn
 from dialogs.catalog import Catalog
-from dialogs.flows.worker import trail_note
+from dialogs.flows.worker import file_line, trail_note
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +80,13 @@ STEP_WORDS: dict[NextStep, str] = {
     NextStep.ASSIGN: "worker.button.assign",
     NextStep.MESSAGE: "worker.button.message",
     NextStep.SHOW_PHONE: "worker.button.show_phone",
+    NextStep.REFER: "alert.button.refer",
+    NextStep.ACCEPT_REFERRAL: "alert.button.accept",
+    NextStep.DECLINE_REFERRAL: "alert.button.decline",
+    NextStep.COMPLETE: "worker.button.resolve",
 }
-# The steps the console takes itself; the others (referral, the case file, supervision) are done in
-# the chat for now, and the page says so rather than offering a button that does nothing.
+# The steps the console takes itself; the others (recording to the case file, supervision) are done
+# in the chat for now, and the page says so rather than offering a button that does nothing.
 IN_THE_CONSOLE = frozenset(STEP_WORDS)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -322,7 +327,15 @@ def build_app(
     ) -> Response:
         person = staff.person
         contact = await _contact(person, view.ticket.id)
-        steps = offers(person, view, contact)
+        the_file = await _file(person, view.ticket.id)
+        steps = offers(
+            person,
+            view,
+            contact,
+            file_kept=the_file is not None and not the_file.empty,
+            open_goals=the_file is not None and bool(the_file.open_goals),
+        )
+        offered = {offer.step for offer in steps}
         names = await _names(people, [event.actor_id for event in view.events])
         return console.staff_page(
             request,
@@ -349,12 +362,27 @@ def build_app(
             area_path=" / ".join(area.label(staff.language) for area in view.area_path),
             workers=(
                 await casework.assignable_workers(person, view.ticket.id)
-                if any(offer.step is NextStep.ASSIGN for offer in steps)
+                if NextStep.ASSIGN in offered
                 else []
+            ),
+            targets=(
+                await casework.referral_targets(person, view.ticket.id) if NextStep.REFER in offered else []
+            ),
+            the_file=the_file,
+            file_line=(
+                file_line(catalog, staff.language, casework.timezone, the_file)
+                if the_file is not None and not the_file.empty
+                else None
             ),
             done=done,
             summary=catalog.summary(view.ticket.summary, staff.language),
         )
+
+    async def _file(person: Person, ticket_id: int) -> CaseFile | None:
+        try:
+            return await casework.case_file(person, ticket_id)
+        except Forbidden:
+            return None
 
     async def _contact(person: Person, ticket_id: int) -> CaseContact | None:
         try:
@@ -393,11 +421,39 @@ def build_app(
                 await casework.assign(person, ticket_id, int(worker))
             elif step == NextStep.SHOW_PHONE:
                 phone = await casework.show_phone(person, ticket_id)
+            elif step == NextStep.REFER:
+                kind, _, target = field(form, "target").partition(":")
+                if kind not in ("person", "agency") or not target.isdigit():
+                    raise HTTPException(400)
+                await casework.refer(
+                    person,
+                    ticket_id,
+                    reason=field(form, "text"),
+                    to_person_id=int(target) if kind == "person" else None,
+                    to_organisation_id=int(target) if kind == "agency" else None,
+                )
+            elif step in (NextStep.ACCEPT_REFERRAL, NextStep.DECLINE_REFERRAL, NextStep.COMPLETE):
+                referral = field(form, "referral")
+                if not referral.isdigit():
+                    raise HTTPException(400)
+                if step == NextStep.COMPLETE:
+                    await casework.complete_referral(person, int(referral), field(form, "text"))
+                else:
+                    await casework.respond_to_referral(
+                        person,
+                        int(referral),
+                        accept=step == NextStep.ACCEPT_REFERRAL,
+                        reason=field(form, "text"),
+                    )
             else:
                 raise HTTPException(404)
-            view = await casework.view(person, ticket_id)
         except DomainError as error:
             return console.refusal(request, staff, error)
+        try:
+            view = await casework.view(person, ticket_id)
+        except Forbidden:
+            # Done, and the case is no longer theirs to read (a referral declined goes back).
+            return RedirectResponse("/queue/mine", status_code=303)
         return await _case(request, staff, view, phone=phone, done=step)
 
     # --- the evaluation's reports --------------------------------------------------------------

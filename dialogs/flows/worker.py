@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, tzinfo
 from enum import StrEnum
 from typing import Any
 
@@ -350,34 +350,47 @@ async def case_file(ctx: Ctx, ticket: Ticket) -> CaseFile | None:
 
 
 def file_summary(ctx: Ctx, the_file: CaseFile) -> str:
-    """The file in a line, for the case view and the claim: the assessment, the plan, what falls due."""
+    """The file in a line, for the case view and the claim (``file_line``)."""
+    return file_line(ctx.services.catalog, ctx.lang, ctx.services.casework.timezone, the_file)
+
+
+def file_line(catalog: Catalog, language: str, timezone: tzinfo, the_file: CaseFile) -> str:
+    """The file in a line: the assessment, the plan, what falls due."""
+
+    def moment_of(when: datetime) -> str:
+        return when.astimezone(timezone).strftime("%m-%d %H:%M")
+
     parts = []
     latest = the_file.latest
     if latest is not None:
-        risk = words(ctx, f"assessment.option.risk_level.{latest.risk}")
+        risk = catalog.text(f"assessment.option.risk_level.{latest.risk}", language)
         parts.append(
-            words(
-                ctx,
+            catalog.text(
                 "casefile.summary.assessed",
+                language,
                 version=latest.version,
-                when=moment(ctx, latest.recorded_at),
+                when=moment_of(latest.recorded_at),
                 risk=risk,
             )
         )
     else:
-        parts.append(words(ctx, "casefile.summary.not_assessed"))
+        parts.append(catalog.text("casefile.summary.not_assessed", language))
     if the_file.goals:
         achieved = sum(goal.status is GoalStatus.ACHIEVED for goal in the_file.goals)
-        parts.append(words(ctx, "casefile.summary.goals", n=len(the_file.goals), achieved=achieved))
+        parts.append(
+            catalog.text("casefile.summary.goals", language, n=len(the_file.goals), achieved=achieved)
+        )
     if the_file.next_review_on is not None:
-        parts.append(words(ctx, "casefile.summary.review", on=the_file.next_review_on.isoformat()))
+        parts.append(
+            catalog.text("casefile.summary.review", language, on=the_file.next_review_on.isoformat())
+        )
     if the_file.reassess_by is not None:
         key = (
             "casefile.summary.reassess_crisis"
             if the_file.reassess_for_crisis
             else "casefile.summary.reassess"
         )
-        parts.append(words(ctx, key, on=moment(ctx, the_file.reassess_by)))
+        parts.append(catalog.text(key, language, on=moment_of(the_file.reassess_by)))
     return " · ".join(parts)
 
 
