@@ -62,17 +62,11 @@ def admin_routes(
     administration = console.casework.administration
     catalog = console.catalog
 
-    async def refused(request: Request, staff: Staff, error: DomainError) -> Response:
-        return console.refusal(request, staff, error)
-
     # --- people -------------------------------------------------------------------------------
 
     async def people(request: Request, staff: Staff) -> Response:
         role = next((r for r in Role if r.value == request.query_params.get("role")), None)
-        try:
-            found = await administration.people(staff.person, role=role)
-        except DomainError as error:
-            return await refused(request, staff, error)
+        found = await administration.people(staff.person, role=role)
         areas = {area.id: area for area in await console.people.areas()}
         return console.staff_page(
             request, staff, "admin_people.html", people=found, roles=list(Role), role=role, areas=areas
@@ -80,19 +74,13 @@ def admin_routes(
 
     async def person_active(request: Request, staff: Staff) -> Response:
         form = await request.form()
-        try:
-            await administration.set_active(
-                staff.person, request.path_params["person_id"], field(form, "active") == "1"
-            )
-        except DomainError as error:
-            return await refused(request, staff, error)
+        await administration.set_active(
+            staff.person, request.path_params["person_id"], field(form, "active") == "1"
+        )
         return RedirectResponse("/admin/people", status_code=303)
 
     async def person_sessions(request: Request, staff: Staff) -> Response:
-        try:
-            administration.check(staff.person)
-        except DomainError as error:
-            return await refused(request, staff, error)
+        administration.check(staff.person)
         await console.sign_in.revoke(request.path_params["person_id"])
         return RedirectResponse("/admin/people", status_code=303)
 
@@ -105,11 +93,8 @@ def admin_routes(
         issued: directory.IssuedInvite | None = None,
         error: str | None = None,
     ) -> Response:
-        try:
-            found = await administration.invites(staff.person)
-            agencies = await administration.agencies(staff.person)
-        except DomainError as refusal:
-            return await refused(request, staff, refusal)
+        found = await administration.invites(staff.person)
+        agencies = await administration.agencies(staff.person)
         link = invite_link(issued.code) if issued is not None else None
         return console.staff_page(
             request,
@@ -144,26 +129,18 @@ def admin_routes(
             )
         except ValueError:
             return await invites_page(request, staff, error=catalog.text("web.http.400", staff.language))
-        except DomainError as error:
-            if isinstance(error, InvalidInput | NotFound):
-                return await invites_page(request, staff, error=catalog.refusal(error, staff.language))
-            return await refused(request, staff, error)
+        except (InvalidInput, NotFound) as error:  # what the form asked for: said beside the form
+            return await invites_page(request, staff, error=catalog.refusal(error, staff.language))
         return await invites_page(request, staff, issued=issued)
 
     async def invite_revoke(request: Request, staff: Staff) -> Response:
-        try:
-            await administration.revoke_invite(staff.person, request.path_params["invite_id"])
-        except DomainError as error:
-            return await refused(request, staff, error)
+        await administration.revoke_invite(staff.person, request.path_params["invite_id"])
         return RedirectResponse("/admin/invites", status_code=303)
 
     # --- areas --------------------------------------------------------------------------------
 
     async def areas(request: Request, staff: Staff) -> Response:
-        try:
-            administration.check(staff.person)
-        except DomainError as error:
-            return await refused(request, staff, error)
+        administration.check(staff.person)
         return console.staff_page(
             request,
             staff,
@@ -207,8 +184,6 @@ def admin_routes(
                 content="",
                 problems=_problems(catalog, error, staff.language),
             )
-        except DomainError as error:
-            return await refused(request, staff, error)
         return console.staff_page(
             request,
             staff,
@@ -224,10 +199,7 @@ def admin_routes(
     # --- agencies and the on-call list ---------------------------------------------------------
 
     async def agencies(request: Request, staff: Staff, error: str | None = None) -> Response:
-        try:
-            found = await administration.agencies(staff.person)
-        except DomainError as refusal:
-            return await refused(request, staff, refusal)
+        found = await administration.agencies(staff.person)
         return console.staff_page(
             request,
             staff,
@@ -258,15 +230,12 @@ def admin_routes(
         return RedirectResponse("/admin/agencies", status_code=303)
 
     async def on_call(request: Request, staff: Staff, error: str | None = None) -> Response:
-        try:
-            entries = await administration.on_call(staff.person)
-            staff_people = [
-                person
-                for person in await administration.people(staff.person)
-                if person.active and person.role in (Role.SOCIAL_WORKER, Role.SUPERVISOR, Role.ADMIN)
-            ]
-        except DomainError as refusal:
-            return await refused(request, staff, refusal)
+        entries = await administration.on_call(staff.person)
+        staff_people = [
+            person
+            for person in await administration.people(staff.person)
+            if person.active and person.role in (Role.SOCIAL_WORKER, Role.SUPERVISOR, Role.ADMIN)
+        ]
         return console.staff_page(
             request,
             staff,
@@ -293,19 +262,13 @@ def admin_routes(
         return RedirectResponse("/admin/oncall", status_code=303)
 
     async def on_call_remove(request: Request, staff: Staff) -> Response:
-        try:
-            await administration.remove_on_call(staff.person, request.path_params["entry_id"])
-        except DomainError as error:
-            return await refused(request, staff, error)
+        await administration.remove_on_call(staff.person, request.path_params["entry_id"])
         return RedirectResponse("/admin/oncall", status_code=303)
 
     # --- the policy knowledge base and the log -------------------------------------------------
 
     async def policy(request: Request, staff: Staff) -> Response:
-        try:
-            administration.check(staff.person)
-        except DomainError as error:
-            return await refused(request, staff, error)
+        administration.check(staff.person)
         return console.staff_page(request, staff, "admin_policy.html", entries=knowledge_base().entries)
 
     async def activity(request: Request, staff: Staff) -> Response:
@@ -314,17 +277,14 @@ def admin_routes(
         action = query.get("action") or None
         since = _day(query.get("since"), console.casework.timezone)
         until = _day(query.get("until"), console.casework.timezone)
-        try:
-            found: list[Activity] = await administration.activity(
-                staff.person,
-                person_id=int(person) if person.isdigit() else None,
-                action=action,
-                since=since,
-                until=until + timedelta(days=1) if until is not None else None,
-            )
-            everyone = {p.id: p for p in await administration.people(staff.person)}
-        except DomainError as error:
-            return await refused(request, staff, error)
+        found: list[Activity] = await administration.activity(
+            staff.person,
+            person_id=int(person) if person.isdigit() else None,
+            action=action,
+            since=since,
+            until=until + timedelta(days=1) if until is not None else None,
+        )
+        everyone = {p.id: p for p in await administration.people(staff.person)}
         return console.staff_page(
             request,
             staff,

@@ -247,11 +247,8 @@ def build_app(
         queue = QUEUES.get(request.path_params["queue"])
         if queue is None:
             raise HTTPException(404)
-        try:
-            mine = await casework.mine(staff.person)
-            area = await casework.queue(staff.person)
-        except DomainError as error:
-            return console.refusal(request, staff, error)
+        mine = await casework.mine(staff.person)
+        area = await casework.queue(staff.person)
         filters = Filters.read(request.query_params)
         matching = queue_items(queue.pick(mine, area), filters, now=casework.core.clock.now())
         shown = Shown.of(request, len(matching))
@@ -283,10 +280,7 @@ def build_app(
     async def bulk(request: Request, staff: Staff) -> Response:
         """A supervisor's action on several tickets at once, each checked on its own."""
         form = await request.form()
-        try:
-            await casework.team(staff.person)  # supervisors' and admins' alone
-        except DomainError as error:
-            return console.refusal(request, staff, error)
+        await casework.team(staff.person)  # supervisors' and admins' alone
         action = field(form, "action")
         ticket_ids = [
             int(value) for value in form.getlist("ticket") if isinstance(value, str) and value.isdigit()
@@ -316,10 +310,7 @@ def build_app(
     @guard
     async def case_page(request: Request, staff: Staff) -> Response:
         ticket_id = request.path_params["ticket_id"]
-        try:
-            view = await casework.view(staff.person, ticket_id)
-        except DomainError as error:
-            return console.refusal(request, staff, error)
+        view = await casework.view(staff.person, ticket_id)
         return await _case(request, staff, view)
 
     async def _case(
@@ -397,58 +388,53 @@ def build_app(
         form = await request.form()
         person = staff.person
         phone: str | None = None
-        try:
-            if step == NextStep.CLAIM:
-                await casework.claim(person, ticket_id)
-            elif step == NextStep.NOTE:
-                await casework.add_note(person, ticket_id, field(form, "text"))
-            elif step == NextStep.VISITED:
-                await casework.record_visit(person, ticket_id, field(form, "text"))
-            elif step == NextStep.MESSAGE:
-                await casework.message_person(person, ticket_id, field(form, "text"))
-            elif step == NextStep.RESOLVE:
-                await casework.resolve(
-                    person, ticket_id, field(form, "outcome"), tell_person=field(form, "tell")
-                )
-            elif step == NextStep.CLOSE:
-                await casework.close(person, ticket_id, field(form, "text"))
-            elif step == NextStep.REOPEN:
-                await casework.reopen(person, ticket_id, field(form, "text"))
-            elif step == NextStep.ASSIGN:
-                worker = field(form, "worker")
-                if not worker.isdigit():
-                    raise HTTPException(400)
-                await casework.assign(person, ticket_id, int(worker))
-            elif step == NextStep.SHOW_PHONE:
-                phone = await casework.show_phone(person, ticket_id)
-            elif step == NextStep.REFER:
-                kind, _, target = field(form, "target").partition(":")
-                if kind not in ("person", "agency") or not target.isdigit():
-                    raise HTTPException(400)
-                await casework.refer(
-                    person,
-                    ticket_id,
-                    reason=field(form, "text"),
-                    to_person_id=int(target) if kind == "person" else None,
-                    to_organisation_id=int(target) if kind == "agency" else None,
-                )
-            elif step in (NextStep.ACCEPT_REFERRAL, NextStep.DECLINE_REFERRAL, NextStep.COMPLETE):
-                referral = field(form, "referral")
-                if not referral.isdigit():
-                    raise HTTPException(400)
-                if step == NextStep.COMPLETE:
-                    await casework.complete_referral(person, int(referral), field(form, "text"))
-                else:
-                    await casework.respond_to_referral(
-                        person,
-                        int(referral),
-                        accept=step == NextStep.ACCEPT_REFERRAL,
-                        reason=field(form, "text"),
-                    )
+        if step == NextStep.CLAIM:
+            await casework.claim(person, ticket_id)
+        elif step == NextStep.NOTE:
+            await casework.add_note(person, ticket_id, field(form, "text"))
+        elif step == NextStep.VISITED:
+            await casework.record_visit(person, ticket_id, field(form, "text"))
+        elif step == NextStep.MESSAGE:
+            await casework.message_person(person, ticket_id, field(form, "text"))
+        elif step == NextStep.RESOLVE:
+            await casework.resolve(person, ticket_id, field(form, "outcome"), tell_person=field(form, "tell"))
+        elif step == NextStep.CLOSE:
+            await casework.close(person, ticket_id, field(form, "text"))
+        elif step == NextStep.REOPEN:
+            await casework.reopen(person, ticket_id, field(form, "text"))
+        elif step == NextStep.ASSIGN:
+            worker = field(form, "worker")
+            if not worker.isdigit():
+                raise HTTPException(400)
+            await casework.assign(person, ticket_id, int(worker))
+        elif step == NextStep.SHOW_PHONE:
+            phone = await casework.show_phone(person, ticket_id)
+        elif step == NextStep.REFER:
+            kind, _, target = field(form, "target").partition(":")
+            if kind not in ("person", "agency") or not target.isdigit():
+                raise HTTPException(400)
+            await casework.refer(
+                person,
+                ticket_id,
+                reason=field(form, "text"),
+                to_person_id=int(target) if kind == "person" else None,
+                to_organisation_id=int(target) if kind == "agency" else None,
+            )
+        elif step in (NextStep.ACCEPT_REFERRAL, NextStep.DECLINE_REFERRAL, NextStep.COMPLETE):
+            referral = field(form, "referral")
+            if not referral.isdigit():
+                raise HTTPException(400)
+            if step == NextStep.COMPLETE:
+                await casework.complete_referral(person, int(referral), field(form, "text"))
             else:
-                raise HTTPException(404)
-        except DomainError as error:
-            return console.refusal(request, staff, error)
+                await casework.respond_to_referral(
+                    person,
+                    int(referral),
+                    accept=step == NextStep.ACCEPT_REFERRAL,
+                    reason=field(form, "text"),
+                )
+        else:
+            raise HTTPException(404)
         try:
             view = await casework.view(person, ticket_id)
         except Forbidden:
@@ -460,10 +446,7 @@ def build_app(
 
     @guard
     async def reports_page(request: Request, staff: Staff) -> Response:
-        try:
-            wanted, found = await recent.read(casework, staff.person, request)
-        except DomainError as error:
-            return console.refusal(request, staff, error)
+        wanted, found = await recent.read(casework, staff.person, request)
         return console.staff_page(
             request,
             staff,
@@ -481,10 +464,7 @@ def build_app(
         part = next((part for part in reports.CHARTS if part.value == request.path_params["part"]), None)
         if part is None:
             raise HTTPException(404)
-        try:
-            _, found = await recent.read(casework, staff.person, request)
-        except DomainError as error:
-            return console.refusal(request, staff, error)
+        _, found = await recent.read(casework, staff.person, request)
         png = await reports.chart_png(found, part, staff.language)
         return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=60"})
 
@@ -493,10 +473,7 @@ def build_app(
         kind = request.path_params["kind"]
         if kind not in ("xlsx", "csv"):
             raise HTTPException(404)
-        try:
-            wanted, found = await recent.read(casework, staff.person, request)
-        except DomainError as error:
-            return console.refusal(request, staff, error)
+        wanted, found = await recent.read(casework, staff.person, request)
         name = f"indicators-{found.scope.label}-{wanted.area.code}.{kind}"
         if kind == "xlsx":
             return reports.download(await reports.workbook(found, staff.language), name, XLSX)
@@ -512,6 +489,17 @@ def build_app(
             message=catalog.text(
                 f"web.http.{code}" if code in (400, 404) else "web.http.other", language_of(request)
             ),
+        )
+
+    async def refused(request: Request, exc: Exception) -> Response:
+        """What the casework refused a page or an action, in the reader's words, with its status."""
+        assert isinstance(exc, DomainError)
+        staff = getattr(request.state, "staff", None)
+        if staff is not None:
+            return console.refusal(request, staff, exc)
+        language = language_of(request)
+        return console.page(
+            request, "refused.html", language, status_code=409, message=catalog.refusal(exc, language)
         )
 
     async def csrf_refused(request: Request, exc: Exception) -> Response:
@@ -547,7 +535,7 @@ def build_app(
     ]
     return Starlette(
         routes=routes,
-        exception_handlers={HTTPException: not_found, CsrfRefused: csrf_refused},
+        exception_handlers={HTTPException: not_found, CsrfRefused: csrf_refused, DomainError: refused},
         lifespan=lifespan,
     )
 

@@ -100,7 +100,9 @@ def signed_in(sign_in: Callable[[Request], StaffSignIn]) -> Callable[[StaffEndpo
             except SignInRefused:
                 return _to_sign_in(request, ended=True)
             await csrf_checked(request, session)
-            return await endpoint(request, Staff(person, session, language_of(request, person)))
+            staff = Staff(person, session, language_of(request, person))
+            request.state.staff = staff  # whom a refusal raised by the endpoint is worded for
+            return await endpoint(request, staff)
 
         return guarded
 
