@@ -17,11 +17,19 @@ from casework.domain import (
     Met,
     Person,
     Refusal,
+    Role,
     SupervisionReview,
+    Ticket,
 )
 from casework.lifecycle import LIFECYCLE, Step, allows
 
 COMMENT_CHARS = 2000
+
+
+def review_readable_by(person: Person, ticket: Ticket) -> bool:
+    """Whether ``person`` reads the supervision reviews of a case they may read: a review is about the
+    worker's work, so the worker who had the case and supervisors do, the area's other workers not."""
+    return not (person.role is Role.SOCIAL_WORKER and ticket.assignee_id != person.id)
 
 
 class Supervision:

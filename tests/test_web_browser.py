@@ -354,6 +354,35 @@ async def test_a_referral_declined_in_the_browser_goes_back_with_its_reason(site
     assert back.assignee_id == wang.id
 
 
+async def test_a_supervisor_reviews_a_finished_case_and_only_its_worker_reads_the_review(site: Site) -> None:
+    ticket = await site.console.open_ticket("c1")
+    wang = site.console.person("wang")
+    await site.console.world.casework.claim(wang, ticket.id)
+    await site.console.world.casework.resolve(wang, ticket.id, "已申请临时救助")
+    page = await site.signed_in("chief")
+    await page.goto(f"{site.url}/case/{ticket.id}")
+    form = page.locator("#step-supervise")
+    for criterion, level in (
+        ("assessment_done", "supervision.met.0"),
+        ("plan_followed", "supervision.met.1"),
+        ("kept_informed", "supervision.met.2"),
+        ("outcome_recorded", "supervision.met.2"),
+    ):
+        group = form.get_by_role("group", name=site.t(f"supervision.criterion.{criterion}"))
+        await group.get_by_label(site.t(level), exact=True).check()
+    await form.get_by_label(site.t("web.case.words.supervise")).fill("下次先做入户评估")
+    await form.get_by_role("button", name=site.t("supervision.button")).click()
+    await expect(page.locator("#done")).to_have_text(site.t("web.case.done.supervise"))
+    await expect(page.locator("#review")).to_contain_text("62%")
+    worker = await site.signed_in("wang")
+    await worker.goto(f"{site.url}/case/{ticket.id}")
+    await expect(worker.locator("#review")).to_contain_text("62%")
+    await expect(worker.get_by_text("下次先做入户评估")).to_be_visible()
+    other = await site.signed_in("li")
+    await other.goto(f"{site.url}/case/{ticket.id}")
+    await expect(other.locator("#review")).to_have_count(0)
+
+
 async def test_a_supervisor_assigns_a_case_from_its_page(site: Site) -> None:
     ticket = await site.console.open_ticket("c1")
     page = await site.signed_in("chief")

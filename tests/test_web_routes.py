@@ -41,6 +41,7 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "POST /case/{held}/resolve": (S, NO, S, NO, S, OUT, OUT, OUT),
     "POST /case/{held}/close": (NOT_NOW, NO, S, NO, S, OUT, OUT, OUT),
     "POST /case/{held}/refer": (S, NO, S, NO, S, OUT, OUT, OUT),
+    "POST /case/{done}/supervise": (NO, NO, S, NO, S, OUT, OUT, OUT),
     "POST /queue/bulk": (NO, NO, S, NO, S, OUT, OUT, OUT),
     "GET /reports": (NO, NO, S, S, S, IN, IN, IN),
     "GET /reports/chart/needs.png": (NO, NO, S, S, S, IN, IN, IN),
@@ -70,6 +71,13 @@ FORMS = {
     "resolve": {"outcome": "已申请临时救助"},
     "close": {"text": "重复工单"},
     "refer": {"target": "person:{li}", "text": "李社工更熟悉"},
+    "supervise": {
+        "assessment_done": "2",
+        "plan_followed": "1",
+        "kept_informed": "2",
+        "outcome_recorded": "2",
+        "text": "做得好",
+    },
     "bulk": {"action": "close", "note": "重复工单", "ticket": "{new}"},
     "password": {"password": "a long enough password", "login": "someone"},
     "active": {"active": "1"},  # li is active: opened again, nothing changes for the routes after
@@ -98,7 +106,10 @@ async def tickets(console: Console) -> dict[str, Ticket]:
     new = await console.open_ticket("c1")
     held = await console.open_ticket("c2", reporter_id=console.person("neighbour").id)
     await console.world.casework.claim(console.person("wang"), held.id)
-    return {"new": new, "held": held}
+    done = await console.open_ticket("c1", reporter_id=console.person("volunteer").id)
+    await console.world.casework.claim(console.person("wang"), done.id)
+    await console.world.casework.resolve(console.person("wang"), done.id, "已办结")
+    return {"new": new, "held": held, "done": done}
 
 
 @pytest.mark.parametrize("who", PEOPLE, ids=lambda who: who or "nobody")
@@ -129,7 +140,7 @@ async def _ask(
     console: Console, client: httpx.AsyncClient, route: str, who: str | None, token: str | None
 ) -> httpx.Response:
     method, path = route.split(" ")
-    needs_tickets = "{new}" in path or "{held}" in path or path == "/queue/bulk"
+    needs_tickets = "/case/" in path or path == "/queue/bulk"
     found = await tickets(console) if needs_tickets else {}
     path = path.format(li=console.person("li").id, **{name: ticket.id for name, ticket in found.items()})
     if method == "GET":

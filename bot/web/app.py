@@ -44,8 +44,11 @@ from casework.access import Forbidden
 from casework.case_file import CaseFile
 from casework.conversation import CaseContact
 from casework.domain import (
+    Criterion,
     DomainError,
+    Met,
     Person,
+    Refusal,
     Role,
     ServiceType,
     TicketAction,
@@ -60,6 +63,7 @@ from casework.people import People
 from casework.reading import TicketView
 from casework.service import Casework
 from casework.staff_sign_in import SignInRefused, StaffSignIn
+from casework.supervision import review_readable_by
 from dialogs.catalog import Catalog
 from dialogs.flows.worker import file_line, trail_note
 
@@ -84,9 +88,10 @@ STEP_WORDS: dict[NextStep, str] = {
     NextStep.ACCEPT_REFERRAL: "alert.button.accept",
     NextStep.DECLINE_REFERRAL: "alert.button.decline",
     NextStep.COMPLETE: "worker.button.resolve",
+    NextStep.SUPERVISE: "supervision.button",
 }
-# The steps the console takes itself; the others (recording to the case file, supervision) are done
-# in the chat for now, and the page says so rather than offering a button that does nothing.
+# The steps the console takes itself; the others (recording to the case file) are done in the chat
+# for now, and the page says so rather than offering a button that does nothing.
 IN_THE_CONSOLE = frozenset(STEP_WORDS)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -149,7 +154,7 @@ def build_app(
                 request,
                 "signin.html",
                 language,
-                status_code=401 if error.code.value != "web.locked" else 429,
+                status_code=429 if error.code is Refusal.WEB_LOCKED else 401,
                 error=catalog.refusal(error, language),
                 ended=False,
                 next=target,
@@ -327,6 +332,9 @@ def build_app(
             open_goals=the_file is not None and bool(the_file.open_goals),
         )
         offered = {offer.step for offer in steps}
+        review = (
+            view.supervision[-1] if view.supervision and review_readable_by(person, view.ticket) else None
+        )
         names = await _names(people, [event.actor_id for event in view.events])
         return console.staff_page(
             request,
@@ -360,6 +368,17 @@ def build_app(
                 await casework.referral_targets(person, view.ticket.id) if NextStep.REFER in offered else []
             ),
             the_file=the_file,
+            review=review,
+            review_words=(
+                {
+                    c.value: catalog.text(f"supervision.met.{review.scores[c].value}", staff.language)
+                    for c in Criterion
+                }
+                if review is not None
+                else {}
+            ),
+            criteria=list(Criterion),
+            met=list(Met),
             file_line=(
                 file_line(catalog, staff.language, casework.timezone, the_file)
                 if the_file is not None and not the_file.empty
@@ -409,6 +428,14 @@ def build_app(
             await casework.assign(person, ticket_id, int(worker))
         elif step == NextStep.SHOW_PHONE:
             phone = await casework.show_phone(person, ticket_id)
+        elif step == NextStep.SUPERVISE:
+            scores = {}
+            for criterion in Criterion:
+                met = field(form, criterion.value)
+                if not met.isdigit() or int(met) not in {level.value for level in Met}:
+                    raise HTTPException(400)
+                scores[criterion] = Met(int(met))
+            await casework.supervise(person, ticket_id, scores, field(form, "text"))
         elif step == NextStep.REFER:
             kind, _, target = field(form, "target").partition(":")
             if kind not in ("person", "agency") or not target.isdigit():

@@ -37,6 +37,7 @@ from casework.next_steps import NextStep, Offer, file_offers, offers
 from casework.reading import QueueItem, TicketView
 from casework.referral import Target
 from casework.service import Casework
+from casework.supervision import review_readable_by
 from dialogs.catalog import Catalog, TicketSummary
 from dialogs.engine import END, Action, Command, Ctx, Flow, Step, action_button
 from dialogs.flows.common import clipped, service_label, tag_words
@@ -317,9 +318,7 @@ async def show(ctx: Ctx, ticket_id: int) -> None:
 def supervision_line(ctx: Ctx, view: TicketView) -> str:
     """The latest supervision review of the case, for the worker who had it and for supervisors (a
     review is about the worker's work: not for the area's other workers)."""
-    if not view.supervision:
-        return ""
-    if ctx.person.role is Role.SOCIAL_WORKER and view.ticket.assignee_id != ctx.person.id:
+    if not view.supervision or not review_readable_by(ctx.person, view.ticket):
         return ""
     latest = view.supervision[-1]
     return words(
