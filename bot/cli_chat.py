@@ -12,6 +12,7 @@ from telegram.error import InvalidToken, NetworkError
 from bot.bootstrap import Needsbot, bootstrap
 from bot.cli_support import fail, run_with_database, settings_of
 from bot.console import ConsoleChannel, ConsoleNotifier, follow_alerts, read_lines
+from bot.http_serving import CannotListen, bind, serve_http
 from bot.telegram_bot import serve
 from casework import directory
 from casework.domain import Role
@@ -79,13 +80,13 @@ def run_chat(
 async def _web_console_beside(needsbot: Needsbot, stop: asyncio.Event) -> asyncio.Task[None] | None:
     """The web console served until ``stop``, on WEB_LISTEN:WEB_PORT, and a sign-in link for the
     demonstration's supervisor printed; None (and a line saying why) when the port is taken."""
-    from bot.web import WebSignInLinks, bind, console_app, serve_console
+    from bot.web import WebSignInLinks, console_app
 
     settings = needsbot.settings
     try:
         sock = bind(settings.web_listen, settings.web_port)
-    except OSError as error:
-        click.echo(f"web console not started: {settings.web_listen}:{settings.web_port} ({error.strerror})")
+    except CannotListen as error:
+        click.echo(f"web console not started: {error.strerror}")
         return None
     supervisor = await directory.console_person(
         needsbot.database, CONSOLE_USERS["supervisor"], Role.SUPERVISOR, now=needsbot.clock.now()
@@ -96,7 +97,7 @@ async def _web_console_beside(needsbot: Needsbot, stop: asyncio.Event) -> asynci
     click.echo(
         "  a new link: /web in this chat as a worker or supervisor, or `needsbot web link --as supervisor`"
     )
-    return asyncio.create_task(serve_console(console_app(needsbot), sock, stop))
+    return asyncio.create_task(serve_http(console_app(needsbot), sock, stop))
 
 
 def run_telegram(ctx: click.Context) -> None:
@@ -113,15 +114,19 @@ def run_telegram(ctx: click.Context) -> None:
         click.echo(f"needsbot on Telegram ({mode}) · Ctrl-C to stop")
         web = settings.web_base_url is not None
         needsbot = bootstrap(settings, database=database, telegram=True, web=web)
-        try:
-            if web:
-                from bot.web import bind, console_app, serve_console
+        if web:
+            from bot.web import console_app
 
-                sock = bind(settings.web_listen, settings.web_port)
-                click.echo(f"web console on {settings.web_address}")
-                await asyncio.gather(serve(needsbot, stop), serve_console(console_app(needsbot), sock, stop))
-            else:
-                await serve(needsbot, stop)
+            where = (
+                f"{settings.webhook_listen}:{settings.webhook_port}, beside the webhook"
+                if settings.webhook_url
+                else f"{settings.web_listen}:{settings.web_port}"
+            )
+            click.echo(f"web console on {settings.web_address} ({where})")
+        try:
+            await serve(needsbot, stop, console=console_app(needsbot) if web else None)
+        except CannotListen as error:
+            fail(str(error.strerror), 1)
         except InvalidToken:
             fail("Telegram refused TELEGRAM_BOT_TOKEN: check the token BotFather gave you", 2)
         except NetworkError as error:

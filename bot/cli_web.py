@@ -46,7 +46,8 @@ def web(ctx: click.Context, workers: int) -> None:
         return
 
     async def run(database: Database) -> None:
-        from bot.web import bind, console_app, serve_console
+        from bot.http_serving import CannotListen, bind, serve_http
+        from bot.web import console_app
 
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -54,14 +55,14 @@ def web(ctx: click.Context, workers: int) -> None:
             loop.add_signal_handler(signum, stop.set)
         try:
             sock = bind(settings.web_listen, settings.web_port)
-        except OSError as error:
-            fail(f"cannot listen on {settings.web_listen}:{settings.web_port} ({error.strerror})")
+        except CannotListen as error:
+            fail(str(error.strerror))
         # The console alone runs no scheduler and delivers no alerts: the alerts its pages queue wait in
         # the outbox for the bot's workers, which poll it.
         needsbot = bootstrap(settings, database=database, conversations=False)
         try:
             click.echo(f"needsbot web console on {settings.web_address} · Ctrl-C to stop")
-            await serve_console(console_app(needsbot), sock, stop)
+            await serve_http(console_app(needsbot), sock, stop)
         finally:
             await needsbot.stop()
 

@@ -12,14 +12,19 @@ import asyncio
 import contextlib
 import gc
 import logging
+import socket
 from typing import TYPE_CHECKING, Any
 
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute, Mount
+from starlette.types import ASGIApp
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, BaseRateLimiter, TypeHandler
 
+from bot.http_serving import bind, serve_http
 from bot.settings import Settings
 from bot.telegram_delivery import TelegramLimits
-from bot.telegram_receiving import ChatOrder, WebhookServer, poll
+from bot.telegram_receiving import ChatOrder, Webhook, poll
 
 if TYPE_CHECKING:
     from bot.bootstrap import Needsbot
@@ -57,10 +62,18 @@ def build_application(
 
 
 async def serve(
-    needsbot: Needsbot, stop: asyncio.Event, *, started: asyncio.Future[Needsbot] | None = None
+    needsbot: Needsbot,
+    stop: asyncio.Event,
+    *,
+    console: Starlette | None = None,
+    started: asyncio.Future[Needsbot] | None = None,
 ) -> None:
     """Run the bot until ``stop`` is set: long polling, or a webhook when ``WEBHOOK_URL`` is set; then
     stop ``needsbot`` (built by ``bootstrap(settings, telegram=True)``) with it.
+
+    ``console``, the web console's application, is served with it: in the webhook's own server
+    (WEBHOOK_LISTEN:WEBHOOK_PORT, the webhook's path beside the console's pages), or by long polling on
+    WEB_LISTEN:WEB_PORT. A port it cannot take is ``CannotListen`` before anything starts.
 
     ``started`` gets ``needsbot`` once updates are being received (tests and benchmarks)."""
     front = needsbot.telegram
@@ -68,7 +81,10 @@ async def serve(
         raise ValueError("needsbot was built without its Telegram front end")
     settings = needsbot.settings
     application = front.application
-    webhook: WebhookServer | None = None
+    webhook = Webhook(application, settings) if settings.webhook_url else None
+    http = _http_server(settings, webhook, console)
+    closing = asyncio.Event()
+    serving: asyncio.Task[None] | None = None
     sweeping: asyncio.Task[None] | None = None
     try:
         await application.initialize()  # asks Telegram who the bot is: a revoked token fails here
@@ -82,8 +98,10 @@ async def serve(
         gc.freeze()
         await application.start()
         sweeping = asyncio.create_task(front.replies.run(stop))  # replies a crash or an outage left
-        if settings.webhook_url:
-            webhook = await WebhookServer.start(application, settings)
+        if http is not None:
+            serving = asyncio.create_task(serve_http(*http, closing))
+        if webhook is not None:
+            await webhook.register()
             log.info("receiving updates by webhook on %s:%s", settings.webhook_listen, settings.webhook_port)
             if started is not None:
                 started.set_result(needsbot)
@@ -95,13 +113,31 @@ async def serve(
             await poll(application, stop)
     finally:
         gc.unfreeze()
+        if http is not None and serving is None:
+            http[1].close()
         if sweeping is not None:
             sweeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeping
-        if webhook is not None:
-            await webhook.stop()
+        if serving is not None:  # requests under way are answered first
+            closing.set()
+            await serving
         if application.running:
             await application.stop()
         await needsbot.stop()
         await application.shutdown()
+
+
+def _http_server(
+    settings: Settings, webhook: Webhook | None, console: Starlette | None
+) -> tuple[ASGIApp, socket.socket] | None:
+    """What ``serve`` serves over HTTP and its socket: the webhook, with the console mounted beside it
+    when there is one; or the console alone on its own port; or nothing."""
+    if webhook is not None:
+        routes: list[BaseRoute] = [webhook.route()]
+        if console is not None:
+            routes.append(Mount("", app=console))
+        return Starlette(routes=routes), bind(settings.webhook_listen, settings.webhook_port)
+    if console is not None:
+        return console, bind(settings.web_listen, settings.web_port)
+    return None

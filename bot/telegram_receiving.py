@@ -1,4 +1,4 @@
-"""Receiving updates from Telegram, by long polling (``poll``) or by webhook (``WebhookServer``).
+"""Receiving updates from Telegram, by long polling (``poll``) or by webhook (``Webhook``).
 
 An update is confirmed to Telegram only once it and every update before it were handled, so a crash
 loses nothing Telegram will not send again. Updates of one chat are handled in their order, different
@@ -15,12 +15,12 @@ import logging
 import secrets
 import warnings
 from collections.abc import Awaitable
-from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import tornado.httpserver
-import tornado.web
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 from telegram import Update
 from telegram.error import NetworkError, TimedOut
 from telegram.ext import Application, BaseUpdateProcessor
@@ -200,60 +200,46 @@ async def poll(
             await asyncio.wait(set(running.values()), timeout=30)
 
 
-class _WebhookHandler(tornado.web.RequestHandler):
-    def initialize(self, bot_application: Application[Any, Any, Any, Any, Any, Any], secret: str) -> None:
-        self.application_ = bot_application
-        self.secret = secret.encode()
+class Webhook:
+    """Telegram's updates POSTed to the path of ``WEBHOOK_URL``: a Starlette route (``route``), served by
+    itself or with the web console in one server, python-telegram-bot's custom-webhook pattern; and
+    Telegram told where to send them (``register``), once the route is being served."""
 
-    async def post(self) -> None:
-        given = self.request.headers.get("X-Telegram-Bot-Api-Secret-Token", "").encode()
-        if not hmac.compare_digest(given, self.secret):
+    def __init__(self, application: Application[Any, Any, Any, Any, Any, Any], settings: Settings) -> None:
+        if settings.webhook_url is None:
+            raise ValueError("WEBHOOK_URL is not set")
+        self.application = application
+        self.url = settings.webhook_url
+        secret = settings.webhook_secret
+        self.secret = secret.get_secret_value() if secret is not None else secrets.token_urlsafe(32)
+
+    def route(self) -> Route:
+        return Route(urlsplit(self.url).path or "/", self.receive, methods=["POST"])
+
+    async def register(self) -> None:
+        await self.application.bot.set_webhook(
+            self.url, secret_token=self.secret, allowed_updates=ALLOWED_UPDATES, max_connections=40
+        )
+
+    async def receive(self, request: Request) -> Response:
+        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "").encode()
+        if not hmac.compare_digest(given, self.secret.encode()):
             log.warning("a webhook request without the right secret was refused")
-            self.set_status(403)
-            return
+            return Response(status_code=403)
         # Anything but one update, a JSON object PTB can read, is the sender's mistake: 400, with
         # nothing of the body in the log. Deep nesting makes the JSON parser recurse too far.
         try:
-            body = json.loads(self.request.body)
+            body = json.loads(await request.body())
             if not isinstance(body, dict):
                 raise TypeError("not a JSON object")
-            update = Update.de_json(body, self.application_.bot)
+            update = Update.de_json(body, self.application.bot)
         except (ValueError, TypeError, KeyError, RecursionError):
-            self.set_status(400)
-            return
-        # Answered only once handled: a crash before this leaves Telegram to deliver it again.
-        await _handle_batch(self.application_, [update])
-        self.set_status(200)
-
-    def log_exception(self, *args: Any) -> None:  # no request bodies in the log
-        log.error("webhook request failed")
-
-
-@dataclass
-class WebhookServer:
-    server: tornado.httpserver.HTTPServer
-
-    @classmethod
-    async def start(
-        cls, application: Application[Any, Any, Any, Any, Any, Any], settings: Settings
-    ) -> WebhookServer:
-        assert settings.webhook_url is not None
-        secret = (
-            settings.webhook_secret.get_secret_value()
-            if settings.webhook_secret
-            else secrets.token_urlsafe(32)
-        )
-        path = urlsplit(settings.webhook_url).path or "/"
-        app = tornado.web.Application(
-            [(path, _WebhookHandler, {"bot_application": application, "secret": secret})]
-        )
-        server = tornado.httpserver.HTTPServer(app, xheaders=True)
-        server.listen(settings.webhook_port, address=settings.webhook_listen)
-        await application.bot.set_webhook(
-            settings.webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES, max_connections=40
-        )
-        return cls(server)
-
-    async def stop(self) -> None:
-        self.server.stop()
-        await self.server.close_all_connections()
+            return Response(status_code=400)
+        # Answered only once handled: a crash before this leaves Telegram to deliver it again. What
+        # failed is logged by its kind alone: an error's words can carry what a person wrote.
+        try:
+            await _handle_batch(self.application, [update])
+        except Exception as error:
+            log.error("webhook request failed (%s)", type(error).__name__)
+            return Response(status_code=500)
+        return Response(status_code=200)

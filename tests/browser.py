@@ -14,7 +14,7 @@ import pytest
 from playwright.async_api import Browser, async_playwright
 from starlette.applications import Starlette
 
-from bot.web import bind, serve_console
+from bot.http_serving import bind, serve_http
 from tests.services import free_port
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -57,7 +57,7 @@ async def served(app: Starlette, port: int | None = None) -> AsyncIterator[str]:
     """``app`` served on 127.0.0.1 (on ``port``, else a free one) until the block ends; its address."""
     port = port or free_port()
     stop = asyncio.Event()
-    task = asyncio.create_task(serve_console(app, bind("127.0.0.1", port), stop))
+    task = asyncio.create_task(serve_http(app, bind("127.0.0.1", port), stop))
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -478,3 +479,14 @@ def test_oncall_add_list_and_remove_with_clear_refusals(needsbot: Needsbot) -> N
     again = needsbot("oncall", "remove", str(entry["id"]))
     assert again.exit_code == 1
     assert f"no on-call entry {entry['id']}" in again.output
+
+
+def test_needsbot_web_on_a_port_already_taken_says_which_and_stops(needsbot: Needsbot) -> None:
+    needsbot("db", "upgrade")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = needsbot("web", WEB_LISTEN="127.0.0.1", WEB_PORT=str(port))
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port} (Address already in use)" in result.output

@@ -34,6 +34,7 @@ from bot.telegram_delivery import TelegramLimits, outgoing
 from bot.telegram_front import TelegramFrontEnd
 from bot.telegram_menus import ROLE_COMMANDS
 from bot.telegram_ui import CallbackSigner, Renderer
+from bot.web import console_app
 from casework import directory, jobs
 from casework.domain import AlertKind, Channel, Role, ServiceType, Ticket, TicketStatus, Urgency
 from casework.opening import NewReport
@@ -218,11 +219,11 @@ def _now() -> datetime:
 
 @asynccontextmanager
 async def bot_running(
-    request: pytest.FixtureRequest, mode: str, *, web_port: int | None = None
+    request: pytest.FixtureRequest, mode: str, *, web: bool = False
 ) -> AsyncIterator[Running]:
     """needsbot on Telegram against the Bot API fake, on SQLite by long polling or on PostgreSQL and
-    Redis by webhook, with the demonstration's areas; with ``web_port``, its ``/web`` links point to a
-    web console there (served by the caller)."""
+    Redis by webhook, with the demonstration's areas; with ``web``, the web console served with it
+    (at ``Running.web_url``: on a port of its own, or by webhook in the webhook's server)."""
     redis_url: str | None = None
     if mode == "webhook":
         url = request.getfixturevalue("postgres_url")
@@ -235,6 +236,7 @@ async def bot_running(
     await directory.load_demo_if_empty(database, now=_now())
     async with BotApiFake() as fake:
         port = free_port()
+        web_port = port if mode == "webhook" else free_port()
         settings = load_settings(
             database_url=url,
             redis_url=redis_url,
@@ -245,16 +247,15 @@ async def bot_running(
             webhook_listen="127.0.0.1",
             webhook_port=port,
             nlu_model_dir=MODEL_DIR,
-            web_base_url=f"http://127.0.0.1:{web_port}" if web_port is not None else None,
-            web_port=web_port or 8080,
+            web_base_url=f"http://127.0.0.1:{web_port}" if web else None,
+            web_port=web_port,
         )
         stop = asyncio.Event()
         started: asyncio.Future[Needsbot] = asyncio.get_running_loop().create_future()
         limits = TelegramLimits(chat_burst=0, backoff=0.05)  # the flood limits, without slowing the tests
-        needsbot = bootstrap(
-            settings, telegram=True, web=web_port is not None, database=database, telegram_limits=limits
-        )
-        task = asyncio.create_task(serve(needsbot, stop, started=started))
+        needsbot = bootstrap(settings, telegram=True, web=web, database=database, telegram_limits=limits)
+        console = console_app(needsbot) if web else None
+        task = asyncio.create_task(serve(needsbot, stop, console=console, started=started))
         waiting: set[asyncio.Future[Any]] = {task, started}
         done, _ = await asyncio.wait(waiting, timeout=60, return_when=asyncio.FIRST_COMPLETED)
         if task in done:

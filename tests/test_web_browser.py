@@ -18,7 +18,6 @@ import openpyxl
 import pytest
 from playwright.async_api import Browser, Page, ViewportSize, expect
 
-from bot.web import console_app
 from casework import directory
 from casework.domain import ConsentPurpose, Role, ServiceType, TicketStatus, Urgency
 from casework.staff_sign_in import IDLE_AFTER
@@ -580,16 +579,13 @@ async def test_closing_an_account_signs_its_person_out(site: Site) -> None:
 # --- the case's conversation, with the resident on Telegram -------------------------------------
 
 
-@pytest.fixture
+@pytest.fixture(params=["polling", pytest.param("webhook", marks=[pytest.mark.postgres, pytest.mark.redis])])
 async def telegram_site(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Running, str, Browser]]:
-    """needsbot on Telegram (the Bot API fake) with its web console beside it, and a browser."""
-    port = free_port()
-    async with (
-        bot_running(request, "polling", web_port=port) as bot,
-        chromium() as browser,
-        served(console_app(bot.needsbot), port) as url,
-    ):
-        yield bot, url, browser
+    """needsbot on Telegram (the Bot API fake) with its web console: by long polling on a port of its
+    own, by webhook in the webhook's own server; and a browser."""
+    async with bot_running(request, request.param, web=True) as bot, chromium() as browser:
+        assert bot.settings.web_base_url is not None
+        yield bot, bot.settings.web_base_url, browser
 
 
 async def test_a_worker_gets_a_link_on_telegram_and_works_the_case_in_the_browser(

@@ -3,9 +3,7 @@ by ``needsbot web``; its sign-in links are given by the bot's ``/web``."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -64,39 +62,3 @@ def worker_app() -> Starlette:
         await needsbot.stop()
 
     return console_app(needsbot, lifespan)
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """The console's listening socket, bound now so that a port in use is known before serving."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    sock.set_inheritable(True)
-    return sock
-
-
-async def serve_console(app: Starlette, sock: socket.socket, stop: asyncio.Event) -> None:
-    """Serve the console on ``sock`` until ``stop`` is set."""
-    import uvicorn
-
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            lifespan="off",
-            log_level="warning",
-            proxy_headers=True,
-            access_log=False,
-            timeout_graceful_shutdown=5,
-        )
-    )
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    stopping = asyncio.create_task(stop.wait())
-    await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    server.should_exit = True
-    stopping.cancel()
-    await serving
