@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from casework.domain import InvalidInput, Refusal, ServiceType
+from casework.domain import InvalidInput, QuestionKey, Refusal, ServiceType
 
 ASSESSMENT_FILE = Path(__file__).parent / "data" / "assessment.yml"
 TEXT_CHARS = 1000  # a free-text answer is a few words, not a report
@@ -44,7 +44,7 @@ class Question:
 
     def clean(self, answer: Any) -> Any:
         """The answer as it is kept; ``InvalidInput`` when it does not fit the question."""
-        bad = InvalidInput(Refusal.ASSESSMENT_BAD_ANSWER, question=self.key)
+        bad = InvalidInput(Refusal.ASSESSMENT_BAD_ANSWER, question=QuestionKey(self.key))
         if self.kind is Kind.CHOICE:
             if answer not in self.options:
                 raise bad
@@ -53,7 +53,7 @@ class Question:
             if not isinstance(answer, list | tuple) or not set(answer) <= set(self.options):
                 raise bad
             if not answer and not self.optional:
-                raise InvalidInput(Refusal.ASSESSMENT_MISSING_ANSWER, question=self.key)
+                raise InvalidInput(Refusal.ASSESSMENT_MISSING_ANSWER, question=QuestionKey(self.key))
             return [option for option in self.options if option in answer]  # the form's order, once each
         if self.kind is Kind.TEXT:
             if not isinstance(answer, str):
@@ -69,12 +69,15 @@ class Question:
         if not isinstance(answer, list | tuple) or len(answer) > GROUP_LIMIT:
             raise bad
         if not answer and not self.optional:
-            raise InvalidInput(Refusal.ASSESSMENT_MISSING_ANSWER, question=self.key)
+            raise InvalidInput(Refusal.ASSESSMENT_MISSING_ANSWER, question=QuestionKey(self.key))
         items = []
         for item in answer:
             if not isinstance(item, Mapping):
                 raise bad
-            items.append(_clean_all(self.fields, item))
+            try:
+                items.append(_clean_all(self.fields, item))
+            except InvalidInput as error:  # the member's field is named by the group's words
+                raise type(error)(error.code, question=QuestionKey(self.key)) from None
         return items
 
 
@@ -109,7 +112,7 @@ def _clean_all(questions: tuple[Question, ...], answers: Mapping[str, Any]) -> d
         answer = answers.get(question.key)
         if answer is None or answer == "":
             if not question.optional:
-                raise InvalidInput(Refusal.ASSESSMENT_MISSING_ANSWER, question=question.key)
+                raise InvalidInput(Refusal.ASSESSMENT_MISSING_ANSWER, question=QuestionKey(question.key))
             continue
         cleaned = question.clean(answer)
         if cleaned not in ("", []):

@@ -247,6 +247,8 @@ class CaseFiles:
         if not title:
             raise InvalidInput(Refusal.GOAL_NEEDS_TITLE)
         now = self.clock.now()
+        if new.due_on is not None and new.due_on <= now.astimezone(self.core.timezone).date():
+            raise InvalidInput(Refusal.GOAL_DUE_PAST)
         async with self.database.transaction() as tx:
             ticket, household_id = await self._writable(tx, actor, ticket_id, Step.PLAN)
             owner_person_id = actor.id if new.owner is GoalOwner.WORKER else new.owner_person_id
@@ -353,8 +355,10 @@ class CaseFiles:
             open_goals = {goal.id: goal for goal in await tx.case_files.goals(household_id) if goal.is_open}
             if not open_goals:
                 raise Conflict(Refusal.REVIEW_NO_OPEN_GOALS)
-            if not progress or not set(progress) <= set(open_goals):
-                raise InvalidInput(Refusal.ASSESSMENT_BAD_ANSWER, question="progress")
+            if not progress:
+                raise InvalidInput(Refusal.REVIEW_NOTHING)
+            if not set(progress) <= set(open_goals):
+                raise Conflict(Refusal.REVIEW_GOALS_CHANGED)
             review = await tx.case_files.add_review(
                 household_id=household_id,
                 ticket_id=ticket.id,
@@ -410,14 +414,24 @@ class CaseFiles:
 
     # --- what the operations share ----------------------------------------------------------------
 
+    async def may_record(self, actor: Person, ticket_id: int, step: Step) -> Ticket:
+        """The ticket, when ``actor`` may record ``step`` (assess, plan, review) to its household's file
+        now; the refusal they would get otherwise. What a form asks before it is filled in."""
+        async with self.database.transaction() as tx:
+            return await self._recordable(tx, actor, ticket_id, step)
+
+    async def _recordable(self, tx: Transaction, actor: Person, ticket_id: int, step: Step) -> Ticket:
+        ticket, _ = await self.core.checked(tx, actor, LIFECYCLE[step].operation, ticket_id)
+        if not allows(step, ticket, actor):
+            raise Conflict(Refusal.TICKET_NOT_OPEN, reference=ticket.reference, status=ticket.status)
+        return ticket
+
     async def _writable(
         self, tx: Transaction, actor: Person, ticket_id: int, step: Step
     ) -> tuple[Ticket, int]:
         """The open ticket the holder records to, and its household's id: a case without a household
         (nobody gave an address) gets one now, for the file."""
-        ticket, _ = await self.core.checked(tx, actor, LIFECYCLE[step].operation, ticket_id)
-        if not allows(step, ticket, actor):
-            raise Conflict(Refusal.TICKET_NOT_OPEN, reference=ticket.reference, status=ticket.status)
+        ticket = await self._recordable(tx, actor, ticket_id, step)
         if ticket.household_id is not None:
             return ticket, ticket.household_id
         household = await tx.households.add(area_id=ticket.area_id, now=self.clock.now())

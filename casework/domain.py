@@ -780,6 +780,9 @@ class Refusal(StrEnum):
     GOAL_DROP_NEEDS_REASON = "goal.drop_needs_reason"
     REVIEW_NO_OPEN_GOALS = "review.no_open_goals"
     REVIEW_DATE_PAST = "review.date_past"
+    REVIEW_GOALS_CHANGED = "review.goals_changed"  # a goal reviewed is no longer open
+    REVIEW_NOTHING = "review.nothing"  # no goal's progress given
+    GOAL_DUE_PAST = "goal.due_past"
     TASK_NOT_YOURS = "task.not_yours"
     SUPERVISION_SUPERVISORS_ONLY = "supervision.supervisors_only"
     SUPERVISION_UNFINISHED = "supervision.unfinished"  # reference: only a finished case is reviewed
@@ -880,6 +883,11 @@ class Refusal(StrEnum):
     POLICY_CASE_NEEDS_TEXT = "policy_cases.needs_text"  # file, section, number
     POLICY_CASE_NEEDS_EXPECTED = "policy_cases.needs_expected"  # file, section, number
     POLICY_CASES_UNKNOWN_ENTRIES = "policy_cases.unknown_entries"  # entries
+
+
+class QuestionKey(str):
+    """A question of the assessment form, named in a refusal (``question=``): the catalogs word it
+    (``assessment.short.<key>``), so a refusal never shows the form's code."""
 
 
 class DomainError(Exception):

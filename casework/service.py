@@ -104,6 +104,7 @@ class Casework:
         # The household's case file: assessment, plan, reviews, volunteers' tasks.
         self.case_file = self.case_files.file
         self.record_assessment = self.case_files.record_assessment
+        self.may_record = self.case_files.may_record
         self.add_goal = self.case_files.add_goal
         self.set_goal_status = self.case_files.set_goal_status
         self.record_review = self.case_files.record_review

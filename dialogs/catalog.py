@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from casework.domain import AreaLevel, DomainError, Role, ServiceType, TicketStatus, Urgency
+from casework.domain import AreaLevel, DomainError, QuestionKey, Role, ServiceType, TicketStatus, Urgency
 from dialogs.messages import Button, Reply
 
 CATALOGS = Path(__file__).resolve().parent / "catalog"
@@ -174,6 +174,8 @@ class Catalog:
 
 def _worded(value: Any) -> Any:
     """A refusal's argument as the catalog shows it: a code of the domain as the key of its words."""
+    if isinstance(value, QuestionKey):
+        return f"assessment.short.{value}"
     for kind, key in WORDED_ARGUMENTS.items():
         if isinstance(value, kind):
             return key.format(value.value)

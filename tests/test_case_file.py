@@ -258,8 +258,12 @@ async def test_a_review_records_progress_and_an_achieved_goal_is_achieved(world:
     ]
     assert on_file.next_review_on == next_on
     assert on_file.reviews[-1].progress == review.progress
-    with pytest.raises(InvalidInput):  # a goal already achieved is not reviewed again
+    with pytest.raises(Conflict) as changed:  # a goal already achieved is not reviewed again
         await world.casework.record_review(wang, ticket_id, {rent.id: Progress.SAME}, next_review_on=None)
+    assert changed.value.code is Refusal.REVIEW_GOALS_CHANGED
+    with pytest.raises(InvalidInput) as nothing:
+        await world.casework.record_review(wang, ticket_id, {}, next_review_on=None)
+    assert nothing.value.code is Refusal.REVIEW_NOTHING
     with pytest.raises(InvalidInput):
         await world.casework.record_review(
             wang, ticket_id, {talk.id: Progress.SAME}, next_review_on=world.clock.now().date()

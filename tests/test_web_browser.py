@@ -321,6 +321,117 @@ async def test_a_worker_claims_notes_and_resolves_a_case(site: Site) -> None:
     await expect(page.locator("#trail")).to_contain_text(site.t("worker.event.resolved"))
 
 
+async def test_a_worker_keeps_the_case_file_in_the_browser(site: Site) -> None:
+    """Assessment, a goal for the worker and one for the volunteer, a goal moved, a review; a wrong
+    answer gives the form back as it was filled in, its question named in words."""
+    ticket = await site.console.open_ticket("c1")
+    await site.console.world.casework.claim(site.console.person("wang"), ticket.id)
+    page = await site.signed_in("wang")
+    await page.goto(f"{site.url}/case/{ticket.id}")
+    await page.get_by_role("link", name=site.t("casefile.button.assess")).click()
+    await page.wait_for_url(re.compile(rf"/case/{ticket.id}/assess$"))
+
+    await page.locator('select[name="members.0.relationship"]').select_option("self")
+    await page.locator('select[name="members.0.age_band"]').select_option("age_60_79")
+    await page.locator('input[name="members.0.status"][value="dibao"]').check()
+    await page.locator('select[name="members.1.relationship"]').select_option("spouse")  # no age band
+    await page.locator('input[name="income_sources"][value="pension"]').check()
+    for question, option in [
+        ("income_adequacy", "tight"),
+        ("housing", "rent"),
+        ("housing_condition", "needs_repair"),
+        ("care_needs", "some"),
+        ("schooling", "no_children"),
+        ("employment", "retired"),
+        ("family_support", "some"),
+        ("neighbour_support", "some"),
+        ("isolation", "somewhat"),
+        ("psychological_state", "stressed"),
+        ("risk_level", "medium"),
+    ]:
+        await page.locator(f'select[name="{question}"]').select_option(option)
+    await page.locator('select[name="needs.resource_linking"]').select_option("high")
+    await page.get_by_label(site.t("assessment.short.risk_reasons")).fill("老两口房租负担重")
+    await page.get_by_role("button", name=site.t("web.assess.save")).click()
+
+    missing = site.t("refusal.assessment.missing_answer", question=site.t("assessment.short.members"))
+    await expect(page.locator("#error")).to_have_text(missing)
+    await expect(page.locator("#q-members")).to_have_attribute("aria-invalid", "true")
+    await expect(page.get_by_label(site.t("assessment.short.risk_reasons"))).to_have_value("老两口房租负担重")
+    await expect(page.locator('select[name="housing"]')).to_have_value("rent")
+    await page.locator('select[name="members.1.age_band"]').select_option("age_60_79")
+    await page.screenshot(path=screenshot_path("assessment"), full_page=True)
+    await page.get_by_role("button", name=site.t("web.assess.save")).click()
+    await page.wait_for_url(re.compile(rf"/case/{ticket.id}/file\?done=assess$"))
+    await expect(page.locator("#done")).to_have_text(site.t("web.file.done.assess"))
+    await expect(page.locator("#answers")).to_contain_text(site.t("assessment.option.housing.rent"))
+    await expect(page.locator("#answers")).to_contain_text(site.t("assessment.option.risk_level.medium"))
+
+    add_goal = page.locator("#add-goal")
+    await add_goal.get_by_label(site.t("web.filter.service")).select_option("resource_linking")
+    await page.get_by_label(site.t("web.file.goal_title")).fill("申请临时救助")
+    await page.get_by_label(site.t("web.file.goal_due")).fill("2020-01-01")  # in the past
+    await add_goal.get_by_role("button").click()
+    await expect(page.locator("#error")).to_have_text(site.t("refusal.goal.due_past"))
+    await expect(page.get_by_label(site.t("web.file.goal_title"))).to_have_value("申请临时救助")
+    await page.get_by_label(site.t("web.file.goal_due")).fill("")
+    await add_goal.get_by_role("button").click()
+    await expect(page.locator("#done")).to_have_text(site.t("web.file.done.add_goal"))
+    volunteer = site.console.person("volunteer")
+    await page.get_by_label(site.t("web.file.goal_title")).fill("陪同去医院复查")
+    await page.get_by_label(site.t("casefile.plan.ask_owner")).select_option(f"volunteer:{volunteer.id}")
+    await add_goal.get_by_role("button").click()
+    await expect(page.locator("#goals > li")).to_have_count(2)
+    await expect(page.locator("#goals")).to_contain_text("陪同去医院复查")
+
+    the_file = await site.console.world.casework.case_file(site.console.person("wang"), ticket.id)
+    assert the_file is not None
+    first, second = the_file.goals
+    assert second.owner_person_id == volunteer.id
+    await page.locator(f"#goal-{first.id}").get_by_role("combobox").first.select_option("under_way")
+    await page.locator(f"#goal-{first.id}").get_by_role("button").click()
+    await expect(page.locator("#done")).to_have_text(site.t("web.file.done.goal"))
+    await page.locator(f"#goal-{second.id}").get_by_role("combobox").first.select_option("dropped")
+    await page.locator(f"#goal-{second.id}").get_by_role("button").click()  # no reason given
+    await expect(page.locator("#error")).to_have_text(site.t("refusal.goal.drop_needs_reason"))
+
+    await page.locator("#review").get_by_label(site.t("casefile.progress.achieved")).first.check()
+    await page.get_by_label(site.t("web.file.review_note")).fill("临时救助批下来了")
+    await page.get_by_role("button", name=site.t("web.file.review_save")).click()
+    await expect(page.locator("#done")).to_have_text(site.t("web.file.done.review"))
+    await expect(page.locator("#reviews")).to_contain_text("临时救助批下来了")
+    await page.screenshot(path=screenshot_path("case-file"), full_page=True)
+    the_file = await site.console.world.casework.case_file(site.console.person("wang"), ticket.id)
+    assert the_file is not None
+    assert [goal.status.value for goal in the_file.goals] == ["achieved", "planned"]
+    assert the_file.latest is not None
+    assert the_file.latest.answers["members"][1] == {"relationship": "spouse", "age_band": "age_60_79"}
+    assert the_file.next_review_on is not None  # four weeks on, as the form offered
+
+
+async def test_another_area_s_worker_reads_no_case_file_and_a_finished_case_takes_no_record(
+    site: Site,
+) -> None:
+    ticket = await site.console.open_ticket("c1")
+    wang = site.console.person("wang")
+    await site.console.world.casework.claim(wang, ticket.id)
+    elsewhere = await site.signed_in("zhou")
+    for path in ("file", "assess"):
+        response = await elsewhere.goto(f"{site.url}/case/{ticket.id}/{path}")
+        assert response is not None
+        assert response.status == 403
+    await site.console.world.casework.resolve(wang, ticket.id, "已办结")
+    page = await site.signed_in("wang")
+    response = await page.goto(f"{site.url}/case/{ticket.id}/file")
+    assert response is not None
+    assert response.status == 200
+    await expect(page.locator("#add-goal")).to_have_count(0)
+    await expect(page.locator("#assess-link")).to_have_count(0)
+    response = await page.goto(f"{site.url}/case/{ticket.id}/assess")
+    assert response is not None
+    assert response.status == 409
+
+
 async def test_a_case_is_referred_in_the_browser_and_accepted_by_its_new_worker(site: Site) -> None:
     ticket = await site.console.open_ticket("c1")
     await site.console.world.casework.claim(site.console.person("wang"), ticket.id)

@@ -9,7 +9,8 @@ import httpx
 import pytest
 
 from bot.web.sessions import CSRF_HEADER
-from casework.domain import Ticket
+from casework.case_file import NewGoal
+from casework.domain import ServiceType, Ticket
 from tests.web_console import Console, build_console
 
 S = 200  # the page
@@ -42,6 +43,12 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "POST /case/{held}/close": (NOT_NOW, NO, S, NO, S, OUT, OUT, OUT),
     "POST /case/{held}/refer": (S, NO, S, NO, S, OUT, OUT, OUT),
     "POST /case/{done}/supervise": (NO, NO, S, NO, S, OUT, OUT, OUT),
+    "GET /case/{held}/file": (S, NO, S, NO, S, IN, IN, IN),
+    "GET /case/{held}/assess": (S, NO, S, NO, S, IN, IN, IN),
+    "POST /case/{held}/assess": (BACK, NO, BACK, NO, BACK, OUT, OUT, OUT),
+    "POST /case/{held}/file/goal": (BACK, NO, BACK, NO, BACK, OUT, OUT, OUT),
+    "POST /case/{held}/file/goal/{goal}": (BACK, NO, BACK, NO, BACK, OUT, OUT, OUT),
+    "POST /case/{held}/file/review": (BACK, NO, BACK, NO, BACK, OUT, OUT, OUT),
     "POST /queue/bulk": (NO, NO, S, NO, S, OUT, OUT, OUT),
     "GET /reports": (NO, NO, S, S, S, IN, IN, IN),
     "GET /reports/chart/needs.png": (NO, NO, S, S, S, IN, IN, IN),
@@ -78,6 +85,26 @@ FORMS = {
         "outcome_recorded": "2",
         "text": "做得好",
     },
+    "assess": {
+        "members.0.relationship": "self",
+        "members.0.age_band": "age_60_79",
+        "income_sources": "pension",
+        "income_adequacy": "tight",
+        "housing": "rent",
+        "housing_condition": "adequate",
+        "care_needs": "none",
+        "schooling": "no_children",
+        "employment": "retired",
+        "family_support": "some",
+        "neighbour_support": "some",
+        "isolation": "not_isolated",
+        "psychological_state": "stable",
+        "risk_level": "low",
+        **{f"needs.{kind.value}": "low" for kind in ServiceType},
+    },
+    "goal": {"service": "resource_linking", "title": "申请临时救助", "owner": "worker"},
+    "{goal}": {"status": "under_way"},
+    "review": {"progress.{goal}": "better", "next": "4"},
     "bulk": {"action": "close", "note": "重复工单", "ticket": "{new}"},
     "password": {"password": "a long enough password", "login": "someone"},
     "active": {"active": "1"},  # li is active: opened again, nothing changes for the routes after
@@ -106,6 +133,9 @@ async def tickets(console: Console) -> dict[str, Ticket]:
     new = await console.open_ticket("c1")
     held = await console.open_ticket("c2", reporter_id=console.person("neighbour").id)
     await console.world.casework.claim(console.person("wang"), held.id)
+    await console.world.casework.add_goal(
+        console.person("wang"), held.id, NewGoal(ServiceType.SOCIAL_INTEGRATION, "每周一次电话问候")
+    )
     done = await console.open_ticket("c1", reporter_id=console.person("volunteer").id)
     await console.world.casework.claim(console.person("wang"), done.id)
     await console.world.casework.resolve(console.person("wang"), done.id, "已办结")
@@ -142,13 +172,23 @@ async def _ask(
     method, path = route.split(" ")
     needs_tickets = "/case/" in path or path == "/queue/bulk"
     found = await tickets(console) if needs_tickets else {}
-    path = path.format(li=console.person("li").id, **{name: ticket.id for name, ticket in found.items()})
+    goal = ""
+    if "held" in found:
+        the_file = await console.world.casework.case_file(console.person("admin"), found["held"].id)
+        assert the_file is not None
+        goal = str(the_file.goals[0].id)
+    form = dict(FORMS.get(path.rsplit("/", 1)[-1], {}))
+    path = path.format(
+        li=console.person("li").id, goal=goal, **{name: ticket.id for name, ticket in found.items()}
+    )
     if method == "GET":
         return await client.get(path)
     headers = {CSRF_HEADER: "forged" if who in FORGED else await console.csrf_of(token)} if token else {}
-    form = dict(FORMS.get(path.rsplit("/", 1)[-1], {}))
     li = str(console.person("li").id)
-    form = {name: value.replace("{li}", li) for name, value in form.items()}
+    form = {
+        name.replace("{goal}", goal): value.replace("{li}", li).replace("{goal}", goal)
+        for name, value in form.items()
+    }
     if "ticket" in form:
         form["ticket"] = str(found["new"].id)
     if who is not None and who not in FORGED and "login" in form:

@@ -29,6 +29,7 @@ from starlette.types import Lifespan
 from bot.deep_links import deep_link
 from bot.web import reports
 from bot.web.admin import admin_routes
+from bot.web.case_file import case_file_routes
 from bot.web.console import CASEWORK_ROLES, Console, field
 from bot.web.queues import QUEUES, Filters, Shown, queue_items
 from bot.web.sessions import (
@@ -90,9 +91,13 @@ STEP_WORDS: dict[NextStep, str] = {
     NextStep.COMPLETE: "worker.button.resolve",
     NextStep.SUPERVISE: "supervision.button",
 }
-# The steps the console takes itself; the others (recording to the case file) are done in the chat
-# for now, and the page says so rather than offering a button that does nothing.
-IN_THE_CONSOLE = frozenset(STEP_WORDS)
+# The case file's steps: links to its pages (``bot.web.case_file``), not forms on the case's.
+FILE_PAGES: dict[NextStep, tuple[str, str]] = {
+    NextStep.FILE: ("file", "casefile.button.file"),
+    NextStep.ASSESS: ("assess", "casefile.button.assess"),
+    NextStep.ADD_GOAL: ("file#add-goal", "casefile.button.add_goal"),
+    NextStep.REVIEW: ("file#review", "casefile.button.review"),
+}
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -343,8 +348,8 @@ def build_app(
             view=view,
             contact=contact,
             phone=phone,
-            steps=[offer for offer in steps if offer.step in IN_THE_CONSOLE],
-            elsewhere=[offer for offer in steps if offer.step not in IN_THE_CONSOLE],
+            steps=[offer for offer in steps if offer.step in STEP_WORDS],
+            file_pages=[FILE_PAGES[offer.step] for offer in steps if offer.step in FILE_PAGES],
             step_words=STEP_WORDS,
             thread=[event for event in view.events if event.action in CONVERSATION],
             trail=[
@@ -553,6 +558,7 @@ def build_app(
         Route("/queue/bulk", bulk, methods=["POST"]),
         Route("/queue/{queue}", queue_page, methods=["GET"]),
         Route("/case/{ticket_id:int}", case_page, methods=["GET"]),
+        *case_file_routes(console, guard),
         Route("/case/{ticket_id:int}/{step}", case_action, methods=["POST"]),
         Route("/reports", reports_page, methods=["GET"]),
         Route("/reports/chart/{part}.png", report_chart, methods=["GET"]),

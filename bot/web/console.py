@@ -86,10 +86,18 @@ class Console:
 
     def refusal(self, request: Request, staff: Staff, error: DomainError) -> HTMLResponse:
         """What the casework refused, worded as the chat words it, with the status code it means."""
-        status = next((code for kind, code in STATUS_ANSWER.items() if isinstance(error, kind)), 409)
         return self.staff_page(
-            request, staff, "refused.html", status, message=self.catalog.refusal(error, staff.language)
+            request,
+            staff,
+            "refused.html",
+            status_of(error),
+            message=self.catalog.refusal(error, staff.language),
         )
+
+
+def status_of(error: DomainError) -> int:
+    """The HTTP status a refusal answers with."""
+    return next((code for kind, code in STATUS_ANSWER.items() if isinstance(error, kind)), 409)
 
 
 def field(form: FormData, name: str) -> str:

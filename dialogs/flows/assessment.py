@@ -7,12 +7,14 @@ press on an earlier question's button (a double tap) is told apart from an answe
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from casework.access import Operation
 from casework.assessment_form import Form, Kind, Question
 from casework.domain import ServiceType
+from dialogs.catalog import Catalog
 from dialogs.engine import END, Ctx, Flow, Step, action_button
 from dialogs.flows.common import clipped, service_label
 from dialogs.flows.worker import WORKER_ROLES, cancel_button, open_ticket, politely, view_button, words
@@ -220,48 +222,77 @@ async def on_members(ctx: Ctx) -> str | None:
 
 
 def item_words(ctx: Ctx, group: Question, item: dict[str, Any]) -> str:
+    return member_words(ctx.services.catalog, ctx.lang, group, item)
+
+
+def member_words(catalog: Catalog, language: str, group: Question, item: dict[str, Any]) -> str:
     """One member, say, in words: each field's answer, in the form's order."""
     parts = []
     for field in group.fields:
         value = item.get(field.key)
         if value:
-            parts.append(option_words(ctx, f"{group.key}.{field.key}", value))
+            parts.append(option_words(catalog, language, f"{group.key}.{field.key}", value))
     return " · ".join(parts)
 
 
-def option_words(ctx: Ctx, key: str, value: Any) -> str:
-    separator = ", " if ctx.lang == "en" else "、"
+def option_words(catalog: Catalog, language: str, key: str, value: Any) -> str:
+    separator = ", " if language == "en" else "、"
     if isinstance(value, list):
-        return separator.join(words(ctx, f"assessment.option.{key}.{option}") for option in value)
-    return words(ctx, f"assessment.option.{key}.{value}")
+        return separator.join(catalog.text(f"assessment.option.{key}.{option}", language) for option in value)
+    return catalog.text(f"assessment.option.{key}.{value}", language)
 
 
 # --- checked over, and recorded ---------------------------------------------------------------------
 
 
-def answer_lines(ctx: Ctx, the_form: Form, answers: dict[str, Any], *, sensitive: bool = True) -> str:
-    """Every answer, a line each, by question; the sensitive ones marked (or left out)."""
-    lines = []
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """One question's answer in words, as the chat and the web console show it."""
+
+    label: str
+    words: str
+    sensitive: bool
+
+
+def answers_in_words(
+    catalog: Catalog, language: str, the_form: Form, answers: dict[str, Any], *, sensitive: bool = True
+) -> list[Answered]:
+    """Every answer given, by question, in the form's order; the sensitive ones left out unless
+    ``sensitive``."""
+    found = []
     for question in the_form.questions:
         value = answers.get(question.key)
         if value in (None, "", [], {}) or (question.sensitive and not sensitive):
             continue
-        label = words(ctx, f"assessment.short.{question.key}")
         if question.kind is Kind.GROUP:
-            shown = "; ".join(item_words(ctx, question, item) for item in value)
+            shown = "; ".join(member_words(catalog, language, question, item) for item in value)
         elif question.kind is Kind.RATINGS:
             shown = ", ".join(
-                f"{words(ctx, service_label(kind))} {words(ctx, f'assessment.option.{question.key}.{level}')}"
+                f"{catalog.text(service_label(kind), language)} "
+                f"{catalog.text(f'assessment.option.{question.key}.{level}', language)}"
                 for kind, level in value.items()
                 if level != question.options[0]
-            ) or words(ctx, f"assessment.option.{question.key}.{question.options[0]}")
+            ) or catalog.text(f"assessment.option.{question.key}.{question.options[0]}", language)
         elif question.kind is Kind.TEXT:
             shown = clipped(str(value), 200)
         else:
-            shown = option_words(ctx, question.key, value)
-        lock = words(ctx, "casefile.sensitive") if question.sensitive else ""
-        lines.append(f"{lock}{label}：{shown}" if ctx.lang != "en" else f"{lock}{label}: {shown}")
-    return "\n".join(lines)
+            shown = option_words(catalog, language, question.key, value)
+        found.append(
+            Answered(catalog.text(f"assessment.short.{question.key}", language), shown, question.sensitive)
+        )
+    return found
+
+
+def answer_lines(ctx: Ctx, the_form: Form, answers: dict[str, Any], *, sensitive: bool = True) -> str:
+    """Every answer, a line each, by question; the sensitive ones marked (or left out)."""
+    lock = words(ctx, "casefile.sensitive")
+    colon = ": " if ctx.lang == "en" else "："
+    return "\n".join(
+        f"{lock if answered.sensitive else ''}{answered.label}{colon}{answered.words}"
+        for answered in answers_in_words(
+            ctx.services.catalog, ctx.lang, the_form, answers, sensitive=sensitive
+        )
+    )
 
 
 async def ask_confirm(ctx: Ctx) -> None:

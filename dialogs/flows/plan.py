@@ -16,6 +16,7 @@ from typing import Any
 from casework.access import Operation
 from casework.case_file import CaseFile, NewGoal, VolunteerTask
 from casework.domain import Goal, GoalOwner, GoalStatus, Progress, Role, ServiceType
+from dialogs.catalog import Catalog
 from dialogs.engine import END, Action, Command, Ctx, Flow, Step, action_button
 from dialogs.flows.assessment import answer_lines
 from dialogs.flows.common import clipped, service_label
@@ -71,21 +72,25 @@ def day(ctx: Ctx, when: date | None) -> str:
 
 
 def goal_line(ctx: Ctx, the_file: CaseFile | None, goal: Goal) -> str:
+    return goal_words(ctx.services.catalog, ctx.lang, the_file, goal)
+
+
+def goal_words(catalog: Catalog, language: str, the_file: CaseFile | None, goal: Goal) -> str:
     """One goal: its number, words, service, owner, due date and status."""
     names = the_file.names if the_file is not None else {}
     if goal.owner is GoalOwner.AGENCY:
         owner = names.get(-(goal.owner_organisation_id or 0), "—")
     else:
         owner = names.get(goal.owner_person_id or 0, "—")
-    return words(
-        ctx,
+    return catalog.text(
         "casefile.goal_line",
+        language,
         number=goal.number,
         title=goal.title,
-        service=words(ctx, service_label(goal.service_type)),
-        owner=words(ctx, f"casefile.owner.{goal.owner.value}", name=owner),
-        due=day(ctx, goal.due_on),
-        status=words(ctx, f"casefile.goal.{goal.status.value}"),
+        service=catalog.text(service_label(goal.service_type), language),
+        owner=catalog.text(f"casefile.owner.{goal.owner.value}", language, name=owner),
+        due=goal.due_on.strftime("%Y-%m-%d") if goal.due_on is not None else "-",
+        status=catalog.text(f"casefile.goal.{goal.status.value}", language),
     )
 
 
