@@ -17,6 +17,7 @@ from casework.core import CaseworkCore
 from casework.directory import DirectoryFile, ImportPreview, ImportSummary, IssuedInvite
 from casework.domain import (
     Conflict,
+    InvalidInput,
     Invite,
     NotFound,
     Organisation,
@@ -28,6 +29,11 @@ from casework.domain import (
     StaffLogEntry,
     TicketAction,
     TicketEvent,
+)
+
+# The roles an admin gives here; a recipient's account becomes staff only by an invite.
+ASSIGNABLE_ROLES = frozenset(
+    {Role.VOLUNTEER, Role.SOCIAL_WORKER, Role.SUPERVISOR, Role.EVALUATOR, Role.ADMIN}
 )
 
 
@@ -69,9 +75,42 @@ class Administration:
             if await tx.people.get(person_id) is None:
                 raise NotFound(Refusal.PERSON_NOT_FOUND, person_id=person_id)
             person = await tx.people.update(person_id, active=active)
+            now = self.clock.now()
             if not active:
-                await tx.staff.end_all(person_id, now=self.clock.now())
+                await tx.staff.end_all(person_id, now=now)
+            event = StaffEvent.ACCOUNT_OPENED if active else StaffEvent.ACCOUNT_CLOSED
+            await tx.staff.log(person_id, event, f"by #{actor.id}", now=now)
             return person
+
+    async def set_staff(self, actor: Person, person_id: int, role: Role, area_ids: Iterable[int]) -> Person:
+        """A member of staff's (or a volunteer's) role and areas, changed; not one's own. Someone who
+        reported a need becomes staff only by an invite they redeem themselves, and everyone but an
+        admin works in one area at least. The change is in the activity log, with who made it."""
+        self.check(actor)
+        if person_id == actor.id:
+            raise Conflict(Refusal.ADMIN_NOT_YOURSELF)
+        areas = sorted(set(area_ids))
+        if role not in ASSIGNABLE_ROLES:
+            raise InvalidInput(Refusal.STAFF_BY_INVITE)
+        if not areas and role is not Role.ADMIN:
+            raise InvalidInput(Refusal.STAFF_NEEDS_AREA, role=role)
+        async with self.database.transaction() as tx:
+            person = await tx.people.get(person_id)
+            if person is None:
+                raise NotFound(Refusal.PERSON_NOT_FOUND, person_id=person_id)
+            if person.role not in ASSIGNABLE_ROLES:
+                raise Conflict(Refusal.STAFF_BY_INVITE)
+            codes = []
+            for area_id in areas:
+                area = await tx.areas.get(area_id)
+                if area is None:
+                    raise NotFound(Refusal.AREA_NOT_FOUND, area_id=area_id)
+                codes.append(area.code)
+            await tx.people.update(person_id, role=role)
+            changed = await tx.people.set_areas(person_id, areas)
+            detail = f"by #{actor.id}: {person.role.value} → {role.value}; {', '.join(codes) or '-'}"
+            await tx.staff.log(person_id, StaffEvent.STAFF_CHANGED, detail[:200], now=self.clock.now())
+            return changed
 
     # --- invites ----------------------------------------------------------------------------------
 

@@ -654,6 +654,10 @@ class StaffEvent(StrEnum):
     SIGNED_OUT = "signed_out"
     SESSIONS_REVOKED = "sessions_revoked"
     PASSWORD_SET = "password_set"  # noqa: S105 (an event's name)
+    # An administrator's change to a person (the entry is the person's; its detail says who did it).
+    STAFF_CHANGED = "staff_changed"  # role and areas
+    ACCOUNT_CLOSED = "account_closed"
+    ACCOUNT_OPENED = "account_opened"
 
 
 @dataclass(frozen=True, slots=True)
@@ -706,6 +710,8 @@ class Refusal(StrEnum):
     WEB_STAFF_ONLY = "web.staff_only"
     ADMIN_ONLY = "admin.only"
     ADMIN_NOT_YOURSELF = "admin.not_yourself"  # an admin closes others' accounts, not their own
+    STAFF_BY_INVITE = "staff.by_invite"  # a recipient becomes staff by redeeming an invite
+    STAFF_NEEDS_AREA = "staff.needs_area"  # role: everyone but an admin works in an area
 
     # --- signing in to the web console ------------------------------------------------------------
     WEB_LINK_SPENT = "web.link_spent"  # a sign-in link unknown, used or expired

@@ -9,7 +9,7 @@ import pytest
 
 from casework.access import Forbidden
 from casework.directory import Change, hash_invite_code, parse_directory_yaml
-from casework.domain import Conflict, InvalidInput, Refusal, Role, StaffEvent, TicketAction
+from casework.domain import Conflict, InvalidInput, NotFound, Refusal, Role, StaffEvent, TicketAction
 from casework.staff_sign_in import StaffSignIn, token_hash
 from storage import Database
 from tests.casework_world import World, build_world
@@ -111,3 +111,50 @@ async def test_the_activity_log_puts_signing_in_beside_what_was_done_to_tickets(
     assert [(entry.person_id, entry.ticket_id) for entry in claims] == [(wang.id, opened.ticket.id)]
     later = await administration.activity(admin, since=world.clock.now())
     assert [entry.action for entry in later] == [TicketAction.CLAIMED.value]
+
+
+async def test_an_admin_changes_a_workers_role_and_areas_and_the_log_says_who(world: World) -> None:
+    admin = world.people["admin"]
+    wang = world.people["wang"]
+    administration = world.casework.administration
+    changed = await administration.set_staff(
+        admin, wang.id, Role.SUPERVISOR, [world.areas["s1"], world.areas["s2"]]
+    )
+    assert changed.role is Role.SUPERVISOR
+    assert changed.area_ids == {world.areas["s1"], world.areas["s2"]}
+    await administration.set_active(admin, wang.id, False)
+    logged = await administration.activity(admin, person_id=wang.id)
+    assert [(entry.action, entry.detail) for entry in logged] == [
+        (StaffEvent.ACCOUNT_CLOSED.value, f"by #{admin.id}"),
+        (StaffEvent.STAFF_CHANGED.value, f"by #{admin.id}: social_worker → supervisor; s1, s2"),
+    ]
+
+
+async def test_a_change_to_staff_is_refused_for_a_resident_oneself_or_without_an_area(world: World) -> None:
+    admin = world.people["admin"]
+    administration = world.casework.administration
+    s1 = world.areas["s1"]
+    refusals = []
+    for person, role, areas in [
+        ("resident", Role.SOCIAL_WORKER, [s1]),  # a recipient becomes staff by an invite only
+        ("wang", Role.RECIPIENT, [s1]),
+        ("admin", Role.SOCIAL_WORKER, [s1]),
+        ("wang", Role.SOCIAL_WORKER, []),
+        ("wang", Role.SOCIAL_WORKER, [999_999]),
+    ]:
+        with pytest.raises((Conflict, InvalidInput, NotFound)) as refused:
+            await administration.set_staff(admin, world.people[person].id, role, areas)
+        refusals.append(refused.value.code)
+    assert refusals == [
+        Refusal.STAFF_BY_INVITE,
+        Refusal.STAFF_BY_INVITE,
+        Refusal.ADMIN_NOT_YOURSELF,
+        Refusal.STAFF_NEEDS_AREA,
+        Refusal.AREA_NOT_FOUND,
+    ]
+    with pytest.raises(Forbidden):
+        await administration.set_staff(world.people["chief"], world.people["wang"].id, Role.ADMIN, [])
+    async with world.database.transaction() as tx:
+        wang = await tx.people.get(world.people["wang"].id)
+    assert wang is not None
+    assert (wang.role, wang.area_ids) == (Role.SOCIAL_WORKER, world.people["wang"].area_ids)

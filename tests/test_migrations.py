@@ -13,6 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from storage.migrate import current_revision, downgrade, head_revision, upgrade
@@ -488,6 +489,38 @@ def test_sqlite_takes_web_accounts_in_and_out(sqlite_file: Path, sqlite_engine: 
     assert _on_sqlite(sqlite_engine, _drift) == []
 
 
+def _an_admins_change_logged(connection: Connection) -> None:
+    at = {"at": datetime(2026, 12, 5, tzinfo=UTC)}
+    connection.execute(
+        text(
+            "INSERT INTO staff_log (person_id, event, detail, at) VALUES (7, 'staff_changed', 'by #1', :at)"
+        ),
+        at,
+    )
+    connection.commit()
+
+
+def _log_events(connection: Connection) -> list[str]:
+    return [row[0] for row in connection.execute(text("SELECT event FROM staff_log ORDER BY id"))]
+
+
+def test_sqlite_logs_an_admins_changes_to_staff_and_forgets_them_on_the_way_down(
+    sqlite_file: Path, sqlite_engine: Engine
+) -> None:
+    url = _async_sqlite_url(sqlite_file)
+    upgrade(url, "0017")
+    _on_sqlite(sqlite_engine, _a_web_account_signed_in)
+    with pytest.raises(IntegrityError):  # not an event the log had
+        _on_sqlite(sqlite_engine, _an_admins_change_logged)
+    upgrade(url, "0018")
+    _on_sqlite(sqlite_engine, _an_admins_change_logged)
+    assert _on_sqlite(sqlite_engine, _log_events) == ["signed_in", "staff_changed"]
+    downgrade(url, "0017")
+    assert _on_sqlite(sqlite_engine, _log_events) == ["signed_in"]
+    upgrade(url, "head")
+    assert _on_sqlite(sqlite_engine, _drift) == []
+
+
 # --- PostgreSQL -------------------------------------------------------------------------------------
 
 
@@ -646,3 +679,20 @@ async def test_postgres_takes_web_accounts_in_and_out(
     assert not {"staff_sessions", "staff_passwords", "staff_log"} & await _on_postgres(
         postgres_engine, _tables
     )
+
+
+@pytest.mark.postgres
+async def test_postgres_logs_an_admins_changes_to_staff_and_forgets_them_on_the_way_down(
+    postgres_scratch_url: str, postgres_engine: AsyncEngine
+) -> None:
+    upgrade(postgres_scratch_url, "0017")
+    await _on_postgres(postgres_engine, _a_web_account_signed_in)
+    upgrade(postgres_scratch_url, "0018")
+    await _on_postgres(postgres_engine, _an_admins_change_logged)
+    assert await _on_postgres(postgres_engine, _log_events) == ["signed_in", "staff_changed"]
+    downgrade(postgres_scratch_url, "0017")
+    await postgres_engine.dispose()
+    assert await _on_postgres(postgres_engine, _log_events) == ["signed_in"]
+    upgrade(postgres_scratch_url, "head")
+    await postgres_engine.dispose()
+    assert await _on_postgres(postgres_engine, _drift) == []

@@ -687,6 +687,34 @@ async def test_closing_an_account_signs_its_person_out(site: Site) -> None:
     await worker.wait_for_url(re.compile(r"/signin"))
 
 
+async def test_an_admin_gives_a_worker_another_area_and_the_log_says_so(site: Site) -> None:
+    elsewhere = await site.console.open_ticket("c3")  # 新华街道: not wang's until now
+    wang = site.console.person("wang")
+    page = await site.signed_in("admin")
+    await page.goto(f"{site.url}/admin/people")
+    await page.locator(f"#person-{wang.id}").get_by_role("link", name="wang").click()
+    s2 = next(a for a in await site.console.people.areas() if a.id == site.console.world.areas["s2"])
+    await page.get_by_label(s2.name, exact=True).check()
+    await page.get_by_role("button", name=site.t("web.admin.person_save")).click()
+    await page.wait_for_url(re.compile(r"/admin/people$"))
+    await expect(page.locator(f"#person-{wang.id}")).to_contain_text(s2.name)
+
+    await page.goto(f"{site.url}/admin/activity?person={wang.id}")
+    await expect(page.locator("body")).to_contain_text(site.t("web.staff_event.staff_changed"))
+    worker = await site.signed_in("wang")
+    response = await worker.goto(f"{site.url}/case/{elsewhere.id}")
+    assert response is not None
+    assert response.status == 200
+
+    await page.goto(f"{site.url}/admin/people/{wang.id}")
+    for box in await page.locator('input[name="area"]').all():
+        await box.uncheck()
+    await page.get_by_role("button", name=site.t("web.admin.person_save")).click()
+    await expect(page.locator("#error")).to_have_text(
+        site.t("refusal.staff.needs_area", role=site.t("role.social_worker"))
+    )
+
+
 # --- the case's conversation, with the resident on Telegram -------------------------------------
 
 

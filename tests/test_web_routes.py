@@ -55,6 +55,8 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "GET /reports/download.xlsx": (NO, NO, S, S, S, IN, IN, IN),
     "GET /reports/download.csv": (NO, NO, S, S, S, IN, IN, IN),
     "GET /admin/people": (NO, NO, NO, NO, S, IN, IN, IN),
+    "GET /admin/people/{li}": (NO, NO, NO, NO, S, IN, IN, IN),
+    "POST /admin/people/{li}": (NO, NO, NO, NO, BACK, OUT, OUT, OUT),
     "POST /admin/people/{li}/active": (NO, NO, NO, NO, BACK, OUT, OUT, OUT),
     "POST /admin/people/{li}/sessions": (NO, NO, NO, NO, BACK, OUT, OUT, OUT),
     "GET /admin/invites": (NO, NO, NO, NO, S, IN, IN, IN),
@@ -107,6 +109,7 @@ FORMS = {
     "review": {"progress.{goal}": "better", "next": "4"},
     "bulk": {"action": "close", "note": "重复工单", "ticket": "{new}"},
     "password": {"password": "a long enough password", "login": "someone"},
+    "{li}": {"role": "social_worker", "area": "{s1}"},  # as li is: nothing changes for the routes after
     "active": {"active": "1"},  # li is active: opened again, nothing changes for the routes after
     "invites": {"role": "social_worker", "area": "s1", "days": "7"},
     "areas": {
@@ -185,8 +188,9 @@ async def _ask(
         return await client.get(path)
     headers = {CSRF_HEADER: "forged" if who in FORGED else await console.csrf_of(token)} if token else {}
     li = str(console.person("li").id)
+    s1 = str(console.world.areas["s1"])
     form = {
-        name.replace("{goal}", goal): value.replace("{li}", li).replace("{goal}", goal)
+        name.replace("{goal}", goal): value.replace("{li}", li).replace("{goal}", goal).replace("{s1}", s1)
         for name, value in form.items()
     }
     if "ticket" in form:

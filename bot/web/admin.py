@@ -19,10 +19,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.web.console import Console, field
+from bot.web.console import Console, field, status_of
 from bot.web.sessions import Endpoint, Staff, StaffEndpoint
 from casework import directory
-from casework.administration import Activity
+from casework.administration import ASSIGNABLE_ROLES, Activity
 from casework.domain import (
     DomainError,
     InvalidInput,
@@ -77,6 +77,44 @@ def admin_routes(
         await administration.set_active(
             staff.person, request.path_params["person_id"], field(form, "active") == "1"
         )
+        return RedirectResponse("/admin/people", status_code=303)
+
+    async def person_page(
+        request: Request, staff: Staff, *, error: str | None = None, status_code: int = 200
+    ) -> Response:
+        person_id: int = request.path_params["person_id"]
+        found = next((p for p in await administration.people(staff.person) if p.id == person_id), None)
+        if found is None:
+            raise NotFound(Refusal.PERSON_NOT_FOUND, person_id=person_id)
+        return console.staff_page(
+            request,
+            staff,
+            "admin_person.html",
+            status_code=status_code,
+            person=found,
+            roles=sorted(ASSIGNABLE_ROLES, key=list(Role).index),
+            assignable=found.role in ASSIGNABLE_ROLES and found.id != staff.person.id,
+            tree=await console.people.area_tree(),
+            error=error,
+        )
+
+    async def person_show(request: Request, staff: Staff) -> Response:
+        return await person_page(request, staff)
+
+    async def person_change(request: Request, staff: Staff) -> Response:
+        form = await request.form()
+        role = next((r for r in Role if r.value == field(form, "role")), None)
+        area_ids = [value for value in form.getlist("area") if isinstance(value, str) and value.isdigit()]
+        if role is None:
+            raise HTTPException(400)
+        try:
+            await administration.set_staff(
+                staff.person, request.path_params["person_id"], role, [int(a) for a in area_ids]
+            )
+        except DomainError as error:
+            return await person_page(
+                request, staff, error=catalog.refusal(error, staff.language), status_code=status_of(error)
+            )
         return RedirectResponse("/admin/people", status_code=303)
 
     async def person_sessions(request: Request, staff: Staff) -> Response:
@@ -300,6 +338,8 @@ def admin_routes(
 
     routes: list[tuple[str, StaffEndpoint, str]] = [
         ("/admin/people", people, "GET"),
+        ("/admin/people/{person_id:int}", person_show, "GET"),
+        ("/admin/people/{person_id:int}", person_change, "POST"),
         ("/admin/people/{person_id:int}/active", person_active, "POST"),
         ("/admin/people/{person_id:int}/sessions", person_sessions, "POST"),
         ("/admin/invites", invites, "GET"),
