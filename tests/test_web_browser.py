@@ -582,6 +582,46 @@ async def test_a_supervisor_reads_the_evaluation_and_downloads_its_workbook(
     await page.screenshot(path=screenshot_path("reports"), full_page=True)
 
 
+async def test_a_supervisor_evaluates_an_agency_and_raises_an_improvement_its_worker_marks_done(
+    site: Site,
+) -> None:
+    page = await site.signed_in("chief")
+    await page.get_by_role("link", name=site.t("web.nav.agencies")).click()
+    await page.get_by_label(site.t("web.report.period"), exact=True).select_option("last-month")
+    for criterion, score in [("administration", 4), ("outcomes", 5), ("management", 3), ("impact", 4)]:
+        await (
+            page.get_by_role("group", name=site.t(f"agency.criterion.{criterion}"))
+            .get_by_label(str(score), exact=True)
+            .check()
+        )
+    await page.get_by_label(site.t("web.agencies.comment")).fill("记录完整，回访及时")
+    await page.get_by_role("button", name=site.t("web.agencies.save")).click()
+    await expect(page.locator("#done")).to_have_text(site.t("web.agencies.done.evaluated"))
+
+    await page.get_by_label(site.t("web.agencies.what")).fill("每月按时更新服务记录")
+    await page.get_by_label(site.t("web.agencies.due")).fill("2020-01-01")
+    await page.get_by_role("button", name=site.t("web.agencies.raise")).click()
+    await expect(page.locator("#error")).to_have_text(site.t("refusal.improvement.due_past"))
+    await expect(page.get_by_label(site.t("web.agencies.what"))).to_have_value("每月按时更新服务记录")
+    due = (site.console.world.clock.now() + timedelta(weeks=4)).date().isoformat()
+    await page.get_by_label(site.t("web.agencies.due")).fill(due)
+    await page.get_by_role("button", name=site.t("web.agencies.raise")).click()
+    await expect(page.locator("#done")).to_have_text(site.t("web.agencies.done.raised"))
+    await expect(page.locator("#improvements")).to_contain_text("每月按时更新服务记录")
+    await page.screenshot(path=screenshot_path("agencies"), full_page=True)
+
+    worker = await site.signed_in("agency_worker")
+    await worker.get_by_role("link", name=site.t("web.nav.agencies")).click()
+    await expect(worker.locator("#raise")).to_have_count(0)  # the agency's own staff raise none
+    await worker.locator("#improvements li").first.get_by_role("button").click()
+    await expect(worker.locator("#done")).to_have_text(site.t("web.agencies.done.closed"))
+    await expect(worker.locator("#improvements")).to_contain_text(site.t("agency.improvement.done"))
+    ((action, _),) = await site.console.world.casework.agency_reviews.actions_for(
+        site.console.person("chief")
+    )
+    assert action.status.value == "done"
+
+
 async def test_an_evaluator_reads_the_evaluation_without_its_small_figures(site: Site) -> None:
     await site.console.open_ticket("c1")
     page = await site.signed_in("evaluator")

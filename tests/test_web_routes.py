@@ -4,13 +4,14 @@ who is sent to sign in. HTTP level (the ASGI app under httpx); the browser tests
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import date
 
 import httpx
 import pytest
 
 from bot.web.sessions import CSRF_HEADER
 from casework.case_file import NewGoal
-from casework.domain import ServiceType, Ticket
+from casework.domain import AgencyCriterion, ServiceType, Ticket
 from tests.web_console import Console, build_console
 
 S = 200  # the page
@@ -50,6 +51,10 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "POST /case/{held}/file/goal/{goal}": (BACK, NO, BACK, NO, BACK, OUT, OUT, OUT),
     "POST /case/{held}/file/review": (BACK, NO, BACK, NO, BACK, OUT, OUT, OUT),
     "POST /queue/bulk": (NO, NO, S, NO, S, OUT, OUT, OUT),
+    "GET /agencies": (S, S, S, S, S, IN, IN, IN),
+    "POST /agencies/evaluate": (NO, NO, BACK, BACK, BACK, OUT, OUT, OUT),
+    "POST /agencies/improvements": (NO, NO, BACK, BACK, BACK, OUT, OUT, OUT),
+    "POST /agencies/improvements/{action}/done": (NO, NO, BACK, BACK, BACK, OUT, OUT, OUT),
     "GET /reports": (NO, NO, S, S, S, IN, IN, IN),
     "GET /reports/chart/needs.png": (NO, NO, S, S, S, IN, IN, IN),
     "GET /reports/download.xlsx": (NO, NO, S, S, S, IN, IN, IN),
@@ -107,6 +112,14 @@ FORMS = {
     "goal": {"service": "resource_linking", "title": "申请临时救助", "owner": "worker"},
     "{goal}": {"status": "under_way"},
     "review": {"progress.{goal}": "better", "next": "4"},
+    "evaluate": {
+        "agency": "{agency}",
+        "period": "this-month",
+        **{criterion.value: "4" for criterion in AgencyCriterion},
+        "comment": "记录完整",
+    },
+    "improvements": {"agency": "{agency}", "what": "按时更新服务记录", "due": "2099-01-01"},
+    "done": {"note": "已整改"},
     "bulk": {"action": "close", "note": "重复工单", "ticket": "{new}"},
     "password": {"password": "a long enough password", "login": "someone"},
     "{li}": {"role": "social_worker", "area": "{s1}"},  # as li is: nothing changes for the routes after
@@ -180,9 +193,18 @@ async def _ask(
         the_file = await console.world.casework.case_file(console.person("admin"), found["held"].id)
         assert the_file is not None
         goal = str(the_file.goals[0].id)
+    action = ""
+    if "{action}" in path:
+        raised, _ = await console.world.casework.agency_reviews.raise_action(
+            console.person("admin"), console.world.agency.id, "按时更新服务记录", date(2099, 1, 1)
+        )
+        action = str(raised.id)
     form = dict(FORMS.get(path.rsplit("/", 1)[-1], {}))
     path = path.format(
-        li=console.person("li").id, goal=goal, **{name: ticket.id for name, ticket in found.items()}
+        li=console.person("li").id,
+        goal=goal,
+        action=action,
+        **{name: ticket.id for name, ticket in found.items()},
     )
     if method == "GET":
         return await client.get(path)
@@ -190,7 +212,10 @@ async def _ask(
     li = str(console.person("li").id)
     s1 = str(console.world.areas["s1"])
     form = {
-        name.replace("{goal}", goal): value.replace("{li}", li).replace("{goal}", goal).replace("{s1}", s1)
+        name.replace("{goal}", goal): value.replace("{li}", li)
+        .replace("{goal}", goal)
+        .replace("{s1}", s1)
+        .replace("{agency}", str(console.world.agency.id))
         for name, value in form.items()
     }
     if "ticket" in form:

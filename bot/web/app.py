@@ -29,6 +29,7 @@ from starlette.types import Lifespan
 from bot.deep_links import deep_link
 from bot.web import reports
 from bot.web.admin import admin_routes
+from bot.web.agencies import agency_routes
 from bot.web.case_file import case_file_routes
 from bot.web.console import CASEWORK_ROLES, Console, field
 from bot.web.queues import QUEUES, Filters, Shown, queue_items
@@ -559,6 +560,7 @@ def build_app(
         Route("/queue/{queue}", queue_page, methods=["GET"]),
         Route("/case/{ticket_id:int}", case_page, methods=["GET"]),
         *case_file_routes(console, guard),
+        *agency_routes(console, guard),
         Route("/case/{ticket_id:int}/{step}", case_action, methods=["POST"]),
         Route("/reports", reports_page, methods=["GET"]),
         Route("/reports/chart/{part}.png", report_chart, methods=["GET"]),
