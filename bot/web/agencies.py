@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.web.console import Console, field, status_of
+from bot.web.console import Console, field, filled_in, status_of
 from bot.web.sessions import Endpoint, Staff, StaffEndpoint
 from casework.agency_review import RAISERS
 from casework.domain import AGENCY_SCORES, AgencyCriterion, DomainError
@@ -74,7 +74,7 @@ def agency_routes(console: Console, guard: Callable[[StaffEndpoint], Endpoint]) 
                 staff.person, _number(form, "agency"), period, scores, field(form, "comment")
             )
         except DomainError as error:
-            return await page(request, staff, error=error, entered=_entered(form))
+            return await page(request, staff, error=error, entered=filled_in(form))
         return RedirectResponse("/agencies?done=evaluated", status_code=303)
 
     async def raise_action(request: Request, staff: Staff) -> Response:
@@ -88,7 +88,7 @@ def agency_routes(console: Console, guard: Callable[[StaffEndpoint], Endpoint]) 
                 staff.person, _number(form, "agency"), field(form, "what"), due
             )
         except DomainError as error:
-            return await page(request, staff, error=error, entered=_entered(form))
+            return await page(request, staff, error=error, entered=filled_in(form))
         return RedirectResponse(f"/agencies?done={'raised' if told else 'raised_nobody'}", status_code=303)
 
     async def close_action(request: Request, staff: Staff) -> Response:
@@ -112,7 +112,3 @@ def _number(form: FormData, name: str) -> int:
     if not value.isdigit():
         raise HTTPException(400)
     return int(value)
-
-
-def _entered(form: FormData) -> dict[str, Any]:
-    return {name: field(form, name) for name in form if name != "csrf"}

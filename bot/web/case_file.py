@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.web.console import Console, field, status_of
+from bot.web.console import Console, field, filled_in, status_of
 from bot.web.sessions import Endpoint, Staff, StaffEndpoint
 from casework.assessment_form import GROUP_LIMIT, Form, Kind, Question
 from casework.case_file import CaseFile, NewGoal
@@ -124,7 +124,7 @@ def case_file_routes(console: Console, guard: Callable[[StaffEndpoint], Endpoint
                 ),
             )
         except DomainError as error:
-            return await file_page(request, staff, error=error, entered=_entered(form))
+            return await file_page(request, staff, error=error, entered=filled_in(form))
         return recorded(request, "add_goal")
 
     async def move_goal(request: Request, staff: Staff) -> Response:
@@ -138,7 +138,7 @@ def case_file_routes(console: Console, guard: Callable[[StaffEndpoint], Endpoint
         try:
             await casework.set_goal_status(staff.person, goal.id, status, field(form, "reason"))
         except DomainError as error:
-            return await file_page(request, staff, error=error, entered=_entered(form))
+            return await file_page(request, staff, error=error, entered=filled_in(form))
         return recorded(request, "goal")
 
     async def review(request: Request, staff: Staff) -> Response:
@@ -162,7 +162,7 @@ def case_file_routes(console: Console, guard: Callable[[StaffEndpoint], Endpoint
                 note=field(form, "note"),
             )
         except DomainError as error:
-            return await file_page(request, staff, error=error, entered=_entered(form))
+            return await file_page(request, staff, error=error, entered=filled_in(form))
         return recorded(request, "review")
 
     # --- the assessment ------------------------------------------------------------------------
@@ -265,10 +265,6 @@ def _member_rows(the_form: Form, answers: dict[str, Any]) -> dict[str, int]:
         for question in the_form.questions
         if question.kind is Kind.GROUP
     }
-
-
-def _entered(form: FormData) -> dict[str, Any]:
-    return {name: field(form, name) for name in form if name != "csrf"}
 
 
 def _enum(kind: type[E], value: str) -> E | None:

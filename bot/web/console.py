@@ -100,6 +100,11 @@ def status_of(error: DomainError) -> int:
     return next((code for kind, code in STATUS_ANSWER.items() if isinstance(error, kind)), 409)
 
 
+def filled_in(form: FormData) -> dict[str, str]:
+    """What a form was filled in with, to give it back as it was when what it asked was refused."""
+    return {name: field(form, name) for name in form if name != "csrf"}
+
+
 def field(form: FormData, name: str) -> str:
     value = form.get(name)
     return value.strip() if isinstance(value, str) else ""
