@@ -121,7 +121,10 @@ async def serve(
                 await sweeping
         if serving is not None:  # requests under way are answered first
             closing.set()
-            await serving
+            try:
+                await serving
+            except Exception:  # the bot still stops in order
+                log.exception("the HTTP server failed")
         if application.running:
             await application.stop()
         await needsbot.stop()

@@ -12,10 +12,11 @@ from datetime import datetime, timedelta
 
 from casework import directory
 from casework import on_call as rota
-from casework.access import Forbidden
+from casework.access import WORKER_ROLES, Forbidden
 from casework.core import CaseworkCore
 from casework.directory import DirectoryFile, ImportPreview, ImportSummary, IssuedInvite
 from casework.domain import (
+    OPEN_STATUSES,
     Conflict,
     InvalidInput,
     Invite,
@@ -100,6 +101,10 @@ class Administration:
                 raise NotFound(Refusal.PERSON_NOT_FOUND, person_id=person_id)
             if person.role not in ASSIGNABLE_ROLES:
                 raise Conflict(Refusal.STAFF_BY_INVITE)
+            if role not in WORKER_ROLES:  # nobody's open case is left with someone who cannot work it
+                held = await tx.tickets.find(assignee_id=person.id, statuses=OPEN_STATUSES, limit=1)
+                if held:
+                    raise Conflict(Refusal.STAFF_HOLDS_CASES, role=role)
             codes = []
             for area_id in areas:
                 area = await tx.areas.get(area_id)

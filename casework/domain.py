@@ -712,6 +712,7 @@ class Refusal(StrEnum):
     ADMIN_NOT_YOURSELF = "admin.not_yourself"  # an admin closes others' accounts, not their own
     STAFF_BY_INVITE = "staff.by_invite"  # a recipient becomes staff by redeeming an invite
     STAFF_NEEDS_AREA = "staff.needs_area"  # role: everyone but an admin works in an area
+    STAFF_HOLDS_CASES = "staff.holds_cases"  # role: open cases to hand over before the role changes
 
     # --- signing in to the web console ------------------------------------------------------------
     WEB_LINK_SPENT = "web.link_spent"  # a sign-in link unknown, used or expired

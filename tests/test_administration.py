@@ -152,6 +152,11 @@ async def test_a_change_to_staff_is_refused_for_a_resident_oneself_or_without_an
         Refusal.STAFF_NEEDS_AREA,
         Refusal.AREA_NOT_FOUND,
     ]
+    ticket = (await world.casework.open_ticket(world.report("c1"))).ticket
+    await world.casework.claim(world.people["wang"], ticket.id)
+    with pytest.raises(Conflict) as holding:  # a case of theirs would be left with nobody to work it
+        await administration.set_staff(admin, world.people["wang"].id, Role.VOLUNTEER, [s1])
+    assert holding.value.code is Refusal.STAFF_HOLDS_CASES
     with pytest.raises(Forbidden):
         await administration.set_staff(world.people["chief"], world.people["wang"].id, Role.ADMIN, [])
     async with world.database.transaction() as tx:
