@@ -39,6 +39,7 @@ from casework.unit_of_work import UnitOfWork
 STAFF_ROLES = frozenset({Role.SOCIAL_WORKER, Role.SUPERVISOR, Role.EVALUATOR, Role.ADMIN})
 LINK_VALID_FOR = timedelta(minutes=10)
 IDLE_AFTER = timedelta(minutes=15)
+TOUCH_AFTER = timedelta(seconds=30)  # how stale a session's last request may be before it is written
 SESSION_LASTS = timedelta(hours=12)
 LOCK_AFTER_FAILURES = 6
 LOCKED_FOR = timedelta(minutes=30)
@@ -104,7 +105,8 @@ class StaffSignIn:
 
     # --- passwords --------------------------------------------------------------------------------
 
-    async def login_name(self, person: Person) -> str | None:
+    @staticmethod
+    def login_name(person: Person) -> str | None:
         identity = person.identity_on(Channel.WEB)
         return identity.external_id if identity is not None else None
 
@@ -120,7 +122,7 @@ class StaffSignIn:
             current = await tx.people.get(person.id)
             if current is None:
                 raise NotFound(Refusal.WEB_SESSION_ENDED)
-            name = await self.login_name(current)
+            name = self.login_name(current)
             if name is None:
                 name = (login or "").strip()
                 if not LOGIN_FORM.match(name):
@@ -186,7 +188,8 @@ class StaffSignIn:
                 else None
             )
             if ending is None and person is not None:
-                await tx.staff.touch(session.id, now=now)
+                if now - session.last_seen_at >= TOUCH_AFTER:  # not a write on every page
+                    await tx.staff.touch(session.id, now=now)
                 return person, session
             await tx.staff.end(session.id, now=now)
             await tx.staff.log(session.person_id, StaffEvent.SIGNED_OUT, ending or "", now=now)

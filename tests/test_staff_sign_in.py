@@ -143,6 +143,21 @@ async def test_a_session_ends_after_fifteen_idle_minutes(world: World, sign_in: 
         await sign_in.current(signed.token)
 
 
+async def test_requests_close_together_write_the_session_once(world: World, sign_in: StaffSignIn) -> None:
+    signed = await sign_in.redeem_link(await sign_in.issue_link(world.people["wang"]))
+    seen = []
+    for step in (timedelta(seconds=10), timedelta(seconds=10), timedelta(seconds=15)):
+        world.clock.advance(step)
+        _, session = await sign_in.current(signed.token)
+        seen.append(session.last_seen_at)
+    _, session = await sign_in.current(signed.token)
+    start = signed.session.last_seen_at
+    assert seen[:2] == [start, start]  # within TOUCH_AFTER: not written
+    assert session.last_seen_at == start + timedelta(seconds=35)  # written by the third
+    world.clock.advance(IDLE_AFTER - timedelta(seconds=1))  # idle counts from the last written
+    await sign_in.current(signed.token)
+
+
 async def test_a_session_ends_after_twelve_hours_however_busy(world: World, sign_in: StaffSignIn) -> None:
     signed = await sign_in.redeem_link(await sign_in.issue_link(world.people["wang"]))
     busy = timedelta(minutes=10)

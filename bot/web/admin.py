@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import datetime, time, timedelta, tzinfo
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import qrcode
 import qrcode.image.svg
@@ -177,16 +177,30 @@ def admin_routes(
 
     # --- areas --------------------------------------------------------------------------------
 
-    async def areas(request: Request, staff: Staff) -> Response:
-        administration.check(staff.person)
+    async def areas_page(
+        request: Request,
+        staff: Staff,
+        status_code: int = 200,
+        *,
+        preview: directory.ImportPreview | None = None,
+        content: str = "",
+        **shown: Any,
+    ) -> Response:
+        """The area tree, and what an import showed: a preview, its problems, or what it did."""
         return console.staff_page(
             request,
             staff,
             "admin_areas.html",
+            status_code=status_code,
             areas=await console.people.area_tree(),
-            preview=None,
-            content="",
+            preview=preview,
+            content=content,
+            **shown,
         )
+
+    async def areas(request: Request, staff: Staff) -> Response:
+        administration.check(staff.person)
+        return await areas_page(request, staff)
 
     async def areas_import(request: Request, staff: Staff) -> Response:
         """A file's changes shown (``confirm`` absent), or imported (the same content sent back)."""
@@ -201,32 +215,13 @@ def admin_routes(
             )
             if field(form, "confirm") == "1":
                 summary = await administration.import_areas(staff.person, parsed, move=move)
-                return console.staff_page(
-                    request,
-                    staff,
-                    "admin_areas.html",
-                    areas=await console.people.area_tree(),
-                    preview=None,
-                    content="",
-                    summary=summary,
-                )
+                return await areas_page(request, staff, summary=summary)
             preview = await administration.preview_areas(staff.person, parsed, move=move)
         except InvalidInput as error:
-            return console.staff_page(
-                request,
-                staff,
-                "admin_areas.html",
-                status_code=400,
-                areas=await console.people.area_tree(),
-                preview=None,
-                content="",
-                problems=_problems(catalog, error, staff.language),
-            )
-        return console.staff_page(
+            return await areas_page(request, staff, 400, problems=_problems(catalog, error, staff.language))
+        return await areas_page(
             request,
             staff,
-            "admin_areas.html",
-            areas=await console.people.area_tree(),
             preview=preview,
             content=content,
             file_name=name,

@@ -192,7 +192,7 @@ def build_app(
                 token=None,
                 error=catalog.refusal(error, language),
             )
-        has_password = await console.sign_in.login_name(signed.person) is not None
+        has_password = console.sign_in.login_name(signed.person) is not None
         response = RedirectResponse("/" if has_password else "/account", status_code=303)
         set_session_cookie(response, signed.token, secure=console.secure_cookies)
         return response
@@ -246,7 +246,7 @@ def build_app(
             staff,
             "account.html",
             status_code=status_code,
-            login=await console.sign_in.login_name(staff.person),
+            login=console.sign_in.login_name(staff.person),
             error=error,
             saved=saved,
         )
