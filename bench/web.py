@@ -1,6 +1,6 @@
-"""The web console under staff at work: p50 and p95 of the queue page, the case page and the report page
-with 10 staff at once, over 100,000 tickets on PostgreSQL (the target: p95 under 300 ms for the queue
-and the case pages).
+"""The web console under staff at work: p50 and p95 of the queue page, the case page, the case file's
+page and the report page with 10 staff at once, over 100,000 tickets on PostgreSQL (the target: p95
+under 300 ms for the queue, case and case file pages).
 
     .venv/bin/python -m bench.web [--tickets 100000] [--staff 10] [--rounds 20] [--sqlite]
 
@@ -8,8 +8,9 @@ The district of ``bench.indicators`` is filled (four streets of five communities
 years, their trails, referrals and ratings; the recent ones still open), and ten supervisors of the
 district sign in. The console runs as ``needsbot web`` in a process of its own, as it is deployed;
 each supervisor, at once with the others, opens the district's queue, then one of its open cases, then
-the evaluation of last month, ``--rounds`` times. Times are wall-clock from request to the last byte,
-measured by the staff's HTTP client in this process. A warm-up round is not counted.
+one's case file, then the evaluation of last month, ``--rounds`` times. Times are wall-clock from
+request to the last byte, measured by the staff's HTTP client in this process. A warm-up round is not
+counted.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from storage.migrate import upgrade
 from storage.models import TicketRow
 from tests.services import TEST_POSTGRES_URL, free_port, reachable, scratch_postgres_database
 
-PAGES = ("queue", "case", "report")
+PAGES = ("queue", "case", "file", "report")
 TARGET_P95_MS = 300
 
 
@@ -94,13 +95,14 @@ async def wait_until_up(base: str, process: asyncio.subprocess.Process) -> None:
 async def work(
     base: str, token: str, open_ids: list[int], rounds: int, seed: int, pages: tuple[str, ...]
 ) -> dict[str, list[float]]:
-    """One supervisor's rounds: the queue, a case, the report (those of ``pages``); each page's times
-    in seconds."""
+    """One supervisor's rounds: the queue, a case, a case file, the report (those of ``pages``); each
+    page's times in seconds."""
     rng = random.Random(seed)
     times: dict[str, list[float]] = {page: [] for page in pages}
     paths: dict[str, Callable[[], str]] = {
         "queue": lambda: "/queue/team",
         "case": lambda: f"/case/{rng.choice(open_ids)}",
+        "file": lambda: f"/case/{rng.choice(open_ids)}/file",
         "report": lambda: "/reports?period=last-month",
     }
     async with httpx.AsyncClient(base_url=base, cookies={"needsbot_session": token}, timeout=60) as client:
@@ -162,7 +164,7 @@ def main() -> None:
     parser.add_argument("--sqlite", action="store_true", help="a scratch SQLite file instead of PostgreSQL")
     parser.add_argument("--workers", type=int, default=1, help="needsbot web --workers")
     parser.add_argument(
-        "--pages", default=",".join(PAGES), help="which pages each round opens, of queue,case,report"
+        "--pages", default=",".join(PAGES), help="which pages each round opens, of queue,case,file,report"
     )
     arguments = parser.parse_args()
     pages = tuple(page for page in PAGES if page in arguments.pages.split(","))
