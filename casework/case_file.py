@@ -86,6 +86,16 @@ class CaseFile:
 
 
 @dataclass(frozen=True, slots=True)
+class FileOnCase:
+    """A case, the chain of its area and the ones above it, and its household's file (none while the
+    case has no household)."""
+
+    ticket: Ticket
+    area_chain: list[int]
+    file: CaseFile | None
+
+
+@dataclass(frozen=True, slots=True)
 class VolunteerTask:
     """A task as its volunteer sees it: what, by when, where; nothing of the case around it."""
 
@@ -113,10 +123,14 @@ class CaseFiles:
     async def file(self, actor: Person, ticket_id: int, *, in_full: bool = False) -> CaseFile | None:
         """The household's file, for whoever may read the case; None while the case has no household.
         A read ``in_full`` (the answers shown, not only what they found) is written to the trail."""
+        return (await self.on_case(actor, ticket_id, in_full=in_full)).file
+
+    async def on_case(self, actor: Person, ticket_id: int, *, in_full: bool = False) -> FileOnCase:
+        """The case and its household's file, as ``file`` reads it, in one transaction."""
         async with self.database.transaction() as tx:
-            ticket, _ = await self.core.checked(tx, actor, Operation.READ_FILE, ticket_id)
+            ticket, chain = await self.core.checked(tx, actor, Operation.READ_FILE, ticket_id)
             if ticket.household_id is None:
-                return None
+                return FileOnCase(ticket, chain, None)
             if in_full:
                 await tx.tickets.add_event(
                     ticket_id=ticket.id,
@@ -125,7 +139,7 @@ class CaseFiles:
                     note="file",
                     now=self.clock.now(),
                 )
-            return await self._read(tx, ticket.household_id)
+            return FileOnCase(ticket, chain, await self._read(tx, ticket.household_id))
 
     async def for_operator(self, household_id: int) -> CaseFile:
         """The household's file for the command line (an operator's read: no actor's access is checked)."""
@@ -322,6 +336,18 @@ class CaseFiles:
             _, chain = await self.core.checked(tx, actor, Operation.ASSESS, ticket_id)
             volunteers = await tx.people.find(role=Role.VOLUNTEER, area_ids=chain)
         return [Target("volunteer", person.id, person_name(person), None) for person in volunteers]
+
+    async def goal_owners(self, actor: Person, ticket_id: int) -> list[Target]:
+        """Whom a goal of the case can be given to besides its worker: the active agencies serving its
+        area (or above it), whatever their services, then its volunteers."""
+        async with self.database.transaction() as tx:
+            _, chain = await self.core.checked(tx, actor, Operation.ASSESS, ticket_id)
+            agencies = await tx.organisations.list_all(active_only=True)
+            volunteers = await tx.people.find(role=Role.VOLUNTEER, area_ids=chain)
+        return [
+            *(Target("agency", a.id, a.name, None) for a in agencies if a.area_ids & set(chain)),
+            *(Target("volunteer", person.id, person_name(person), None) for person in volunteers),
+        ]
 
     async def agencies_for(self, actor: Person, ticket_id: int, service_type: ServiceType) -> list[Target]:
         """The active agencies serving the case's area (or above it) that offer ``service_type``."""

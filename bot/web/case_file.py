@@ -23,7 +23,6 @@ from casework.case_file import CaseFile, NewGoal
 from casework.domain import DomainError, GoalOwner, GoalStatus, Progress, ServiceType
 from casework.lifecycle import Step
 from casework.next_steps import NextStep, file_offers
-from casework.referral import Target
 from dialogs.flows.assessment import answers_in_words
 from dialogs.flows.plan import REVIEW_WEEKS, goal_words
 
@@ -51,13 +50,13 @@ def case_file_routes(console: Console, guard: Callable[[StaffEndpoint], Endpoint
     ) -> Response:
         ticket_id: int = request.path_params["ticket_id"]
         person = staff.person
-        view = await casework.view(person, ticket_id)
-        the_file = await casework.case_file(person, ticket_id, in_full=True)
+        case = await casework.case_files.on_case(person, ticket_id, in_full=True)
+        the_file = case.file
         goals = the_file.goals if the_file is not None else ()
         open_goals = [goal for goal in goals if goal.is_open]
-        chain = [area.id for area in view.area_path]
         offered = {
-            offer.step for offer in file_offers(person, view.ticket, chain, open_goals=bool(open_goals))
+            offer.step
+            for offer in file_offers(person, case.ticket, case.area_chain, open_goals=bool(open_goals))
         }
         language = staff.language
         latest = the_file.latest if the_file is not None else None
@@ -67,7 +66,7 @@ def case_file_routes(console: Console, guard: Callable[[StaffEndpoint], Endpoint
             staff,
             "case_file.html",
             status_code=status_of(error) if error is not None else 200,
-            view=view,
+            ticket=case.ticket,
             the_file=the_file,
             latest=latest,
             answers=(
@@ -79,7 +78,11 @@ def case_file_routes(console: Console, guard: Callable[[StaffEndpoint], Endpoint
             open_goals=open_goals,
             moves=MOVES,
             offered={step.value for step in offered},
-            owners=await _owners(staff, ticket_id) if NextStep.ADD_GOAL in offered else [],
+            owners=(
+                await casework.case_files.goal_owners(person, ticket_id)
+                if NextStep.ADD_GOAL in offered
+                else []
+            ),
             services=list(ServiceType),
             progress=list(Progress),
             review_weeks=REVIEW_WEEKS,
@@ -87,15 +90,6 @@ def case_file_routes(console: Console, guard: Callable[[StaffEndpoint], Endpoint
             error=catalog.refusal(error, language) if error is not None else None,
             entered=entered or {},
         )
-
-    async def _owners(staff: Staff, ticket_id: int) -> list[Target]:
-        """Who a goal can be given to besides the worker: the agencies serving the area (any service
-        type), then its volunteers."""
-        agencies: dict[int, Target] = {}
-        for kind in ServiceType:
-            for agency in await casework.case_files.agencies_for(staff.person, ticket_id, kind):
-                agencies.setdefault(agency.id, agency)
-        return [*agencies.values(), *await casework.volunteers_for(staff.person, ticket_id)]
 
     async def read_file(request: Request, staff: Staff) -> Response:
         return await file_page(request, staff)
