@@ -4,14 +4,14 @@ who is sent to sign in. HTTP level (the ASGI app under httpx); the browser tests
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import date, timedelta
 
 import httpx
 import pytest
 
 from bot.web.sessions import CSRF_HEADER
 from casework.case_file import NewGoal
-from casework.domain import AgencyCriterion, ServiceType, Ticket
+from casework.domain import AgencyCriterion, Role, ServiceType, Ticket
 from tests.web_console import Console, build_console
 
 S = 200  # the page
@@ -20,6 +20,7 @@ IN = 303  # GET without a session: to the sign-in page
 OUT = 401  # a change without a session
 BACK = 303  # done, and back to the page it was done from
 NOT_NOW = 409  # the ticket's status does not allow it (a worker closes a case once it is resolved)
+KEPT = 204  # the session kept alive, nothing to show
 # None: nobody signed in. The resident and the volunteer cannot sign in; each comes with a session row
 # forged into the store, which the console must refuse all the same.
 PEOPLE = ("wang", "zhou", "chief", "evaluator", "admin", None, "resident", "volunteer")
@@ -29,6 +30,8 @@ FORGED = frozenset({"resident", "volunteer"})
 # (s2); chief supervises s1; the evaluator is given s1; the admin is everywhere.
 MATRIX: dict[str, tuple[int, ...]] = {
     #                           wang zhou chief eval admin nobody resident volunteer
+    "GET /": (BACK, BACK, BACK, BACK, BACK, IN, IN, IN),  # to one's first page
+    "POST /session/alive": (KEPT, KEPT, KEPT, KEPT, KEPT, OUT, OUT, OUT),
     "GET /queue/mine": (S, S, S, NO, S, IN, IN, IN),
     "GET /queue/unclaimed": (S, S, S, NO, S, IN, IN, IN),
     "GET /queue/team": (S, S, S, NO, S, IN, IN, IN),
@@ -66,12 +69,14 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "POST /admin/people/{li}/sessions": (NO, NO, NO, NO, BACK, OUT, OUT, OUT),
     "GET /admin/invites": (NO, NO, NO, NO, S, IN, IN, IN),
     "POST /admin/invites": (NO, NO, NO, NO, S, OUT, OUT, OUT),
+    "POST /admin/invites/{invite}/revoke": (NO, NO, NO, NO, BACK, OUT, OUT, OUT),
     "GET /admin/areas": (NO, NO, NO, NO, S, IN, IN, IN),
     "POST /admin/areas": (NO, NO, NO, NO, S, OUT, OUT, OUT),
     "GET /admin/agencies": (NO, NO, NO, NO, S, IN, IN, IN),
     "POST /admin/agencies": (NO, NO, NO, NO, BACK, OUT, OUT, OUT),
     "GET /admin/oncall": (NO, NO, NO, NO, S, IN, IN, IN),
     "POST /admin/oncall": (NO, NO, NO, NO, BACK, OUT, OUT, OUT),
+    "POST /admin/oncall/{entry}/remove": (NO, NO, NO, NO, BACK, OUT, OUT, OUT),
     "GET /admin/policy": (NO, NO, NO, NO, S, IN, IN, IN),
     "GET /admin/activity": (NO, NO, NO, NO, S, IN, IN, IN),
     "GET /account": (S, S, S, S, S, IN, IN, IN),
@@ -193,6 +198,19 @@ async def _ask(
         the_file = await console.world.casework.case_file(console.person("admin"), found["held"].id)
         assert the_file is not None
         goal = str(the_file.goals[0].id)
+    admin = console.person("admin")
+    administration = console.world.casework.administration
+    invite = entry = ""
+    if "{invite}" in path:
+        issued = await administration.invite(
+            admin, role=Role.SOCIAL_WORKER, area_code="s1", valid_for=timedelta(days=7)
+        )
+        invite = str(issued.invite.id)
+    if "{entry}" in path:
+        on_call = await administration.add_on_call(
+            admin, person_id=console.person("li").id, hours="20:00-08:00"
+        )
+        entry = str(on_call.entry.id)
     action = ""
     if "{action}" in path:
         raised, _ = await console.world.casework.agency_reviews.raise_action(
@@ -204,6 +222,8 @@ async def _ask(
         li=console.person("li").id,
         goal=goal,
         action=action,
+        invite=invite,
+        entry=entry,
         **{name: ticket.id for name, ticket in found.items()},
     )
     if method == "GET":
