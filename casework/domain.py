@@ -440,6 +440,15 @@ class Goal:
         return self.status in OPEN_GOALS
 
     @property
+    def moves(self) -> tuple[GoalStatus, ...]:
+        """The statuses its worker may move it to now: under way (once), achieved or dropped while it
+        is open; none once it is finished."""
+        if not self.is_open:
+            return ()
+        started = (GoalStatus.UNDER_WAY,) if self.status is GoalStatus.PLANNED else ()
+        return (*started, GoalStatus.ACHIEVED, GoalStatus.DROPPED)
+
+    @property
     def change_note(self) -> str:
         """What the trail records when the goal moves on (``TicketAction.GOAL_CHANGED``): "#3 achieved"."""
         return f"#{self.number} {self.status.value}"

@@ -29,11 +29,6 @@ from dialogs.flows.plan import REVIEW_WEEKS, goal_words
 E = TypeVar("E", bound=StrEnum)
 # What the file page says was just done (``?done=``), by the record.
 DONE = frozenset({"assess", "add_goal", "goal", "review"})
-# A goal's status as the worker moves it (the review moves it too).
-MOVES = {
-    GoalStatus.PLANNED: (GoalStatus.UNDER_WAY, GoalStatus.ACHIEVED, GoalStatus.DROPPED),
-    GoalStatus.UNDER_WAY: (GoalStatus.ACHIEVED, GoalStatus.DROPPED),
-}
 EMPTY_MEMBER_ROWS = 2  # blank rows under a household's members, for those not yet on the form
 
 
@@ -76,7 +71,6 @@ def case_file_routes(console: Console, guard: Callable[[StaffEndpoint], Endpoint
             ),
             goal_lines={goal.id: goal_words(catalog, language, the_file, goal) for goal in goals},
             open_goals=open_goals,
-            moves=MOVES,
             offered={step.value for step in offered},
             owners=(
                 await casework.case_files.goal_owners(person, ticket_id)

@@ -189,18 +189,24 @@ async def review(ctx: Ctx, ticket_id: int) -> None:
     )
 
 
+# The button that moves a goal to each status (``Goal.moves`` says which are offered now).
+GOAL_ACTIONS = {
+    GoalStatus.UNDER_WAY: "goal_started",
+    GoalStatus.ACHIEVED: "goal_achieved",
+    GoalStatus.DROPPED: "goal_drop",
+}
+
+
 async def goal_view(ctx: Ctx, goal_id: int) -> None:
     """One goal, with what can be done to it now."""
     goal = await ctx.services.casework.goal(ctx.person, goal_id)
     ticket_id = goal.ticket_id or 0
-    buttons = []
-    if goal.is_open:
-        if goal.status is GoalStatus.PLANNED:
-            buttons.append(action_button("casefile.button.goal_started", "goal_started", goal.id))
-        buttons.append(action_button("casefile.button.goal_achieved", "goal_achieved", goal.id))
-        buttons.append(action_button("casefile.button.goal_drop", "goal_drop", goal.id))
-        if goal.owner is GoalOwner.AGENCY:
-            buttons.append(action_button("casefile.button.refer_goal", "refer_goal", goal.id))
+    buttons = [
+        action_button(f"casefile.button.{action}", action, goal.id)
+        for action in (GOAL_ACTIONS[status] for status in goal.moves)
+    ]
+    if goal.is_open and goal.owner is GoalOwner.AGENCY:
+        buttons.append(action_button("casefile.button.refer_goal", "refer_goal", goal.id))
     buttons.append(action_button("casefile.button.file", "file", ticket_id))
     the_file = await ctx.services.casework.case_file(ctx.person, ticket_id)
     ctx.say("casefile.goal.view", *rows(buttons, 2), line=goal_line(ctx, the_file, goal))
