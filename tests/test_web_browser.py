@@ -408,6 +408,13 @@ async def test_a_worker_keeps_the_case_file_in_the_browser(site: Site) -> None:
     assert the_file.latest.answers["members"][1] == {"relationship": "spouse", "age_band": "age_60_79"}
     assert the_file.next_review_on is not None  # four weeks on, as the form offered
 
+    await page.locator("#review").get_by_label(site.t("casefile.progress.same")).first.check()
+    await page.get_by_label(site.t("web.file.next_review"), exact=True).select_option("0")
+    await page.get_by_role("button", name=site.t("web.file.review_save")).click()
+    await expect(page.locator("#done")).to_have_text(
+        site.t("web.file.done.last_review")
+    )  # no reminder promised
+
 
 async def test_another_area_s_worker_reads_no_case_file_and_a_finished_case_takes_no_record(
     site: Site,

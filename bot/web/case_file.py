@@ -28,7 +28,7 @@ from dialogs.flows.plan import REVIEW_WEEKS, goal_words
 
 E = TypeVar("E", bound=StrEnum)
 # What the file page says was just done (``?done=``), by the record.
-DONE = frozenset({"assess", "add_goal", "goal", "review"})
+DONE = frozenset({"assess", "add_goal", "goal", "review", "last_review"})
 EMPTY_MEMBER_ROWS = 2  # blank rows under a household's members, for those not yet on the form
 
 
@@ -151,7 +151,7 @@ def case_file_routes(console: Console, guard: Callable[[StaffEndpoint], Endpoint
             )
         except DomainError as error:
             return await file_page(request, staff, error=error, entered=filled_in(form))
-        return recorded(request, "review")
+        return recorded(request, "review" if on is not None else "last_review")
 
     # --- the assessment ------------------------------------------------------------------------
 
