@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.web.console import Console, field, status_of
+from bot.web.console import Console, day, field, status_of
 from bot.web.sessions import Endpoint, Staff, StaffEndpoint
 from casework import directory
 from casework.administration import ASSIGNABLE_ROLES, Activity
@@ -378,10 +378,6 @@ def _problems(catalog: Catalog, error: InvalidInput, language: str) -> list[str]
 
 
 def _day(text: str | None, timezone: tzinfo) -> datetime | None:
-    if not text:
-        return None
-    try:
-        day = datetime.strptime(text, "%Y-%m-%d").date()
-    except ValueError:
-        return None
-    return datetime.combine(day, time(), tzinfo=timezone)
+    """The local midnight a date field names."""
+    found = day(text)
+    return datetime.combine(found, time(), tzinfo=timezone) if found is not None else None

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.web.console import Console, field, filled_in, status_of
+from bot.web.console import Console, day, field, filled_in, status_of
 from bot.web.sessions import Endpoint, Staff, StaffEndpoint
 from casework.agency_review import RAISERS
 from casework.domain import AGENCY_SCORES, AgencyCriterion, DomainError
@@ -79,10 +79,7 @@ def agency_routes(console: Console, guard: Callable[[StaffEndpoint], Endpoint]) 
 
     async def raise_action(request: Request, staff: Staff) -> Response:
         form = await request.form()
-        try:
-            due = date.fromisoformat(field(form, "due"))
-        except ValueError:  # none given: no date is after today
-            due = date.min
+        due = day(field(form, "due")) or date.min  # none given: no date is after today
         try:
             _, told = await reviews.raise_action(
                 staff.person, _number(form, "agency"), field(form, "what"), due

@@ -6,7 +6,7 @@ reviews. Every record is ``Casework``'s; a refused one gives the form back as it
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.web.console import Console, field, filled_in, status_of
+from bot.web.console import Console, day, field, filled_in, status_of
 from bot.web.sessions import Endpoint, Staff, StaffEndpoint
 from casework.assessment_form import GROUP_LIMIT, Form, Kind, Question
 from casework.case_file import CaseFile, NewGoal
@@ -108,7 +108,7 @@ def case_file_routes(console: Console, guard: Callable[[StaffEndpoint], Endpoint
                     owner=owner,
                     owner_person_id=int(owner_id) if owner is GoalOwner.VOLUNTEER else None,
                     owner_organisation_id=int(owner_id) if owner is GoalOwner.AGENCY else None,
-                    due_on=_date(field(form, "due")),
+                    due_on=day(field(form, "due")),
                 ),
             )
         except DomainError as error:
@@ -138,7 +138,7 @@ def case_file_routes(console: Console, guard: Callable[[StaffEndpoint], Endpoint
             if prefix == "progress" and goal_id.isdigit() and found is not None:
                 progress[int(goal_id)] = found
         weeks = field(form, "next")
-        on = _date(field(form, "next_on"))
+        on = day(field(form, "next_on"))
         if on is None and weeks.isdigit() and int(weeks):
             on = casework.clock.now().astimezone(casework.timezone).date() + timedelta(weeks=int(weeks))
         try:
@@ -257,10 +257,3 @@ def _member_rows(the_form: Form, answers: dict[str, Any]) -> dict[str, int]:
 
 def _enum(kind: type[E], value: str) -> E | None:
     return next((member for member in kind if member.value == value), None)
-
-
-def _date(value: str) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None

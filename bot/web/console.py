@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from starlette.datastructures import FormData
@@ -103,6 +104,14 @@ def status_of(error: DomainError) -> int:
 def filled_in(form: FormData) -> dict[str, str]:
     """What a form was filled in with, to give it back as it was when what it asked was refused."""
     return {name: field(form, name) for name in form if name != "csrf"}
+
+
+def day(text: str | None) -> date | None:
+    """A date as a form's date field gives it (2026-12-05); None when there is none or it is not one."""
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
 
 
 def field(form: FormData, name: str) -> str:
