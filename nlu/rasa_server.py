@@ -84,10 +84,7 @@ def train(venv: Path = DEFAULT_VENV, *, quiet: bool = False) -> Path:
         stderr=subprocess.PIPE if quiet else None,
         text=True,
     )
-    if result.returncode != 0:
-        detail = (result.stderr or "").strip().splitlines()[-1:] if quiet else []
-        raise RasaError(f"rasa train nlu failed ({result.returncode}) {' '.join(detail)}".rstrip())
-    return model_path()
+    return _trained(result.returncode, result.stderr if quiet else None)
 
 
 def start_training(venv: Path = DEFAULT_VENV, *, niceness: int = 10) -> subprocess.Popen[str]:
@@ -107,9 +104,14 @@ def start_training(venv: Path = DEFAULT_VENV, *, niceness: int = 10) -> subproce
 def finish_training(process: subprocess.Popen[str]) -> Path:
     """The model a background training wrote, once it has; ``RasaError`` when it failed."""
     _, errors = process.communicate()
-    if process.returncode != 0:
+    return _trained(process.returncode, errors)
+
+
+def _trained(returncode: int, errors: str | None) -> Path:
+    """The model a training wrote; ``RasaError`` with the last line it printed when it failed."""
+    if returncode != 0:
         detail = (errors or "").strip().splitlines()[-1:]
-        raise RasaError(f"rasa train nlu failed ({process.returncode}) {' '.join(detail)}".rstrip())
+        raise RasaError(f"rasa train nlu failed ({returncode}) {' '.join(detail)}".rstrip())
     return model_path()
 
 
