@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from enum import StrEnum
 
-from casework.domain import DomainError, Person, Referral, Refusal, Role, Ticket
+from casework.domain import WORKER_ROLES, DomainError, Person, Referral, Refusal, Role, Ticket
 
 
 class Forbidden(DomainError):
@@ -45,7 +45,6 @@ class Operation(StrEnum):
 ALERTED_MAY = frozenset({Operation.VIEW, Operation.STATUS, Operation.ACKNOWLEDGE})
 
 
-WORKER_ROLES = frozenset({Role.SOCIAL_WORKER, Role.SUPERVISOR, Role.ADMIN})
 # What the assigned worker may do that another worker of the area may not.
 ASSIGNEE_ONLY = frozenset(
     {

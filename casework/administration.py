@@ -12,11 +12,12 @@ from datetime import datetime, timedelta
 
 from casework import directory
 from casework import on_call as rota
-from casework.access import WORKER_ROLES, Forbidden
+from casework.access import Forbidden
 from casework.core import CaseworkCore
 from casework.directory import DirectoryFile, ImportPreview, ImportSummary, IssuedInvite
 from casework.domain import (
     OPEN_STATUSES,
+    WORKER_ROLES,
     Conflict,
     InvalidInput,
     Invite,
@@ -31,6 +32,7 @@ from casework.domain import (
     TicketAction,
     TicketEvent,
 )
+from casework.unit_of_work import Transaction
 
 # The roles an admin gives here; a recipient's account becomes staff only by an invite.
 ASSIGNABLE_ROLES = frozenset(
@@ -68,13 +70,16 @@ class Administration:
             return await tx.people.find(role=role, active_only=False)
 
     async def set_active(self, actor: Person, person_id: int, active: bool) -> Person:
-        """Close a person's account (their sessions end with it) or open it again; not one's own."""
+        """Close a person's account (their sessions end with it) or open it again; not one's own, and
+        not while they hold open cases: nobody's case is left with someone who can no longer work it."""
         self.check(actor)
         if person_id == actor.id:
             raise Conflict(Refusal.ADMIN_NOT_YOURSELF)
         async with self.database.transaction() as tx:
             if await tx.people.get(person_id) is None:
                 raise NotFound(Refusal.PERSON_NOT_FOUND, person_id=person_id)
+            if not active and await _holds_open_cases(tx, person_id):
+                raise Conflict(Refusal.STAFF_CLOSING_HOLDS_CASES)
             person = await tx.people.update(person_id, active=active)
             now = self.clock.now()
             if not active:
@@ -101,10 +106,8 @@ class Administration:
                 raise NotFound(Refusal.PERSON_NOT_FOUND, person_id=person_id)
             if person.role not in ASSIGNABLE_ROLES:
                 raise Conflict(Refusal.STAFF_BY_INVITE)
-            if role not in WORKER_ROLES:  # nobody's open case is left with someone who cannot work it
-                held = await tx.tickets.find(assignee_id=person.id, statuses=OPEN_STATUSES, limit=1)
-                if held:
-                    raise Conflict(Refusal.STAFF_HOLDS_CASES, role=role)
+            if role not in WORKER_ROLES and await _holds_open_cases(tx, person.id):
+                raise Conflict(Refusal.STAFF_HOLDS_CASES, role=role)
             codes = []
             for area_id in areas:
                 area = await tx.areas.get(area_id)
@@ -248,3 +251,7 @@ def _from_log(entry: StaffLogEntry) -> Activity:
 
 def _from_trail(event: TicketEvent) -> Activity:
     return Activity(event.created_at, event.actor_id, event.action.value, event.ticket_id, "")
+
+
+async def _holds_open_cases(tx: Transaction, person_id: int) -> bool:
+    return bool(await tx.tickets.find(assignee_id=person_id, statuses=OPEN_STATUSES, limit=1))

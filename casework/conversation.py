@@ -133,7 +133,7 @@ class Conversation:
         """The case the person's words go to: their own case, not closed, that a worker took up or
         wrote to them about within ``THREAD_OPEN_FOR`` (the latest such, when there are several)."""
         since = self.clock.now() - THREAD_OPEN_FOR
-        async with self.database.transaction() as tx:
+        async with self.database.transaction(savepoint=False) as tx:
             for alert in await tx.outbox.latest_to(person.id, events=THREAD_OPENERS, since=since):
                 ticket = await tx.tickets.get(alert.ticket_id) if alert.ticket_id is not None else None
                 if (

@@ -23,6 +23,10 @@ class Role(StrEnum):
     EVALUATOR = "evaluator"
 
 
+# The roles that work on cases: hold one, go on call, and have the worker's menus in the chat.
+WORKER_ROLES = frozenset({Role.SOCIAL_WORKER, Role.SUPERVISOR, Role.ADMIN})
+
+
 class ServiceType(StrEnum):
     """The five services social workers offer in social assistance (the triage labels)."""
 
@@ -722,6 +726,7 @@ class Refusal(StrEnum):
     STAFF_BY_INVITE = "staff.by_invite"  # a recipient becomes staff by redeeming an invite
     STAFF_NEEDS_AREA = "staff.needs_area"  # role: everyone but an admin works in an area
     STAFF_HOLDS_CASES = "staff.holds_cases"  # role: open cases to hand over before the role changes
+    STAFF_CLOSING_HOLDS_CASES = "staff.closing_holds_cases"  # open cases to hand over before closing
 
     # --- signing in to the web console ------------------------------------------------------------
     WEB_LINK_SPENT = "web.link_spent"  # a sign-in link unknown, used or expired

@@ -17,7 +17,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from casework.access import Operation
-from casework.domain import OPEN_STATUSES, Person, Role, Ticket, TicketAction, TicketStatus
+from casework.domain import OPEN_STATUSES, WORKER_ROLES, Person, Role, Ticket, TicketAction, TicketStatus
 
 
 class Step(StrEnum):
@@ -52,7 +52,6 @@ class Move:
     supervisors_also_from: frozenset[TicketStatus] = frozenset()  # a supervisor's or admin's further statuses
 
 
-STAFF = frozenset({Role.SOCIAL_WORKER, Role.SUPERVISOR, Role.ADMIN})
 SUPERVISING = frozenset({Role.SUPERVISOR, Role.ADMIN})
 WORKING = frozenset({TicketStatus.ASSIGNED, TicketStatus.IN_PROGRESS, TicketStatus.REOPENED})
 FINISHED = frozenset({TicketStatus.RESOLVED, TicketStatus.CLOSED})
@@ -73,46 +72,46 @@ LIFECYCLE: Mapping[Step, Move] = MappingProxyType(
         ),
         # "reassigned" on the trail when the case had a worker already.
         Step.ASSIGN: Move(Operation.ASSIGN, OPEN_STATUSES, _S.ASSIGNED, TicketAction.ASSIGNED, SUPERVISING),
-        Step.NOTE: Move(Operation.NOTE, OPEN_STATUSES, None, TicketAction.NOTE, STAFF),
-        Step.VISIT: Move(Operation.VISIT, OPEN_STATUSES, None, TicketAction.VISITED, STAFF),
-        Step.REFER: Move(Operation.REFER, OPEN_STATUSES, _S.REFERRED, TicketAction.REFERRED, STAFF),
+        Step.NOTE: Move(Operation.NOTE, OPEN_STATUSES, None, TicketAction.NOTE, WORKER_ROLES),
+        Step.VISIT: Move(Operation.VISIT, OPEN_STATUSES, None, TicketAction.VISITED, WORKER_ROLES),
+        Step.REFER: Move(Operation.REFER, OPEN_STATUSES, _S.REFERRED, TicketAction.REFERRED, WORKER_ROLES),
         Step.ACCEPT: Move(
             Operation.RESPOND_REFERRAL,
             frozenset({_S.REFERRED}),
             _S.ASSIGNED,
             TicketAction.REFERRAL_ACCEPTED,
-            STAFF,
+            WORKER_ROLES,
         ),
         Step.ACCEPT_FOR_AGENCY: Move(
             Operation.RESPOND_REFERRAL,
             frozenset({_S.REFERRED}),
             _S.REFERRED,
             TicketAction.REFERRAL_ACCEPTED,
-            STAFF,
+            WORKER_ROLES,
         ),
         Step.DECLINE: Move(
             Operation.RESPOND_REFERRAL,
             frozenset({_S.REFERRED}),
             _S.NEW,
             TicketAction.REFERRAL_DECLINED,
-            STAFF,
+            WORKER_ROLES,
         ),
         Step.RETURN: Move(
             Operation.RESPOND_REFERRAL,
             frozenset({_S.REFERRED}),
             _S.ASSIGNED,
             TicketAction.REFERRAL_DECLINED,
-            STAFF,
+            WORKER_ROLES,
         ),
         Step.COMPLETE: Move(
             Operation.COMPLETE_REFERRAL,
             WORKING | {_S.REFERRED},
             _S.RESOLVED,
             TicketAction.REFERRAL_COMPLETED,
-            STAFF,
+            WORKER_ROLES,
         ),
         Step.RESOLVE: Move(
-            Operation.RESOLVE, WORKING | {_S.REFERRED}, _S.RESOLVED, TicketAction.RESOLVED, STAFF
+            Operation.RESOLVE, WORKING | {_S.REFERRED}, _S.RESOLVED, TicketAction.RESOLVED, WORKER_ROLES
         ),
         # A supervisor may also close a case still open (a duplicate, say).
         Step.CLOSE: Move(
@@ -120,13 +119,13 @@ LIFECYCLE: Mapping[Step, Move] = MappingProxyType(
             frozenset({_S.RESOLVED}),
             _S.CLOSED,
             TicketAction.CLOSED,
-            STAFF,
+            WORKER_ROLES,
             supervisors_also_from=OPEN_STATUSES,
         ),
-        Step.REOPEN: Move(Operation.REOPEN, FINISHED, _S.REOPENED, TicketAction.REOPENED, STAFF),
-        Step.ASSESS: Move(Operation.ASSESS, OPEN_STATUSES, None, TicketAction.ASSESSED, STAFF),
-        Step.PLAN: Move(Operation.ASSESS, OPEN_STATUSES, None, TicketAction.GOAL_SET, STAFF),
-        Step.REVIEW: Move(Operation.ASSESS, OPEN_STATUSES, None, TicketAction.REVIEWED, STAFF),
+        Step.REOPEN: Move(Operation.REOPEN, FINISHED, _S.REOPENED, TicketAction.REOPENED, WORKER_ROLES),
+        Step.ASSESS: Move(Operation.ASSESS, OPEN_STATUSES, None, TicketAction.ASSESSED, WORKER_ROLES),
+        Step.PLAN: Move(Operation.ASSESS, OPEN_STATUSES, None, TicketAction.GOAL_SET, WORKER_ROLES),
+        Step.REVIEW: Move(Operation.ASSESS, OPEN_STATUSES, None, TicketAction.REVIEWED, WORKER_ROLES),
         Step.SUPERVISE: Move(Operation.SUPERVISE, FINISHED, None, TicketAction.SUPERVISED, SUPERVISING),
     }
 )

@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime, time
 
 from casework import routing
-from casework.domain import Area, Channel, InvalidInput, NotFound, OnCall, Person, Refusal, Role
+from casework.domain import WORKER_ROLES, Area, Channel, InvalidInput, NotFound, OnCall, Person, Refusal
 from casework.unit_of_work import UnitOfWork
 
-STAFF_ROLES = frozenset({Role.SOCIAL_WORKER, Role.SUPERVISOR, Role.ADMIN})
 _HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
 
@@ -59,7 +58,7 @@ async def add(
         person = await tx.people.get(person_id)
         if person is None or not person.active:
             raise NotFound(Refusal.PERSON_NOT_ACTIVE, person_id=person_id)
-        if person.role not in STAFF_ROLES:
+        if person.role not in WORKER_ROLES:
             raise InvalidInput(Refusal.ON_CALL_STAFF_ONLY)
         if not routing.reachable(person, channel):
             raise InvalidInput(Refusal.ON_CALL_UNREACHABLE, person_id=person_id)

@@ -192,7 +192,7 @@ class People:
             return await tx.people.set_areas(person_id, [area_id])
 
     async def consents(self, person_id: int) -> dict[ConsentPurpose, Consent]:
-        async with self.database.transaction() as tx:
+        async with self.database.transaction(savepoint=False) as tx:
             return await tx.consents.active(person_id)
 
     async def consent_asked(self, person_id: int) -> bool:

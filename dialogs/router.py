@@ -5,6 +5,7 @@ from __future__ import annotations
 from casework.conversation import masked
 from casework.domain import (
     OPEN_STATUSES,
+    WORKER_ROLES,
     Channel,
     Conflict,
     ConsentPurpose,
@@ -26,7 +27,6 @@ from dialogs.flows.common import clipped, tag_words
 from dialogs.flows.survey import star_buttons
 from nlu.types import Intent, Parse
 
-WORKER_ROLES = (Role.SOCIAL_WORKER, Role.SUPERVISOR, Role.ADMIN)
 RATABLE = frozenset({TicketStatus.RESOLVED, TicketStatus.CLOSED})
 PRIVACY_REPORT_CHARS = 200
 STATUS_FOR_VOLUNTEERS = {

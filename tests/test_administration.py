@@ -157,9 +157,16 @@ async def test_a_change_to_staff_is_refused_for_a_resident_oneself_or_without_an
     with pytest.raises(Conflict) as holding:  # a case of theirs would be left with nobody to work it
         await administration.set_staff(admin, world.people["wang"].id, Role.VOLUNTEER, [s1])
     assert holding.value.code is Refusal.STAFF_HOLDS_CASES
+    with pytest.raises(Conflict) as closing:  # nor with an account closed
+        await administration.set_active(admin, world.people["wang"].id, False)
+    assert closing.value.code is Refusal.STAFF_CLOSING_HOLDS_CASES
     with pytest.raises(Forbidden):
         await administration.set_staff(world.people["chief"], world.people["wang"].id, Role.ADMIN, [])
     async with world.database.transaction() as tx:
         wang = await tx.people.get(world.people["wang"].id)
     assert wang is not None
-    assert (wang.role, wang.area_ids) == (Role.SOCIAL_WORKER, world.people["wang"].area_ids)
+    assert (wang.role, wang.area_ids, wang.active) == (
+        Role.SOCIAL_WORKER,
+        world.people["wang"].area_ids,
+        True,
+    )

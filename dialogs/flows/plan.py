@@ -15,13 +15,12 @@ from typing import Any
 
 from casework.access import Operation
 from casework.case_file import CaseFile, NewGoal, VolunteerTask
-from casework.domain import Goal, GoalOwner, GoalStatus, Progress, Role, ServiceType
+from casework.domain import WORKER_ROLES, Goal, GoalOwner, GoalStatus, Progress, Role, ServiceType
 from dialogs.catalog import Catalog
 from dialogs.engine import END, Action, Command, Ctx, Flow, Step, action_button
 from dialogs.flows.assessment import answer_lines
 from dialogs.flows.common import clipped, service_label
 from dialogs.flows.worker import (
-    WORKER_ROLES,
     area_chain,
     begin_task,
     cancel_button,

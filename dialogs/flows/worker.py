@@ -21,6 +21,7 @@ from casework.case_file import CaseFile
 from casework.conversation import CaseContact
 from casework.core import crisis_step_note
 from casework.domain import (
+    WORKER_ROLES,
     DomainError,
     GoalStatus,
     NotFound,
@@ -43,7 +44,6 @@ from dialogs.engine import END, Action, Command, Ctx, Flow, Step, action_button
 from dialogs.flows.common import clipped, service_label, tag_words
 from dialogs.messages import Button, rows
 
-WORKER_ROLES = frozenset({Role.SOCIAL_WORKER, Role.SUPERVISOR, Role.ADMIN})
 SUPERVISOR_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN})
 LISTED = 10  # tickets per list: a phone screen, not a report
 TRAIL_SHOWN = 5
