@@ -18,6 +18,7 @@ from casework.directory import DirectoryFile, ImportPreview, ImportSummary, Issu
 from casework.domain import (
     OPEN_STATUSES,
     WORKER_ROLES,
+    Area,
     Conflict,
     InvalidInput,
     Invite,
@@ -194,6 +195,14 @@ class Administration:
     async def on_call(self, actor: Person) -> list[rota.OnCallEntry]:
         self.check(actor)
         return await rota.entries(self.database)
+
+    async def unreached(self, actor: Person) -> list[Area]:
+        """The areas where a crisis reported now would reach nobody: no staff of the area or above it,
+        nobody on call, no admin (counting only people the alerts' channel reaches)."""
+        self.check(actor)
+        local = self.clock.now().astimezone(self.core.timezone).time()
+        coverage = await rota.coverage(self.database, local, self.core.alert_channel)
+        return [item.area for item in coverage if item.nobody]
 
     async def add_on_call(
         self, actor: Person, *, person_id: int, hours: str, area_code: str | None = None

@@ -9,7 +9,16 @@ import pytest
 
 from casework.access import Forbidden
 from casework.directory import Change, hash_invite_code, parse_directory_yaml
-from casework.domain import Conflict, InvalidInput, NotFound, Refusal, Role, StaffEvent, TicketAction
+from casework.domain import (
+    AreaLevel,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    Refusal,
+    Role,
+    StaffEvent,
+    TicketAction,
+)
 from casework.staff_sign_in import StaffSignIn, token_hash
 from storage import Database
 from tests.casework_world import World, build_world
@@ -170,3 +179,18 @@ async def test_a_change_to_staff_is_refused_for_a_resident_oneself_or_without_an
         world.people["wang"].area_ids,
         True,
     )
+
+
+async def test_the_admin_is_told_which_areas_a_crisis_would_reach_nobody_now(world: World) -> None:
+    administration = world.casework.administration
+    async with world.database.transaction() as tx:
+        await tx.areas.add(code="west", name="城西区", level=AreaLevel.DISTRICT)
+        # A second admin with no chat the alerts could reach.
+        second = await tx.people.add(now=world.clock.now(), display_name="admin2", role=Role.ADMIN)
+    assert await administration.unreached(second) == []  # the first admin reaches every area
+    await administration.set_active(second, world.people["admin"].id, False)
+    assert [area.code for area in await administration.unreached(second)] == ["west"]
+    await administration.add_on_call(second, person_id=world.people["chief"].id, hours="00:00-24:00")
+    assert await administration.unreached(second) == []
+    with pytest.raises(Forbidden):
+        await administration.unreached(world.people["chief"])

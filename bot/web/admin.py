@@ -24,6 +24,7 @@ from bot.web.sessions import Endpoint, Staff, StaffEndpoint
 from casework import directory
 from casework.administration import ASSIGNABLE_ROLES, Activity
 from casework.domain import (
+    WORKER_ROLES,
     DomainError,
     InvalidInput,
     NotFound,
@@ -267,7 +268,7 @@ def admin_routes(
         staff_people = [
             person
             for person in await administration.people(staff.person)
-            if person.active and person.role in (Role.SOCIAL_WORKER, Role.SUPERVISOR, Role.ADMIN)
+            if person.active and person.role in WORKER_ROLES
         ]
         return console.staff_page(
             request,
@@ -277,6 +278,7 @@ def admin_routes(
             entries=entries,
             staff_people=staff_people,
             areas=await console.people.areas(),
+            unreached=await administration.unreached(staff.person),
             error=error,
         )
 
