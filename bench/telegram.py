@@ -20,6 +20,10 @@ measured (within one run the echo bot alone has ranged from 150 to 440 messages 
 day from 270 to 560), and a pair of neighbouring rounds sees the same machine. The ratio of the two
 median rounds, which may come from different stretches of the run, is printed beside it.
 
+The full bot sends through its own Bot API client (``bot.telegram_http``, aiohttp), the echo bot
+through PTB's default (httpx), as a bare PTB bot would; ``--echo-aiohttp`` gives the echo bot the full
+bot's client, to see the bots' own work apart from the client's.
+
 Telegram's flood limits are lifted for both bots: the full bot runs with
 ``TelegramLimits(overall_per_second=1e6, group_per_minute=1e6, chat_burst=0)``, the echo bot has no
 rate limiter. With the limits both would be capped at about 30 messages a second and the ratio would
@@ -30,6 +34,8 @@ The full bot's store is a temporary SQLite file unless ``--postgres`` (a scratch
 model is the one in ``var/nlu`` (trained there first when missing, about 20 s, not measured).
 
     .venv/bin/python -m bench.telegram [--users 20] [--messages 10] [--rounds 7] [--postgres] [--redis]
+        [--echo-aiohttp]
+    .venv/bin/python -m bench.telegram --clients   # a sendMessage's cost through each Bot API client
 """
 
 from __future__ import annotations
@@ -50,14 +56,16 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
-from telegram import Update
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filters
+from telegram.request import HTTPXRequest
 
 from bench.common import percentile
 from bot.bootstrap import Needsbot, bootstrap
 from bot.settings import load_settings
 from bot.telegram_bot import serve
 from bot.telegram_delivery import TelegramLimits
+from bot.telegram_http import AiohttpRequest
 from casework.directory import load_demo_if_empty
 from storage import create_database
 from storage.migrate import upgrade
@@ -216,18 +224,21 @@ async def talk(fake: TimedFake, people: Sequence[Resident], patience: float, bot
 
 
 @contextlib.asynccontextmanager
-async def echo_bot() -> AsyncIterator[TimedFake]:
-    """A bare PTB bot answering every text with itself: the same transport, nothing behind it."""
+async def echo_bot(client: str) -> AsyncIterator[TimedFake]:
+    """A bare PTB bot answering every text with itself, nothing behind it; its Bot API client PTB's
+    default (httpx) or, ``client="aiohttp"``, the full bot's."""
     fake = TimedFake()
     async with fake:
-        application = (
+        builder = (
             ApplicationBuilder()
             .token(fake.token)
             .base_url(fake.base_url)
             .base_file_url(fake.base_file_url)
             .concurrent_updates(True)
-            .build()
         )
+        if client == "aiohttp":
+            builder = builder.request(AiohttpRequest(connections=8)).get_updates_request(AiohttpRequest())
+        application = builder.build()
 
         async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             message = update.effective_message
@@ -298,7 +309,8 @@ async def rounds(arguments: argparse.Namespace, url: str, redis_url: str | None)
     so a passing load on the machine falls on both alike; the first ``WARM_UP_ROUNDS`` of each are not
     counted."""
     results: dict[str, list[Result]] = {"full": [], "echo": []}
-    async with full_bot(arguments, url, redis_url) as full, echo_bot() as echo:
+    echo_client = "aiohttp" if arguments.echo_aiohttp else "httpx"
+    async with full_bot(arguments, url, redis_url) as full, echo_bot(echo_client) as echo:
         fakes = {"full": full, "echo": echo}
         for number in range(WARM_UP_ROUNDS + arguments.rounds):
             for bot, fake in fakes.items():
@@ -313,6 +325,35 @@ def median_round(results: list[Result]) -> Result:
     return sorted(results, key=lambda result: result.rate)[len(results) // 2]
 
 
+async def client_cost(client: str, calls: int = 3_000, senders: int = 20) -> float:
+    """Processor ms a ``sendMessage`` costs through one Bot API client (PTB's ``Bot`` over httpx or
+    aiohttp, eight connections, a question's length of Chinese and an inline keyboard), the fake's
+    side of each call included: ``calls`` calls from ``senders`` at once, after as many unmeasured."""
+    async with BotApiFake() as fake:
+        request = (
+            AiohttpRequest(connections=8) if client == "aiohttp" else HTTPXRequest(connection_pool_size=8)
+        )
+        async with Bot(fake.token, base_url=fake.base_url, request=request) as bot:
+            markup = InlineKeyboardMarkup(
+                [
+                    [
+                        InlineKeyboardButton("同意", callback_data="c" * 40),
+                        InlineKeyboardButton("不同意", callback_data="d" * 40),
+                    ]
+                ]
+            )
+            text = "您好，我是社会救助小助手。为了帮您转给社工，我们需要记录您说的情况。" * 3
+
+            async def sender(chat_id: int) -> None:
+                for _ in range(calls // senders):
+                    await bot.send_message(chat_id, text, reply_markup=markup)
+
+            await asyncio.gather(*(sender(1_000 + number) for number in range(senders)))
+            processor = time.process_time()
+            await asyncio.gather(*(sender(1_000 + number) for number in range(senders)))
+            return (time.process_time() - processor) * 1000 / (calls // senders * senders)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -324,8 +365,19 @@ def main() -> None:
     parser.add_argument("--model-dir", type=Path, default=MODEL_DIR, help="the embedded NLU model")
     parser.add_argument("--timeout", type=float, default=30, help="seconds to wait for an answer")
     parser.add_argument("--rounds", type=int, default=7, help="measured rounds per bot, alternating")
+    parser.add_argument(
+        "--echo-aiohttp", action="store_true", help="the echo bot on the full bot's Bot API client"
+    )
+    parser.add_argument(
+        "--clients", action="store_true", help="only the cost of a sendMessage through each Bot API client"
+    )
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if arguments.clients:
+        for _ in range(2):  # alternating, as the machine drifts
+            for client in ("httpx", "aiohttp"):
+                print(f"{client:<8} {asyncio.run(client_cost(client)):.3f} processor ms a sendMessage")
+        return
     if arguments.postgres and not reachable(TEST_POSTGRES_URL, 5432):
         parser.error(f"PostgreSQL at {TEST_POSTGRES_URL} is not reachable")
     if arguments.redis and not reachable(REDIS_URL, 6379):
@@ -347,6 +399,10 @@ def main() -> None:
     print(
         f"{arguments.users} residents × {arguments.messages} messages at once per bot; full bot on "
         f"{store}, Redis {'on' if redis_url else 'off'}"
+    )
+    print(
+        "Bot API client: full bot aiohttp (bot.telegram_http), echo bot "
+        + ("the same" if arguments.echo_aiohttp else "PTB's default (httpx)")
     )
     print(
         "Telegram's flood limits lifted for both bots (full: TelegramLimits(overall_per_second=1e6, "

@@ -24,6 +24,7 @@ from telegram.ext import Application, ApplicationBuilder, BaseRateLimiter, TypeH
 from bot.http_serving import bind, serve_http
 from bot.settings import Settings
 from bot.telegram_delivery import TelegramLimits
+from bot.telegram_http import AiohttpRequest
 from bot.telegram_receiving import ChatOrder, Webhook, poll
 
 if TYPE_CHECKING:
@@ -39,11 +40,10 @@ def build_application(
     max_concurrent_updates: int = 64,
     connections: int = 8,
 ) -> Application[Any, Any, Any, Any, Any, Any]:
-    """The application. Its Bot API requests share ``connections`` HTTP connections (PTB's default is
-    256): httpcore looks over every pooled connection (a readability check on each idle one) whenever a
-    request starts or ends, so a pool grown large in a burst costs CPU on every request after it.
-    Eight carry far more than Telegram's 30 messages a second allows; a request waits up to
-    ``pool_timeout`` for one, and one that waited longer is retried by the limits like any timeout."""
+    """The application. Its Bot API requests go over aiohttp (``bot.telegram_http``) and share
+    ``connections`` HTTP connections (PTB's default is 256): eight carry far more than Telegram's 30
+    messages a second allows; a request waits up to 10 s for one, and one that waited longer is
+    retried by the limits like any timeout. Long polling has a connection of its own."""
     if settings.telegram_bot_token is None:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
     builder = (
@@ -51,8 +51,8 @@ def build_application(
         .token(settings.telegram_bot_token.get_secret_value())
         .rate_limiter(limits if limits is not None else TelegramLimits())
         .concurrent_updates(ChatOrder(max_concurrent_updates))
-        .connection_pool_size(connections)
-        .pool_timeout(10.0)
+        .request(AiohttpRequest(connections=connections, pool_timeout=10.0))
+        .get_updates_request(AiohttpRequest())
         .updater(None)
     )
     if settings.telegram_api_base_url:
