@@ -25,9 +25,9 @@ from bot.telegram_delivery import ReplySender, outgoing
 from bot.telegram_menus import CommandMenus
 from bot.telegram_ui import Renderer
 from casework.clock import Clock
-from casework.domain import Channel, DomainError, Person
+from casework.domain import WORKER_ROLES, Channel, DomainError, Person
 from casework.people import People
-from dialogs.engine import ACTION_PREFIX, CASEWORK_ROLES, DialogEngine
+from dialogs.engine import ACTION_PREFIX, DialogEngine
 from dialogs.messages import Reply
 from dialogs.turn import Turn, clean_text
 from storage import AfterCommitFailed, Database, Transaction, lost_connection
@@ -231,7 +231,7 @@ class TelegramFrontEnd:
         private = message is None or message.chat.type == ChatType.PRIVATE
         if not private:
             person = await self.people.known(user.id, channel=Channel.TELEGRAM)
-            if person is None or not person.active or person.role not in CASEWORK_ROLES:
+            if person is None or not person.active or person.role not in WORKER_ROLES:
                 await query.answer(self.renderer.text("telegram.workers_only", language), show_alert=True)
                 return
             language = person.language

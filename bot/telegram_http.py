@@ -1,7 +1,7 @@
 """The bot's HTTP client for the Bot API: python-telegram-bot's ``BaseRequest`` on aiohttp.
 
 PTB's own client is httpx (``HTTPXRequest``). On the Telegram benchmark's machine a ``sendMessage``
-through it costs about 1.5 ms of processor time, against 0.6 ms through aiohttp (``bench/README.md``:
+through it costs about 1.5 ms of processor time, against 0.7 ms through aiohttp (``bench/README.md``:
 httpcore looks over its whole pool, through anyio, whenever a request starts or ends), and sending is
 about half of what a turn costs the bot. PTB's documented way to use another HTTP library is a
 ``BaseRequest`` subclass, as its maintainers' ``ptbcontrib.aiohttp_request`` is; this one keeps
@@ -116,4 +116,4 @@ def _body(request_data: RequestData | None) -> aiohttp.FormData | dict[str, str]
 
 def _sum(*limits: float | None) -> float | None:
     """The limits added up; none when any of them is none (no limit)."""
-    return None if any(limit is None for limit in limits) else sum(limit for limit in limits if limit)
+    return None if any(limit is None for limit in limits) else sum(limit or 0.0 for limit in limits)

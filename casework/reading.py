@@ -13,6 +13,7 @@ from casework.core import CaseworkCore
 from casework.deadlines import SlaState
 from casework.domain import (
     OPEN_STATUSES,
+    WORKER_ROLES,
     Area,
     Feedback,
     Household,
@@ -136,7 +137,7 @@ class Reading:
 
     async def queue(self, actor: Person, *, only_overdue: bool = False) -> list[QueueItem]:
         """Open tickets in the actor's areas (and, for a worker, service types): breached first."""
-        if actor.role not in (Role.SOCIAL_WORKER, Role.SUPERVISOR, Role.ADMIN):
+        if actor.role not in WORKER_ROLES:
             raise Forbidden(Refusal.QUEUE_STAFF_ONLY)
         now = self.clock.now()
         async with self.database.transaction() as tx:

@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from casework.clock import Clock
-from casework.domain import Channel, DomainError, Person, Role
+from casework.domain import WORKER_ROLES, Channel, DomainError, Person, Role
 from casework.people import People
 from casework.service import Casework
 from dialogs.catalog import Catalog
@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 
 END: str | None = None
 # Workers write about the people they help; their words are not screened as their own crisis.
-CASEWORK_ROLES = frozenset({Role.SOCIAL_WORKER, Role.SUPERVISOR, Role.ADMIN})
 MAX_TEXT = 4000  # longer messages are cut, with a note
 
 
@@ -255,7 +254,7 @@ class DialogEngine:
             if len(turn.text) > MAX_TEXT:
                 ctx.say("input.too_long", limit=MAX_TEXT)
             running = self.flows.get(ctx.state.flow or "")
-            screened = ctx.person.role not in CASEWORK_ROLES and (running is None or running.screen_text)
+            screened = ctx.person.role not in WORKER_ROLES and (running is None or running.screen_text)
             if screened and ctx.services.screener.screen(turn.text.strip()).urgency == "critical":
                 interrupted = ctx.state.flow is not None
                 answered = await self.on_crisis(ctx, await ctx.parse(ctx.text or turn.text))
@@ -288,7 +287,7 @@ class DialogEngine:
         if turn.button is not None and ctx.pressed is None:
             if (
                 ctx.state.flow is None
-                and ctx.person.role not in CASEWORK_ROLES
+                and ctx.person.role not in WORKER_ROLES
                 and await ctx.services.people.consent_cut_off(ctx.person.id)
             ):
                 # The consent questions were cut off (their dialog state lost): say so, and ask the

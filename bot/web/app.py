@@ -31,7 +31,7 @@ from bot.web import reports
 from bot.web.admin import admin_routes
 from bot.web.agencies import agency_routes
 from bot.web.case_file import case_file_routes
-from bot.web.console import CASEWORK_ROLES, Console, field
+from bot.web.console import Console, field
 from bot.web.queues import QUEUES, Filters, Shown, queue_items
 from bot.web.sessions import (
     LANGUAGE_COOKIE,
@@ -46,6 +46,7 @@ from casework.access import Forbidden
 from casework.case_file import CaseFile
 from casework.conversation import CaseContact
 from casework.domain import (
+    WORKER_ROLES,
     Criterion,
     DomainError,
     Met,
@@ -133,7 +134,7 @@ def build_app(
 
     async def home(request: Request, staff: Staff) -> Response:
         role = staff.person.role
-        target = "/queue/mine" if role in CASEWORK_ROLES else "/reports" if role in READERS else "/account"
+        target = "/queue/mine" if role in WORKER_ROLES else "/reports" if role in READERS else "/account"
         return RedirectResponse(target, status_code=303)
 
     # --- signing in and out -------------------------------------------------------------------

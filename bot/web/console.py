@@ -15,13 +15,12 @@ from starlette.templating import Jinja2Templates
 
 from bot.web.sessions import Staff, idle_settings
 from casework.access import Forbidden
-from casework.domain import Conflict, DomainError, InvalidInput, NotFound, Role
+from casework.domain import WORKER_ROLES, Conflict, DomainError, InvalidInput, NotFound
 from casework.people import People
 from casework.service import Casework
 from casework.staff_sign_in import StaffSignIn
 from dialogs.catalog import Catalog
 
-CASEWORK_ROLES = frozenset({Role.SOCIAL_WORKER, Role.SUPERVISOR, Role.ADMIN})
 STATUS_ANSWER = {Forbidden: 403, NotFound: 404, Conflict: 409, InvalidInput: 400}
 
 
@@ -75,7 +74,7 @@ class Console:
     def nav(staff: Staff) -> dict[str, int] | None:
         """The navigation's queues: for those who hold cases, the queues' links (their counts are the
         queue pages' own, counted from the tickets those pages read anyway); none for anyone else."""
-        return {} if staff.person.role in CASEWORK_ROLES else None
+        return {} if staff.person.role in WORKER_ROLES else None
 
     def staff_page(
         self, request: Request, staff: Staff, name: str, status_code: int = 200, **context: Any
