@@ -29,6 +29,7 @@ from casework.domain import (
     Household,
     InvalidInput,
     NotFound,
+    Organisation,
     Person,
     Progress,
     Refusal,
@@ -335,7 +336,7 @@ class CaseFiles:
         async with self.database.transaction() as tx:
             _, chain = await self.core.checked(tx, actor, Operation.ASSESS, ticket_id)
             volunteers = await tx.people.find(role=Role.VOLUNTEER, area_ids=chain)
-        return [Target("volunteer", person.id, person_name(person), None) for person in volunteers]
+        return _volunteers(volunteers)
 
     async def goal_owners(self, actor: Person, ticket_id: int) -> list[Target]:
         """Whom a goal of the case can be given to besides its worker: the active agencies serving its
@@ -344,21 +345,14 @@ class CaseFiles:
             _, chain = await self.core.checked(tx, actor, Operation.ASSESS, ticket_id)
             agencies = await tx.organisations.list_all(active_only=True)
             volunteers = await tx.people.find(role=Role.VOLUNTEER, area_ids=chain)
-        return [
-            *(Target("agency", a.id, a.name, None) for a in agencies if a.area_ids & set(chain)),
-            *(Target("volunteer", person.id, person_name(person), None) for person in volunteers),
-        ]
+        return [*_agencies(agencies, chain), *_volunteers(volunteers)]
 
     async def agencies_for(self, actor: Person, ticket_id: int, service_type: ServiceType) -> list[Target]:
         """The active agencies serving the case's area (or above it) that offer ``service_type``."""
         async with self.database.transaction() as tx:
             _, chain = await self.core.checked(tx, actor, Operation.ASSESS, ticket_id)
             agencies = await tx.organisations.list_all(active_only=True)
-        return [
-            Target("agency", agency.id, agency.name, None)
-            for agency in agencies
-            if agency.area_ids & set(chain) and service_type in agency.service_types
-        ]
+        return _agencies(agencies, chain, service_type)
 
     # --- reviews ----------------------------------------------------------------------------------
 
@@ -526,3 +520,18 @@ class CaseFiles:
             "due_on": goal.due_on.isoformat() if goal.due_on else None,
             "address": household.address if household else "",
         }
+
+
+def _agencies(
+    agencies: list[Organisation], chain: list[int], service_type: ServiceType | None = None
+) -> list[Target]:
+    """The agencies serving an area of ``chain`` (offering ``service_type``, when one is named)."""
+    return [
+        Target("agency", agency.id, agency.name, None)
+        for agency in agencies
+        if agency.area_ids & set(chain) and (service_type is None or service_type in agency.service_types)
+    ]
+
+
+def _volunteers(volunteers: list[Person]) -> list[Target]:
+    return [Target("volunteer", person.id, person_name(person), None) for person in volunteers]

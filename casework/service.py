@@ -8,7 +8,7 @@ outbox), after checking the actor may do it; what they share is ``core``."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, tzinfo
+from datetime import UTC, date, tzinfo
 
 from casework import assessment_form
 from casework.administration import Administration
@@ -142,6 +142,10 @@ class Casework:
     def timezone(self) -> tzinfo:
         """The local time zone: the day in a ticket reference, the hours of the on-call list."""
         return self.core.timezone
+
+    def today(self) -> date:
+        """The local date now: what a date someone gives is counted from."""
+        return self.core.clock.now().astimezone(self.core.timezone).date()
 
     @property
     def follow_ups(self) -> FollowUps:

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.web.console import Console, day, field, status_of
+from bot.web.console import Console, choice, day, field, status_of
 from bot.web.sessions import Endpoint, Staff, StaffEndpoint
 from casework import directory
 from casework.administration import ASSIGNABLE_ROLES, Activity
@@ -66,7 +66,7 @@ def admin_routes(
     # --- people -------------------------------------------------------------------------------
 
     async def people(request: Request, staff: Staff) -> Response:
-        role = next((r for r in Role if r.value == request.query_params.get("role")), None)
+        role = choice(Role, request.query_params.get("role"))
         found = await administration.people(staff.person, role=role)
         areas = {area.id: area for area in await console.people.areas()}
         return console.staff_page(
@@ -83,10 +83,8 @@ def admin_routes(
     async def person_page(
         request: Request, staff: Staff, *, error: str | None = None, status_code: int = 200
     ) -> Response:
-        person_id: int = request.path_params["person_id"]
-        found = next((p for p in await administration.people(staff.person) if p.id == person_id), None)
-        if found is None:
-            raise NotFound(Refusal.PERSON_NOT_FOUND, person_id=person_id)
+        administration.check(staff.person)
+        found = await console.people.get(request.path_params["person_id"])
         return console.staff_page(
             request,
             staff,
@@ -104,7 +102,7 @@ def admin_routes(
 
     async def person_change(request: Request, staff: Staff) -> Response:
         form = await request.form()
-        role = next((r for r in Role if r.value == field(form, "role")), None)
+        role = choice(Role, field(form, "role"))
         area_ids = [value for value in form.getlist("area") if isinstance(value, str) and value.isdigit()]
         if role is None:
             raise HTTPException(400)

@@ -37,7 +37,6 @@ def agency_routes(console: Console, guard: Callable[[StaffEndpoint], Endpoint]) 
         entered: dict[str, Any] | None = None,
     ) -> Response:
         agencies = await reviews.agencies_for(staff.person)
-        today = console.casework.clock.now().astimezone(console.casework.timezone).date()
         done = request.query_params.get("done")
         return console.staff_page(
             request,
@@ -46,7 +45,7 @@ def agency_routes(console: Console, guard: Callable[[StaffEndpoint], Endpoint]) 
             status_code=status_of(error) if error is not None else 200,
             agencies=agencies,
             actions=await reviews.actions_for(staff.person),
-            today=today,
+            today=console.casework.today(),
             periods=PERIODS,
             criteria=list(AgencyCriterion),
             scores=list(AGENCY_SCORES),

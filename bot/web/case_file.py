@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any
 
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
@@ -16,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.web.console import Console, day, field, filled_in, status_of
+from bot.web.console import Console, choice, day, field, filled_in, status_of
 from bot.web.sessions import Endpoint, Staff, StaffEndpoint
 from casework.assessment_form import GROUP_LIMIT, Form, Kind, Question
 from casework.case_file import CaseFile, NewGoal
@@ -26,7 +25,6 @@ from casework.next_steps import NextStep, file_offers
 from dialogs.flows.assessment import answers_in_words
 from dialogs.flows.plan import REVIEW_WEEKS, goal_words
 
-E = TypeVar("E", bound=StrEnum)
 # What the file page says was just done (``?done=``), by the record.
 DONE = frozenset({"assess", "add_goal", "goal", "review", "last_review"})
 EMPTY_MEMBER_ROWS = 2  # blank rows under a household's members, for those not yet on the form
@@ -94,8 +92,8 @@ def case_file_routes(console: Console, guard: Callable[[StaffEndpoint], Endpoint
     async def add_goal(request: Request, staff: Staff) -> Response:
         form = await request.form()
         owner_kind, _, owner_id = field(form, "owner").partition(":")
-        service = _enum(ServiceType, field(form, "service"))
-        owner = _enum(GoalOwner, owner_kind)
+        service = choice(ServiceType, field(form, "service"))
+        owner = choice(GoalOwner, owner_kind)
         if service is None or owner is None or (owner is not GoalOwner.WORKER and not owner_id.isdigit()):
             raise HTTPException(400)
         try:
@@ -117,7 +115,7 @@ def case_file_routes(console: Console, guard: Callable[[StaffEndpoint], Endpoint
 
     async def move_goal(request: Request, staff: Staff) -> Response:
         form = await request.form()
-        status = _enum(GoalStatus, field(form, "status"))
+        status = choice(GoalStatus, field(form, "status"))
         if status is None:
             raise HTTPException(400)
         goal = await casework.goal(staff.person, request.path_params["goal_id"])
@@ -134,13 +132,13 @@ def case_file_routes(console: Console, guard: Callable[[StaffEndpoint], Endpoint
         progress: dict[int, Progress] = {}
         for name in form:
             prefix, _, goal_id = name.partition(".")
-            found = _enum(Progress, field(form, name))
+            found = choice(Progress, field(form, name))
             if prefix == "progress" and goal_id.isdigit() and found is not None:
                 progress[int(goal_id)] = found
         weeks = field(form, "next")
         on = day(field(form, "next_on"))
         if on is None and weeks.isdigit() and int(weeks):
-            on = casework.clock.now().astimezone(casework.timezone).date() + timedelta(weeks=int(weeks))
+            on = casework.today() + timedelta(weeks=int(weeks))
         try:
             await casework.record_review(
                 staff.person,
@@ -253,7 +251,3 @@ def _member_rows(the_form: Form, answers: dict[str, Any]) -> dict[str, int]:
         for question in the_form.questions
         if question.kind is Kind.GROUP
     }
-
-
-def _enum(kind: type[E], value: str) -> E | None:
-    return next((member for member in kind if member.value == value), None)

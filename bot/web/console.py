@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -21,6 +22,7 @@ from casework.service import Casework
 from casework.staff_sign_in import StaffSignIn
 from dialogs.catalog import Catalog
 
+E = TypeVar("E", bound=StrEnum)
 STATUS_ANSWER = {Forbidden: 403, NotFound: 404, Conflict: 409, InvalidInput: 400}
 
 
@@ -103,6 +105,11 @@ def status_of(error: DomainError) -> int:
 def filled_in(form: FormData) -> dict[str, str]:
     """What a form was filled in with, to give it back as it was when what it asked was refused."""
     return {name: field(form, name) for name in form if name != "csrf"}
+
+
+def choice(kind: type[E], value: str | None) -> E | None:
+    """The member of ``kind`` a form's value names; None when it names none."""
+    return next((member for member in kind if member.value == value), None)
 
 
 def day(text: str | None) -> date | None:

@@ -66,7 +66,7 @@ FIRST_STATE: dict[str, str] = {Task.GOAL: S.SERVICE, Task.REVIEW: S.PROGRESS, Ta
 # --- the file read ----------------------------------------------------------------------------------
 
 
-def day(ctx: Ctx, when: date | None) -> str:
+def day(when: date | None) -> str:
     return when.strftime("%Y-%m-%d") if when is not None else "-"
 
 
@@ -88,7 +88,7 @@ def goal_words(catalog: Catalog, language: str, the_file: CaseFile | None, goal:
         title=goal.title,
         service=catalog.text(service_label(goal.service_type), language),
         owner=catalog.text(f"casefile.owner.{goal.owner.value}", language, name=owner),
-        due=goal.due_on.strftime("%Y-%m-%d") if goal.due_on is not None else "-",
+        due=day(goal.due_on),
         status=catalog.text(f"casefile.goal.{goal.status.value}", language),
     )
 
@@ -273,7 +273,7 @@ def task_line(ctx: Ctx, task: VolunteerTask) -> str:
         "casefile.task.line",
         number=task.goal.number,
         title=task.goal.title,
-        due=day(ctx, task.goal.due_on),
+        due=day(task.goal.due_on),
         address=task.address or "-",
         area=task.area,
     )
@@ -417,7 +417,7 @@ def choice_step(key: str, here: S, owner: GoalOwner) -> Step:
 
 
 def today(ctx: Ctx) -> date:
-    return ctx.services.clock.now().astimezone(ctx.services.casework.timezone).date()
+    return ctx.services.casework.today()
 
 
 def typed_day(text: str, after: date) -> date | None:
@@ -571,7 +571,7 @@ async def on_next_review(ctx: Ctx) -> str | None:
             "casefile.review.saved",
             (action_button("casefile.button.file", "file", ticket_id), view_button(ticket_id)),
             n=len(ctx.data["progress"]),
-            next=day(ctx, next_on) if next_on else words(ctx, "casefile.review.none_set"),
+            next=day(next_on) if next_on else words(ctx, "casefile.review.none_set"),
         )
     return END
 
