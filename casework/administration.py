@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from casework import directory
 from casework import on_call as rota
 from casework.access import Forbidden
-from casework.core import CaseworkCore
+from casework.core import Operations
 from casework.directory import DirectoryFile, ImportPreview, ImportSummary, IssuedInvite
 from casework.domain import (
     OPEN_STATUSES,
@@ -52,11 +52,9 @@ class Activity:
     detail: str
 
 
-class Administration:
-    def __init__(self, core: CaseworkCore) -> None:
-        self.core = core
-        self.database = core.database
-        self.clock = core.clock
+class Administration(Operations):
+    """What an admin does: people and their roles, invites, areas, agencies, the on-call list, and
+    reading the staff activity log."""
 
     @staticmethod
     def check(actor: Person) -> None:

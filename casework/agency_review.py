@@ -16,7 +16,7 @@ from datetime import date, timedelta
 
 from casework import indicators, routing
 from casework.access import Forbidden, covers
-from casework.core import CaseworkCore, person_name
+from casework.core import Operations, person_name
 from casework.domain import (
     AGENCY_SCORES,
     AgencyCriterion,
@@ -51,9 +51,8 @@ def voice_of(actor: Person, organisation: Organisation) -> Voice | None:
     return None
 
 
-class AgencyReviews:
-    def __init__(self, core: CaseworkCore) -> None:
-        self.core = core
+class AgencyReviews(Operations):
+    """Agencies evaluated by the people who work with them, and the improvement actions raised."""
 
     async def agencies_for(self, actor: Person) -> list[Organisation]:
         """The active agencies ``actor`` may evaluate: their own (agency staff), those serving an area

@@ -17,7 +17,7 @@ from typing import Any
 from casework import routing
 from casework.access import Operation, check
 from casework.assessment_form import Form
-from casework.core import CaseworkCore, person_name
+from casework.core import CaseworkCore, Operations, person_name
 from casework.domain import (
     OPEN_GOALS,
     AlertKind,
@@ -109,15 +109,12 @@ def due_morning(day: date, timezone: Any) -> datetime:
     return datetime.combine(day, REMINDER_HOUR, tzinfo=timezone)
 
 
-class CaseFiles:
+class CaseFiles(Operations):
     """The operations on households' case files, each one transaction checked against the actor."""
 
     def __init__(self, core: CaseworkCore, form: Form) -> None:
-        self.core = core
+        super().__init__(core)
         self.form = form
-        self.database = core.database
-        self.clock = core.clock
-        self.policy = core.policy
 
     # --- reading ----------------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from enum import StrEnum
 
 from casework import disclosure
 from casework.access import Operation
-from casework.core import CaseworkCore, person_name
+from casework.core import CaseworkCore, Operations, person_name
 from casework.domain import (
     AlertKind,
     Conflict,
@@ -74,13 +74,11 @@ class CaseContact:
     household: Household | None  # the address and situation a report gave
 
 
-class Conversation:
+class Conversation(Operations):
     """The case conversation, each step one transaction checked against who takes it."""
 
     def __init__(self, core: CaseworkCore, *, sign_as: Signature = Signature.WORKER) -> None:
-        self.core = core
-        self.database = core.database
-        self.clock = core.clock
+        super().__init__(core)
         self.sign_as = sign_as
 
     async def contact(self, actor: Person, ticket_id: int) -> CaseContact:

@@ -321,6 +321,16 @@ def person_name(person: Person | None) -> str:
     return person.display_name or f"#{person.id}"
 
 
+async def covered_areas(tx: Transaction, actor: Person) -> set[int] | None:
+    """The areas ``actor`` works in and every area below them; None, every area, for an admin."""
+    if actor.role is Role.ADMIN:
+        return None
+    area_ids: set[int] = set()
+    for area_id in actor.area_ids:
+        area_ids |= await tx.areas.descendant_ids(area_id)
+    return area_ids
+
+
 async def linked_tickets(tx: Transaction, ticket: Ticket) -> list[Ticket]:
     """The same person's other open tickets, which a crisis ticket is read beside: a resident's own
     (a volunteer's or worker's other reports are about other households)."""
@@ -388,3 +398,14 @@ def reached_so_far(events: Iterable[TicketEvent]) -> CrisisReach:
         if event.action in (TicketAction.CLAIMED, TicketAction.ASSIGNED, TicketAction.ACKNOWLEDGED):
             return CrisisReach.STAFF
     return reached
+
+
+class Operations:
+    """A group of casework operations (opening, working, referral …) on the core they share, with
+    its database, clock and deadlines at hand."""
+
+    def __init__(self, core: CaseworkCore) -> None:
+        self.core = core
+        self.database = core.database
+        self.clock = core.clock
+        self.policy = core.policy

@@ -28,7 +28,7 @@ import yaml
 
 from casework import routing
 from casework.access import Forbidden, covers
-from casework.core import CaseworkCore
+from casework.core import CaseworkCore, Operations
 from casework.domain import (
     OPEN_STATUSES,
     ActionStatus,
@@ -1059,13 +1059,13 @@ SHARED_SUPPRESS_BELOW = 5
 READERS = frozenset({Role.SUPERVISOR, Role.ADMIN, Role.EVALUATOR})
 
 
-class Evaluation:
+class Evaluation(Operations):
     """The indicators as staff read them in a chat: a supervisor for the areas they supervise (and
     everything below), an admin for any area, a third-party evaluator for the areas they were given,
     with every small figure left out (``SHARED_SUPPRESS_BELOW``)."""
 
     def __init__(self, core: CaseworkCore, weights: Weights | None = None) -> None:
-        self.core = core
+        super().__init__(core)
         self.weights = weights or default_weights()  # the project's, for agencies' composite scores
 
     async def areas_for(self, actor: Person) -> list[Area]:

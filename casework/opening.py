@@ -13,7 +13,7 @@ from typing import Any
 from rapidfuzz import fuzz
 
 from casework import routing
-from casework.core import CaseworkCore, linked_tickets
+from casework.core import Operations, linked_tickets
 from casework.domain import (
     AlertKind,
     Channel,
@@ -104,14 +104,8 @@ def more_urgent(new: Urgency, old: Urgency) -> bool:
     return new.rank > old.rank
 
 
-class Opening:
+class Opening(Operations):
     """Opening a case, and adding to one: a report, a household, a raised urgency."""
-
-    def __init__(self, core: CaseworkCore) -> None:
-        self.core = core
-        self.database = core.database
-        self.clock = core.clock
-        self.policy = core.policy
 
     async def open_ticket(self, report: NewReport) -> Opened:
         """Record the report; join the household's open ticket when there is one, else open and route one."""

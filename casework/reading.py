@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from casework.access import Forbidden, Operation
-from casework.core import CaseworkCore
+from casework.core import Operations, covered_areas
 from casework.deadlines import SlaState
 from casework.domain import (
     OPEN_STATUSES,
@@ -64,14 +64,8 @@ class TicketRow:
     assignee: Person | None
 
 
-class Reading:
+class Reading(Operations):
     """What a person may read of cases, each read checked against who they are."""
-
-    def __init__(self, core: CaseworkCore) -> None:
-        self.core = core
-        self.database = core.database
-        self.clock = core.clock
-        self.policy = core.policy
 
     async def view(self, actor: Person, ticket_id: int) -> TicketView:
         """The case in full; the read is written to the ticket's audit trail."""
@@ -141,11 +135,7 @@ class Reading:
             raise Forbidden(Refusal.QUEUE_STAFF_ONLY)
         now = self.clock.now()
         async with self.database.transaction() as tx:
-            area_ids: set[int] | None = None
-            if actor.role is not Role.ADMIN:
-                area_ids = set()
-                for area_id in actor.area_ids:
-                    area_ids |= await tx.areas.descendant_ids(area_id)
+            area_ids = await covered_areas(tx, actor)
             kinds = actor.service_types if actor.role is Role.SOCIAL_WORKER else None
             tickets = await tx.tickets.listing(statuses=OPEN_STATUSES, area_ids=area_ids, service_types=kinds)
             areas = {area.id: area for area in await tx.areas.list_all()}

@@ -9,7 +9,7 @@ from typing import Any
 
 from casework import routing
 from casework.access import Operation
-from casework.core import CaseworkCore, person_name
+from casework.core import Operations, person_name
 from casework.domain import (
     OPEN_GOALS,
     AlertKind,
@@ -40,13 +40,8 @@ class Target:
     load: int | None
 
 
-class Referrals:
+class Referrals(Operations):
     """Referring a case, answering a referral, completing it."""
-
-    def __init__(self, core: CaseworkCore) -> None:
-        self.core = core
-        self.database = core.database
-        self.clock = core.clock
 
     async def refer(
         self,
@@ -150,12 +145,7 @@ class Referrals:
         workers alerted again, the one who declined it aside)."""
         now = self.clock.now()
         async with self.database.transaction() as tx:
-            referral = await tx.tickets.get_referral(referral_id)
-            if referral is None:
-                raise NotFound(Refusal.REFERRAL_NOT_FOUND, referral_id=referral_id)
-            ticket, chain = await self.core.checked(
-                tx, actor, Operation.RESPOND_REFERRAL, referral.ticket_id, referral
-            )
+            referral, ticket, chain = await self._checked(tx, actor, Operation.RESPOND_REFERRAL, referral_id)
             if not accept and not reason.strip():
                 raise InvalidInput(Refusal.DECLINE_NEEDS_REASON)
             answered = await tx.tickets.set_referral_status(
@@ -216,12 +206,7 @@ class Referrals:
             raise InvalidInput(Refusal.OUTCOME_NEEDED)
         now = self.clock.now()
         async with self.database.transaction() as tx:
-            referral = await tx.tickets.get_referral(referral_id)
-            if referral is None:
-                raise NotFound(Refusal.REFERRAL_NOT_FOUND, referral_id=referral_id)
-            ticket, _ = await self.core.checked(
-                tx, actor, Operation.COMPLETE_REFERRAL, referral.ticket_id, referral
-            )
+            referral, ticket, _ = await self._checked(tx, actor, Operation.COMPLETE_REFERRAL, referral_id)
             completed = await tx.tickets.set_referral_status(
                 referral.id,
                 to_status=ReferralStatus.COMPLETED,
@@ -308,11 +293,18 @@ class Referrals:
     async def referral_for(self, actor: Person, referral_id: int, operation: Operation) -> Referral:
         """The referral, if ``actor`` may answer (RESPOND_REFERRAL) or complete (COMPLETE_REFERRAL) it."""
         async with self.database.transaction() as tx:
-            referral = await tx.tickets.get_referral(referral_id)
-            if referral is None:
-                raise NotFound(Refusal.REFERRAL_NOT_FOUND, referral_id=referral_id)
-            await self.core.checked(tx, actor, operation, referral.ticket_id, referral)
+            referral, _, _ = await self._checked(tx, actor, operation, referral_id)
             return referral
+
+    async def _checked(
+        self, tx: Transaction, actor: Person, operation: Operation, referral_id: int
+    ) -> tuple[Referral, Ticket, list[int]]:
+        """The referral, its ticket and the ticket's area chain, if ``actor`` may do ``operation``."""
+        referral = await tx.tickets.get_referral(referral_id)
+        if referral is None:
+            raise NotFound(Refusal.REFERRAL_NOT_FOUND, referral_id=referral_id)
+        ticket, chain = await self.core.checked(tx, actor, operation, referral.ticket_id, referral)
+        return referral, ticket, chain
 
     async def referral_under_way(self, ticket_id: int) -> bool:
         """A referral pending, or accepted and not completed: a ticket has one at a time."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from casework.access import Operation
-from casework.core import CaseworkCore, person_name
+from casework.core import Operations, person_name
 from casework.domain import (
     AlertKind,
     Conflict,
@@ -32,9 +32,8 @@ def review_readable_by(person: Person, ticket: Ticket) -> bool:
     return not (person.role is Role.SOCIAL_WORKER and ticket.assignee_id != person.id)
 
 
-class Supervision:
-    def __init__(self, core: CaseworkCore) -> None:
-        self.core = core
+class Supervision(Operations):
+    """A supervisor's reviews of finished cases, scored against the review criteria."""
 
     async def review(
         self, actor: Person, ticket_id: int, scores: Mapping[Criterion, Met], comment: str = ""

@@ -5,9 +5,10 @@ household gives the service once it is done."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from casework.access import Forbidden, Operation
-from casework.core import CaseworkCore, is_crisis_alert, person_name, reached_so_far
+from casework.core import Operations, covered_areas, is_crisis_alert, person_name, reached_so_far
 from casework.domain import (
     OPEN_STATUSES,
     AlertKind,
@@ -48,14 +49,8 @@ class Acknowledged:
     first: bool
 
 
-class Working:
+class Working(Operations):
     """The steps of working a case, each one transaction checked against who takes it."""
-
-    def __init__(self, core: CaseworkCore) -> None:
-        self.core = core
-        self.database = core.database
-        self.clock = core.clock
-        self.policy = core.policy
 
     # --- a crisis: on it, and where it is ------------------------------------------------------------
 
@@ -153,10 +148,7 @@ class Working:
             )
             await self._mark_taken(tx, claimed, actor)
             await self._tell_claimed(tx, claimed)
-        if claimed.needs_home_visit and claimed.visited_at is None:
-            self.core.later(
-                self.core.follow_ups.home_visit_due, claimed.id, now + self.policy.home_visit_after
-            )
+        self._visit_due_later(claimed, now)
         self.core.committed()
         return claimed
 
@@ -190,10 +182,7 @@ class Working:
             await self._mark_taken(tx, assigned, worker)
             if ticket.assignee_id is None:
                 await self._tell_claimed(tx, assigned)
-        if assigned.needs_home_visit and assigned.visited_at is None:
-            self.core.later(
-                self.core.follow_ups.home_visit_due, assigned.id, now + self.policy.home_visit_after
-            )
+        self._visit_due_later(assigned, now)
         self.core.committed()
         return assigned
 
@@ -218,15 +207,18 @@ class Working:
         if actor.role not in (Role.SUPERVISOR, Role.ADMIN):
             raise Forbidden(Refusal.ASSIGN_SUPERVISOR_ONLY)
         async with self.database.transaction() as tx:
-            area_ids: set[int] | None = None
-            if actor.role is not Role.ADMIN:
-                area_ids = set()
-                for area_id in actor.area_ids:
-                    area_ids |= await tx.areas.descendant_ids(area_id)
+            area_ids = await covered_areas(tx, actor)
             workers = await tx.people.find(role=Role.SOCIAL_WORKER, area_ids=area_ids)
             loads = await tx.tickets.open_counts_by_assignee([w.id for w in workers], OPEN_STATUSES)
         ranked = sorted(workers, key=lambda w: (loads.get(w.id, 0), w.id))
         return [Target("person", w.id, person_name(w), loads.get(w.id, 0)) for w in ranked]
+
+    def _visit_due_later(self, ticket: Ticket, taken_at: datetime) -> None:
+        """A ticket taken that needs a home visit it has not had is followed up when the visit is due."""
+        if ticket.needs_home_visit and ticket.visited_at is None:
+            self.core.later(
+                self.core.follow_ups.home_visit_due, ticket.id, taken_at + self.policy.home_visit_after
+            )
 
     async def _tell_claimed(self, tx: Transaction, ticket: Ticket) -> None:
         """The reporter hears a worker has the case; that the worker will contact them only when they

@@ -13,23 +13,14 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from storage.migrations.checks import allow_only
+
 revision: str = "0005"
 down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 URGENCY_COLUMNS = (("tickets", "ticket_urgency"), ("need_reports", "report_urgency"))
-
-
-def _urgency_check(values: Sequence[str]) -> str:
-    return "urgency IN ({})".format(", ".join(f"'{value}'" for value in values))
-
-
-def _set_urgencies(values: Sequence[str]) -> None:
-    for table, name in URGENCY_COLUMNS:
-        with op.batch_alter_table(table, schema=None, recreate="auto") as batch_op:
-            batch_op.drop_constraint(name, type_="check")
-            batch_op.create_check_constraint(name, sa.text(_urgency_check(values)))
 
 
 def upgrade() -> None:
@@ -50,12 +41,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_on_call")),
     )
     op.create_index(op.f("ix_on_call_person_id"), "on_call", ["person_id"], unique=False)
-    _set_urgencies(("normal", "high", "review", "critical"))
+    allow_only("urgency", ("normal", "high", "review", "critical"), URGENCY_COLUMNS)
 
 
 def downgrade() -> None:
     op.execute("UPDATE tickets SET urgency = 'critical' WHERE urgency = 'review'")
     op.execute("UPDATE need_reports SET urgency = 'critical' WHERE urgency = 'review'")
-    _set_urgencies(("normal", "high", "critical"))
+    allow_only("urgency", ("normal", "high", "critical"), URGENCY_COLUMNS)
     op.drop_index(op.f("ix_on_call_person_id"), table_name="on_call")
     op.drop_table("on_call")

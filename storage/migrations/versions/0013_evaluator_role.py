@@ -11,8 +11,9 @@ Create Date: 2026-12-05 02:10:00.000000
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 from alembic import op
+
+from storage.migrations.checks import allow_only
 
 revision: str = "0013"
 down_revision: str | None = "0012"
@@ -23,19 +24,11 @@ ROLE_COLUMNS = (("people", "role"), ("invites", "invite_role"))
 ROLES = ("recipient", "volunteer", "social_worker", "supervisor", "admin")
 
 
-def _set_roles(values: Sequence[str]) -> None:
-    check = "role IN ({})".format(", ".join(f"'{value}'" for value in values))
-    for table, name in ROLE_COLUMNS:
-        with op.batch_alter_table(table, schema=None, recreate="auto") as batch_op:
-            batch_op.drop_constraint(name, type_="check")
-            batch_op.create_check_constraint(name, sa.text(check))
-
-
 def upgrade() -> None:
-    _set_roles((*ROLES, "evaluator"))
+    allow_only("role", (*ROLES, "evaluator"), ROLE_COLUMNS)
 
 
 def downgrade() -> None:
     op.execute("UPDATE people SET role = 'recipient', active = false WHERE role = 'evaluator'")
     op.execute("DELETE FROM invites WHERE role = 'evaluator'")
-    _set_roles(ROLES)
+    allow_only("role", ROLES, ROLE_COLUMNS)

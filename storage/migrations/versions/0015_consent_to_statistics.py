@@ -11,8 +11,9 @@ Create Date: 2026-12-05 02:40:00.000000
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 from alembic import op
+
+from storage.migrations.checks import allow_only
 
 revision: str = "0015"
 down_revision: str | None = "0014"
@@ -20,19 +21,13 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 PURPOSES = ("store_report", "share_with_agency", "contact_me")
-
-
-def _set_purposes(values: Sequence[str]) -> None:
-    check = "purpose IN ({})".format(", ".join(f"'{value}'" for value in values))
-    with op.batch_alter_table("consents", schema=None, recreate="auto") as batch_op:
-        batch_op.drop_constraint("consent_purpose", type_="check")
-        batch_op.create_check_constraint("consent_purpose", sa.text(check))
+PURPOSE_COLUMNS = (("consents", "consent_purpose"),)
 
 
 def upgrade() -> None:
-    _set_purposes((*PURPOSES, "statistics"))
+    allow_only("purpose", (*PURPOSES, "statistics"), PURPOSE_COLUMNS)
 
 
 def downgrade() -> None:
     op.execute("DELETE FROM consents WHERE purpose = 'statistics'")
-    _set_purposes(PURPOSES)
+    allow_only("purpose", PURPOSES, PURPOSE_COLUMNS)

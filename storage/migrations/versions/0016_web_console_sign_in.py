@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from storage.migrations.checks import allow_only
+
 revision: str = "0016"
 down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
@@ -38,20 +40,12 @@ EVENTS = (
 )
 
 
-def _set_channels(values: Sequence[str]) -> None:
-    check = "channel IN ({})".format(", ".join(f"'{value}'" for value in values))
-    for table, name in CHANNEL_COLUMNS:
-        with op.batch_alter_table(table, schema=None, recreate="auto") as batch_op:
-            batch_op.drop_constraint(name, type_="check")
-            batch_op.create_check_constraint(name, sa.text(check))
-
-
 def _at(name: str, *, nullable: bool = False) -> sa.Column:  # type: ignore[type-arg]
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
 def upgrade() -> None:
-    _set_channels((*CHANNELS, "web"))
+    allow_only("channel", (*CHANNELS, "web"), CHANNEL_COLUMNS)
     person = sa.ForeignKey("people.id", ondelete="CASCADE")
     op.create_table(
         "staff_sign_in_links",
@@ -106,4 +100,4 @@ def downgrade() -> None:
     op.drop_table("staff_passwords")
     op.drop_table("staff_sign_in_links")
     op.execute("DELETE FROM identities WHERE channel = 'web'")
-    _set_channels(CHANNELS)
+    allow_only("channel", CHANNELS, CHANNEL_COLUMNS)

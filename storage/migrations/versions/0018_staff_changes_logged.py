@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from storage.migrations.checks import allow_only
+
 revision: str = "0018"
 down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
@@ -28,17 +30,11 @@ EVENTS = (
     "password_set",
 )
 ADDED = ("staff_changed", "account_closed", "account_opened")
-
-
-def _set_events(values: Sequence[str]) -> None:
-    check = "event IN ({})".format(", ".join(f"'{value}'" for value in values))
-    with op.batch_alter_table("staff_log", schema=None, recreate="auto") as batch_op:
-        batch_op.drop_constraint("staff_event", type_="check")
-        batch_op.create_check_constraint("staff_event", sa.text(check))
+EVENT_COLUMNS = (("staff_log", "staff_event"),)
 
 
 def upgrade() -> None:
-    _set_events((*EVENTS, *ADDED))
+    allow_only("event", (*EVENTS, *ADDED), EVENT_COLUMNS)
 
 
 def downgrade() -> None:
@@ -47,4 +43,4 @@ def downgrade() -> None:
             sa.bindparam("added", value=list(ADDED), expanding=True)
         )
     )
-    _set_events(EVENTS)
+    allow_only("event", EVENTS, EVENT_COLUMNS)
