@@ -55,9 +55,7 @@ class AgencyReviewRepository(Repository):
             comment=comment,
             created_at=now,
         )
-        self._session.add(row)
-        await self._session.flush()
-        return _evaluation(row)
+        return await self._added(row, _evaluation)
 
     async def evaluations(
         self, *, organisation_ids: Iterable[int] | None = None, overlapping: tuple[date, date] | None = None
@@ -93,9 +91,7 @@ class AgencyReviewRepository(Repository):
             status=ActionStatus.OPEN,
             created_at=now,
         )
-        self._session.add(row)
-        await self._session.flush()
-        return _action(row)
+        return await self._added(row, _action)
 
     async def action(self, action_id: int) -> ImprovementAction | None:
         row = await self._session.get(ImprovementActionRow, action_id)

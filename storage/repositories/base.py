@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Table
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 D = TypeVar("D", bound="DataclassInstance")
+R = TypeVar("R", bound=Base)
+T = TypeVar("T")
 
 
 def from_row(kind: type[D], row: Base, **given: Any) -> D:
@@ -45,6 +48,12 @@ class Repository:
         # Where the hottest Core statements go: the transaction's connection, without the ORM
         # session's bookkeeping around them, when the unit of work has one (the session otherwise).
         self._core = core
+
+    async def _added(self, row: R, record: Callable[[R], T]) -> T:
+        """Insert the row now (so it has its id) and return it as ``record`` makes it."""
+        self._session.add(row)
+        await self._session.flush()
+        return record(row)
 
     async def _insert_ignoring_conflict(self, table: Table, values: dict[str, Any]) -> bool:
         """Insert a row unless a unique key already has it; True when the row is new."""

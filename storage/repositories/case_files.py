@@ -7,12 +7,10 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 
 from casework.domain import (
     OPEN_GOALS,
     Assessment,
-    Conflict,
     Goal,
     GoalOwner,
     GoalStatus,
@@ -44,12 +42,7 @@ class CaseFileRepository(Repository):
     async def _add_numbered(self, row: Base) -> None:
         """Insert a row numbered on its household's file; a number another transaction took first (two
         records to one file at once) is refused as a file changed meanwhile, to try again."""
-        try:
-            async with self._session.begin_nested():
-                self._session.add(row)
-                await self._session.flush()
-        except IntegrityError:
-            raise Conflict(Refusal.FILE_CHANGED) from None
+        await self._add_unique(row, Refusal.FILE_CHANGED)
 
     # --- assessments -------------------------------------------------------------------------------
 

@@ -37,9 +37,7 @@ class WorkerGroupRepository(Repository):
             registered_by_id=registered_by_id,
             registered_at=now,
         )
-        self._session.add(row)
-        await self._session.flush()
-        return _group(row)
+        return await self._added(row, _group)
 
     async def by_chat(self, chat_id: int) -> WorkerGroup | None:
         row = await self._session.scalar(select(WorkerGroupRow).where(WorkerGroupRow.chat_id == chat_id))

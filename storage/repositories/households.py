@@ -37,9 +37,7 @@ class HouseholdRepository(Repository):
             vulnerability_tags=sorted({VulnerabilityTag(tag).value for tag in vulnerability_tags}),
             created_at=now,
         )
-        self._session.add(row)
-        await self._session.flush()
-        return _household(row)
+        return await self._added(row, _household)
 
     async def get(self, household_id: int) -> Household | None:
         row = await self._session.get(HouseholdRow, household_id)

@@ -44,9 +44,7 @@ class InviteRepository(Repository):
             expires_at=expires_at,
             created_at=now,
         )
-        self._session.add(row)
-        await self._session.flush()
-        return _invite(row)
+        return await self._added(row, _invite)
 
     async def by_hash(self, code_hash: str) -> Invite | None:
         row = await self._session.scalar(select(InviteRow).where(InviteRow.code_hash == code_hash))

@@ -25,9 +25,7 @@ class OnCallRepository(Repository):
         row = OnCallRow(
             person_id=person_id, area_id=area_id, from_time=from_time, until_time=until_time, created_at=now
         )
-        self._session.add(row)
-        await self._session.flush()
-        return _on_call(row)
+        return await self._added(row, _on_call)
 
     async def list_all(self) -> list[OnCall]:
         return [

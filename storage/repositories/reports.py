@@ -63,9 +63,7 @@ class NeedReportRepository(Repository):
             submission_key=submission_key,
             contact=contact,
         )
-        self._session.add(row)
-        await self._session.flush()
-        return _report(row)
+        return await self._added(row, _report)
 
     async def by_submission_key(self, key: str) -> NeedReport | None:
         row = await self._session.scalar(select(NeedReportRow).where(NeedReportRow.submission_key == key))

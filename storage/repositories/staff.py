@@ -11,6 +11,10 @@ from storage.models import StaffLinkRow, StaffLogRow, StaffPasswordRow, StaffSes
 from storage.repositories.base import Repository, from_row
 
 
+def _staff_session(row: StaffSessionRow) -> StaffSession:
+    return from_row(StaffSession, row)
+
+
 class StaffAccessRepository(Repository):
     async def add_link(self, *, token_hash: str, person_id: int, expires_at: datetime, now: datetime) -> None:
         self._session.add(
@@ -83,15 +87,13 @@ class StaffAccessRepository(Repository):
             created_at=now,
             last_seen_at=now,
         )
-        self._session.add(row)
-        await self._session.flush()
-        return from_row(StaffSession, row)
+        return await self._added(row, _staff_session)
 
     async def session(self, token_hash: str) -> StaffSession | None:
         row = await self._session.scalar(
             select(StaffSessionRow).where(StaffSessionRow.token_hash == token_hash)
         )
-        return from_row(StaffSession, row) if row is not None else None
+        return _staff_session(row) if row is not None else None
 
     async def touch(self, session_id: int, *, now: datetime) -> None:
         await self._session.execute(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Select,
@@ -93,6 +93,15 @@ def _found(
     return query
 
 
+# What a ticket holds a list of, each in a row that names the ticket.
+_OnTicket = TypeVar("_OnTicket", TicketEventRow, ReferralRow, FeedbackRow, SupervisionRow)
+
+
+def _on_ticket(model: type[_OnTicket], ticket_id: int) -> Select[_OnTicket]:
+    """The ticket's rows of ``model``, oldest first."""
+    return select(model).where(model.ticket_id == ticket_id).order_by(model.id)
+
+
 def _event(row: TicketEventRow) -> TicketEvent:
     return from_row(TicketEvent, row, action=TicketAction(row.action))
 
@@ -155,9 +164,7 @@ class TicketRepository(Repository):
             created_at=now,
             updated_at=now,
         )
-        self._session.add(row)
-        await self._session.flush()
-        return _ticket(row)
+        return await self._added(row, _ticket)
 
     async def reply_to(self, ticket_id: int) -> int | None:
         """Whom the bot writes to about an anonymous case whose reporter asked to be answered."""
@@ -357,14 +364,10 @@ class TicketRepository(Repository):
             note=note,
             created_at=now,
         )
-        self._session.add(row)
-        await self._session.flush()
-        return _event(row)
+        return await self._added(row, _event)
 
     async def events(self, ticket_id: int) -> list[TicketEvent]:
-        rows = await self._session.scalars(
-            select(TicketEventRow).where(TicketEventRow.ticket_id == ticket_id).order_by(TicketEventRow.id)
-        )
+        rows = await self._session.scalars(_on_ticket(TicketEventRow, ticket_id))
         return [_event(row) for row in rows]
 
     async def activity(
@@ -429,9 +432,7 @@ class TicketRepository(Repository):
             created_at=now,
             goal_id=goal_id,
         )
-        self._session.add(row)
-        await self._session.flush()
-        return _referral(row)
+        return await self._added(row, _referral)
 
     async def get_referral(self, referral_id: int) -> Referral | None:
         row = await self._session.get(ReferralRow, referral_id, populate_existing=True)
@@ -479,9 +480,7 @@ class TicketRepository(Repository):
         return _referral(row) if row else None
 
     async def referrals(self, ticket_id: int) -> list[Referral]:
-        rows = await self._session.scalars(
-            select(ReferralRow).where(ReferralRow.ticket_id == ticket_id).order_by(ReferralRow.id)
-        )
+        rows = await self._session.scalars(_on_ticket(ReferralRow, ticket_id))
         return [_referral(row) for row in rows]
 
     async def add_feedback(
@@ -519,9 +518,7 @@ class TicketRepository(Repository):
         return _feedback(row)
 
     async def feedback(self, ticket_id: int) -> list[Feedback]:
-        rows = await self._session.scalars(
-            select(FeedbackRow).where(FeedbackRow.ticket_id == ticket_id).order_by(FeedbackRow.id)
-        )
+        rows = await self._session.scalars(_on_ticket(FeedbackRow, ticket_id))
         return [_feedback(row) for row in rows]
 
     async def add_supervision(
@@ -540,15 +537,11 @@ class TicketRepository(Repository):
             comment=comment,
             created_at=now,
         )
-        self._session.add(row)
-        await self._session.flush()
-        return supervision_review(row)
+        return await self._added(row, supervision_review)
 
     async def supervision(self, ticket_id: int) -> list[SupervisionReview]:
         """The supervisors' reviews of the case, the first first."""
-        rows = await self._session.scalars(
-            select(SupervisionRow).where(SupervisionRow.ticket_id == ticket_id).order_by(SupervisionRow.id)
-        )
+        rows = await self._session.scalars(_on_ticket(SupervisionRow, ticket_id))
         return [supervision_review(row) for row in rows]
 
     async def linked_to_person(self, person_id: int) -> list[int]:
