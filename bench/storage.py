@@ -18,6 +18,7 @@ from pathlib import Path
 from casework.domain import AreaLevel, Channel, ServiceType, TicketAction, Urgency
 from storage import Database, create_database
 from storage.migrate import upgrade
+from tests.reports import store_report
 from tests.services import TEST_POSTGRES_URL, reachable, scratch_postgres_database
 
 
@@ -34,16 +35,7 @@ async def open_one(database: Database, area_id: int, number: int) -> float:
             summary=f"bench {number}",
             now=now,
         )
-        await tx.reports.add(
-            text="房租交不起了",
-            language="zh",
-            intent="need_resource_linking",
-            confidence=0.9,
-            urgency=Urgency.NORMAL,
-            channel=Channel.CONSOLE,
-            ticket_id=ticket.id,
-            now=now,
-        )
+        await store_report(tx, now, channel=Channel.CONSOLE, ticket_id=ticket.id)
         await tx.tickets.add_event(ticket_id=ticket.id, action=TicketAction.OPENED, now=now)
     return time.perf_counter() - started
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bot.bootstrap import bootstrap
+from casework import indicators
 from casework.clock import ManualClock
 from casework.domain import (
     AreaLevel,
@@ -62,6 +63,20 @@ class World:
 
     def who(self, *names: str) -> set[int]:
         return {self.people[name].id for name in names}
+
+    async def indicators_report(
+        self, period: str, area: str, *, later: timedelta = timedelta(0), suppress_below: int = 0
+    ) -> indicators.Report:
+        """The indicators of the area coded ``area`` for ``period``, reported ``later`` than the clock
+        says now, in the casework's time zone."""
+        return await indicators.report(
+            self.database,
+            period_text=period,
+            now=self.clock.now() + later,
+            timezone=self.casework.core.timezone,
+            area_code=area,
+            suppress_below=suppress_below,
+        )
 
 
 async def build_world(database: Database) -> World:

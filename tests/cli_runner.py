@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from contextlib import chdir
 from pathlib import Path
+from typing import TypeVar
 
 from click.testing import CliRunner, Result
 
 from bot.cli import cli
+from casework.domain import Area, AreaLevel
+from storage import Database, create_database
+from storage.repositories import Transaction
+
+T = TypeVar("T")
 
 
 class Needsbot:
@@ -28,7 +36,27 @@ class Needsbot:
         with chdir(self.tmp_path):
             return self.runner.invoke(cli, list(args), env=env, input=input, catch_exceptions=False)
 
+    def on_database(self, work: Callable[[Database], Awaitable[T]]) -> T:
+        """What ``work`` gives on the commands' database, reached the way the commands reach it."""
+
+        async def run() -> T:
+            database = create_database(self.database_url)
+            try:
+                return await work(database)
+            finally:
+                await database.dispose()
+
+        return asyncio.run(run())
+
     def write(self, name: str, content: str) -> Path:
         path = self.tmp_path / name
         path.write_text(content, encoding="utf-8")
         return path
+
+
+async def two_streets(tx: Transaction) -> tuple[Area, Area]:
+    """一区 (d1) and its streets 一街 (s1) and 二街 (s2)."""
+    district = await tx.areas.add(code="d1", name="一区", level=AreaLevel.DISTRICT)
+    street = await tx.areas.add(code="s1", name="一街", level=AreaLevel.STREET, parent_id=district.id)
+    other = await tx.areas.add(code="s2", name="二街", level=AreaLevel.STREET, parent_id=district.id)
+    return street, other

@@ -5,6 +5,7 @@ import subprocess
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import text
@@ -15,6 +16,9 @@ from storage import Database, create_database
 from storage.migrate import upgrade
 from storage.models import Base
 from tests.services import RedisServer, free_port, scratch_postgres_database, unavailable
+
+if TYPE_CHECKING:
+    from tests.casework_world import World
 
 NOW = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
 # Rasa's model takes minutes to train: a run that includes the Rasa tests starts training it as soon
@@ -89,6 +93,14 @@ async def database(request: pytest.FixtureRequest) -> AsyncIterator[Database]:
         yield db
     finally:
         await db.dispose()
+
+
+@pytest.fixture
+async def world(database: Database) -> World:
+    """The small district of ``tests.casework_world``, with its workers and residents, on ``database``."""
+    from tests.casework_world import build_world  # it builds on settings_for above: imported once loaded
+
+    return await build_world(database)
 
 
 @pytest.fixture

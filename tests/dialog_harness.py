@@ -54,6 +54,22 @@ class Chat:
     async def send(self, turn: Turn) -> list[Reply]:
         return await self._turn(turn)
 
+    async def report(self, words: str, community: str, size: int, *, phone: str | None = None) -> None:
+        """Tell a need in ``words``, take the service offered, and fill in the form to its submission:
+        the ``community`` button, a household of ``size``, nothing ticked, to be reached by ``phone``
+        if given, otherwise in the chat."""
+        await self.say(words)
+        await self.press("button.yes")
+        await self.press(community)
+        await self.press(size)
+        await self.press("button.done")
+        if phone is None:
+            await self.press("need.contact.chat")
+        else:
+            await self.press("need.contact.phone")
+            await self.say(phone)
+        await self.press("need.button.submit")
+
     def button(self, which: str | int) -> Button:
         buttons = [button for reply in self.last for button in reply.flat_buttons]
         if isinstance(which, int):

@@ -20,8 +20,7 @@ from casework.domain import (
     TicketAction,
 )
 from casework.staff_sign_in import StaffSignIn, token_hash
-from storage import Database
-from tests.casework_world import World, build_world
+from tests.casework_world import World
 
 FILE = """areas:
   - {code: s1, name: 和平街道（新）, level: street, parent: d}
@@ -31,11 +30,6 @@ organisations:
   - {name: 阳光社工, service_types: [resource_linking], areas: [s1]}
   - {name: 东湖社工, service_types: [psychological_support], areas: [s9]}
 """
-
-
-@pytest.fixture
-async def world(database: Database) -> World:
-    return await build_world(database)
 
 
 @pytest.mark.parametrize("name", ["wang", "chief", "resident", "volunteer"])

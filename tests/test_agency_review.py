@@ -26,17 +26,11 @@ from casework.domain import (
 from casework.indicators import Weights
 from dialogs.alerts import alert_reply
 from dialogs.catalog import Catalog
-from storage import Database
-from tests.casework_world import World, build_world
+from tests.casework_world import World
 
 
 def scored(score: int) -> dict[AgencyCriterion, int]:
     return dict.fromkeys(AgencyCriterion, score)
-
-
-@pytest.fixture
-async def world(database: Database) -> World:
-    return await build_world(database)
 
 
 async def _evaluator(world: World, area: str = "s1") -> Person:
@@ -130,13 +124,8 @@ async def test_the_report_puts_the_voices_side_by_side_and_weighs_them(world: Wo
     await reviews.evaluate(await _evaluator(world), world.agency.id, "this-month", scored(4))
 
     async def report(suppress_below: int = 0) -> indicators.Report:
-        return await indicators.report(
-            world.database,
-            period_text="2026-11",
-            now=world.clock.now() + timedelta(hours=1),
-            timezone=world.casework.core.timezone,
-            area_code="s1",
-            suppress_below=suppress_below,
+        return await world.indicators_report(
+            "2026-11", "s1", later=timedelta(hours=1), suppress_below=suppress_below
         )
 
     agency = (await report()).sections["agencies"][str(world.agency.id)]
@@ -178,13 +167,7 @@ async def test_an_improvement_is_raised_told_to_the_agency_tracked_and_done(worl
     assert text.startswith("📌 chief 请 阳光社工 改进：按时上报服务记录")
 
     async def improvements() -> dict[str, object]:
-        report = await indicators.report(
-            world.database,
-            period_text="this-month",
-            now=world.clock.now(),
-            timezone=world.casework.core.timezone,
-            area_code="s1",
-        )
+        report = await world.indicators_report("this-month", "s1")
         figures: dict[str, object] = report.sections["agencies"][str(world.agency.id)]["improvements"]
         return figures
 

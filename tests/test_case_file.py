@@ -27,16 +27,10 @@ from casework.domain import (
     Urgency,
 )
 from casework.people import People
-from storage import Database
 from tests.assessments import answers
-from tests.casework_world import World, build_world
+from tests.casework_world import World
 
 ADDRESS = "光明社区幸福路12号3栋201"
-
-
-@pytest.fixture
-async def world(database: Database) -> World:
-    return await build_world(database)
 
 
 async def held_case(world: World, *, address: str = ADDRESS) -> int:

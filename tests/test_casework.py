@@ -46,12 +46,7 @@ from storage import Database
 from storage.dialog_state import SqlDialogStore
 from storage.models import DialogStateRow, FeedbackRow, OutgoingRow
 from storage.repositories import Outgoing
-from tests.casework_world import World, build_world
-
-
-@pytest.fixture
-async def world(database: Database) -> World:
-    return await build_world(database)
+from tests.casework_world import World
 
 
 async def test_a_new_ticket_alerts_the_three_least_loaded_workers_of_its_area_and_service(

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 from datetime import UTC, datetime, timedelta
@@ -9,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from casework.directory import hash_invite_code
-from casework.domain import AreaLevel, Role, ServiceType, TicketStatus, Urgency
-from storage import create_database
-from tests.cli_runner import Needsbot
+from casework.domain import Role, ServiceType, TicketStatus, Urgency
+from storage import Database
+from tests.cli_runner import Needsbot, two_streets
 
 NOW = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
 
@@ -21,44 +20,34 @@ def needsbot(sqlite_url: str, tmp_path: Path) -> Needsbot:
     return Needsbot(sqlite_url, tmp_path)
 
 
-def seed_tickets(database_url: str) -> list[str]:
-    async def seed() -> list[str]:
-        database = create_database(database_url)
-        try:
-            async with database.transaction() as tx:
-                district = await tx.areas.add(code="d1", name="一区", level=AreaLevel.DISTRICT)
-                street = await tx.areas.add(
-                    code="s1", name="一街", level=AreaLevel.STREET, parent_id=district.id
+def seed_tickets(needsbot: Needsbot) -> list[str]:
+    async def seed(database: Database) -> list[str]:
+        async with database.transaction() as tx:
+            street, other = await two_streets(tx)
+            worker = await tx.people.add(now=NOW, display_name="王社工", role=Role.SOCIAL_WORKER)
+            references = []
+            for area, kind in (
+                (street, ServiceType.RESOURCE_LINKING),
+                (other, ServiceType.SOCIAL_INTEGRATION),
+            ):
+                reference = await tx.tickets.next_reference(NOW.date())
+                await tx.tickets.add(
+                    reference=reference,
+                    service_type=kind,
+                    urgency=Urgency.HIGH,
+                    area_id=area.id,
+                    summary="房租困难",
+                    now=NOW,
                 )
-                other = await tx.areas.add(
-                    code="s2", name="二街", level=AreaLevel.STREET, parent_id=district.id
-                )
-                worker = await tx.people.add(now=NOW, display_name="王社工", role=Role.SOCIAL_WORKER)
-                references = []
-                for area, kind in (
-                    (street, ServiceType.RESOURCE_LINKING),
-                    (other, ServiceType.SOCIAL_INTEGRATION),
-                ):
-                    reference = await tx.tickets.next_reference(NOW.date())
-                    await tx.tickets.add(
-                        reference=reference,
-                        service_type=kind,
-                        urgency=Urgency.HIGH,
-                        area_id=area.id,
-                        summary="房租困难",
-                        now=NOW,
-                    )
-                    references.append(reference)
-                first = await tx.tickets.by_reference(references[0])
-                assert first is not None
-                await tx.tickets.transition(
-                    first.id, to_status=TicketStatus.ASSIGNED, now=NOW, assignee_id=worker.id
-                )
-                return references
-        finally:
-            await database.dispose()
+                references.append(reference)
+            first = await tx.tickets.by_reference(references[0])
+            assert first is not None
+            await tx.tickets.transition(
+                first.id, to_status=TicketStatus.ASSIGNED, now=NOW, assignee_id=worker.id
+            )
+            return references
 
-    return asyncio.run(seed())
+    return needsbot.on_database(seed)
 
 
 def test_upgrade_then_health_reports_ok(tmp_path: Path) -> None:
@@ -322,16 +311,12 @@ def test_invite_create_prints_a_code_whose_hash_alone_is_stored(needsbot: Needsb
     code = lines["code"].strip()
     assert lines["link"].strip() == f"https://t.me/needs_helper_bot?start={code}"
 
-    async def stored() -> tuple[str, datetime, datetime] | None:
-        database = create_database(needsbot.database_url)
-        try:
-            async with database.transaction() as tx:
-                invite = await tx.invites.by_hash(hash_invite_code(code))
-                return (invite.role, invite.created_at, invite.expires_at) if invite else None
-        finally:
-            await database.dispose()
+    async def stored(database: Database) -> tuple[str, datetime, datetime] | None:
+        async with database.transaction() as tx:
+            invite = await tx.invites.by_hash(hash_invite_code(code))
+            return (invite.role, invite.created_at, invite.expires_at) if invite else None
 
-    found = asyncio.run(stored())
+    found = needsbot.on_database(stored)
     assert found is not None
     role, created_at, expires_at = found
     assert role == "social_worker"
@@ -358,7 +343,7 @@ def test_invite_create_refuses_bad_input(
 
 
 def test_tickets_list_filters_by_status_and_area_and_prints_json(needsbot: Needsbot) -> None:
-    first, second = seed_tickets(needsbot.database_url)
+    first, second = seed_tickets(needsbot)
     everything = needsbot("tickets", "list")
     assert everything.exit_code == 0
     assert [line.split()[0] for line in everything.output.splitlines()] == [first, second]
@@ -375,7 +360,7 @@ def test_tickets_list_filters_by_status_and_area_and_prints_json(needsbot: Needs
 
 
 def test_tickets_show_prints_the_ticket_and_records_the_read(needsbot: Needsbot) -> None:
-    first, _ = seed_tickets(needsbot.database_url)
+    first, _ = seed_tickets(needsbot)
     shown = needsbot("tickets", "show", first.lower())
     assert shown.exit_code == 0, shown.output
     assert shown.output.startswith(f"{first}  assigned  high  resource_linking")

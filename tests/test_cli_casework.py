@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -16,12 +15,12 @@ import pytest
 from bot.bootstrap import bootstrap
 from casework.case_file import NewGoal
 from casework.clock import ManualClock
-from casework.domain import AreaLevel, Role, ServiceType
+from casework.domain import Role, ServiceType
 from casework.scheduling import job_store_url
 from casework.service import Casework
-from storage import Database, create_database
+from storage import Database
 from tests.assessments import answers
-from tests.cli_runner import Needsbot
+from tests.cli_runner import Needsbot, two_streets
 from tests.conftest import settings_for
 from tests.doubles import RecordingFollowUps
 from tests.reports import rent_need
@@ -40,45 +39,35 @@ def casework_on(database: Database) -> Casework:
     ).casework
 
 
-def seed(database_url: str) -> dict[str, int]:
+def seed(needsbot: Needsbot) -> dict[str, int]:
     """A street with two workers and a supervisor, an agency, and two tickets opened two days ago."""
 
-    async def run() -> dict[str, int]:
-        database = create_database(database_url)
-        try:
-            async with database.transaction() as tx:
-                district = await tx.areas.add(code="d1", name="一区", level=AreaLevel.DISTRICT)
-                street = await tx.areas.add(
-                    code="s1", name="一街", level=AreaLevel.STREET, parent_id=district.id
+    async def run(database: Database) -> dict[str, int]:
+        async with database.transaction() as tx:
+            street, other = await two_streets(tx)
+            agency = await tx.organisations.add(name="阳光社工", area_ids=[street.id], now=LONG_AGO)
+            kinds = [ServiceType.RESOURCE_LINKING]
+            ids = {"street": street.id, "agency": agency.id}
+            for name, role, area in (
+                ("王", Role.SOCIAL_WORKER, street),
+                ("李", Role.SOCIAL_WORKER, street),
+                ("赵", Role.SOCIAL_WORKER, other),
+                ("主任", Role.SUPERVISOR, street),
+                ("居民", Role.RECIPIENT, street),
+            ):
+                person = await tx.people.add(
+                    now=LONG_AGO, display_name=name, role=role, area_ids=[area.id], service_types=kinds
                 )
-                other = await tx.areas.add(
-                    code="s2", name="二街", level=AreaLevel.STREET, parent_id=district.id
-                )
-                agency = await tx.organisations.add(name="阳光社工", area_ids=[street.id], now=LONG_AGO)
-                kinds = [ServiceType.RESOURCE_LINKING]
-                ids = {"street": street.id, "agency": agency.id}
-                for name, role, area in (
-                    ("王", Role.SOCIAL_WORKER, street),
-                    ("李", Role.SOCIAL_WORKER, street),
-                    ("赵", Role.SOCIAL_WORKER, other),
-                    ("主任", Role.SUPERVISOR, street),
-                    ("居民", Role.RECIPIENT, street),
-                ):
-                    person = await tx.people.add(
-                        now=LONG_AGO, display_name=name, role=role, area_ids=[area.id], service_types=kinds
-                    )
-                    ids[name] = person.id
-            casework = casework_on(database)
-            for number in (1, 2):
-                opened = await casework.open_ticket(
-                    rent_need(street.id, text="房租交不起", reporter_id=ids["居民"])
-                )
-                ids[f"ticket{number}"] = opened.ticket.id
-            return ids
-        finally:
-            await database.dispose()
+                ids[name] = person.id
+        casework = casework_on(database)
+        for number in (1, 2):
+            opened = await casework.open_ticket(
+                rent_need(street.id, text="房租交不起", reporter_id=ids["居民"])
+            )
+            ids[f"ticket{number}"] = opened.ticket.id
+        return ids
 
-    return asyncio.run(run())
+    return needsbot.on_database(run)
 
 
 @pytest.fixture
@@ -91,7 +80,7 @@ def references(needsbot: Needsbot, *args: str) -> list[str]:
 
 
 def test_overdue_lists_tickets_past_their_claim_deadline(needsbot: Needsbot) -> None:
-    seed(needsbot.database_url)
+    seed(needsbot)
     rows = json.loads(needsbot("tickets", "list", "--overdue", "--json").output)
     assert len(rows) == 2
     assert {row["sla"] for row in rows} == {"breached"}
@@ -99,7 +88,7 @@ def test_overdue_lists_tickets_past_their_claim_deadline(needsbot: Needsbot) -> 
 
 
 def test_a_supervisor_assigns_refers_closes_and_reopens_from_the_command_line(needsbot: Needsbot) -> None:
-    ids = seed(needsbot.database_url)
+    ids = seed(needsbot)
     first, second = references(needsbot)
     chief = str(ids["主任"])
     assigned = needsbot("tickets", "assign", first, "--to", str(ids["王"]), "--as", chief)
@@ -141,7 +130,7 @@ def test_a_supervisor_assigns_refers_closes_and_reopens_from_the_command_line(ne
 def test_ticket_commands_refuse_bad_input(
     needsbot: Needsbot, args: tuple[str, ...], code: int, complaint: str
 ) -> None:
-    ids = seed(needsbot.database_url)
+    ids = seed(needsbot)
     first = references(needsbot)[0]
     values = {"first": first, **{name: str(value) for name, value in ids.items()}}
     result = needsbot(*(arg.format(**values) for arg in args))
@@ -151,7 +140,7 @@ def test_ticket_commands_refuse_bad_input(
 
 
 def test_people_list_shows_roles_without_contact_details(needsbot: Needsbot) -> None:
-    seed(needsbot.database_url)
+    seed(needsbot)
     workers = json.loads(needsbot("people", "list", "--role", "social_worker", "--json").output)
     assert [person["display_name"] for person in workers] == ["王", "李", "赵"]
     assert "phone" not in workers[0]
@@ -189,7 +178,7 @@ def test_the_scheduler_process_leads_installs_its_jobs_and_stops_cleanly(
 
 
 def test_a_close_from_the_command_line_leaves_the_survey_to_the_scheduler(needsbot: Needsbot) -> None:
-    ids = seed(needsbot.database_url)
+    ids = seed(needsbot)
     first = references(needsbot)[0]
     assert (
         needsbot("tickets", "close", first, "--note", "已电话回访", "--as", str(ids["主任"])).exit_code == 0
@@ -200,24 +189,18 @@ def test_a_close_from_the_command_line_leaves_the_survey_to_the_scheduler(needsb
 
 
 def test_tickets_show_prints_the_households_file_without_its_answers(needsbot: Needsbot) -> None:
-    ids = seed(needsbot.database_url)
+    ids = seed(needsbot)
 
-    async def keep_a_file() -> None:
-        database = create_database(needsbot.database_url)
-        try:
-            casework = casework_on(database)
-            async with database.transaction() as tx:
-                wang = await tx.people.get(ids["王"])
-            assert wang is not None
-            await casework.claim(wang, ids["ticket1"])
-            await casework.record_assessment(wang, ids["ticket1"], answers(risk="high"))
-            await casework.add_goal(
-                wang, ids["ticket1"], NewGoal(ServiceType.RESOURCE_LINKING, "申请临时救助")
-            )
-        finally:
-            await database.dispose()
+    async def keep_a_file(database: Database) -> None:
+        casework = casework_on(database)
+        async with database.transaction() as tx:
+            wang = await tx.people.get(ids["王"])
+        assert wang is not None
+        await casework.claim(wang, ids["ticket1"])
+        await casework.record_assessment(wang, ids["ticket1"], answers(risk="high"))
+        await casework.add_goal(wang, ids["ticket1"], NewGoal(ServiceType.RESOURCE_LINKING, "申请临时救助"))
 
-    asyncio.run(keep_a_file())
+    needsbot.on_database(keep_a_file)
     first = references(needsbot)[0]
     shown = needsbot("tickets", "show", first)
     assert shown.exit_code == 0, shown.output

@@ -5,6 +5,8 @@ finished case is rated from /status or /rate without waiting for the survey."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import pytest
 
 from casework.domain import (
@@ -54,14 +56,28 @@ async def claimed_case(h: Harness, person: Person, worker: Person) -> Ticket:
     return await h.casework.claim(worker, opened.ticket.id)
 
 
+class CaseAtHand(NamedTuple):
+    """The resident's case, claimed by 王芳 (user 101), with a chat for each of them."""
+
+    chat: Chat
+    person: Person
+    wang: Person
+    ticket: Ticket
+    worker: Chat
+
+
+async def case_at_hand(h: Harness, language: str, *, contact: bool = True) -> CaseAtHand:
+    chat, person = await resident(h, language, contact=contact)
+    wang = await h.enrol(101, Role.SOCIAL_WORKER, "s1", display_name="王芳", language=language)
+    ticket = await claimed_case(h, person, wang)
+    return CaseAtHand(chat, person, wang, ticket, h.chat(101, language))
+
+
 @pytest.mark.parametrize("language", ["zh", "en"])
 async def test_a_worker_and_the_resident_write_to_each_other_and_the_thread_is_on_the_case(
     h: Harness, language: str
 ) -> None:
-    chat, person = await resident(h, language)
-    wang = await h.enrol(101, Role.SOCIAL_WORKER, "s1", display_name="王芳", language=language)
-    ticket = await claimed_case(h, person, wang)
-    worker = h.chat(101, language)
+    chat, person, wang, ticket, worker = await case_at_hand(h, language)
 
     await press_action(worker, "view", ticket.id)
     [view] = worker.last
@@ -104,10 +120,7 @@ async def test_a_worker_and_the_resident_write_to_each_other_and_the_thread_is_o
 async def test_no_phone_is_shown_of_someone_who_did_not_agree_to_be_contacted(
     h: Harness, language: str
 ) -> None:
-    _, person = await resident(h, language, contact=False)
-    wang = await h.enrol(101, Role.SOCIAL_WORKER, "s1", display_name="王芳", language=language)
-    ticket = await claimed_case(h, person, wang)
-    worker = h.chat(101, language)
+    _, _, _, ticket, worker = await case_at_hand(h, language, contact=False)
     await press_action(worker, "view", ticket.id)
     shown = h.catalog.render(worker.last[0], language)
     assert h.catalog.text("worker.contact.no_consent", language) in shown
@@ -297,10 +310,7 @@ async def test_privacy_lists_the_words_and_the_situation_kept_in_words(h: Harnes
 async def test_the_person_hears_the_outcome_in_the_words_the_worker_chose_for_them(
     h: Harness, language: str
 ) -> None:
-    _, person = await resident(h, language)
-    wang = await h.enrol(101, Role.SOCIAL_WORKER, "s1", display_name="王芳", language=language)
-    ticket = await claimed_case(h, person, wang)
-    worker = h.chat(101, language)
+    _, person, wang, ticket, worker = await case_at_hand(h, language)
     await press_action(worker, "resolve", ticket.id)
     await worker.say("街道审批通过临时救助 2000 元；房东同意缓交")
     assert worker.keys == ["worker.resolve.tell_ask"]
@@ -438,10 +448,7 @@ async def test_erasure_forgets_whom_an_anonymous_case_answers(h: Harness) -> Non
 async def test_a_worker_proposes_a_visit_time_and_the_person_answers(
     h: Harness, language: str, suits: bool
 ) -> None:
-    chat, person = await resident(h, language)
-    wang = await h.enrol(101, Role.SOCIAL_WORKER, "s1", display_name="王芳", language=language)
-    ticket = await claimed_case(h, person, wang)
-    worker = h.chat(101, language)
+    chat, person, wang, ticket, worker = await case_at_hand(h, language)
     await press_action(worker, "view", ticket.id)
     assert f"!propose_visit:{ticket.id}" in [b.value for b in worker.last[0].flat_buttons]
     await press_action(worker, "propose_visit", ticket.id)

@@ -87,14 +87,7 @@ async def test_a_crisis_before_any_consent_is_answered_first(harness: Harness) -
 
 async def test_privacy_shows_what_is_kept_and_delete_erases_it(harness: Harness) -> None:
     chat = await consented(harness, 9)
-    await chat.say("/report 房租交不起了")
-    await chat.press("button.yes")
-    await chat.press("光明社区")
-    await chat.press(2)
-    await chat.press("button.done")
-    await chat.press("need.contact.phone")
-    await chat.say("13812345678")
-    await chat.press("need.button.submit")
+    await chat.report("/report 房租交不起了", "光明社区", 2, phone="13812345678")
     await chat.say("/privacy")
     text = chat.text()
     assert "138****5678" in text
@@ -120,13 +113,7 @@ async def test_status_speaks_in_plain_words(harness: Harness) -> None:
     chat = await consented(harness, 10, "en")
     await chat.say("/status")
     assert chat.keys == ["status.none"]
-    await chat.say("I need help paying for my medicine")
-    await chat.press("button.yes")
-    await chat.press("Guangming")
-    await chat.press(1)
-    await chat.press("button.done")
-    await chat.press("need.contact.chat")
-    await chat.press("need.button.submit")
+    await chat.report("I need help paying for my medicine", "Guangming", 1)
     await chat.say("/status")
     assert "received, waiting for a social worker" in chat.text()
     assert "Next: a social worker will take it" in chat.text()
@@ -677,13 +664,7 @@ async def test_the_console_files_a_report_whose_words_hold_a_nul_and_a_lone_surr
 
 async def test_a_workers_case_note_about_suicide_is_not_taken_for_their_own_crisis(harness: Harness) -> None:
     resident = await consented(harness, 20)
-    await resident.say("我心里很难受，天天睡不着")
-    await resident.press("button.yes")
-    await resident.press("光明社区")
-    await resident.press(1)
-    await resident.press("button.done")
-    await resident.press("need.contact.chat")
-    await resident.press("need.button.submit")
+    await resident.report("我心里很难受，天天睡不着", "光明社区", 1)
     ticket = (await harness.casework.reported_by(await harness.people.get(1)))[0]
     await harness.enrol(21, Role.SOCIAL_WORKER, "s1")
     worker = harness.chat(21)

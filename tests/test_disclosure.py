@@ -34,8 +34,7 @@ from casework.domain import OutboxAlert, OutboxStatus, Urgency
 from casework.follow_ups import FollowUpWork
 from dialogs.alerts import alert_reply
 from dialogs.catalog import Catalog
-from storage import Database
-from tests.casework_world import World, build_world
+from tests.casework_world import World
 
 OUTCOME = "已转介精神专科医院住院治疗；儿子的赌债由街道协调分期"  # what a worker wrote: never the reporter's
 REFERRAL_REASON = "儿子欠债，老人情绪崩溃"
@@ -268,11 +267,6 @@ def test_an_anonymous_reporter_is_told_nothing_about_a_case(kind: str) -> None:
 
 
 # --- what real cases send to whoever reported them --------------------------------------------------
-
-
-@pytest.fixture
-async def world(database: Database) -> World:
-    return await build_world(database)
 
 
 async def alerts_to(world: World, person_id: int) -> list[OutboxAlert]:

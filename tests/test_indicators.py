@@ -46,6 +46,7 @@ from casework.domain import (
 from casework.indicators import Durations, Share
 from storage import Database
 from tests.cli_runner import Needsbot
+from tests.reports import store_report
 
 T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
 NOW = T0 + timedelta(days=10)
@@ -112,18 +113,15 @@ async def build(database: Database) -> dict[str, int]:
                 await tx.tickets.add_event(
                     ticket_id=ticket.id, action=action, actor_id=worker.id, note=note, now=opened + after
                 )
-            await tx.reports.add(
+            await store_report(
+                tx,
+                opened,
                 text="…",
-                language="zh",
-                intent="need_resource_linking",
-                confidence=0.9,
                 urgency=urgency,
-                channel=Channel.TELEGRAM,
                 reporter_id=reporter_id,
                 household_id=household_id,
                 ticket_id=ticket.id,
                 on_behalf=on_behalf,
-                now=opened,
             )
             return ticket.id
 
@@ -589,16 +587,13 @@ async def test_policy_feedback_is_grouped_and_quotes_only_those_who_agreed(datab
                 reporter_id=reporter.id,
                 now=T0 + number * HOUR,
             )
-            await tx.reports.add(
+            await store_report(
+                tx,
+                T0 + number * HOUR,
                 text=words,
-                language="zh",
                 intent=intent,
-                confidence=0.9,
-                urgency=Urgency.NORMAL,
-                channel=Channel.TELEGRAM,
                 reporter_id=reporter.id,
                 ticket_id=ticket.id,
-                now=T0 + number * HOUR,
             )
     policy = (await november(database)).sections["policy_feedback"]
     assert policy["cases"] == 3

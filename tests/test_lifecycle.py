@@ -28,9 +28,8 @@ from casework.domain import (
 from casework.lifecycle import LIFECYCLE, WORK_BEGINS, Step, allows, starts_from
 from dialogs.engine import Ctx
 from dialogs.flows.worker import next_steps
-from storage import Database
 from tests.assessments import answers
-from tests.casework_world import World, build_world
+from tests.casework_world import World
 
 # Each step as a person takes it through the casework: who (a name in the world) and the call.
 Taking = tuple[str, Callable[[World, Person, int], Awaitable[Any]]]
@@ -98,11 +97,6 @@ BUTTONS = {
     "review": Step.REVIEW,
     "supervise": Step.SUPERVISE,
 }
-
-
-@pytest.fixture
-async def world(database: Database) -> World:
-    return await build_world(database)
 
 
 async def _ticket_in(world: World, status: TicketStatus, *, assignee: Person | None) -> Ticket:

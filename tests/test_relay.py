@@ -13,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import redis.asyncio as aioredis
@@ -505,6 +505,37 @@ def _stream_relay(
     return RedisStreamRelay(client, delivery, consumer=consumer, stream=stream, claim_idle=claim_idle)
 
 
+class _Published(NamedTuple):
+    clock: ManualClock
+    alert: OutboxAlert
+    notifier: RecordingNotifier
+    delivery: AlertDelivery
+    relay: RedisStreamRelay
+
+
+async def _one_published(
+    database: Database,
+    now: datetime,
+    redis_client: aioredis.Redis,
+    stream: str,
+    user_id: int,
+    consumer: str,
+    *,
+    fail_times: int = 0,
+) -> _Published:
+    """An alert for the worker ``user_id``, published to ``stream`` by the relay of ``consumer`` (its
+    group made), which has read nothing yet; the notifier fails the first ``fail_times`` deliveries."""
+    clock = ManualClock(now)
+    worker = await _person(database, now, user_id)
+    alert = await _queue(database, now, worker)
+    notifier = RecordingNotifier(fail_times=fail_times)
+    delivery = AlertDelivery(database, notifier, clock)
+    relay = _stream_relay(redis_client, delivery, stream, consumer)
+    await relay.ensure_group()
+    assert await relay.publish_once() == 1
+    return _Published(clock, alert, notifier, delivery, relay)
+
+
 @pytest.mark.redis
 async def test_the_stream_publishes_pending_alerts_and_a_consumer_delivers_them(
     database: Database, now: datetime, redis_client: aioredis.Redis, stream: str
@@ -544,14 +575,9 @@ async def test_the_stream_publishes_pending_alerts_and_a_consumer_delivers_them(
 async def test_a_failed_delivery_from_the_stream_is_published_again_when_due(
     database: Database, now: datetime, redis_client: aioredis.Redis, stream: str
 ) -> None:
-    clock = ManualClock(now)
-    worker = await _person(database, now, 511)
-    alert = await _queue(database, now, worker)
-    notifier = RecordingNotifier(fail_times=1)
-    relay = _stream_relay(redis_client, AlertDelivery(database, notifier, clock), stream, "consumer-a")
-    await relay.ensure_group()
-
-    assert await relay.publish_once() == 1
+    clock, alert, notifier, _, relay = await _one_published(
+        database, now, redis_client, stream, 511, "consumer-a", fail_times=1
+    )
     assert await relay.consume_once(block_ms=None) == 0
     failed = await _get(database, alert.id)
     assert (failed.status, failed.attempts, failed.published_at) == (OutboxStatus.PENDING, 1, None)
@@ -602,14 +628,9 @@ async def test_entries_a_dead_consumer_read_are_reclaimed_and_delivered_exactly_
 async def test_an_entry_delivered_but_never_acknowledged_is_acknowledged_on_reclaim_without_a_resend(
     database: Database, now: datetime, redis_client: aioredis.Redis, stream: str
 ) -> None:
-    clock = ManualClock(now)
-    worker = await _person(database, now, 531)
-    alert = await _queue(database, now, worker)
-    notifier = RecordingNotifier()
-    delivery = AlertDelivery(database, notifier, clock)
-    relay = _stream_relay(redis_client, delivery, stream, "consumer-b")
-    await relay.ensure_group()
-    assert await relay.publish_once() == 1
+    _, alert, notifier, delivery, relay = await _one_published(
+        database, now, redis_client, stream, 531, "consumer-b"
+    )
 
     # The dead consumer read the entry, delivered the alert and recorded it, then died before XACK.
     answer: Any = await redis_client.xreadgroup(GROUP, "dead-consumer", {stream: ">"})
@@ -636,14 +657,9 @@ async def test_an_alert_claimed_by_a_consumer_that_died_mid_delivery_is_still_de
     ``claim_idle`` (30 s by default), i.e. while the table still holds the alert for the dead consumer.
     Whatever the reclaim does then, the alert must still reach its recipient once the claim has expired.
     """
-    clock = ManualClock(now)
-    worker = await _person(database, now, 541)
-    alert = await _queue(database, now, worker)
-    notifier = RecordingNotifier()
-    delivery = AlertDelivery(database, notifier, clock)
-    relay = _stream_relay(redis_client, delivery, stream, "consumer-b")
-    await relay.ensure_group()
-    assert await relay.publish_once() == 1
+    clock, alert, notifier, delivery, relay = await _one_published(
+        database, now, redis_client, stream, 541, "consumer-b"
+    )
     await redis_client.xreadgroup(GROUP, "dead-consumer", {stream: ">"})
     async with database.transaction() as tx:
         claimed = await tx.outbox.claim_for_delivery(

@@ -16,15 +16,9 @@ from casework.staff_sign_in import (
     SignInRefused,
     StaffSignIn,
 )
-from storage import Database
-from tests.casework_world import World, build_world
+from tests.casework_world import World
 
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-async def world(database: Database) -> World:
-    return await build_world(database)
 
 
 @pytest.fixture

@@ -38,6 +38,7 @@ from casework.domain import (
 from storage import Database
 from storage.models import AreaRow, OrganisationRow, OutboxRow, TicketRow
 from storage.repositories import Transaction
+from tests.reports import store_report
 
 BEIJING = timezone(timedelta(hours=8))
 NOTICE = AlertKind.DIALOG_MESSAGE  # the kind of the alerts these tests queue: the store keeps any
@@ -612,18 +613,7 @@ async def test_reports_attached_to_a_ticket_are_listed_for_it(database: Database
         area = await _community(tx)
         ticket = await _open_ticket(tx, area_id=area.id, now=now)
         other = await _open_ticket(tx, area_id=area.id, now=now)
-        reports = [
-            await tx.reports.add(
-                text=f"第{n}条",
-                language="zh",
-                intent="need_resource_linking",
-                confidence=0.9,
-                urgency=Urgency.NORMAL,
-                channel=Channel.TELEGRAM,
-                now=now,
-            )
-            for n in range(3)
-        ]
+        reports = [await store_report(tx, now, text=f"第{n}条") for n in range(3)]
         await tx.reports.attach_to_ticket(reports[2].id, ticket.id)
         await tx.reports.attach_to_ticket(reports[0].id, ticket.id)
         await tx.reports.attach_to_ticket(reports[1].id, other.id)
@@ -641,27 +631,23 @@ async def test_redacting_a_reporter_blanks_the_words_of_their_reports_only(
         leaving = await tx.people.add(now=now, identity=telegram(42))
         staying = await tx.people.add(now=now, identity=telegram(43))
         theirs = [
-            await tx.reports.add(
+            await store_report(
+                tx,
+                now,
                 text=text,
-                language="zh",
                 intent="need_psychological_support",
                 confidence=0.8,
-                urgency=Urgency.NORMAL,
-                channel=Channel.TELEGRAM,
-                now=now,
                 service_type=ServiceType.PSYCHOLOGICAL_SUPPORT,
                 reporter_id=leaving.id,
             )
             for text in ("我最近睡不着", "还是很焦虑")
         ]
-        kept = await tx.reports.add(
+        kept = await store_report(
+            tx,
+            now,
             text="我想找工作",
-            language="zh",
             intent="need_capacity_building",
             confidence=0.8,
-            urgency=Urgency.NORMAL,
-            channel=Channel.TELEGRAM,
-            now=now,
             reporter_id=staying.id,
         )
     async with database.transaction() as tx:

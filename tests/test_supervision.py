@@ -21,8 +21,7 @@ from casework.domain import (
 from casework.indicators import Share
 from dialogs.alerts import alert_reply
 from dialogs.catalog import Catalog
-from storage import Database
-from tests.casework_world import World, build_world
+from tests.casework_world import World
 
 # assessment fully, plan partly, kept informed fully, outcome not recorded: 5 of 8, 62.5 → 62%
 MIXED = {
@@ -32,11 +31,6 @@ MIXED = {
     Criterion.OUTCOME_RECORDED: Met.NOT,
 }
 FULL = dict.fromkeys(Criterion, Met.FULLY)
-
-
-@pytest.fixture
-async def world(database: Database) -> World:
-    return await build_world(database)
 
 
 async def _finished(world: World) -> Ticket:
@@ -105,13 +99,8 @@ async def test_the_supervision_indicators_count_each_cases_latest_review(world: 
     await world.casework.supervise(chief, second.id, MIXED)
 
     async def report(suppress_below: int = 0) -> indicators.Report:
-        return await indicators.report(
-            world.database,
-            period_text="this-month",
-            now=world.clock.now() + timedelta(minutes=1),
-            timezone=world.casework.core.timezone,
-            area_code="c1",
-            suppress_below=suppress_below,
+        return await world.indicators_report(
+            "this-month", "c1", later=timedelta(minutes=1), suppress_below=suppress_below
         )
 
     supervision = (await report()).sections["supervision"]
