@@ -17,8 +17,8 @@ from typing import Any
 from casework.agency_review import RAISERS
 from casework.domain import AGENCY_SCORES, AgencyCriterion, Role
 from dialogs.engine import END, Action, Command, Ctx, Flow, Step, action_button
-from dialogs.flows.scoring import cancelled, comment_step, score_step
-from dialogs.flows.worker import cancel_button, politely, subject_id, words
+from dialogs.flows.scoring import comment_step, save_buttons, save_step, score_step
+from dialogs.flows.worker import cancel_button, cancelled, pick_step, politely, subject_id, words
 
 EVALUATING = frozenset({Role.SOCIAL_WORKER, Role.SUPERVISOR, Role.EVALUATOR, Role.ADMIN})
 CRITERIA = tuple(AgencyCriterion)
@@ -62,33 +62,14 @@ async def begin(ctx: Ctx) -> str | None:
             return END
         ctx.data["agencies"] = [{"id": agency.id, "name": agency.name} for agency in agencies]
         if len(agencies) == 1:
-            return chosen(ctx, ctx.data["agencies"][0])
+            return await chosen(ctx, ctx.data["agencies"][0])
         return S.AGENCY
     return END
 
 
-def chosen(ctx: Ctx, agency: dict[str, Any]) -> str:
+async def chosen(ctx: Ctx, agency: dict[str, Any]) -> str:
     ctx.data["agency"] = agency
     return S.PERIOD if ctx.data.get("task") == "evaluate" else S.WHAT
-
-
-async def ask_agency(ctx: Ctx) -> None:
-    buttons = [
-        ctx.button(agency["name"], f"agency:{index}", literal=True)
-        for index, agency in enumerate(ctx.data["agencies"])
-    ]
-    ctx.ask("agency.ask_agency", [*buttons, cancel_button(ctx)], per_row=1)
-
-
-async def on_agency(ctx: Ctx) -> str | None:
-    if cancelled(ctx):
-        return END
-    pressed = ctx.pressed or ""
-    index = int(pressed[7:]) if pressed.startswith("agency:") and pressed[7:].isdigit() else -1
-    if not 0 <= index < len(ctx.data["agencies"]):
-        ctx.say("input.choose_button")
-        return S.AGENCY
-    return chosen(ctx, ctx.data["agencies"][index])
 
 
 # --- an evaluation ----------------------------------------------------------------------------------
@@ -117,7 +98,7 @@ async def ask_confirm(ctx: Ctx) -> None:
     )
     ctx.ask(
         "agency.confirm",
-        [ctx.button("supervision.save", "save"), cancel_button(ctx)],
+        save_buttons(ctx),
         agency=ctx.data["agency"]["name"],
         period=f"report.period.{ctx.data['period']}",
         lines=lines,
@@ -125,28 +106,21 @@ async def ask_confirm(ctx: Ctx) -> None:
     )
 
 
-async def on_confirm(ctx: Ctx) -> str | None:
-    if cancelled(ctx):
-        return END
-    if ctx.pressed != "save":
-        ctx.say("input.choose_button")
-        return S.CONFIRM
-    with politely(ctx):
-        saved = await ctx.services.casework.agency_reviews.evaluate(
-            ctx.person,
-            int(ctx.data["agency"]["id"]),
-            ctx.data["period"],
-            {AgencyCriterion(name): int(score) for name, score in ctx.data["scores"].items()},
-            ctx.data["comment"],
-        )
-        ctx.say(
-            "agency.saved",
-            agency=ctx.data["agency"]["name"],
-            period=saved.period,
-            score=saved.score,
-            voice=f"agency.voice.{saved.voice.value}",
-        )
-    return END
+async def save(ctx: Ctx) -> None:
+    saved = await ctx.services.casework.agency_reviews.evaluate(
+        ctx.person,
+        int(ctx.data["agency"]["id"]),
+        ctx.data["period"],
+        {AgencyCriterion(name): int(score) for name, score in ctx.data["scores"].items()},
+        ctx.data["comment"],
+    )
+    ctx.say(
+        "agency.saved",
+        agency=ctx.data["agency"]["name"],
+        period=saved.period,
+        score=saved.score,
+        voice=f"agency.voice.{saved.voice.value}",
+    )
 
 
 # --- an improvement action --------------------------------------------------------------------------
@@ -248,7 +222,7 @@ FLOW = Flow(
     roles=EVALUATING,
     screen_text=False,
     steps={
-        S.AGENCY: Step(ask_agency, on_agency),
+        S.AGENCY: pick_step("agency.ask_agency", S.AGENCY, "agencies", chosen),
         S.PERIOD: Step(ask_period, on_period),
         S.SCORE: score_step(
             "agency.ask_score",
@@ -262,7 +236,7 @@ FLOW = Flow(
             args=lambda ctx: {"agency": ctx.data["agency"]["name"]},
         ),
         S.COMMENT: comment_step("agency.ask_comment", state=S.COMMENT, then=S.CONFIRM),
-        S.CONFIRM: Step(ask_confirm, on_confirm),
+        S.CONFIRM: save_step(ask_confirm, S.CONFIRM, save),
         S.WHAT: Step(ask_what, on_what),
         S.DUE: Step(ask_due, on_due),
     },

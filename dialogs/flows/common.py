@@ -1,4 +1,4 @@
-"""Pieces several flows share: choosing an area, yes/no answers, service-type labels."""
+"""Pieces several flows share: choosing an area, yes/no answers, a summary to submit, service types."""
 
 from __future__ import annotations
 
@@ -6,9 +6,17 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from casework.domain import ServiceType, VulnerabilityTag
 from casework.people import LOCATION_REACH_METRES
-from dialogs.engine import Ctx, Step
+from dialogs.engine import END, Ctx, Step
 from dialogs.messages import Button
 
+# The services a person chooses from, in the order they are offered.
+SERVICE_CHOICES = (
+    ServiceType.RESOURCE_LINKING,
+    ServiceType.PSYCHOLOGICAL_SUPPORT,
+    ServiceType.SOCIAL_INTEGRATION,
+    ServiceType.CAPACITY_BUILDING,
+    ServiceType.POLICY_ADVOCACY,
+)
 SITUATION_TAGS = (
     VulnerabilityTag.ELDER_ALONE,
     VulnerabilityTag.DISABILITY,
@@ -32,25 +40,73 @@ NO = frozenset(
 )
 
 
-def answer_anonymously_step(here: str, then: Callable[[Ctx], str | None]) -> Step:
-    """After an anonymous report (``data["anonymous_ticket"]``): may a worker answer the person here?
-    Only a way to reach this chat is kept, never shown to staff (``Casework.answer_anonymously``)."""
+def begin_with_words(
+    here: str, given: Callable[[Ctx, str], Awaitable[str | None]]
+) -> Callable[[Ctx], Awaitable[str | None]]:
+    """A flow's ``begin``: the words it was started with (``data["text_given"]``) go to ``given`` as if
+    typed at ``here``; without them, ``here`` asks for them."""
+
+    async def begin(ctx: Ctx) -> str | None:
+        text = ctx.data.pop("text_given", None)
+        if text:
+            return await given(ctx, text)
+        return here
+
+    return begin
+
+
+def text_step(
+    question: str,
+    missing: str,
+    here: str,
+    given: Callable[[Ctx, str], Awaitable[str | None]],
+    *,
+    account: bool = False,
+) -> Step:
+    """Ask ``question`` for the person's words; ``given`` takes them and says what next. A turn without
+    words is answered with ``missing``."""
 
     async def prompt(ctx: Ctx) -> None:
-        ctx.ask("anonymous.reply_ask", yes_no(ctx))
+        ctx.say(question)
+
+    async def handle(ctx: Ctx) -> str | None:
+        if not ctx.text:
+            ctx.say(missing)
+            return here
+        return await given(ctx, ctx.text)
+
+    return Step(prompt, handle, account=account)
+
+
+def yes_no_step(question: str, here: str, answered: Callable[[Ctx, bool], Awaitable[str | None]]) -> Step:
+    """Ask ``question`` with Yes and No (either may be typed: ``answer_yes_no``); ``answered`` takes the
+    answer and says what next."""
+
+    async def prompt(ctx: Ctx) -> None:
+        ctx.ask(question, yes_no(ctx))
 
     async def handle(ctx: Ctx) -> str | None:
         answer = answer_yes_no(ctx)
         if answer is None:
             ctx.say("input.choose_button")
             return here
+        return await answered(ctx, answer)
+
+    return Step(prompt, handle)
+
+
+def answer_anonymously_step(here: str, then: Callable[[Ctx], str | None]) -> Step:
+    """After an anonymous report (``data["anonymous_ticket"]``): may a worker answer the person here?
+    Only a way to reach this chat is kept, never shown to staff (``Casework.answer_anonymously``)."""
+
+    async def answered(ctx: Ctx, answer: bool) -> str | None:
         if answer:
             await ctx.services.casework.answer_anonymously(ctx.person, int(ctx.data["anonymous_ticket"]))
             ctx.data["answer_me"] = True
         ctx.say("anonymous.reply_yes" if answer else "anonymous.reply_no")
         return then(ctx)
 
-    return Step(prompt, handle)
+    return yes_no_step("anonymous.reply_ask", here, answered)
 
 
 def service_label(kind: ServiceType | str) -> str:
@@ -91,6 +147,11 @@ def clipped(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def submit_buttons(ctx: Ctx, submit: str) -> list[Button]:
+    """A summary's buttons: ``submit`` (the words on the Submit button) and Cancel."""
+    return [ctx.button(submit, "submit"), ctx.button("button.cancel", "cancel")]
+
+
 def submit_or_cancel(ctx: Ctx) -> bool | None:
     """The answer to a summary's Submit / Cancel: True to submit, False when cancelled (and said so),
     None when neither was given (and the person was asked to choose)."""
@@ -102,6 +163,21 @@ def submit_or_cancel(ctx: Ctx) -> bool | None:
         ctx.say("input.choose_button")
         return None
     return True
+
+
+def submit_step(
+    prompt: Callable[[Ctx], Awaitable[None]], here: str, submit: Callable[[Ctx], Awaitable[str | None]]
+) -> Step:
+    """A summary (``prompt``, with ``submit_buttons``) the person submits or cancels: on Submit,
+    ``submit`` runs and says what next; Cancel ends the flow."""
+
+    async def handle(ctx: Ctx) -> str | None:
+        decision = submit_or_cancel(ctx)
+        if decision is None:
+            return here
+        return await submit(ctx) if decision else END
+
+    return Step(prompt, handle)
 
 
 async def ask_area(ctx: Ctx, key: str = "area.ask") -> None:
@@ -260,7 +336,6 @@ def service_step(
     here: str,
     then: str,
     *,
-    kinds: tuple[ServiceType, ...],
     suggestions: str,
     ask: str,
     ask_suggested: str,
@@ -268,11 +343,11 @@ def service_step(
     chosen: Callable[[Ctx], None] | None = None,
 ) -> Step:
     """Choose a service type (``data["service_type"]``): the suggested ones first (``data[suggestions]``),
-    with a way to see them all; a choice goes to ``then``."""
+    with a way to see them all (``SERVICE_CHOICES``); a choice goes to ``then``."""
 
     async def prompt(ctx: Ctx) -> None:
         suggested = ctx.data.get(suggestions) or []
-        offered = [ServiceType(kind) for kind in suggested] or list(kinds)
+        offered = [ServiceType(kind) for kind in suggested] or list(SERVICE_CHOICES)
         buttons = [ctx.button(service_label(kind), f"type:{kind.value}") for kind in offered]
         if suggested:
             buttons.append(ctx.button(other, "type:other"))

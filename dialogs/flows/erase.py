@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from dialogs.engine import END, Ctx, Flow, Step
-from dialogs.flows.common import answer_yes_no, yes_no
+from dialogs.engine import END, Ctx, Flow
+from dialogs.flows.common import yes_no_step
 
 CONFIRM = "confirm"
 
 
-async def ask_confirm(ctx: Ctx) -> None:
-    ctx.ask("erase.confirm", yes_no(ctx))
-
-
-async def on_confirm(ctx: Ctx) -> str | None:
-    answer = answer_yes_no(ctx)
-    if answer is None:
-        ctx.say("input.choose_button")
-        return CONFIRM
+async def on_confirm(ctx: Ctx, answer: bool) -> str | None:
     if not answer:
         ctx.say("erase.kept")
         return END
@@ -28,4 +20,4 @@ async def on_confirm(ctx: Ctx) -> str | None:
     return END
 
 
-FLOW = Flow(name="erase", start=CONFIRM, steps={CONFIRM: Step(ask_confirm, on_confirm)})
+FLOW = Flow(name="erase", start=CONFIRM, steps={CONFIRM: yes_no_step("erase.confirm", CONFIRM, on_confirm)})

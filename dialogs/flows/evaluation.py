@@ -12,7 +12,7 @@ from casework.indicators import READERS
 from dialogs import report
 from dialogs.catalog import Words
 from dialogs.engine import END, Command, Ctx, Flow, Step
-from dialogs.flows.worker import cancel_button, politely
+from dialogs.flows.worker import cancel_button, cancelled, pick_step, politely
 
 PERIODS = ("this-week", "last-week", "this-month", "last-month")
 
@@ -39,41 +39,19 @@ async def ask_period(ctx: Ctx) -> None:
 
 
 async def on_period(ctx: Ctx) -> str | None:
-    if ctx.pressed == "cancel":
-        ctx.say("flow.cancelled")
+    if cancelled(ctx):
         return END
     if ctx.pressed not in PERIODS:
         ctx.say("input.choose_button")
         return S.PERIOD
     ctx.data["period"] = ctx.pressed
     if len(ctx.data["areas"]) == 1:
-        await answer(ctx, ctx.data["areas"][0])
-        return END
+        return await answer(ctx, ctx.data["areas"][0])
     return S.AREA
 
 
-async def ask_area(ctx: Ctx) -> None:
-    buttons = [
-        ctx.button(area["name"], f"area:{index}", literal=True)
-        for index, area in enumerate(ctx.data["areas"])
-    ]
-    ctx.ask("report.ask_area", [*buttons, cancel_button(ctx)], per_row=1)
-
-
-async def on_area(ctx: Ctx) -> str | None:
-    if ctx.pressed == "cancel":
-        ctx.say("flow.cancelled")
-        return END
-    pressed = ctx.pressed or ""
-    index = int(pressed[5:]) if pressed.startswith("area:") and pressed[5:].isdigit() else -1
-    if not 0 <= index < len(ctx.data["areas"]):
-        ctx.say("input.choose_button")
-        return S.AREA
-    await answer(ctx, ctx.data["areas"][index])
-    return END
-
-
-async def answer(ctx: Ctx, area: dict[str, Any]) -> None:
+async def answer(ctx: Ctx, area: dict[str, Any]) -> str | None:
+    """The evaluation of the period chosen in ``area``; the flow ends."""
     with politely(ctx):
         found = await ctx.services.casework.evaluation.report(ctx.person, ctx.data["period"], area["id"])
         figures = {
@@ -83,6 +61,7 @@ async def answer(ctx: Ctx, area: dict[str, Any]) -> None:
         }
         ctx.say("report.summary", figures=Words("report.figures", figures))
         ctx.attach(report.files(found))
+    return END
 
 
 async def report_command(ctx: Ctx, argument: str) -> None:
@@ -97,7 +76,10 @@ FLOW = Flow(
     start=S.PERIOD,
     begin=begin,
     roles=READERS,
-    steps={S.PERIOD: Step(ask_period, on_period), S.AREA: Step(ask_area, on_area)},
+    steps={
+        S.PERIOD: Step(ask_period, on_period),
+        S.AREA: pick_step("report.ask_area", S.AREA, "areas", answer),
+    },
 )
 
 COMMANDS: dict[str, Command] = {"evaluation": report_command}

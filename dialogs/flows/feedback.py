@@ -9,8 +9,15 @@ from enum import StrEnum
 from casework.domain import Channel, ConsentPurpose, ServiceType, Urgency
 from casework.opening import NewReport
 from dialogs.catalog import summary_part, ticket_summary
-from dialogs.engine import END, Ctx, Flow, Step
-from dialogs.flows.common import answer_yes_no, area_step, submit_or_cancel, yes_no
+from dialogs.engine import END, Ctx, Flow
+from dialogs.flows.common import (
+    area_step,
+    begin_with_words,
+    submit_buttons,
+    submit_step,
+    text_step,
+    yes_no_step,
+)
 from nlu.types import Intent, Parse
 
 
@@ -41,36 +48,13 @@ async def after_words(ctx: Ctx) -> str:
     return S.ANONYMOUS
 
 
-async def begin(ctx: Ctx) -> str | None:
-    text = ctx.data.pop("text_given", None)
-    if text:
-        remember_parse(ctx, await ctx.parse(text))
-        return await after_words(ctx)
-    return S.DESCRIBE
-
-
-async def ask_describe(ctx: Ctx) -> None:
-    ctx.say("feedback.describe")
-
-
-async def on_describe(ctx: Ctx) -> str | None:
-    if not ctx.text:
-        ctx.say("feedback.describe_words")
-        return S.DESCRIBE
-    remember_parse(ctx, await ctx.parse(ctx.text))
+async def described(ctx: Ctx, text: str) -> str:
+    remember_parse(ctx, await ctx.parse(text))
     return await after_words(ctx)
 
 
-async def ask_anonymous(ctx: Ctx) -> None:
-    ctx.ask("feedback.anonymous", yes_no(ctx))
-
-
-async def on_anonymous(ctx: Ctx) -> str | None:
-    answer = answer_yes_no(ctx)
-    if answer is None:
-        ctx.say("input.choose_button")
-        return S.ANONYMOUS
-    ctx.data["anonymous"] = answer
+async def on_anonymous(ctx: Ctx, anonymous: bool) -> str | None:
+    ctx.data["anonymous"] = anonymous
     return S.AREA
 
 
@@ -78,23 +62,13 @@ async def ask_confirm(ctx: Ctx) -> None:
     area = await ctx.services.people.area(ctx.data["area_id"])
     ctx.ask(
         "feedback.confirm",
-        [ctx.button("feedback.button.submit", "submit"), ctx.button("button.cancel", "cancel")],
+        submit_buttons(ctx, "feedback.button.submit"),
         area=area.label(ctx.lang) if area else "",
         who="feedback.who.anonymous" if ctx.data.get("anonymous") else "feedback.who.named",
     )
 
 
-async def on_confirm(ctx: Ctx) -> str | None:
-    decision = submit_or_cancel(ctx)
-    if decision is None:
-        return S.CONFIRM
-    if not decision:
-        return END
-    await submit(ctx)
-    return END
-
-
-async def submit(ctx: Ctx) -> None:
+async def submit(ctx: Ctx) -> str | None:
     anonymous = bool(ctx.data.get("anonymous"))
     # The alert names the kind of feedback and what it is about, never the person's own words.
     summary = ticket_summary(summary_part("policy_feedback"), *ctx.data.get("entities", []))
@@ -117,16 +91,17 @@ async def submit(ctx: Ctx) -> None:
         "feedback.submitted_anonymous" if anonymous else "feedback.submitted",
         reference=opened.ticket.reference,
     )
+    return END
 
 
 FLOW = Flow(
     name="feedback",
     start=S.DESCRIBE,
-    begin=begin,
+    begin=begin_with_words(S.DESCRIBE, described),
     steps={
-        S.DESCRIBE: Step(ask_describe, on_describe),
-        S.ANONYMOUS: Step(ask_anonymous, on_anonymous),
+        S.DESCRIBE: text_step("feedback.describe", "feedback.describe_words", S.DESCRIBE, described),
+        S.ANONYMOUS: yes_no_step("feedback.anonymous", S.ANONYMOUS, on_anonymous),
         S.AREA: area_step("feedback.area", S.AREA, S.CONFIRM),
-        S.CONFIRM: Step(ask_confirm, on_confirm),
+        S.CONFIRM: submit_step(ask_confirm, S.CONFIRM, submit),
     },
 )

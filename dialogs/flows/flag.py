@@ -21,18 +21,13 @@ from dialogs.flows.common import (
     service_label,
     service_step,
     situation_step,
-    submit_or_cancel,
+    submit_buttons,
+    submit_step,
     tag_labels,
+    text_step,
 )
 from nlu.types import SERVICE_TYPE_OF_INTENT, Intent, Parse
 
-ALL_TYPES = (
-    ServiceType.RESOURCE_LINKING,
-    ServiceType.PSYCHOLOGICAL_SUPPORT,
-    ServiceType.SOCIAL_INTEGRATION,
-    ServiceType.CAPACITY_BUILDING,
-    ServiceType.POLICY_ADVOCACY,
-)
 SUGGEST_CONFIDENCE = 0.04  # a need the classifier heard at all is worth offering; the volunteer decides
 MAX_SUGGESTIONS = 2
 ADDRESS_LENGTH = (2, 200)
@@ -99,15 +94,8 @@ async def on_address(ctx: Ctx) -> str | None:
     return S.SERVICE if ctx.data.get("observed") else S.OBSERVED
 
 
-async def ask_observed(ctx: Ctx) -> None:
-    ctx.say("flag.observed")
-
-
-async def on_observed(ctx: Ctx) -> str | None:
-    if not ctx.text:
-        ctx.say("flag.observed_needed")
-        return S.OBSERVED
-    remember_observation(ctx, await ctx.parse(ctx.text))
+async def on_observed(ctx: Ctx, text: str) -> str | None:
+    remember_observation(ctx, await ctx.parse(text))
     return S.SERVICE
 
 
@@ -135,23 +123,13 @@ async def ask_summary(ctx: Ctx) -> None:
     tags = tag_labels(ctx)
     ctx.ask(
         "flag.summary",
-        [ctx.button("flag.button.submit", "submit"), ctx.button("button.cancel", "cancel")],
+        submit_buttons(ctx, "flag.button.submit"),
         area=area.label(ctx.lang) if area else "",
         address=ctx.data["address"],
         service=service_label(ctx.data["service_type"]),
         tags=tags or "-",
         knows=f"flag.knows.{ctx.data['knows']}",
     )
-
-
-async def on_summary(ctx: Ctx) -> str | None:
-    decision = submit_or_cancel(ctx)
-    if decision is None:
-        return S.SUMMARY
-    if not decision:
-        return END
-    await submit(ctx)
-    return END
 
 
 def report_summary(data: dict[str, Any]) -> str:
@@ -165,7 +143,7 @@ def report_summary(data: dict[str, Any]) -> str:
     )
 
 
-async def submit(ctx: Ctx) -> None:
+async def submit(ctx: Ctx) -> str | None:
     report = NewReport(
         text=ctx.data["observed"],
         language=ctx.data.get("language", ctx.lang),
@@ -188,13 +166,14 @@ async def submit(ctx: Ctx) -> None:
     if opened.joined_existing and Part.REFERENCE not in disclosure.allowed("report_joined", relation):
         # Added to a case someone else opened: that it is under way, and nothing of that case.
         ctx.say("flag.submitted_joined_elsewhere")
-        return
+        return END
     ctx.say(
         "flag.submitted_joined" if opened.joined_existing else "flag.submitted",
         reference=opened.ticket.reference,
         service=service_label(opened.ticket.service_type),
     )
     ctx.say("flag.what_you_will_see")
+    return END
 
 
 FLOW = Flow(
@@ -205,11 +184,10 @@ FLOW = Flow(
     steps={
         S.AREA: area_step("flag.area", S.AREA, S.ADDRESS),
         S.ADDRESS: Step(ask_address, on_address),
-        S.OBSERVED: Step(ask_observed, on_observed, account=True),
+        S.OBSERVED: text_step("flag.observed", "flag.observed_needed", S.OBSERVED, on_observed, account=True),
         S.SERVICE: service_step(
             S.SERVICE,
             S.SITUATION,
-            kinds=ALL_TYPES,
             suggestions="suggested",
             ask="flag.service",
             ask_suggested="flag.service_suggested",
@@ -217,6 +195,6 @@ FLOW = Flow(
         ),
         S.SITUATION: situation_step("flag.situation", S.SITUATION, S.KNOWS),
         S.KNOWS: Step(ask_knows, on_knows),
-        S.SUMMARY: Step(ask_summary, on_summary),
+        S.SUMMARY: submit_step(ask_summary, S.SUMMARY, submit),
     },
 )

@@ -27,22 +27,18 @@ from dialogs.flows.common import (
     answer_anonymously_step,
     answer_yes_no,
     area_step,
+    begin_with_words,
     service_label,
     service_step,
     situation_step,
-    submit_or_cancel,
+    submit_buttons,
+    submit_step,
     tag_labels,
+    text_step,
     yes_no,
 )
 from nlu.types import SERVICE_TYPE_OF_INTENT, Intent, Parse
 
-NEED_TYPES = (
-    ServiceType.RESOURCE_LINKING,
-    ServiceType.PSYCHOLOGICAL_SUPPORT,
-    ServiceType.SOCIAL_INTEGRATION,
-    ServiceType.CAPACITY_BUILDING,
-    ServiceType.POLICY_ADVOCACY,
-)
 # Where a message turns from one matter to the next: punctuation, and the words that join two matters.
 CLAUSE_BREAK = re.compile(r"[，,。.;；！!？?\n]+|\s+(?:and|but|also|plus)\s+|而且|并且|还有|另外")
 SHORTEST_CLAUSE = 4
@@ -169,22 +165,8 @@ async def remember_named_community(ctx: Ctx, parse: Parse) -> set[str]:
     return names
 
 
-async def begin(ctx: Ctx) -> str | None:
-    text = ctx.data.pop("text_given", None)
-    if text:
-        return await remember_parse(ctx, await ctx.parse(text))
-    return S.DESCRIBE
-
-
-async def ask_describe(ctx: Ctx) -> None:
-    ctx.say("need.describe")
-
-
-async def on_describe(ctx: Ctx) -> str | None:
-    if not ctx.text:
-        ctx.say("input.need_words")
-        return S.DESCRIBE
-    return await remember_parse(ctx, await ctx.parse(ctx.text))
+async def described(ctx: Ctx, text: str) -> str:
+    return await remember_parse(ctx, await ctx.parse(text))
 
 
 async def ask_confirm_type(ctx: Ctx) -> None:
@@ -334,7 +316,7 @@ async def ask_summary(ctx: Ctx) -> None:
     tags = tag_labels(ctx)
     ctx.ask(
         "need.summary",
-        [ctx.button("need.button.submit", "submit"), ctx.button("button.cancel", "cancel")],
+        submit_buttons(ctx, "need.button.submit"),
         service=service_label(ctx.data["service_type"]),
         area=area.label(ctx.lang) if area else "",
         size=ctx.data.get("size") or "-",
@@ -343,12 +325,9 @@ async def ask_summary(ctx: Ctx) -> None:
     )
 
 
-async def on_summary(ctx: Ctx) -> str | None:
-    decision = submit_or_cancel(ctx)
-    if decision is None:
-        return S.SUMMARY
-    if not decision:
-        return END
+async def submit_first(ctx: Ctx) -> str | None:
+    """The summary submitted: its need's ticket; then whether a worker may answer an anonymous report
+    here, or the second need."""
     await submit(ctx, ServiceType(ctx.data["service_type"]))
     if ctx.data.get("anonymous_ticket") and not ctx.data.get("answer_me"):
         return S.ANSWER
@@ -440,14 +419,13 @@ def forget_second_need(ctx: Ctx) -> None:
 FLOW = Flow(
     name="need",
     start=S.DESCRIBE,
-    begin=begin,
+    begin=begin_with_words(S.DESCRIBE, described),
     steps={
-        S.DESCRIBE: Step(ask_describe, on_describe, account=True),
+        S.DESCRIBE: text_step("need.describe", "input.need_words", S.DESCRIBE, described, account=True),
         S.CONFIRM_TYPE: Step(ask_confirm_type, on_confirm_type),
         S.CHOOSE_TYPE: service_step(
             S.CHOOSE_TYPE,
             S.AREA_NAMED,
-            kinds=NEED_TYPES,
             suggestions="candidates",
             ask="need.choose_type",
             ask_suggested="need.which_of_two",
@@ -460,7 +438,7 @@ FLOW = Flow(
         S.SITUATION: situation_step("need.situation", S.SITUATION, S.CONTACT),
         S.CONTACT: Step(ask_contact, on_contact),
         S.PHONE: Step(ask_phone, on_phone),
-        S.SUMMARY: Step(ask_summary, on_summary),
+        S.SUMMARY: submit_step(ask_summary, S.SUMMARY, submit_first),
         S.SECOND: Step(ask_second, on_second),
         S.ANSWER: answer_anonymously_step(S.ANSWER, after_answer),
     },

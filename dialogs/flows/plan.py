@@ -9,6 +9,7 @@ plan.mmd."""
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
@@ -24,11 +25,13 @@ from dialogs.flows.worker import (
     area_chain,
     begin_task,
     cancel_button,
+    cancelled,
     file_steps,
     file_summary,
     moment,
     open_ticket,
     politely,
+    pressed_index,
     view_button,
     words,
     worker_action,
@@ -308,13 +311,6 @@ async def task_done(ctx: Ctx, argument: str) -> None:
 # --- the flow: setting a goal -----------------------------------------------------------------------
 
 
-def cancelled(ctx: Ctx) -> bool:
-    if ctx.pressed == "cancel":
-        ctx.say("flow.cancelled")
-        return True
-    return False
-
-
 async def ask_service(ctx: Ctx) -> None:
     buttons = [ctx.button(service_label(kind), f"type:{kind.value}") for kind in ServiceType]
     ctx.ask(
@@ -400,14 +396,9 @@ def choice_step(key: str, here: S, owner: GoalOwner) -> Step:
     async def handle(ctx: Ctx) -> str | None:
         if cancelled(ctx):
             return END
-        pressed = ctx.pressed or ""
         choices = ctx.data.get("choices", [])
-        index = (
-            int(pressed.removeprefix("pick:"))
-            if pressed.startswith("pick:") and pressed[5:].isdigit()
-            else -1
-        )
-        if not 0 <= index < len(choices):
+        index = pressed_index(ctx, "pick", len(choices))
+        if index is None:
             ctx.say("input.choose_button")
             return here
         ctx.data.update(owner=owner.value, owner_id=choices[index]["id"], owner_name=choices[index]["name"])
@@ -456,18 +447,31 @@ def chosen_day(ctx: Ctx) -> tuple[bool, date | None]:
     return False, None
 
 
-async def ask_due(ctx: Ctx) -> None:
-    ctx.ask(
-        "casefile.plan.ask_due", [*weeks_buttons(ctx, DUE_WEEKS, "casefile.plan.no_due"), cancel_button(ctx)]
-    )
+def day_step(
+    key: str,
+    here: S,
+    weeks: tuple[int, ...],
+    none_key: str,
+    chosen: Callable[[Ctx, date | None], Awaitable[str | None]],
+) -> Step:
+    """Ask ``key`` for a day: in some ``weeks`` (a button each), none (``none_key``), or typed
+    (``chosen_day``); ``chosen`` takes it and says what next."""
+
+    async def prompt(ctx: Ctx) -> None:
+        ctx.ask(key, [*weeks_buttons(ctx, weeks, none_key), cancel_button(ctx)])
+
+    async def handle(ctx: Ctx) -> str | None:
+        if cancelled(ctx):
+            return END
+        understood, when = chosen_day(ctx)
+        if not understood:
+            return here
+        return await chosen(ctx, when)
+
+    return Step(prompt, handle)
 
 
-async def on_due(ctx: Ctx) -> str | None:
-    if cancelled(ctx):
-        return END
-    understood, due = chosen_day(ctx)
-    if not understood:
-        return S.DUE
+async def on_due(ctx: Ctx, due: date | None) -> str | None:
     owner = GoalOwner(ctx.data["owner"])
     new = NewGoal(
         service_type=ServiceType(ctx.data["service_type"]),
@@ -546,19 +550,7 @@ async def on_progress(ctx: Ctx) -> str | None:
     return S.NEXT_REVIEW
 
 
-async def ask_next_review(ctx: Ctx) -> None:
-    ctx.ask(
-        "casefile.review.ask_next",
-        [*weeks_buttons(ctx, REVIEW_WEEKS, "casefile.review.no_next"), cancel_button(ctx)],
-    )
-
-
-async def on_next_review(ctx: Ctx) -> str | None:
-    if cancelled(ctx):
-        return END
-    understood, next_on = chosen_day(ctx)
-    if not understood:
-        return S.NEXT_REVIEW
+async def on_next_review(ctx: Ctx, next_on: date | None) -> str | None:
     ticket_id = int(ctx.data["ticket_id"])
     with politely(ctx):
         await ctx.services.casework.record_review(
@@ -614,10 +606,12 @@ FLOW = Flow(
         S.OWNER: Step(ask_owner, on_owner),
         S.AGENCY: choice_step("casefile.plan.ask_agency", S.AGENCY, GoalOwner.AGENCY),
         S.VOLUNTEER: choice_step("casefile.plan.ask_volunteer", S.VOLUNTEER, GoalOwner.VOLUNTEER),
-        S.DUE: Step(ask_due, on_due),
+        S.DUE: day_step("casefile.plan.ask_due", S.DUE, DUE_WEEKS, "casefile.plan.no_due", on_due),
         S.MORE: Step(ask_more, on_more),
         S.PROGRESS: Step(ask_progress, on_progress),
-        S.NEXT_REVIEW: Step(ask_next_review, on_next_review),
+        S.NEXT_REVIEW: day_step(
+            "casefile.review.ask_next", S.NEXT_REVIEW, REVIEW_WEEKS, "casefile.review.no_next", on_next_review
+        ),
         S.DROP_REASON: Step(ask_drop_reason, on_drop_reason),
     },
 )

@@ -10,7 +10,7 @@ from casework.domain import Channel, ConsentPurpose, Role, ServiceType, Urgency
 from casework.opening import NewReport
 from dialogs.catalog import summary_part, ticket_summary
 from dialogs.engine import END, Ctx, Flow, Step
-from dialogs.flows.common import answer_anonymously_step, area_step
+from dialogs.flows.common import answer_anonymously_step, area_step, text_step
 from dialogs.messages import rows
 from nlu.policy import PolicyAnswer, PolicyEntry
 from nlu.types import Intent
@@ -47,17 +47,6 @@ async def begin(ctx: Ctx) -> str | None:
     if question and question.strip():
         return await look_up(ctx, question.strip())
     return S.QUESTION
-
-
-async def ask_question(ctx: Ctx) -> None:
-    ctx.say("policy.ask")
-
-
-async def on_question(ctx: Ctx) -> str | None:
-    if not ctx.text:
-        ctx.say("policy.ask_words")
-        return S.QUESTION
-    return await look_up(ctx, ctx.text)
 
 
 def other_buttons(ctx: Ctx) -> list[tuple[str, str]]:
@@ -190,7 +179,7 @@ FLOW = Flow(
     start=S.QUESTION,
     begin=begin,
     steps={
-        S.QUESTION: Step(ask_question, on_question),
+        S.QUESTION: text_step("policy.ask", "policy.ask_words", S.QUESTION, look_up),
         S.ANSWERED: Step(ask_answered, on_answered),
         S.NOT_HELPED: Step(ask_not_helped, on_not_helped),
         S.AREA: area_step("policy.area", S.AREA, END, chose_area),

@@ -1,5 +1,5 @@
-"""Scoring against a rubric, criterion by criterion, then a comment: the steps a supervisor's review of a
-case (supervision.py) and an agency's evaluation (agency.py) share.
+"""Scoring against a rubric, criterion by criterion, then a comment, then saving it: the steps a
+supervisor's review of a case (supervision.py) and an agency's evaluation (agency.py) share.
 
 The flow keeps which criterion is asked (``data["at"]``) and the scores so far (``data["scores"]``,
 criterion → score). Each score's button names its criterion, so a double tap on an earlier criterion's
@@ -7,19 +7,13 @@ button is told apart from an answer to the one asked now."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from enum import StrEnum
 from typing import Any
 
 from dialogs.engine import END, Ctx, Step
-from dialogs.flows.worker import cancel_button
-
-
-def cancelled(ctx: Ctx) -> bool:
-    if ctx.pressed == "cancel":
-        ctx.say("flow.cancelled")
-        return True
-    return False
+from dialogs.flows.worker import cancel_button, cancelled, politely
+from dialogs.messages import Button
 
 
 def score_step(
@@ -81,5 +75,29 @@ def comment_step(key: str, *, state: str, then: str) -> Step:
             return state
         ctx.data["comment"] = "" if ctx.pressed == "skip" else ctx.text
         return then
+
+    return Step(prompt, handle)
+
+
+def save_buttons(ctx: Ctx) -> list[Button]:
+    """Save and Cancel, under what is about to be saved."""
+    return [ctx.button("supervision.save", "save"), cancel_button(ctx)]
+
+
+def save_step(
+    prompt: Callable[[Ctx], Awaitable[None]], state: str, save: Callable[[Ctx], Awaitable[None]]
+) -> Step:
+    """The scores and the comment checked over (``prompt``, with ``save_buttons``): Save runs ``save``
+    (a refusal is said as ``politely`` says it), Cancel ends the flow without it."""
+
+    async def handle(ctx: Ctx) -> str | None:
+        if cancelled(ctx):
+            return END
+        if ctx.pressed != "save":
+            ctx.say("input.choose_button")
+            return state
+        with politely(ctx):
+            await save(ctx)
+        return END
 
     return Step(prompt, handle)

@@ -12,9 +12,9 @@ from casework.domain import Criterion, Met
 from casework.lifecycle import SUPERVISING, allows
 from casework.lifecycle import Step as LifeStep
 from dialogs.catalog import Words
-from dialogs.engine import END, Action, Ctx, Flow, Step
-from dialogs.flows.scoring import cancelled, comment_step, score_step
-from dialogs.flows.worker import cancel_button, checked_ticket, politely, view_button, worker_action
+from dialogs.engine import END, Action, Ctx, Flow
+from dialogs.flows.scoring import comment_step, save_buttons, save_step, score_step
+from dialogs.flows.worker import checked_ticket, politely, view_button, worker_action
 
 CRITERIA = tuple(Criterion)
 
@@ -53,7 +53,7 @@ async def ask_confirm(ctx: Ctx) -> None:
     scores = ctx.data["scores"]
     ctx.ask(
         "supervision.confirm",
-        [ctx.button("supervision.save", "save"), cancel_button(ctx)],
+        save_buttons(ctx),
         reference=ctx.data["reference"],
         scores=scores_words(scores),
         score=round(100 * sum(scores.values()) / (Met.FULLY * len(CRITERIA))),
@@ -61,27 +61,17 @@ async def ask_confirm(ctx: Ctx) -> None:
     )
 
 
-async def on_confirm(ctx: Ctx) -> str | None:
-    if cancelled(ctx):
-        return END
-    if ctx.pressed != "save":
-        ctx.say("input.choose_button")
-        return S.CONFIRM
+async def save(ctx: Ctx) -> None:
     ticket_id = int(ctx.data["ticket_id"])
-    with politely(ctx):
-        review = await ctx.services.casework.supervise(
-            ctx.person,
-            ticket_id,
-            {Criterion(name): Met(value) for name, value in ctx.data["scores"].items()},
-            ctx.data["comment"],
-        )
-        ctx.say(
-            "supervision.saved",
-            (view_button(ticket_id),),
-            reference=ctx.data["reference"],
-            score=review.score,
-        )
-    return END
+    review = await ctx.services.casework.supervise(
+        ctx.person,
+        ticket_id,
+        {Criterion(name): Met(value) for name, value in ctx.data["scores"].items()},
+        ctx.data["comment"],
+    )
+    ctx.say(
+        "supervision.saved", (view_button(ticket_id),), reference=ctx.data["reference"], score=review.score
+    )
 
 
 FLOW = Flow(
@@ -103,7 +93,7 @@ FLOW = Flow(
             args=lambda ctx: {"reference": ctx.data["reference"]},
         ),
         S.COMMENT: comment_step("supervision.ask_comment", state=S.COMMENT, then=S.CONFIRM),
-        S.CONFIRM: Step(ask_confirm, on_confirm),
+        S.CONFIRM: save_step(ask_confirm, S.CONFIRM, save),
     },
 )
 

@@ -9,7 +9,7 @@ from enum import StrEnum
 from casework.domain import ASKED_AT_START, ConsentPurpose
 from casework.people import NOTICE_VERSION
 from dialogs.engine import END, Ctx, Flow, Step
-from dialogs.flows.common import answer_yes_no, yes_no
+from dialogs.flows.common import yes_no_step
 
 PURPOSES = ASKED_AT_START
 
@@ -29,21 +29,14 @@ async def begin(ctx: Ctx) -> str | None:
 
 
 def _asker(purpose: S) -> Step:
-    async def prompt(ctx: Ctx) -> None:
-        ctx.ask(f"consent.ask.{purpose.value}", yes_no(ctx))
-
-    async def handle(ctx: Ctx) -> str | None:
-        answer = answer_yes_no(ctx)
-        if answer is None:
-            ctx.say("input.choose_button")
-            return purpose.value
+    async def answered(ctx: Ctx, answer: bool) -> str | None:
         await ctx.services.people.record_consents(ctx.person.id, {ConsentPurpose(purpose.value): answer})
         position = ORDER.index(purpose)
         if position + 1 < len(ORDER):
             return ORDER[position + 1].value
         return await finish(ctx)
 
-    return Step(prompt, handle)
+    return yes_no_step(f"consent.ask.{purpose.value}", purpose.value, answered)
 
 
 async def finish(ctx: Ctx) -> str | None:

@@ -183,6 +183,48 @@ def cancel_button(ctx: Ctx) -> Button:
     return ctx.button("button.cancel", "cancel")
 
 
+def cancelled(ctx: Ctx) -> bool:
+    """Whether ``cancel_button`` was pressed (and the person told the flow is cancelled)."""
+    if ctx.pressed == "cancel":
+        ctx.say("flow.cancelled")
+        return True
+    return False
+
+
+def pressed_index(ctx: Ctx, prefix: str, count: int) -> int | None:
+    """Which of ``count`` choices was pressed (its button ``<prefix>:<index>``), or None."""
+    pressed = ctx.pressed or ""
+    index = pressed.removeprefix(f"{prefix}:")
+    if pressed.startswith(f"{prefix}:") and index.isdigit() and int(index) < count:
+        return int(index)
+    return None
+
+
+def pick_step(
+    question: str, here: str, choices: str, chosen: Callable[[Ctx, dict[str, Any]], Awaitable[str | None]]
+) -> Step:
+    """Choose one of ``data[choices]`` by its name (a button ``<here>:<index>`` each), or cancel;
+    ``chosen`` takes the one chosen and says what next."""
+
+    async def prompt(ctx: Ctx) -> None:
+        buttons = [
+            ctx.button(choice["name"], f"{here}:{index}", literal=True)
+            for index, choice in enumerate(ctx.data[choices])
+        ]
+        ctx.ask(question, [*buttons, cancel_button(ctx)], per_row=1)
+
+    async def handle(ctx: Ctx) -> str | None:
+        if cancelled(ctx):
+            return END
+        index = pressed_index(ctx, here, len(ctx.data[choices]))
+        if index is None:
+            ctx.say("input.choose_button")
+            return here
+        return await chosen(ctx, ctx.data[choices][index])
+
+    return Step(prompt, handle)
+
+
 # --- whom a ticket can go to ----------------------------------------------------------------------
 
 
@@ -630,11 +672,16 @@ async def on_it(ctx: Ctx, ticket_id: int) -> None:
         ctx.say("worker.on_it.already", buttons, reference=done.ticket.reference, holder=done.by)
 
 
-async def note(ctx: Ctx, ticket_id: int) -> None:
-    found = await open_ticket(ctx, ticket_id, Operation.NOTE)
-    if found is None:
-        return
-    await start(ctx, Task.NOTE, ticket_id=found.id, reference=found.reference)
+def on_open_ticket(operation: Operation, task: Task) -> Callable[[Ctx, int], Awaitable[None]]:
+    """An action that starts ``task`` on a ticket while it is open (and this person may do
+    ``operation`` on it): a note, or a home visit's time, to be asked for next."""
+
+    async def action(ctx: Ctx, ticket_id: int) -> None:
+        found = await open_ticket(ctx, ticket_id, operation)
+        if found is not None:
+            await start(ctx, task, ticket_id=found.id, reference=found.reference)
+
+    return action
 
 
 async def visited(ctx: Ctx, ticket_id: int) -> None:
@@ -729,14 +776,6 @@ async def message(ctx: Ctx, ticket_id: int) -> None:
     await start(ctx, Task.MESSAGE, ticket_id=found.id, reference=found.reference)
 
 
-async def propose_visit(ctx: Ctx, ticket_id: int) -> None:
-    """Propose a time for the home visit: the time is asked for next, and the person confirms it."""
-    found = await open_ticket(ctx, ticket_id, Operation.VISIT)
-    if found is None:
-        return
-    await start(ctx, Task.PROPOSE_VISIT, ticket_id=found.id, reference=found.reference)
-
-
 async def phone(ctx: Ctx, ticket_id: int) -> None:
     """The person's phone number in full (the showing is on the trail)."""
     number = await ctx.services.casework.show_phone(ctx.person, ticket_id)
@@ -775,8 +814,7 @@ def words_step(key: str, state: S, act: Callable[[Ctx, str], Awaitable[None]]) -
         )
 
     async def handle(ctx: Ctx) -> str | None:
-        if ctx.pressed == "cancel":
-            ctx.say("flow.cancelled")
+        if cancelled(ctx):
             return END
         if not ctx.text:
             ctx.say("worker.need_words")
@@ -809,8 +847,7 @@ async def ask_outcome(ctx: Ctx) -> None:
 
 async def on_outcome(ctx: Ctx) -> str | None:
     """The outcome for the record; then, when the bot can reach the person, what they are told."""
-    if ctx.pressed == "cancel":
-        ctx.say("flow.cancelled")
+    if cancelled(ctx):
         return END
     if not ctx.text:
         ctx.say("worker.need_words")
@@ -846,8 +883,7 @@ async def ask_tell_person(ctx: Ctx) -> None:
 
 
 async def on_tell_person(ctx: Ctx) -> str | None:
-    if ctx.pressed == "cancel":
-        ctx.say("flow.cancelled")
+    if cancelled(ctx):
         return END
     if ctx.pressed == "same":
         words = ctx.data["outcome"]
@@ -917,12 +953,14 @@ def target_buttons(ctx: Ctx, kind_label: dict[str, str]) -> list[Button]:
 
 
 def chosen_target(ctx: Ctx) -> dict[str, Any] | None:
+    """The target whose button was pressed; None when none was (and the person asked to choose)."""
     pressed = ctx.pressed or ""
     targets: list[dict[str, Any]] = ctx.data.get("targets", [])
     if pressed.startswith("target:"):
         index = subject_id(pressed.removeprefix("target:"))
         if index is not None and 0 <= index < len(targets):
             return targets[index]
+    ctx.say("input.choose_button")
     return None
 
 
@@ -932,12 +970,10 @@ async def ask_refer_target(ctx: Ctx) -> None:
 
 
 async def on_refer_target(ctx: Ctx) -> str | None:
-    if ctx.pressed == "cancel":
-        ctx.say("flow.cancelled")
+    if cancelled(ctx):
         return END
     target = chosen_target(ctx)
     if target is None:
-        ctx.say("input.choose_button")
         return S.REFER_TARGET
     ctx.data["target"] = target
     return S.REFER_REASON
@@ -951,12 +987,10 @@ async def ask_assign_target(ctx: Ctx) -> None:
 
 
 async def on_assign_target(ctx: Ctx) -> str | None:
-    if ctx.pressed == "cancel":
-        ctx.say("flow.cancelled")
+    if cancelled(ctx):
         return END
     target = chosen_target(ctx)
     if target is None:
-        ctx.say("input.choose_button")
         return S.ASSIGN_TARGET
     with politely(ctx):
         assigned = await ctx.services.casework.assign(ctx.person, ctx.data["ticket_id"], target["id"])
@@ -996,7 +1030,7 @@ ACTIONS: dict[str, Action] = {
     "claim": worker_action(claim),
     "view": worker_action(view),
     "on_it": worker_action(on_it),
-    "note": worker_action(note),
+    "note": worker_action(on_open_ticket(Operation.NOTE, Task.NOTE)),
     "visited": worker_action(visited),
     "refer": worker_action(refer),
     "resolve": worker_action(resolve),
@@ -1008,5 +1042,6 @@ ACTIONS: dict[str, Action] = {
     "decline_referral": worker_action(decline_referral),
     "message": worker_action(message),
     "phone": worker_action(phone),
-    "propose_visit": worker_action(propose_visit),
+    # Propose a time for the home visit: the time is asked for next, and the person confirms it.
+    "propose_visit": worker_action(on_open_ticket(Operation.VISIT, Task.PROPOSE_VISIT)),
 }
