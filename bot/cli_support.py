@@ -55,19 +55,20 @@ def settings_of(ctx: click.Context) -> Settings:
     return settings
 
 
+async def with_database(url: str, work: Callable[[Database], Awaitable[T]]) -> T:
+    """What ``work`` gives on a database of its own, closed after."""
+    database = create_database(url)
+    try:
+        return await work(database)
+    finally:
+        await database.dispose()
+
+
 def run_with_database(ctx: click.Context, work: Callable[[Database], Awaitable[T]]) -> T:
     settings = settings_of(ctx)
     prepare_sqlite_directory(settings)
-
-    async def main() -> T:
-        database = create_database(settings.database_url)
-        try:
-            return await work(database)
-        finally:
-            await database.dispose()
-
     try:
-        return asyncio.run(main())
+        return asyncio.run(with_database(settings.database_url, work))
     except (OperationalError, ProgrammingError, DBAPIError, OSError) as error:
         if isinstance(error, OSError) and not isinstance(error, ConnectionError | TimeoutError):
             raise

@@ -11,8 +11,9 @@ from typing import TypeVar
 from click.testing import CliRunner, Result
 
 from bot.cli import cli
+from bot.cli_support import with_database
 from casework.domain import Area, AreaLevel
-from storage import Database, create_database
+from storage import Database
 from storage.repositories import Transaction
 
 T = TypeVar("T")
@@ -39,14 +40,7 @@ class Needsbot:
     def on_database(self, work: Callable[[Database], Awaitable[T]]) -> T:
         """What ``work`` gives on the commands' database, reached the way the commands reach it."""
 
-        async def run() -> T:
-            database = create_database(self.database_url)
-            try:
-                return await work(database)
-            finally:
-                await database.dispose()
-
-        return asyncio.run(run())
+        return asyncio.run(with_database(self.database_url, work))
 
     def write(self, name: str, content: str) -> Path:
         path = self.tmp_path / name
