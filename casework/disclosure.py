@@ -126,6 +126,14 @@ _STAFF_ONLY = {
     Relation.WORKER: CASE,
     Relation.SUPERVISOR: CASE,
 }
+
+
+def _staff_only_with(*parts: Part) -> Mapping[Relation, frozenset[Part]]:
+    """As ``_STAFF_ONLY``, the case's workers and supervisors also told ``parts``."""
+    told = CASE | set(parts)
+    return {**_STAFF_ONLY, Relation.WORKER: told, Relation.SUPERVISOR: told}
+
+
 _TO_REPORTER = {
     Relation.SUBJECT: OWN_CASE,
     Relation.VOLUNTEER: STAGE,
@@ -209,23 +217,11 @@ _RULES: Mapping[str, Mapping[Relation, frozenset[Part]]] = {
         Relation.WORKER: STAFF_AS_REPORTER | {Part.CONVERSATION},
         Relation.SUPERVISOR: STAFF_AS_REPORTER | {Part.CONVERSATION},
     },
-    "visit_answered": {
-        **_STAFF_ONLY,
-        Relation.WORKER: CASE | {Part.CONVERSATION},
-        Relation.SUPERVISOR: CASE | {Part.CONVERSATION},
-    },
+    "visit_answered": _staff_only_with(Part.CONVERSATION),
     "reporter_erased": _STAFF_ONLY,
     # the household's case file falls due: for whoever answers for the case
-    "reassessment_due": {
-        **_STAFF_ONLY,
-        Relation.WORKER: CASE | {Part.FILE},
-        Relation.SUPERVISOR: CASE | {Part.FILE},
-    },
-    "review_due": {
-        **_STAFF_ONLY,
-        Relation.WORKER: CASE | {Part.FILE},
-        Relation.SUPERVISOR: CASE | {Part.FILE},
-    },
+    "reassessment_due": _staff_only_with(Part.FILE),
+    "review_due": _staff_only_with(Part.FILE),
     # a volunteer's task: what, by when, where, and nothing of the case around it (it is sent about no
     # ticket, so the volunteer's relation is "anonymous" unless they flagged the household)
     "task_given": {
@@ -242,21 +238,9 @@ _RULES: Mapping[str, Mapping[Relation, frozenset[Part]]] = {
         Relation.SUPERVISOR: NOTHING,
     },
     # a supervisor's review of a finished case, for the worker who had it
-    "case_supervised": {
-        **_STAFF_ONLY,
-        Relation.WORKER: CASE | {Part.SUPERVISION, Part.NAMES},
-        Relation.SUPERVISOR: CASE | {Part.SUPERVISION, Part.NAMES},
-    },
-    "task_done": {
-        **_STAFF_ONLY,
-        Relation.WORKER: CASE | {Part.TASK},
-        Relation.SUPERVISOR: CASE | {Part.TASK},
-    },
-    "case_reply": {
-        **_STAFF_ONLY,
-        Relation.WORKER: CASE | {Part.CONVERSATION},
-        Relation.SUPERVISOR: CASE | {Part.CONVERSATION},
-    },
+    "case_supervised": _staff_only_with(Part.SUPERVISION, Part.NAMES),
+    "task_done": _staff_only_with(Part.TASK),
+    "case_reply": _staff_only_with(Part.CONVERSATION),
 }
 # An evaluator is sent what a rule names for them (the monthly report), nothing of any case.
 DISCLOSURE: Mapping[str, Mapping[Relation, frozenset[Part]]] = {
