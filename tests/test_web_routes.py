@@ -258,6 +258,24 @@ async def test_a_forbidden_case_is_refused_in_the_readers_words(console: Console
     assert "area" in response.text
 
 
+async def test_closing_an_account_that_holds_cases_is_refused_above_the_list(console: Console) -> None:
+    held = await console.open_ticket("c1")
+    wang = console.person("wang")
+    await console.world.casework.claim(wang, held.id)
+    token = await console.token_for("admin")
+    async with console.client(token) as client:
+        response = await client.post(
+            f"/admin/people/{wang.id}/active",
+            data={"active": "0"},
+            headers={CSRF_HEADER: await console.csrf_of(token)},
+        )
+    assert response.status_code == NOT_NOW
+    said = console.catalog.text("refusal.staff.closing_holds_cases", "zh")
+    assert f'<p class="error" role="alert" id="error">{said}</p>' in response.text
+    assert 'id="people"' in response.text  # the list, below it
+    assert (await console.people.get(wang.id)).active
+
+
 async def test_a_change_without_the_csrf_token_is_refused_and_changes_nothing(console: Console) -> None:
     ticket = await console.open_ticket("c1")
     token = await console.token_for("wang")

@@ -65,19 +65,37 @@ def admin_routes(
 
     # --- people -------------------------------------------------------------------------------
 
-    async def people(request: Request, staff: Staff) -> Response:
+    async def people_page(
+        request: Request, staff: Staff, *, error: str | None = None, status_code: int = 200
+    ) -> Response:
         role = choice(Role, request.query_params.get("role"))
         found = await administration.people(staff.person, role=role)
         areas = {area.id: area for area in await console.people.areas()}
         return console.staff_page(
-            request, staff, "admin_people.html", people=found, roles=list(Role), role=role, areas=areas
+            request,
+            staff,
+            "admin_people.html",
+            status_code=status_code,
+            people=found,
+            roles=list(Role),
+            role=role,
+            areas=areas,
+            error=error,
         )
+
+    async def people(request: Request, staff: Staff) -> Response:
+        return await people_page(request, staff)
 
     async def person_active(request: Request, staff: Staff) -> Response:
         form = await request.form()
-        await administration.set_active(
-            staff.person, request.path_params["person_id"], field(form, "active") == "1"
-        )
+        try:
+            await administration.set_active(
+                staff.person, request.path_params["person_id"], field(form, "active") == "1"
+            )
+        except DomainError as error:  # an account that still holds cases: said above the list
+            return await people_page(
+                request, staff, error=catalog.refusal(error, staff.language), status_code=status_of(error)
+            )
         return RedirectResponse("/admin/people", status_code=303)
 
     async def person_page(
