@@ -17,8 +17,9 @@ from typing import Any
 from casework.agency_review import RAISERS
 from casework.domain import AGENCY_SCORES, AgencyCriterion, Role
 from dialogs.engine import END, Action, Command, Ctx, Flow, Step, action_button
+from dialogs.flows.common import cancel_button, cancelled, pick_step
 from dialogs.flows.scoring import comment_step, save_buttons, save_step, score_step
-from dialogs.flows.worker import cancel_button, cancelled, pick_step, politely, subject_id, words
+from dialogs.flows.worker import politely, subject_id, words
 
 EVALUATING = frozenset({Role.SOCIAL_WORKER, Role.SUPERVISOR, Role.EVALUATOR, Role.ADMIN})
 CRITERIA = tuple(AgencyCriterion)

@@ -16,8 +16,8 @@ from casework.assessment_form import Form, Kind, Question
 from casework.domain import WORKER_ROLES, ServiceType
 from dialogs.catalog import Catalog
 from dialogs.engine import END, Ctx, Flow, Step, action_button
-from dialogs.flows.common import clipped, service_label
-from dialogs.flows.worker import cancel_button, open_ticket, politely, view_button, words
+from dialogs.flows.common import cancel_button, clipped, service_label
+from dialogs.flows.worker import open_ticket, politely, view_button, words
 from dialogs.messages import Button
 
 SERVICE_TYPES = tuple(ServiceType)

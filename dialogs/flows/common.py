@@ -1,8 +1,10 @@
-"""Pieces several flows share: choosing an area, yes/no answers, a summary to submit, service types."""
+"""Pieces several flows share: choosing an area or one of a list, yes/no answers, cancelling, a summary
+to submit, service types."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 from casework.domain import ServiceType, VulnerabilityTag
 from casework.people import LOCATION_REACH_METRES
@@ -147,9 +149,55 @@ def clipped(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def cancel_button(ctx: Ctx) -> Button:
+    return ctx.button("button.cancel", "cancel")
+
+
+def cancelled(ctx: Ctx) -> bool:
+    """Whether ``cancel_button`` was pressed (and the person told the flow is cancelled)."""
+    if ctx.pressed == "cancel":
+        ctx.say("flow.cancelled")
+        return True
+    return False
+
+
+def pressed_index(ctx: Ctx, prefix: str, count: int) -> int | None:
+    """Which of ``count`` choices was pressed (its button ``<prefix>:<index>``), or None."""
+    pressed = ctx.pressed or ""
+    index = pressed.removeprefix(f"{prefix}:")
+    if pressed.startswith(f"{prefix}:") and index.isdigit() and int(index) < count:
+        return int(index)
+    return None
+
+
+def pick_step(
+    question: str, here: str, choices: str, chosen: Callable[[Ctx, dict[str, Any]], Awaitable[str | None]]
+) -> Step:
+    """Choose one of ``data[choices]`` by its name (a button ``<here>:<index>`` each), or cancel;
+    ``chosen`` takes the one chosen and says what next."""
+
+    async def prompt(ctx: Ctx) -> None:
+        buttons = [
+            ctx.button(choice["name"], f"{here}:{index}", literal=True)
+            for index, choice in enumerate(ctx.data[choices])
+        ]
+        ctx.ask(question, [*buttons, cancel_button(ctx)], per_row=1)
+
+    async def handle(ctx: Ctx) -> str | None:
+        if cancelled(ctx):
+            return END
+        index = pressed_index(ctx, here, len(ctx.data[choices]))
+        if index is None:
+            ctx.say("input.choose_button")
+            return here
+        return await chosen(ctx, ctx.data[choices][index])
+
+    return Step(prompt, handle)
+
+
 def submit_buttons(ctx: Ctx, submit: str) -> list[Button]:
     """A summary's buttons: ``submit`` (the words on the Submit button) and Cancel."""
-    return [ctx.button(submit, "submit"), ctx.button("button.cancel", "cancel")]
+    return [ctx.button(submit, "submit"), cancel_button(ctx)]
 
 
 def submit_or_cancel(ctx: Ctx) -> bool | None:

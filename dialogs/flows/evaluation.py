@@ -12,7 +12,8 @@ from casework.indicators import READERS
 from dialogs import report
 from dialogs.catalog import Words
 from dialogs.engine import END, Command, Ctx, Flow, Step
-from dialogs.flows.worker import cancel_button, cancelled, pick_step, politely
+from dialogs.flows.common import cancel_button, cancelled, pick_step
+from dialogs.flows.worker import politely
 
 PERIODS = ("this-week", "last-week", "this-month", "last-month")
 

@@ -20,18 +20,15 @@ from casework.domain import WORKER_ROLES, Goal, GoalOwner, GoalStatus, Progress,
 from dialogs.catalog import Catalog
 from dialogs.engine import END, Action, Command, Ctx, Flow, Step, action_button
 from dialogs.flows.assessment import answer_lines
-from dialogs.flows.common import clipped, service_label
+from dialogs.flows.common import cancel_button, cancelled, clipped, pressed_index, service_label
 from dialogs.flows.worker import (
     area_chain,
     begin_task,
-    cancel_button,
-    cancelled,
     file_steps,
     file_summary,
     moment,
     open_ticket,
     politely,
-    pressed_index,
     view_button,
     words,
     worker_action,

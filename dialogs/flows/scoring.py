@@ -12,7 +12,8 @@ from enum import StrEnum
 from typing import Any
 
 from dialogs.engine import END, Ctx, Step
-from dialogs.flows.worker import cancel_button, cancelled, politely
+from dialogs.flows.common import cancel_button, cancelled
+from dialogs.flows.worker import politely
 from dialogs.messages import Button
 
 

@@ -41,7 +41,7 @@ from casework.service import Casework
 from casework.supervision import review_readable_by
 from dialogs.catalog import Catalog, TicketSummary
 from dialogs.engine import END, Action, Command, Ctx, Flow, Step, action_button
-from dialogs.flows.common import clipped, service_label, tag_words
+from dialogs.flows.common import cancel_button, cancelled, clipped, service_label, tag_words
 from dialogs.messages import Button, rows
 
 SUPERVISOR_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN})
@@ -177,52 +177,6 @@ async def reference_of(ctx: Ctx, ticket_id: int) -> str:
 
 def view_button(ticket_id: int) -> Button:
     return action_button("alert.button.view", "view", ticket_id)
-
-
-def cancel_button(ctx: Ctx) -> Button:
-    return ctx.button("button.cancel", "cancel")
-
-
-def cancelled(ctx: Ctx) -> bool:
-    """Whether ``cancel_button`` was pressed (and the person told the flow is cancelled)."""
-    if ctx.pressed == "cancel":
-        ctx.say("flow.cancelled")
-        return True
-    return False
-
-
-def pressed_index(ctx: Ctx, prefix: str, count: int) -> int | None:
-    """Which of ``count`` choices was pressed (its button ``<prefix>:<index>``), or None."""
-    pressed = ctx.pressed or ""
-    index = pressed.removeprefix(f"{prefix}:")
-    if pressed.startswith(f"{prefix}:") and index.isdigit() and int(index) < count:
-        return int(index)
-    return None
-
-
-def pick_step(
-    question: str, here: str, choices: str, chosen: Callable[[Ctx, dict[str, Any]], Awaitable[str | None]]
-) -> Step:
-    """Choose one of ``data[choices]`` by its name (a button ``<here>:<index>`` each), or cancel;
-    ``chosen`` takes the one chosen and says what next."""
-
-    async def prompt(ctx: Ctx) -> None:
-        buttons = [
-            ctx.button(choice["name"], f"{here}:{index}", literal=True)
-            for index, choice in enumerate(ctx.data[choices])
-        ]
-        ctx.ask(question, [*buttons, cancel_button(ctx)], per_row=1)
-
-    async def handle(ctx: Ctx) -> str | None:
-        if cancelled(ctx):
-            return END
-        index = pressed_index(ctx, here, len(ctx.data[choices]))
-        if index is None:
-            ctx.say("input.choose_button")
-            return here
-        return await chosen(ctx, ctx.data[choices][index])
-
-    return Step(prompt, handle)
 
 
 # --- whom a ticket can go to ----------------------------------------------------------------------
