@@ -31,6 +31,7 @@ from casework.domain import (
     Refusal,
     Role,
     Voice,
+    given_words,
 )
 from casework.unit_of_work import Transaction
 
@@ -104,9 +105,7 @@ class AgencyReviews(Operations):
         (none when it has no social worker enrolled)."""
         if actor.role not in RAISERS:
             raise Forbidden(Refusal.IMPROVEMENT_RAISERS)
-        what = what.strip()[:WHAT_CHARS]
-        if not what:
-            raise InvalidInput(Refusal.IMPROVEMENT_NEEDS_WORDS)
+        what = given_words(what, Refusal.IMPROVEMENT_NEEDS_WORDS, at_most=WHAT_CHARS)
         core = self.core
         now = core.clock.now()
         today = now.astimezone(core.timezone).date()

@@ -26,13 +26,13 @@ from casework.domain import (
     ConsentPurpose,
     ContactWay,
     Household,
-    InvalidInput,
     NotFound,
     Person,
     Refusal,
     Ticket,
     TicketAction,
     TicketStatus,
+    given_words,
 )
 from casework.lifecycle import Step, allows
 from casework.unit_of_work import Transaction
@@ -102,9 +102,7 @@ class Conversation(Operations):
 
     async def message_person(self, actor: Person, ticket_id: int, text: str) -> Ticket:
         """A worker's words to the person, delivered in their chat under the case's reference."""
-        words = text.strip()[:MESSAGE_CHARS]
-        if not words:
-            raise InvalidInput(Refusal.MESSAGE_NEEDS_WORDS)
+        words = given_words(text, Refusal.MESSAGE_NEEDS_WORDS, at_most=MESSAGE_CHARS)
         async with self.database.transaction() as tx:
             ticket, _ = await self.core.checked(tx, actor, Operation.MESSAGE, ticket_id)
             if ticket.status is TicketStatus.CLOSED:
@@ -145,9 +143,7 @@ class Conversation(Operations):
     async def reply(self, person: Person, ticket_id: int, text: str) -> Ticket:
         """The person's words back on their own case: on its trail, and to the worker who has it (the
         area's supervisors when nobody holds it)."""
-        words = text.strip()[:MESSAGE_CHARS]
-        if not words:
-            raise InvalidInput(Refusal.MESSAGE_NEEDS_WORDS)
+        words = given_words(text, Refusal.MESSAGE_NEEDS_WORDS, at_most=MESSAGE_CHARS)
         async with self.database.transaction() as tx:
             ticket = await self.core.ticket(tx, ticket_id)
             if not await self._is_theirs(tx, ticket, person):
@@ -171,9 +167,7 @@ class Conversation(Operations):
 
     async def propose_visit(self, actor: Person, ticket_id: int, when: str) -> Ticket:
         """The worker proposes a time for the home visit; the person is asked whether it suits them."""
-        when = when.strip()[:200]
-        if not when:
-            raise InvalidInput(Refusal.VISIT_NEEDS_TIME)
+        when = given_words(when, Refusal.VISIT_NEEDS_TIME, at_most=200)
         async with self.database.transaction() as tx:
             ticket, _ = await self.core.checked(tx, actor, Operation.VISIT, ticket_id)
             if not allows(Step.VISIT, ticket, actor):

@@ -31,6 +31,7 @@ from casework.domain import (
     Role,
     ServiceType,
     SeveralProblems,
+    given_words,
 )
 from casework.on_call import parse_hours
 from casework.unit_of_work import UnitOfWork
@@ -498,9 +499,7 @@ async def add_organisation(
     service_types: Iterable[ServiceType] = (),
     area_codes: Iterable[str] = (),
 ) -> Organisation:
-    name = name.strip()
-    if not name:
-        raise InvalidInput(Refusal.ORGANISATION_NEEDS_NAME)
+    name = given_words(name, Refusal.ORGANISATION_NEEDS_NAME)
     async with database.transaction() as tx:
         area_ids = []
         for code in area_codes:

@@ -942,6 +942,14 @@ class InvalidInput(DomainError):
     pass
 
 
+def given_words(text: str, refusal: Refusal, *, at_most: int | None = None) -> str:
+    """``text`` trimmed (and cut to ``at_most`` characters); nothing left is refused with ``refusal``."""
+    words = text.strip()[:at_most]
+    if not words:
+        raise InvalidInput(refusal)
+    return words
+
+
 class SeveralProblems(InvalidInput):
     """Several problems found at once (a file's every error), summed up by ``code``."""
 

@@ -25,6 +25,7 @@ from casework.domain import (
     Role,
     Ticket,
     TicketAction,
+    given_words,
 )
 from casework.lifecycle import Step
 from casework.unit_of_work import Transaction
@@ -201,9 +202,7 @@ class Referrals(Operations):
 
     async def complete_referral(self, actor: Person, referral_id: int, outcome: str) -> Referral:
         """The agency or worker that took the referral reports back; the outcome resolves the ticket."""
-        outcome = outcome.strip()
-        if not outcome:
-            raise InvalidInput(Refusal.OUTCOME_NEEDED)
+        outcome = given_words(outcome, Refusal.OUTCOME_NEEDED)
         now = self.clock.now()
         async with self.database.transaction() as tx:
             referral, ticket, _ = await self._checked(tx, actor, Operation.COMPLETE_REFERRAL, referral_id)

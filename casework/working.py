@@ -24,6 +24,7 @@ from casework.domain import (
     TicketAction,
     TicketStatus,
     Urgency,
+    given_words,
 )
 from casework.lifecycle import LIFECYCLE, WORK_BEGINS, Step, allows, starts_from
 from casework.referral import Target
@@ -256,9 +257,7 @@ class Working(Operations):
     # --- working the case: notes, the home visit, resolving, closing, reopening -------------------
 
     async def add_note(self, actor: Person, ticket_id: int, note: str) -> Ticket:
-        note = note.strip()
-        if not note:
-            raise InvalidInput(Refusal.NOTE_NEEDS_WORDS)
+        note = given_words(note, Refusal.NOTE_NEEDS_WORDS)
         now = self.clock.now()
         async with self.database.transaction() as tx:
             ticket, _ = await self.core.checked(tx, actor, Operation.NOTE, ticket_id)
@@ -300,9 +299,7 @@ class Working(Operations):
         """Resolve the case with its outcome for the record; the person hears it is resolved, with
         ``tell_person`` (the outcome in plain words the worker chose for them) when given, which the
         trail keeps as a message to them."""
-        outcome = outcome.strip()
-        if not outcome:
-            raise InvalidInput(Refusal.OUTCOME_NEEDED)
+        outcome = given_words(outcome, Refusal.OUTCOME_NEEDED)
         words = tell_person.strip()[:2000]
         now = self.clock.now()
         async with self.database.transaction() as tx:
@@ -360,9 +357,7 @@ class Working(Operations):
         return closed
 
     async def reopen(self, actor: Person, ticket_id: int, reason: str) -> Ticket:
-        reason = reason.strip()
-        if not reason:
-            raise InvalidInput(Refusal.REOPEN_NEEDS_REASON)
+        reason = given_words(reason, Refusal.REOPEN_NEEDS_REASON)
         now = self.clock.now()
         async with self.database.transaction() as tx:
             ticket, _ = await self.core.checked(tx, actor, Operation.REOPEN, ticket_id)
@@ -460,9 +455,7 @@ class Working(Operations):
 
     async def comment_on_rating(self, actor: Person, ticket_id: int, comment: str) -> Feedback:
         """Add the words that go with a rating already given."""
-        comment = comment.strip()[:2000]
-        if not comment:
-            raise InvalidInput(Refusal.COMMENT_NEEDS_WORDS)
+        comment = given_words(comment, Refusal.COMMENT_NEEDS_WORDS, at_most=2000)
         async with self.database.transaction() as tx:
             ticket, _ = await self.core.checked(tx, actor, Operation.RATE, ticket_id)
             feedback = await tx.tickets.set_feedback_comment(
