@@ -6,6 +6,7 @@ scikit-learn take seconds to import, and ``needsbot --help`` or ``needsbot polic
 
 from __future__ import annotations
 
+import os
 from importlib import import_module
 from typing import Any
 
@@ -71,6 +72,7 @@ def cli() -> None:
 
 
 def main() -> None:
+    os.environ.setdefault("PTB_TIMEDELTA", "true")  # PTB 22: time periods as timedelta, as in PTB 23
     cli(prog_name="needsbot")
 
 

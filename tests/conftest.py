@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import AsyncIterator, Iterator
@@ -20,6 +21,8 @@ from tests.services import RedisServer, free_port, scratch_postgres_database, un
 if TYPE_CHECKING:
     from tests.casework_world import World
 
+# python-telegram-bot's time periods (a flood's retry_after) as timedelta, as ``needsbot`` runs it
+os.environ.setdefault("PTB_TIMEDELTA", "true")
 NOW = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
 # Rasa's model takes minutes to train: a run that includes the Rasa tests starts training it as soon
 # as the tests are collected, at a low priority beside the others, and the Rasa tests wait for it.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile
@@ -51,7 +52,7 @@ async def test_telegrams_refusals_are_ptbs_errors(fake: BotApiFake) -> None:
     async with _bot(fake, AiohttpRequest()) as bot:
         with pytest.raises(RetryAfter) as flood:
             await bot.send_message(CHAT, "hello")
-    assert flood.value.retry_after == 7
+    assert flood.value.retry_after == timedelta(seconds=7)
 
 
 async def test_an_answer_that_does_not_come_in_time_is_timed_out(fake: BotApiFake) -> None:
