@@ -8,7 +8,6 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from rapidfuzz import fuzz
 
@@ -128,19 +127,7 @@ class Opening(Operations):
                     tx, report, area.id
                 ) or await self._add_household(tx, report, area.id, now)
             if existing is not None:
-                saved = await tx.reports.add(**self._report_fields(report, now), household_id=household_id)
-                await tx.reports.attach_to_ticket(saved.id, existing.id)
-                await tx.tickets.add_event(
-                    ticket_id=existing.id,
-                    action=TicketAction.REPORT_JOINED,
-                    actor_id=report.reporter_id,
-                    now=now,
-                )
-                ticket = existing
-                reach = None
-                if more_urgent(report.urgency, existing.urgency):
-                    ticket, reach = await self._raise_urgency(tx, existing, report.urgency)
-                opened = Opened(ticket=ticket, report=saved, joined_existing=True, reach=reach)
+                opened = await self._joined(tx, report, existing, household_id, now)
             else:
                 opened = await self._open_new(tx, report, household_id, now)
             await self._crisis_on_file(tx, opened.ticket)
@@ -163,17 +150,46 @@ class Opening(Operations):
                 )
                 assert updated is not None
                 ticket = updated
-            saved = await tx.reports.add(**self._report_fields(report, now), household_id=household_id)
-            await tx.reports.attach_to_ticket(saved.id, ticket.id)
-            await tx.tickets.add_event(
-                ticket_id=ticket.id, action=TicketAction.REPORT_JOINED, actor_id=report.reporter_id, now=now
-            )
-            reach = None
-            if more_urgent(report.urgency, ticket.urgency):
-                ticket, reach = await self._raise_urgency(tx, ticket, report.urgency)
-            await self._crisis_on_file(tx, ticket)
+            opened = await self._joined(tx, report, ticket, household_id, now)
+            await self._crisis_on_file(tx, opened.ticket)
         self.core.committed()
+        return opened
+
+    async def _joined(
+        self, tx: Transaction, report: NewReport, ticket: Ticket, household_id: int | None, now: datetime
+    ) -> Opened:
+        """The report filed on a ticket already open, on its trail; the ticket's urgency raised to the
+        report's when that is higher."""
+        saved = await self._filed(tx, report, ticket, household_id, now)
+        await tx.tickets.add_event(
+            ticket_id=ticket.id, action=TicketAction.REPORT_JOINED, actor_id=report.reporter_id, now=now
+        )
+        reach = None
+        if more_urgent(report.urgency, ticket.urgency):
+            ticket, reach = await self._raise_urgency(tx, ticket, report.urgency)
         return Opened(ticket=ticket, report=saved, joined_existing=True, reach=reach)
+
+    async def _filed(
+        self, tx: Transaction, report: NewReport, ticket: Ticket, household_id: int | None, now: datetime
+    ) -> NeedReport:
+        """The report recorded as one of the ticket's."""
+        return await tx.reports.add(
+            text=report.text,
+            language=report.language,
+            intent=report.intent,
+            confidence=report.confidence,
+            service_type=report.service_type,
+            urgency=report.urgency,
+            channel=report.channel,
+            reporter_id=report.reporter_id,
+            on_behalf=report.on_behalf,
+            anonymous=report.anonymous,
+            submission_key=report.submission_key,
+            contact=report.contact,
+            household_id=household_id,
+            ticket_id=ticket.id,
+            now=now,
+        )
 
     @staticmethod
     async def _submitted_before(tx: Transaction, report: NewReport) -> Opened | None:
@@ -223,23 +239,6 @@ class Opening(Operations):
         )
         return household.id
 
-    def _report_fields(self, report: NewReport, now: datetime) -> dict[str, Any]:
-        return {
-            "text": report.text,
-            "language": report.language,
-            "intent": report.intent,
-            "confidence": report.confidence,
-            "service_type": report.service_type,
-            "urgency": report.urgency,
-            "channel": report.channel,
-            "reporter_id": report.reporter_id,
-            "on_behalf": report.on_behalf,
-            "anonymous": report.anonymous,
-            "submission_key": report.submission_key,
-            "contact": report.contact,
-            "now": now,
-        }
-
     async def _household_ticket(self, tx: Transaction, report: NewReport, now: datetime) -> Ticket | None:
         if not report.household_address.strip():
             return None
@@ -277,8 +276,7 @@ class Opening(Operations):
             updated = await tx.tickets.update_fields(ticket.id, now=now, needs_home_visit=True)
             assert updated is not None
             ticket = updated
-        saved = await tx.reports.add(**self._report_fields(report, now), household_id=household_id)
-        await tx.reports.attach_to_ticket(saved.id, ticket.id)
+        saved = await self._filed(tx, report, ticket, household_id, now)
         await tx.tickets.add_event(
             ticket_id=ticket.id,
             action=TicketAction.OPENED,

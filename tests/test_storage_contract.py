@@ -613,10 +613,10 @@ async def test_reports_attached_to_a_ticket_are_listed_for_it(database: Database
         area = await _community(tx)
         ticket = await _open_ticket(tx, area_id=area.id, now=now)
         other = await _open_ticket(tx, area_id=area.id, now=now)
-        reports = [await store_report(tx, now, text=f"第{n}条") for n in range(3)]
-        await tx.reports.attach_to_ticket(reports[2].id, ticket.id)
-        await tx.reports.attach_to_ticket(reports[0].id, ticket.id)
-        await tx.reports.attach_to_ticket(reports[1].id, other.id)
+        reports = [
+            await store_report(tx, now, text=f"第{n}条", ticket_id=ticket_id)
+            for n, ticket_id in enumerate([ticket.id, other.id, ticket.id])
+        ]
     async with database.transaction() as tx:
         attached = await tx.reports.for_ticket(ticket.id)
         assert [report.id for report in attached] == [reports[0].id, reports[2].id]

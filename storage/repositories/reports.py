@@ -73,11 +73,6 @@ class NeedReportRepository(Repository):
         row = await self._session.get(NeedReportRow, report_id)
         return _report(row) if row else None
 
-    async def attach_to_ticket(self, report_id: int, ticket_id: int) -> None:
-        await self._session.execute(
-            update(NeedReportRow).where(NeedReportRow.id == report_id).values(ticket_id=ticket_id)
-        )
-
     async def for_ticket(self, ticket_id: int) -> list[NeedReport]:
         rows = await self._session.scalars(
             select(NeedReportRow).where(NeedReportRow.ticket_id == ticket_id).order_by(NeedReportRow.id)
