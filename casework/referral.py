@@ -58,8 +58,7 @@ class Referrals(Operations):
         with it (under way once accepted, achieved once completed)."""
         if (to_person_id is None) == (to_organisation_id is None):
             raise InvalidInput(Refusal.REFER_ONE_TARGET)
-        if not reason.strip():
-            raise InvalidInput(Refusal.REFER_NEEDS_REASON)
+        reason = given_words(reason, Refusal.REFER_NEEDS_REASON, at_most=2000)
         now = self.clock.now()
         async with self.database.transaction() as tx:
             ticket, chain = await self.core.checked(tx, actor, Operation.REFER, ticket_id)
@@ -95,7 +94,7 @@ class Referrals(Operations):
                 from_person_id=actor.id,
                 to_person_id=to_person_id,
                 to_organisation_id=to_organisation_id,
-                reason=reason.strip()[:2000],
+                reason=reason,
                 goal_id=goal_id,
                 now=now,
             )
@@ -105,7 +104,7 @@ class Referrals(Operations):
                 ticket,
                 actor,
                 refusal=Refusal.TICKET_CHANGED,
-                note=reason.strip()[:2000],
+                note=reason,
             )
             extra = {"referral": {"id": referral.id, "reason": referral.reason, "from": person_name(actor)}}
             await self.core.tell(
@@ -202,7 +201,7 @@ class Referrals(Operations):
 
     async def complete_referral(self, actor: Person, referral_id: int, outcome: str) -> Referral:
         """The agency or worker that took the referral reports back; the outcome resolves the ticket."""
-        outcome = given_words(outcome, Refusal.OUTCOME_NEEDED)
+        outcome = given_words(outcome, Refusal.OUTCOME_NEEDED, at_most=4000)
         now = self.clock.now()
         async with self.database.transaction() as tx:
             referral, ticket, _ = await self._checked(tx, actor, Operation.COMPLETE_REFERRAL, referral_id)
@@ -211,7 +210,7 @@ class Referrals(Operations):
                 to_status=ReferralStatus.COMPLETED,
                 now=now,
                 expected={ReferralStatus.ACCEPTED},
-                outcome=outcome[:4000],
+                outcome=outcome,
             )
             if completed is None:
                 raise Conflict(Refusal.REFERRAL_NOT_ACCEPTED)
@@ -221,8 +220,8 @@ class Referrals(Operations):
                 ticket,
                 actor,
                 refusal=Refusal.RESOLVE_NOT_NOW,
-                note=outcome[:4000],
-                outcome=outcome[:4000],
+                note=outcome,
+                outcome=outcome,
             )
             await self._goal_moves(tx, referral, resolved, GoalStatus.ACHIEVED, actor)
             # The referrer reads the outcome; the reporter hears that the case is resolved, as after
