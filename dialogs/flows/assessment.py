@@ -16,7 +16,7 @@ from casework.assessment_form import Form, Kind, Question
 from casework.domain import WORKER_ROLES, ServiceType
 from dialogs.catalog import Catalog
 from dialogs.engine import END, Ctx, Flow, Step, action_button
-from dialogs.flows.common import cancel_button, clipped, service_label
+from dialogs.flows.common import cancel_button, cancelled, clipped, service_label
 from dialogs.flows.worker import open_ticket, politely, view_button, words
 from dialogs.messages import Button
 
@@ -129,8 +129,7 @@ async def ask_question(ctx: Ctx) -> None:
 
 
 async def on_question(ctx: Ctx) -> str | None:
-    if ctx.pressed == "cancel":
-        ctx.say("casefile.assess.cancelled")
+    if cancelled(ctx, "casefile.assess.cancelled"):
         return END
     question, _ = asked(ctx)
     tag, _, answer = (ctx.pressed or "").partition("=")
@@ -205,8 +204,7 @@ async def ask_members(ctx: Ctx) -> None:
 
 
 async def on_members(ctx: Ctx) -> str | None:
-    if ctx.pressed == "cancel":
-        ctx.say("casefile.assess.cancelled")
+    if cancelled(ctx, "casefile.assess.cancelled"):
         return END
     group = current(ctx)
     if ctx.pressed == "add":
@@ -305,8 +303,7 @@ async def ask_confirm(ctx: Ctx) -> None:
 
 
 async def on_confirm(ctx: Ctx) -> str | None:
-    if ctx.pressed == "cancel":
-        ctx.say("casefile.assess.cancelled")
+    if cancelled(ctx, "casefile.assess.cancelled"):
         return END
     if ctx.pressed != "save":
         ctx.say("input.choose_button")

@@ -153,10 +153,10 @@ def cancel_button(ctx: Ctx) -> Button:
     return ctx.button("button.cancel", "cancel")
 
 
-def cancelled(ctx: Ctx) -> bool:
-    """Whether ``cancel_button`` was pressed (and the person told the flow is cancelled)."""
+def cancelled(ctx: Ctx, said: str = "flow.cancelled") -> bool:
+    """Whether ``cancel_button`` was pressed (and the person told so, in ``said``)."""
     if ctx.pressed == "cancel":
-        ctx.say("flow.cancelled")
+        ctx.say(said)
         return True
     return False
 
